@@ -1,0 +1,478 @@
+"""Brand parameters: one YAML file per brand, validated on load.
+
+Everything a run needs to know about a brand lives in ``params/<brand>.yaml``: where its data
+is, how its columns map to the canonical tables (DESIGN §2), its period granularity and its
+business assumptions. The file is validated strictly: unknown keys are refused (papermill only
+warns about unknown parameters, and a typo in a margin should not pass silently) and every error
+names the file, the key path, what is wrong and what is allowed.
+
+``${ENV_VAR}`` placeholders are kept as written in the validated params and only substituted by
+:func:`resolve_secrets` at the moment a connection is opened, so a secret never reaches a
+notebook, an HTML file or a manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PARAMS_DIR = PROJECT_ROOT / "params"
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+DATA_DIR = PROJECT_ROOT / "data"
+
+
+def outputs_dir() -> Path:
+    """Root of all run outputs; WORKBOOK_OUTPUTS overrides it (tests use a temporary folder)."""
+    return Path(os.environ.get("WORKBOOK_OUTPUTS", PROJECT_ROOT / "outputs")).resolve()
+
+
+class ParamsError(ValueError):
+    """A params file is wrong; the message says where and how to fix it."""
+
+
+# Canonical tables and their columns (DESIGN §2). The first group of each is required.
+CANONICAL: dict[str, dict[str, dict[str, str]]] = {
+    "orders": {
+        "required": {
+            "order_id": "string",
+            "customer_id": "string",
+            "order_ts": "timestamp",
+            "amount": "money",
+        },
+        "optional": {
+            "channel": "string",
+            "store": "string",
+            "region": "string",
+            "discount": "money",
+            "coupon_id": "string",
+            "status": "string",
+            "category": "string",
+            "quantity": "float",
+            "cost": "money",
+            "margin": "money",
+            "delivery_days": "float",
+        },
+    },
+    "customers": {
+        "required": {"customer_id": "string"},
+        "optional": {
+            "signup_ts": "timestamp",
+            "acquisition_channel": "string",
+            "region": "string",
+            "city": "string",
+            "member_level": "string",
+            "birth_year": "float",
+            "referred_by": "string",
+            "opted_out": "bool",
+        },
+    },
+    "interactions": {
+        "required": {"customer_id": "string", "ts": "timestamp", "kind": "string"},
+        "optional": {"value": "float", "resolved": "bool", "channel": "string", "detail": "string"},
+    },
+    "campaigns": {
+        "required": {
+            "campaign_id": "string",
+            "customer_id": "string",
+            "group": "string",
+            "contact_ts": "timestamp",
+        },
+        "optional": {
+            "channel": "string",
+            "cost": "money",
+            "offer": "string",
+            "designed_share": "float",
+            "segment": "string",
+        },
+    },
+}
+
+
+def canonical_columns(kind: str) -> dict[str, str]:
+    spec = CANONICAL[kind]
+    return {**spec["required"], **spec["optional"]}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SqlExpr(_Strict):
+    """A column computed in the engine, written in DuckDB SQL over the source's own columns
+    (transpiled by Ibis for other backends), e.g. ``Quantity * UnitPrice``."""
+
+    sql: str
+
+
+class ExcludeRule(_Strict):
+    """Rows of a source that are not customer transactions (manual adjustments, postage ...).
+    They are removed before anything else and counted in the reconciliation."""
+
+    name: str
+    where: str = Field(description="DuckDB SQL condition over the source's own columns")
+    reason: str
+
+
+ColumnSource = str | SqlExpr
+
+
+class SourceSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    path: str | None = None
+    format: Literal["auto", "csv", "parquet", "excel", "whitespace", "table", "query"] = "auto"
+    encoding: Literal["auto", "utf-8", "utf-8-sig", "gbk", "gb18030"] = "auto"
+    sheet: str | None = None
+    table: str | None = None
+    query: str | None = None
+    columns: dict[str, ColumnSource]
+    constants: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    timestamp_format: str | None = None
+    line_items: bool = False
+    exclude: list[ExcludeRule] = Field(default_factory=list)
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _where_from(self) -> SourceSpec:
+        fmt = self.format
+        if fmt in ("table",) and not self.table:
+            raise ValueError("format 'table' needs 'table: <name>'")
+        if fmt == "query" and not self.query:
+            raise ValueError("format 'query' needs 'query: <SQL>'")
+        if fmt not in ("table", "query") and not self.path:
+            raise ValueError("a file source needs 'path:' (or format 'table'/'query' for SQL)")
+        return self
+
+    def mapped(self) -> dict[str, ColumnSource]:
+        return dict(self.columns)
+
+
+class Sources(_Strict):
+    orders: list[SourceSpec] = Field(min_length=1)
+    customers: list[SourceSpec] = Field(default_factory=list)
+    interactions: list[SourceSpec] = Field(default_factory=list)
+    campaigns: list[SourceSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _columns_known(self) -> Sources:
+        for kind in ("orders", "customers", "interactions", "campaigns"):
+            allowed = canonical_columns(kind)
+            required = CANONICAL[kind]["required"]
+            for i, src in enumerate(getattr(self, kind)):
+                given = set(src.columns) | set(src.constants)
+                unknown = sorted(given - set(allowed))
+                if unknown:
+                    raise ValueError(
+                        f"{kind}[{i}] ({src.name}): unknown canonical column(s) {unknown}; "
+                        f"allowed: {sorted(allowed)}"
+                    )
+                missing = [
+                    c for c in required if c not in given and not (kind == "orders" and c == "order_id")
+                ]
+                if missing:
+                    raise ValueError(
+                        f"{kind}[{i}] ({src.name}): required canonical column(s) {missing} not mapped"
+                    )
+        names = [s.name for k in ("orders", "customers", "interactions", "campaigns") for s in getattr(self, k)]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique; repeated: {dupes}")
+        return self
+
+
+class Engine(_Strict):
+    url: str = Field(
+        default="duckdb://",
+        description="Ibis connection URL: duckdb:// (in-process), postgres://user:${PGPASSWORD}@host/db, ...",
+    )
+
+
+class Cleaning(_Strict):
+    duplicates: Literal["drop", "keep"] = "drop"
+    conflicting_duplicates: Literal["keep_first", "drop_all"] = "keep_first"
+    refunds: Literal["net", "ignore"] = "net"
+    zero_amount: Literal["drop", "keep"] = "drop"
+    cancelled: Literal["drop", "keep"] = "drop"
+    outliers: Literal["flag", "drop"] = "flag"
+    outlier_z: float = Field(default=5.0, gt=0, description="robust z-score of log(amount) above which an order is an outlier")
+
+
+class Readiness(_Strict):
+    min_repeat_customers: int = Field(default=200, ge=1)
+    min_history_days: int = Field(default=180, ge=1)
+
+
+class Business(_Strict):
+    currency: str = "CNY"
+    margin: float = Field(default=0.3, gt=0, le=1, description="gross margin as a share of revenue")
+    annual_discount_rate: float = Field(default=0.10, ge=0, lt=1)
+    cost_to_serve_per_customer_year: float = Field(default=0.0, ge=0)
+    acquisition_cost: dict[str, float] = Field(default_factory=dict)
+
+
+PeriodKind = Literal["month", "quarter", "week"]
+
+
+class Params(_Strict):
+    brand: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    display_name: str = ""
+    description: str = ""
+    attribution: str = ""
+    period: PeriodKind = "month"
+    engine: Engine = Field(default_factory=Engine)
+    sources: Sources
+    cleaning: Cleaning = Field(default_factory=Cleaning)
+    readiness: Readiness = Field(default_factory=Readiness)
+    business: Business = Field(default_factory=Business)
+    demo: dict[str, Annotated[int | float | str, Field()]] | None = Field(
+        default=None, description="settings for the bundled synthetic generator (demo brand only)"
+    )
+
+    _source_path: Path | None = PrivateAttr(default=None)
+
+    @field_validator("display_name")
+    @classmethod
+    def _display(cls, v: str) -> str:
+        return v.strip()
+
+    @property
+    def title(self) -> str:
+        return self.display_name or self.brand
+
+
+# ---------------------------------------------------------------- loading and errors
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str] | None:
+    """The keys a model accepts at a location of the raw params (for 'unknown key' errors)."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(part)
+        if field is None:
+            return None
+        current = _model_in(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(current.model_fields)
+    return None
+
+
+def _model_in(annotation: Any) -> Any:
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _format_errors(path: Path, exc: ValidationError) -> str:
+    lines = [f"{path}: invalid params ({exc.error_count()} problem(s))"]
+    for err in exc.errors():
+        loc = err["loc"]
+        where = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[")
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            allowed = _allowed_keys(Params, loc)
+            hint = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
+            lines.append(f"  - {where}: unknown key{hint}")
+        elif kind == "missing":
+            lines.append(f"  - {where}: required key is missing")
+        elif kind == "literal_error":
+            lines.append(f"  - {where}: {err['msg']} (got {err.get('input')!r})")
+        else:
+            got = err.get("input")
+            shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
+            lines.append(f"  - {where or '(top level)'}: {err['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def params_path_for(brand: str) -> Path:
+    path = PARAMS_DIR / f"{brand}.yaml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in PARAMS_DIR.glob("*.yaml"))) or "none"
+        raise ParamsError(f"no params file for brand {brand!r}: {path} does not exist (brands: {known})")
+    return path
+
+
+def load_params(path: str | Path | None = None, *, brand: str | None = None) -> Params:
+    """Read and validate a params file (by path, or by brand name from params/)."""
+    if path in (None, ""):
+        if not brand:
+            raise ParamsError("give a brand name or a params file path")
+        path = params_path_for(brand)
+    path = Path(path).resolve()
+    if not path.exists():
+        raise ParamsError(f"{path}: params file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    _check_dates_quoted(path, raw)
+    try:
+        params = Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ParamsError(_format_errors(path, exc)) from None
+    if brand and params.brand != brand:
+        raise ParamsError(f"{path}: brand is {params.brand!r} but the file was asked for as {brand!r}")
+    params._source_path = path
+    return params
+
+
+def _check_dates_quoted(path: Path, raw: Any, where: str = "") -> None:
+    """YAML turns 2011-11-30 into a date object; params want quoted strings (DESIGN §8)."""
+    import datetime as dt
+
+    if isinstance(raw, dict):
+        for k, v in raw.items():
+            _check_dates_quoted(path, v, f"{where}.{k}" if where else str(k))
+    elif isinstance(raw, list):
+        for i, v in enumerate(raw):
+            _check_dates_quoted(path, v, f"{where}[{i}]")
+    elif isinstance(raw, dt.date):
+        raise ParamsError(f"{path}: {where}: write dates as quoted strings, e.g. '{raw.isoformat()}'")
+
+
+def params_file(params: Params) -> Path | None:
+    return params._source_path
+
+
+def params_fingerprint(params: Params) -> str:
+    """Stable hash of the validated params as written (placeholders unresolved)."""
+    text = params.model_dump_json()
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def resolve_secrets(value: str, *, where: str = "") -> str:
+    """Substitute ${ENV_VAR} placeholders from the environment, at the moment of use."""
+
+    def sub(m: re.Match) -> str:
+        name = m.group(1)
+        if name not in os.environ:
+            raise ParamsError(
+                f"{where or 'params'}: environment variable {name} is not set "
+                f"(the params refer to it as ${{{name}}}; set it before the run)"
+            )
+        return os.environ[name]
+
+    return _PLACEHOLDER.sub(sub, value)
+
+
+def redact(text: str) -> str:
+    """Replace any value of an environment variable named in a placeholder by the placeholder
+    itself — for error messages that might echo a resolved URL."""
+    for name, value in os.environ.items():
+        if value and len(value) >= 4 and value in text and ("PASS" in name or "SECRET" in name or "TOKEN" in name or "KEY" in name):
+            text = text.replace(value, "${" + name + "}")
+    return text
+
+
+def resolve_path(path_text: str, params: Params | None = None) -> Path:
+    """A source path: ``pkg:<package>/<file>`` for files shipped inside an installed package,
+    absolute, or relative to the project root (then to the params file's folder)."""
+    if path_text.startswith("pkg:"):
+        import importlib.util
+
+        package, _, rest = path_text[4:].partition("/")
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ParamsError(f"{path_text}: package {package!r} is not installed")
+        return Path(list(spec.submodule_search_locations)[0]) / rest
+    p = Path(resolve_secrets(path_text))
+    if p.is_absolute():
+        return p
+    candidate = PROJECT_ROOT / p
+    pf = params_file(params) if params is not None else None
+    if not candidate.exists() and pf is not None and (pf.parent / p).exists():
+        return pf.parent / p
+    return candidate
+
+
+def all_params_files() -> list[Path]:
+    return sorted(PARAMS_DIR.glob("*.yaml"))
+
+
+# ---------------------------------------------------------------- periods
+# A period is named by a label: 2011-11 (month), 2011Q4 (quarter), 2011-W45 (ISO week).
+# Every run is "as of" its period's end: it sees only data up to that instant.
+
+import pandas as pd  # noqa: E402  (periods are tiny scalars; pandas gives calendar arithmetic)
+
+_PANDAS_FREQ = {"month": "M", "quarter": "Q", "week": "W-SUN"}
+
+
+def to_period(label: str, kind: PeriodKind) -> pd.Period:
+    text = str(label).strip()
+    try:
+        if kind == "month" and re.fullmatch(r"\d{4}-\d{2}", text):
+            return pd.Period(text, freq="M")
+        if kind == "quarter" and re.fullmatch(r"\d{4}Q[1-4]", text):
+            return pd.Period(text, freq="Q")
+        if kind == "week" and (m := re.fullmatch(r"(\d{4})-W(\d{2})", text)):
+            monday = pd.Timestamp.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
+            return monday.to_period("W-SUN")
+    except ValueError:
+        pass
+    examples = {"month": "2011-11", "quarter": "2011Q4", "week": "2011-W45"}
+    raise ParamsError(f"period {label!r} is not a {kind} label; write it like {examples[kind]!r}")
+
+
+def period_label(period: pd.Period, kind: PeriodKind) -> str:
+    if kind == "month":
+        return period.strftime("%Y-%m")
+    if kind == "quarter":
+        return f"{period.year}Q{period.quarter}"
+    iso = period.start_time.isocalendar()
+    return f"{iso.year}-W{iso.week:02d}"
+
+
+def period_end(label: str, kind: PeriodKind) -> pd.Timestamp:
+    """The last instant of the period (inclusive bound for 'as of')."""
+    return to_period(label, kind).end_time.floor("us")
+
+
+def period_start(label: str, kind: PeriodKind) -> pd.Timestamp:
+    return to_period(label, kind).start_time
+
+
+def latest_complete_period(max_ts: pd.Timestamp, kind: PeriodKind) -> str:
+    """The last period the data covers to its final day. Data that stops part-way through a
+    period (late-arriving or future-dated rows) does not make that period complete."""
+    max_ts = pd.Timestamp(max_ts)
+    current = max_ts.to_period(_PANDAS_FREQ[kind])
+    if max_ts.normalize() >= current.end_time.normalize():
+        return period_label(current, kind)
+    return period_label(current - 1, kind)
+
+
+def expand_periods(spec: str, kind: PeriodKind) -> list[str]:
+    """'2011-01..2011-06' -> every period label from the first to the last, inclusive."""
+    if ".." not in spec:
+        return [period_label(to_period(spec, kind), kind)]
+    first, last = (s.strip() for s in spec.split("..", 1))
+    p0, p1 = to_period(first, kind), to_period(last, kind)
+    if p1 < p0:
+        raise ParamsError(f"period range {spec!r} runs backwards")
+    return [period_label(p, kind) for p in pd.period_range(p0, p1, freq=p0.freq)]
