@@ -1,0 +1,705 @@
+"""Data audit: profile every source, find faults, clean the orders, reconcile raw to clean.
+
+The cleaning is a sequence of named rules applied in the engine. Each rule removes (or flags)
+rows for one reason, and the reconciliation table counts rows and revenue before and after each
+rule, so an analyst can follow every row from the raw files to the clean view. The clean view is
+an Ibis expression: later notebooks rebuild it from the same params instead of copying every
+transaction.
+
+Definitions used throughout (and printed in the notebook):
+- refund: a row whose status is refunded/returned or whose amount is negative. Refunds are not
+  purchases; with ``cleaning.refunds: net`` they are subtracted from the customer's revenue.
+- guest order: an order without a customer id; it cannot be followed over time.
+- exact duplicate: the same order id with identical content in every canonical column;
+  conflicting duplicate: the same order id with different content.
+- outlier: an order whose log-amount is more than ``cleaning.outlier_z`` robust z-scores
+  (median and scaled MAD) above the median: typically a wholesale-size order. Flagged, kept.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from helpers.config import Params, canonical_columns
+from helpers.sources import Dataset, LoadedSource
+
+REFUND_STATUSES = ("refunded", "refund", "returned", "return")
+CANCELLED_STATUSES = ("cancelled", "canceled", "void", "voided")
+SEVERITY_ORDER = {"info": 0, "warn": 1, "fail": 2}
+
+
+@dataclass
+class Finding:
+    check: str
+    severity: str  # info | warn | fail
+    rows: int
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"check": self.check, "severity": self.severity, "rows": int(self.rows), "message": self.message}
+
+
+def _scalar(expr) -> float:
+    value = expr.execute()
+    return 0.0 if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def _count_sum(table: ir.Table) -> tuple[int, float]:
+    row = table.aggregate(n=table.count(), revenue=table.amount.sum()).execute()
+    revenue = row["revenue"].iloc[0]
+    return int(row["n"].iloc[0]), float(0.0 if pd.isna(revenue) else revenue)
+
+
+def is_refund(t: ir.Table):
+    status = t.status.lower().strip()
+    return status.isin(REFUND_STATUSES).fill_null(False) | (t.amount < 0).fill_null(False)
+
+
+def is_cancelled(t: ir.Table):
+    return t.status.lower().strip().isin(CANCELLED_STATUSES).fill_null(False)
+
+
+# ---------------------------------------------------------------- profiles
+
+
+def profile_sources(data: Dataset) -> pd.DataFrame:
+    """One row per source: grain, rows, columns, distinct keys, date range, parse problems."""
+    rows = []
+    for kind, loaded in data.sources.items():
+        for src in loaded:
+            rows.append(_profile_one(kind, src))
+    return pd.DataFrame(rows)
+
+
+def _ts_column(kind: str) -> str:
+    return {"orders": "order_ts", "customers": "signup_ts", "interactions": "ts", "campaigns": "contact_ts"}[kind]
+
+
+def _profile_one(kind: str, src: LoadedSource) -> dict:
+    t = src.all_rows  # the source as read: exclusions are reported separately
+    ts = t[_ts_column(kind)]
+    aggs = {
+        "rows": t.count(),
+        "customers": t.customer_id.nunique(),
+        "missing_customer_id": t.customer_id.isnull().sum(),
+        "first": ts.min(),
+        "last": ts.max(),
+        "excluded_rows": t._excluded.notnull().sum(),
+        "parse_failures": t._parse_error.notnull().sum(),
+        "repaired_money_text": t._repaired.notnull().sum(),
+    }
+    if kind == "orders":
+        aggs["orders"] = t.order_id.nunique()
+        aggs["refund_rows"] = is_refund(t).sum()
+        aggs["refund_status_rows"] = t.status.lower().strip().isin(REFUND_STATUSES).fill_null(False).sum()
+        aggs["negative_amount_rows"] = (t.amount < 0).fill_null(False).sum()
+        aggs["zero_amount_rows"] = (t.amount == 0).fill_null(False).sum()
+        aggs["revenue"] = t.amount.sum()
+    row = t.aggregate(**aggs).execute().iloc[0].to_dict()
+    failures = (
+        t.filter(t._parse_error.notnull()).group_by("_parse_error").aggregate(n=ibis._.count()).execute()
+    )
+    raw_rows = int(_scalar(src.raw.count()))
+    out = {
+        "table": kind,
+        "source": src.spec.name,
+        "file": src.location.rsplit("/", 1)[-1],
+        "grain": "invoice lines" if (kind == "orders" and src.spec.line_items) else "rows",
+        "raw_rows": raw_rows,
+        "raw_columns": len(src.raw.columns),
+        "rows": int(row["rows"]),
+        "excluded_rows": int(row["excluded_rows"]),
+        "orders": int(row.get("orders", 0) or 0) if kind == "orders" else None,
+        "customers": int(row["customers"]),
+        "missing_customer_id": int(row["missing_customer_id"]),
+        "first": row["first"],
+        "last": row["last"],
+        "parse_failures": int(row["parse_failures"]),
+        "parse_failures_by_column": dict(zip(failures["_parse_error"], failures["n"].astype(int), strict=True)),
+        "repaired_money_text": int(row["repaired_money_text"]),
+        "refund_rows": int(row["refund_rows"]) if kind == "orders" else None,
+        "refund_status_rows": int(row["refund_status_rows"]) if kind == "orders" else None,
+        "negative_amount_rows": int(row["negative_amount_rows"]) if kind == "orders" else None,
+        "zero_amount_rows": int(row["zero_amount_rows"]) if kind == "orders" else None,
+        "revenue": float(row["revenue"]) if kind == "orders" and not pd.isna(row["revenue"]) else None,
+    }
+    return out
+
+
+def source_schemas(data: Dataset) -> pd.DataFrame:
+    """Which raw column (and type) feeds each canonical column of each source."""
+    rows = []
+    for kind, loaded in data.sources.items():
+        for src in loaded:
+            raw_schema = src.raw.schema()
+            for canon, target in canonical_columns(kind).items():
+                value = src.spec.columns.get(canon)
+                if value is None and canon in src.spec.constants:
+                    raw, raw_type = f"constant {src.spec.constants[canon]!r}", "-"
+                elif value is None:
+                    continue
+                elif isinstance(value, str):
+                    raw, raw_type = value, str(raw_schema[value])
+                else:
+                    raw, raw_type = f"SQL: {value.sql}", "expression"
+                rows.append({"table": kind, "source": src.spec.name, "canonical": canon,
+                             "expected": target, "raw column": raw, "raw type": raw_type})
+    return pd.DataFrame(rows)
+
+
+def line_duplicates(data: Dataset) -> dict[str, int]:
+    """Exact duplicate raw lines in line-item sources (kept: a repeated line can be real)."""
+    out = {}
+    for src in data.sources.get("orders", []):
+        if src.spec.line_items:
+            out[src.spec.name] = int(_scalar(src.raw.count()) - _scalar(src.raw.distinct().count()))
+    return out
+
+
+# ---------------------------------------------------------------- daily volume and gaps
+
+
+def daily_volume(data: Dataset, period_end: pd.Timestamp) -> pd.DataFrame:
+    """Orders and revenue per source and day up to the period end (days x sources: small)."""
+    frames = []
+    for src in data.sources.get("orders", []):
+        t = src.table
+        t = t.filter(t.order_ts.notnull() & (t.order_ts <= period_end))
+        day = t.order_ts.date().name("day")
+        frames.append(
+            t.group_by(day).aggregate(orders=t.count(), revenue=t.amount.sum()).mutate(source=ibis.literal(src.spec.name)).execute()
+        )
+    if not frames:
+        return pd.DataFrame(columns=["day", "orders", "revenue", "source"])
+    out = pd.concat(frames, ignore_index=True)
+    out["day"] = pd.to_datetime(out["day"])
+    return out.sort_values(["source", "day"]).reset_index(drop=True)
+
+
+def find_gaps(daily: pd.DataFrame, max_probability: float = 1e-3, weeks_around: int = 4) -> pd.DataFrame:
+    """Runs of days with no orders that are too unlikely to be chance: possible outages.
+
+    The expected number of orders on a day is the mean of the same weekday over the
+    ``weeks_around`` weeks either side of the run (so a shop closed every Saturday is not
+    flagged, and a busy Tuesday with nothing is). Under a Poisson model a run of empty days with
+    expected total Λ has probability exp(-Λ); the run is flagged when that is below
+    ``max_probability``."""
+    columns = ["source", "first_day", "last_day", "days", "expected_orders", "probability_by_chance"]
+    rows = []
+    for source, part in daily.groupby("source"):
+        counts = part.set_index("day")["orders"].asfreq("D", fill_value=0)
+        empty = counts == 0
+        run_id = (empty != empty.shift()).cumsum()
+        for _, run in counts[empty].groupby(run_id[empty]):
+            start, end = run.index.min(), run.index.max()
+            margin = pd.Timedelta(weeks=weeks_around)
+            around = counts[((counts.index >= start - margin) & (counts.index < start))
+                            | ((counts.index > end) & (counts.index <= end + margin))]
+            by_weekday = around.groupby(around.index.dayofweek).mean()
+            expected = float(sum(by_weekday.get(day.dayofweek, 0.0) for day in run.index))
+            probability = math.exp(-expected)
+            if probability < max_probability:
+                rows.append({"source": source, "first_day": start.date(), "last_day": end.date(),
+                             "days": len(run), "expected_orders": round(expected, 1),
+                             "probability_by_chance": probability})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def monthly_volume(daily: pd.DataFrame) -> pd.DataFrame:
+    if daily.empty:
+        return daily
+    m = daily.assign(month=daily["day"].dt.to_period("M").dt.to_timestamp())
+    return m.groupby(["month", "source"], as_index=False)[["orders", "revenue"]].sum()
+
+
+# ---------------------------------------------------------------- cleaning
+
+
+@dataclass
+class CleanResult:
+    """The clean orders view and how it was reached."""
+
+    orders: ir.Table  # clean purchases (canonical columns + is_outlier)
+    refunds: ir.Table  # refunds of known customers within the period
+    steps: pd.DataFrame  # reconciliation: one row per rule
+    counts: dict[str, int] = field(default_factory=dict)
+    outlier_threshold: float | None = None
+
+    @property
+    def revenue_net(self) -> float:
+        return float(self.steps["revenue_after"].iloc[-1])
+
+
+def _content_columns() -> list[str]:
+    return list(canonical_columns("orders"))
+
+
+def clean_orders(data: Dataset, period_end: pd.Timestamp, *, with_steps: bool = True) -> CleanResult:
+    """Apply the cleaning rules of the params in order; count rows and revenue at each step.
+
+    With ``with_steps=False`` only the expressions are built (no queries): later notebooks use
+    that to get the clean view cheaply."""
+    params: Params = data.params
+    rules = params.cleaning
+    steps: list[dict] = []
+    counts: dict[str, int] = {}
+
+    def record(rule: str, action: str, before: tuple[int, float] | None, after: tuple[int, float], why: str) -> None:
+        if not with_steps:
+            return
+        rows_before, revenue_before = before if before is not None else (None, None)
+        steps.append({
+            "step": rule, "action": action, "rows_before": rows_before,
+            "rows_removed": (rows_before - after[0]) if before is not None else 0,
+            "rows_after": after[0], "revenue_before": revenue_before,
+            "revenue_change": (after[1] - revenue_before) if before is not None else after[1],
+            "revenue_after": after[1], "why": why,
+        })
+        if before is not None and action == "drop":
+            counts[rule] = rows_before - after[0]
+
+    measure = _count_sum if with_steps else (lambda t: (0, 0.0))
+
+    # 1. raw rows, before the sources' own exclude rules (line grain for line-item sources)
+    parts = []
+    for src in data.sources.get("orders", []):
+        if with_steps:
+            running = measure(src.all_rows)
+            removed = [(name, measure(ex)) for name, ex in src.excluded().items()]
+            grain = "lines" if src.spec.line_items else "rows"
+            record(f"raw {src.spec.name}", "start", None, running,
+                   f"{grain} as read from {src.location.rsplit('/', 1)[-1]}")
+            for name, (n, rev) in removed:
+                rule = next(r for r in src.spec.exclude if r.name == name)
+                after = (running[0] - n, running[1] - rev)
+                record(f"{src.spec.name}: {name}", "drop", running, after, rule.reason)
+                running = after
+            if src.spec.line_items:
+                record(f"{src.spec.name}: lines to orders", "aggregate", running, measure(src.table),
+                       "invoice lines summed to one row per order")
+        parts.append(src.table)
+    t = parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
+    if with_steps and len(parts) > 1:
+        record("all order sources", "union", None, measure(t), "sources stacked into one orders table")
+
+    def apply(rule: str, keep, why: str, action: str = "drop") -> ir.Table:
+        nonlocal t
+        before = measure(t) if with_steps else (0, 0.0)
+        t = t.filter(keep)
+        record(rule, action, before, measure(t) if with_steps else (0, 0.0), why)
+        return t
+
+    apply("unparseable values", t._parse_error.isnull(), "order time or amount could not be parsed (see parse failures)")
+    apply("after period end", t.order_ts <= period_end, f"dated after {period_end:%Y-%m-%d}: a run sees only data up to its period's end")
+
+    # duplicates: identical content is one order loaded twice; different content is a conflict
+    content = _content_columns()
+    if rules.duplicates == "drop":
+        before = measure(t)
+        t = t.distinct(on=content, keep="first")
+        record("exact duplicates", "drop", before, measure(t), "same order id and identical content: one copy kept")
+    by_id = t.mutate(_n_versions=t.count().over(ibis.window(group_by="order_id")),
+                     _rank=ibis.row_number().over(ibis.window(group_by="order_id", order_by=[t.order_ts, t.amount, t._source])))
+    if rules.conflicting_duplicates == "keep_first":
+        keep = (by_id._rank == 0)
+        why = "same order id with different content: the earliest version kept"
+    else:
+        keep = (by_id._n_versions == 1)
+        why = "same order id with different content: every version dropped"
+    before = measure(t)
+    conflicted_ids = by_id.filter(by_id._n_versions > 1).order_id.nunique()
+    t = by_id.filter(keep).drop("_n_versions", "_rank")
+    record("conflicting duplicates", "drop", before, measure(t), why)
+    if with_steps:
+        counts["conflicting_duplicate_ids"] = int(_scalar(conflicted_ids))
+
+    apply("guest orders", t.customer_id.notnull(), "no customer id: cannot be followed over time")
+    if rules.cancelled == "drop":
+        apply("cancelled orders", ~is_cancelled(t), "status cancelled/void: never fulfilled")
+
+    refund_mask = is_refund(t)
+    refunds = t.filter(refund_mask)
+    apply("refunds", ~refund_mask, "refunds are not purchases; subtracted from revenue below" if rules.refunds == "net" else "refunds are not purchases; ignored")
+    if rules.zero_amount == "drop":
+        apply("zero-amount orders", t.amount != 0, "amount 0: test orders, free replacements")
+
+    # outliers: flagged (or dropped), never silently
+    threshold = None
+    positive = t.filter(t.amount > 0)
+    log_amount = positive.amount.log()
+    if with_steps or rules.outliers == "drop":
+        median = _scalar(log_amount.median())
+        mad = _scalar((log_amount - median).abs().median())
+        scale = 1.4826 * mad if mad > 0 else 1.0
+        threshold = float(np.exp(median + rules.outlier_z * scale))
+        is_outlier = t.amount > threshold
+    else:
+        is_outlier = ibis.literal(False)
+    t = t.mutate(is_outlier=is_outlier.fill_null(False))
+    if rules.outliers == "drop":
+        apply("outliers", ~t.is_outlier, f"order above {threshold:,.2f}: wholesale-size (robust z > {rules.outlier_z})")
+    elif with_steps:
+        n_out = int(_scalar(t.is_outlier.sum()))
+        counts["outliers_flagged"] = n_out
+        n, rev = measure(t)
+        steps.append({"step": "outliers", "action": "flag", "rows_before": n, "rows_removed": 0, "rows_after": n,
+                      "revenue_before": rev, "revenue_change": 0.0, "revenue_after": rev,
+                      "why": f"{n_out:,} orders above {threshold:,.2f} flagged (robust z > {rules.outlier_z}), kept"})
+
+    if rules.refunds == "net" and with_steps:
+        n, rev = measure(t)
+        refund_total = _scalar(refunds.amount.sum())
+        steps.append({"step": "net of refunds", "action": "subtract", "rows_before": n, "rows_removed": 0,
+                      "rows_after": n, "revenue_before": rev, "revenue_change": float(refund_total),
+                      "revenue_after": rev + float(refund_total),
+                      "why": "refunds of identified customers within the period subtracted from revenue"})
+    steps_frame = pd.DataFrame(steps)
+    return CleanResult(orders=t, refunds=refunds, steps=steps_frame, counts=counts, outlier_threshold=threshold)
+
+
+# ---------------------------------------------------------------- data islands
+
+
+def key_match(data: Dataset, orders: ir.Table) -> pd.DataFrame:
+    """How well each table joins to the customers (the "data islands")."""
+    rows = []
+    customers = data.table("customers")
+    order_ids = orders.select("customer_id").distinct()
+
+    def match(label: str, left: ir.Table, right_ids: ir.Table, right_label: str) -> None:
+        ids = left.filter(left.customer_id.notnull())
+        right = right_ids.select(key=right_ids.customer_id).distinct()
+        joined = ids.left_join(right, ids.customer_id == right.key)
+        agg = joined.aggregate(
+            rows=joined.count(),
+            matched_rows=joined.key.notnull().sum(),
+            ids=joined.customer_id.nunique(),
+            unmatched_ids=joined.customer_id.nunique(where=joined.key.isnull()),
+        ).execute().iloc[0]
+        rows.append({
+            "from": label, "to": right_label, "rows": int(agg["rows"]), "matched_rows": int(agg["matched_rows"]),
+            "match_rate": float(agg["matched_rows"]) / agg["rows"] if agg["rows"] else float("nan"),
+            "customer_ids": int(agg["ids"]), "unmatched_ids": int(agg["unmatched_ids"]),
+        })
+
+    if customers is not None:
+        match("orders (clean)", orders, customers, "customers")
+    for kind in ("interactions", "campaigns"):
+        table = data.table(kind)
+        if table is None:
+            continue
+        if customers is not None:
+            match(kind, table, customers, "customers")
+        match(kind, table, order_ids, "customers with orders")
+    return pd.DataFrame(rows, columns=["from", "to", "rows", "matched_rows", "match_rate", "customer_ids", "unmatched_ids"])
+
+
+def customer_table_duplicates(data: Dataset) -> int:
+    customers = data.table("customers")
+    if customers is None:
+        return 0
+    return int(_scalar(customers.count()) - _scalar(customers.customer_id.nunique()))
+
+
+# ---------------------------------------------------------------- readiness
+
+
+def readiness(orders: ir.Table, period_end: pd.Timestamp, params: Params) -> dict:
+    """Is there enough history for lifecycle and CLV models? A verdict with its reasons."""
+    per_customer = orders.group_by("customer_id").aggregate(
+        days=orders.order_ts.date().nunique(), first=orders.order_ts.min()
+    )
+    agg = per_customer.aggregate(
+        customers=per_customer.count(),
+        repeat=(per_customer.days >= 2).sum(),
+        first=per_customer.first.min(),
+        median_days=per_customer.days.median(),
+    ).execute().iloc[0]
+    customers = int(agg["customers"])
+    repeat = int(agg["repeat"] or 0)
+    history_days = int((period_end - pd.Timestamp(agg["first"])).days) + 1 if customers else 0
+    need = params.readiness
+    reasons = []
+    if repeat < need.min_repeat_customers:
+        reasons.append(f"only {repeat:,} customers bought on two or more days (need {need.min_repeat_customers:,})")
+    if history_days < need.min_history_days:
+        reasons.append(f"only {history_days:,} days of history (need {need.min_history_days:,})")
+    if customers == 0:
+        verdict = "not ready"
+    elif not reasons:
+        verdict = "ready"
+    elif repeat >= need.min_repeat_customers / 2 and history_days >= need.min_history_days / 2:
+        verdict = "usable with caution"
+    else:
+        verdict = "not ready"
+    return {
+        "customers": customers, "repeat_customers": repeat,
+        "repeat_share": repeat / customers if customers else 0.0,
+        "history_days": history_days, "median_purchase_days": float(agg["median_days"] or 0),
+        "verdict": verdict, "reasons": reasons,
+    }
+
+
+# ---------------------------------------------------------------- findings and status
+
+
+def overall_status(findings: list[Finding]) -> str:
+    worst = max((SEVERITY_ORDER[f.severity] for f in findings), default=0)
+    return {0: "pass", 1: "warn", 2: "fail"}[worst]
+
+
+def share(part: float, whole: float) -> float:
+    return float(part) / float(whole) if whole else 0.0
+
+
+# ---------------------------------------------------------------- parse failures, explained
+
+
+def parse_failures(data: Dataset) -> pd.DataFrame:
+    """Per source and column: how many values could not be parsed, with example raw values."""
+    rows = []
+    for kind, loaded in data.sources.items():
+        for src in loaded:
+            t = src.all_rows
+            bad = t.filter(t._parse_error.notnull())
+            summary = bad.group_by("_parse_error").aggregate(
+                rows=ibis._.count(), examples=ibis._._bad_value.collect(distinct=True)
+            ).execute()
+            for rec in summary.itertuples():
+                mapped = src.spec.columns.get(rec._1)
+                raw_col = mapped if isinstance(mapped, str) else f"SQL: {getattr(mapped, 'sql', '?')}"
+                examples = ", ".join(repr(v) for v in sorted(map(str, rec.examples))[:3])
+                rows.append({"table": kind, "source": src.spec.name, "file": src.location.rsplit("/", 1)[-1],
+                             "column": rec._1, "raw column": raw_col, "rows": int(rec.rows), "examples": examples})
+    return pd.DataFrame(rows, columns=["table", "source", "file", "column", "raw column", "rows", "examples"])
+
+
+# ---------------------------------------------------------------- findings from the numbers
+
+
+def source_findings(profile: pd.DataFrame, failures: pd.DataFrame, line_dupes: dict[str, int],
+                    customer_dupes: int) -> list[Finding]:
+    out = []
+    for rec in failures.itertuples():
+        out.append(Finding(f"parse_failures.{rec.source}.{rec.column}", "warn", rec.rows,
+                           f"{rec.file}: {fmt_count(rec.rows)} value(s) of {rec._5} ({rec.column}) could not be "
+                           f"parsed (e.g. {rec.examples}); those rows are dropped and counted below."))
+    for rec in profile.itertuples():
+        if rec.repaired_money_text:
+            out.append(Finding(f"money_as_text.{rec.source}", "info", rec.repaired_money_text,
+                               f"{rec.file}: {fmt_count(rec.repaired_money_text)} amount(s) were written as text with a "
+                               "currency sign or thousands separators (e.g. '¥1,234.50') and were repaired."))
+        if rec.excluded_rows:
+            out.append(Finding(f"excluded.{rec.source}", "info", rec.excluded_rows,
+                               f"{rec.file}: {fmt_count(rec.excluded_rows)} row(s) match the source's exclude rules "
+                               "(not customer purchases) and are removed."))
+    for source, n in line_dupes.items():
+        if n:
+            out.append(Finding(f"duplicate_lines.{source}", "info", n,
+                               f"{source}: {fmt_count(n)} invoice line(s) repeat another line exactly; kept, because the "
+                               "same item entered twice on one invoice is usually a real quantity."))
+    if customer_dupes:
+        out.append(Finding("customers.duplicate_ids", "warn", customer_dupes,
+                           f"the customers table lists {fmt_count(customer_dupes)} customer id(s) more than once."))
+    return out
+
+
+def gap_findings(gaps: pd.DataFrame) -> list[Finding]:
+    out = []
+    for rec in gaps.itertuples():
+        span = f"{rec.first_day}" if rec.days == 1 else f"{rec.first_day} to {rec.last_day}"
+        out.append(Finding(f"gap.{rec.source}.{rec.first_day}", "warn", 0,
+                           f"{rec.source}: no orders on {span} ({rec.days} day(s)) where about "
+                           f"{rec.expected_orders:,.0f} were expected; possible outage or closure (holiday) — "
+                           "check before reading trends across these days."))
+    return out
+
+
+def cleaning_findings(clean: CleanResult, currency: str) -> list[Finding]:
+    steps = clean.steps.set_index("step")
+    gross = float(steps["revenue_after"].iloc[0])
+    out = []
+
+    def removed(step: str) -> tuple[int, float]:
+        if step not in steps.index:
+            return 0, 0.0
+        return int(steps.at[step, "rows_removed"]), float(-steps.at[step, "revenue_change"])
+
+    rules = [
+        ("unparseable values", "warn", "order(s) with an unparseable time or amount dropped"),
+        ("after period end", "info", "order(s) dated after the period end left out (they belong to a later run)"),
+        ("exact duplicates", "warn", "exact duplicate order row(s) removed (the same order loaded twice)"),
+        ("conflicting duplicates", "warn", "order row(s) share an order id with different content; one version kept"),
+        ("guest orders", "info", "guest order(s) without a customer id left out of customer analysis"),
+        ("cancelled orders", "info", "cancelled order(s) dropped"),
+        ("refunds", "info", "refund row(s) separated from purchases"),
+        ("zero-amount orders", "info", "zero-amount order(s) dropped (test orders, free replacements)"),
+    ]
+    for step, severity, text in rules:
+        n, revenue = removed(step)
+        if not n:
+            continue
+        if step == "guest orders" and n / max(1, int(steps.at[step, "rows_before"])) >= 0.05:
+            severity = "warn"
+        money = f" ({fmt_money_short(abs(revenue), currency)})" if abs(revenue) >= 0.005 else ""
+        out.append(Finding(step.replace(" ", "_").replace("-", "_"), severity, n, f"{fmt_count(n)} {text}{money}."))
+    if "net of refunds" in steps.index:
+        refund_total = -float(steps.at["net of refunds", "revenue_change"])
+        if refund_total:
+            out.append(Finding("refund_share", "info", 0,
+                               f"refunds amount to {fmt_money_short(refund_total, currency)}, "
+                               f"{100 * share(refund_total, gross):.1f} % of raw revenue; revenue is reported net of them."))
+    n_out = clean.counts.get("outliers_flagged", clean.counts.get("outliers", 0))
+    if n_out:
+        out.append(Finding("outliers", "info", n_out,
+                           f"{fmt_count(n_out)} order(s) above {fmt_money_short(clean.outlier_threshold, currency)} are "
+                           "wholesale-size outliers: flagged (is_outlier), not dropped."))
+    return out
+
+
+def island_findings(matches: pd.DataFrame, data: Dataset) -> list[Finding]:
+    out = []
+    for kind in ("customers", "interactions", "campaigns"):
+        if not data.has(kind):
+            out.append(Finding(f"missing_table.{kind}", "info", 0,
+                               f"no {kind} table in this brand's params: the sections that need it are skipped."))
+    for rec in matches.itertuples():
+        unmatched = rec.rows - rec.matched_rows
+        if not unmatched:
+            continue
+        severity = "fail" if rec.match_rate < 0.8 else "warn" if rec.match_rate < 0.98 or rec._2 == "customers" else "info"
+        if rec._2 == "customers with orders":
+            severity = "info"
+        out.append(Finding(f"match.{rec._1.split(' ')[0]}.{rec.to.replace(' ', '_')}", severity, unmatched,
+                           f"{rec._1} → {rec.to}: {100 * rec.match_rate:.1f} % of rows match; {fmt_count(unmatched)} "
+                           f"row(s) from {fmt_count(rec.unmatched_ids)} customer id(s) have no match."))
+    return out
+
+
+def readiness_findings(ready: dict) -> list[Finding]:
+    severity = {"ready": "info", "usable with caution": "warn", "not ready": "fail"}[ready["verdict"]]
+    reasons = "; ".join(ready["reasons"]) or "enough repeat customers and history"
+    return [Finding("readiness", severity, ready["repeat_customers"],
+                    f"readiness for lifecycle and CLV models: {ready['verdict']} — {fmt_count(ready['customers'])} "
+                    f"customers, {fmt_count(ready['repeat_customers'])} ({100 * ready['repeat_share']:.1f} %) bought on "
+                    f"two or more days, {fmt_count(ready['history_days'])} days of history ({reasons}).")]
+
+
+def findings_frame(findings: list[Finding]) -> pd.DataFrame:
+    frame = pd.DataFrame([f.as_dict() for f in findings], columns=["check", "severity", "rows", "message"])
+    order = frame["severity"].map(SEVERITY_ORDER).fillna(0)
+    return frame.assign(_o=-order).sort_values("_o", kind="stable").drop(columns="_o").reset_index(drop=True)
+
+
+def fmt_count(n) -> str:
+    return f"{int(n):,}"
+
+
+def fmt_money_short(x, currency: str) -> str:
+    x = float(x)
+    if abs(x) >= 1e6:
+        return f"{x / 1e6:,.2f}M {currency}"
+    return f"{x:,.0f} {currency}" if abs(x) >= 100 else f"{x:,.2f} {currency}"
+
+
+# ---------------------------------------------------------------- tables for the report
+
+
+def profile_table(profile: pd.DataFrame) -> pd.DataFrame:
+    """The profile as an analyst reads it (aggregates only)."""
+    table = profile[["table", "source", "file", "grain", "raw_rows", "raw_columns", "orders", "customers",
+                     "missing_customer_id", "first", "last", "parse_failures", "repaired_money_text",
+                     "excluded_rows", "refund_status_rows", "negative_amount_rows", "zero_amount_rows"]].copy()
+    for col in ("first", "last"):
+        table[col] = pd.to_datetime(table[col]).dt.strftime("%Y-%m-%d")
+    return table.rename(columns={
+        "raw_rows": "rows", "raw_columns": "columns", "missing_customer_id": "no customer id",
+        "parse_failures": "unparseable", "repaired_money_text": "money as text (repaired)",
+        "excluded_rows": "excluded by rule", "refund_status_rows": "refund status",
+        "negative_amount_rows": "negative amount", "zero_amount_rows": "zero amount",
+    }).set_index(["table", "source"])
+
+
+def reconciliation_table(clean: CleanResult) -> pd.DataFrame:
+    cols = ["step", "action", "rows_removed", "rows_after", "revenue_change", "revenue_after", "why"]
+    return clean.steps[cols].rename(columns={
+        "rows_removed": "rows removed", "rows_after": "rows after", "revenue_change": "revenue change",
+        "revenue_after": "revenue after"}).set_index("step")
+
+
+def fault_examples(data: Dataset, period_end: pd.Timestamp, per_check: int = 20) -> pd.DataFrame:
+    """Example rows behind each finding, for the analyst (customer-level: written to the run's
+    data/ folder, never shown in the stakeholder report)."""
+    t = data.table("orders")
+    frames = []
+    checks = {
+        "unparseable": t._parse_error.notnull(),
+        "after_period_end": t.order_ts > period_end,
+        "guest": t.customer_id.isnull(),
+        "refund": is_refund(t),
+        "zero_amount": t.amount == 0,
+    }
+    dup_ids = t.group_by("order_id").aggregate(n=ibis._.count()).filter(ibis._.n > 1).select("order_id")
+    cols = ["order_id", "customer_id", "order_ts", "amount", "status", "_source", "_parse_error", "_bad_value"]
+    for name, cond in checks.items():
+        frames.append(t.filter(cond).select(*cols).limit(per_check).execute().assign(check=name))
+    frames.append(t.semi_join(dup_ids, "order_id").select(*cols).order_by("order_id").limit(per_check).execute()
+                  .assign(check="duplicate_order_id"))
+    customers = data.table("customers")
+    if customers is not None:
+        unknown = t.filter(t.customer_id.notnull()).anti_join(customers.select("customer_id"), "customer_id")
+        frames.append(unknown.select(*cols).limit(per_check).execute().assign(check="unknown_customer"))
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*cols, "check"])
+
+
+# ---------------------------------------------------------------- summary and metrics
+
+
+def clean_summary(clean: CleanResult, ready: dict) -> dict:
+    steps = clean.steps
+    starts = steps[steps["action"] == "start"]
+    final = steps.iloc[-1]
+    refunds = steps.loc[steps["step"] == "net of refunds", "revenue_change"]
+    return {
+        "rows_raw": int(starts["rows_after"].sum()),
+        "revenue_raw": float(starts["revenue_after"].sum()),
+        "orders_clean": int(final["rows_after"]),
+        "revenue_clean": float(final["revenue_after"]),
+        "refunds": float(-refunds.iloc[0]) if len(refunds) else 0.0,
+        "customers_clean": int(ready["customers"]),
+        "outliers_flagged": int(clean.counts.get("outliers_flagged", 0)),
+        "outlier_threshold": clean.outlier_threshold,
+    }
+
+
+def audit_metrics(status: str, summary: dict, clean: CleanResult, findings: list[Finding], ready: dict) -> dict:
+    """The audit's stable metric names (metrics.json → "audit")."""
+    return {
+        "status": status,
+        **summary,
+        "removed": {k: int(v) for k, v in clean.counts.items()},
+        "readiness": ready["verdict"],
+        "repeat_customers": ready["repeat_customers"],
+        "history_days": ready["history_days"],
+        "findings": [f.as_dict() for f in findings],
+    }
+
+
+def verdict_sentence(status: str, summary: dict, findings: list[Finding], currency: str) -> str:
+    counts = {s: sum(f.severity == s for f in findings) for s in ("fail", "warn", "info")}
+    word = {"pass": "**PASS** — the data can be used as it is",
+            "warn": "**WARN** — usable, but check the warnings before relying on the figures they touch",
+            "fail": "**FAIL** — fix the failures before trusting the later notebooks"}[status]
+    kept = share(summary["revenue_clean"], summary["revenue_raw"])
+    return (f"{word}. {counts['fail']} failure(s), {counts['warn']} warning(s), {counts['info']} note(s). "
+            f"From {summary['rows_raw']:,} raw rows ({fmt_money_short(summary['revenue_raw'], currency)}) the clean "
+            f"data keeps {summary['orders_clean']:,} orders by {summary['customers_clean']:,} customers, "
+            f"{fmt_money_short(summary['revenue_clean'], currency)} net of refunds ({100 * kept:.1f} % of raw "
+            f"revenue).")

@@ -1,0 +1,95 @@
+"""Charts: titled, axes labelled with units, readable without the code.
+
+Chinese labels (regions, categories, column names) need a CJK font: the README names the Debian
+package (fonts-wqy-microhei); matplotlib falls back to it per glyph when it is installed.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from matplotlib.ticker import FuncFormatter
+
+FONT_FALLBACK = ["DejaVu Sans", "WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans CJK JP", "SimHei"]
+
+
+def set_theme() -> None:
+    sns.set_theme(style="whitegrid", context="notebook")
+    matplotlib.rcParams["font.family"] = "sans-serif"
+    matplotlib.rcParams["font.sans-serif"] = FONT_FALLBACK
+    matplotlib.rcParams["axes.unicode_minus"] = False
+    matplotlib.rcParams["figure.dpi"] = 100
+    matplotlib.rcParams["savefig.bbox"] = "tight"
+    # A missing CJK font must not fill the report with one warning per glyph.
+    warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+
+
+def thousands(x, _pos=None) -> str:
+    if abs(x) >= 1e6:
+        return f"{x / 1e6:.1f}M"
+    if abs(x) >= 1e3:
+        return f"{x / 1e3:.0f}k"
+    return f"{x:.0f}"
+
+
+def monthly_volume(monthly: pd.DataFrame, gaps: pd.DataFrame, currency: str, title: str):
+    """Orders and revenue per month and source; months containing a flagged gap are marked."""
+    fig, axes = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True)
+    for ax, column, label in ((axes[0], "orders", "orders per month"),
+                              (axes[1], "revenue", f"revenue per month ({currency})")):
+        pivot = monthly.pivot_table(index="month", columns="source", values=column, aggfunc="sum").fillna(0)
+        pivot.plot(ax=ax, marker="o", linewidth=1.5, markersize=3)
+        ax.set_ylabel(label)
+        ax.yaxis.set_major_formatter(FuncFormatter(thousands))
+        ax.legend(title="source", fontsize=8, loc="upper left")
+    for i, gap in enumerate(gaps.itertuples()):
+        for ax in axes:
+            ax.axvspan(pd.Timestamp(gap.first_day), pd.Timestamp(gap.last_day) + pd.Timedelta(days=1),
+                       color="crimson", alpha=0.25, label="no data (possible outage)" if i == 0 else None)
+    if len(gaps):
+        axes[0].legend(title="source", fontsize=8, loc="upper left")
+    axes[0].set_title(title)
+    axes[1].set_xlabel("month")
+    fig.tight_layout()
+    return fig
+
+
+def reconciliation(steps: pd.DataFrame, currency: str, title: str):
+    """Rows and revenue removed by each cleaning rule (horizontal bars)."""
+    removed = steps[(steps["action"] == "drop") & (steps["rows_removed"] > 0)]
+    fig, axes = plt.subplots(1, 2, figsize=(11, max(2.5, 0.45 * len(removed) + 1.2)), sharey=True)
+    if removed.empty:
+        for ax in axes:
+            ax.text(0.5, 0.5, "no rows removed", ha="center", va="center", transform=ax.transAxes)
+            ax.set_yticks([])
+    else:
+        axes[0].barh(removed["step"], removed["rows_removed"], color="steelblue")
+        axes[1].barh(removed["step"], -removed["revenue_change"], color="indianred")
+        axes[0].invert_yaxis()
+    axes[0].set_xlabel("rows removed")
+    axes[1].set_xlabel(f"revenue removed ({currency}; negative = refunds taken out)")
+    for ax in axes:
+        ax.xaxis.set_major_formatter(FuncFormatter(thousands))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def match_rates(matches: pd.DataFrame, title: str):
+    """Share of rows of each table whose customer id is found in the target table."""
+    labels = matches["from"] + " → " + matches["to"]
+    fig, ax = plt.subplots(figsize=(9, max(2.2, 0.5 * len(matches) + 1)))
+    colors = ["seagreen" if r >= 0.98 else "orange" if r >= 0.8 else "crimson" for r in matches["match_rate"]]
+    ax.barh(labels, 100 * matches["match_rate"], color=colors)
+    for y, rate in enumerate(matches["match_rate"]):
+        ax.text(min(100 * rate, 97) + 0.5, y, f"{100 * rate:.1f} %", va="center", fontsize=9)
+    ax.set_xlim(0, 105)
+    ax.invert_yaxis()
+    ax.set_xlabel("rows whose customer id is found (%)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,251 @@
+"""The run context every notebook opens, and what notebooks write: metrics, files, provenance.
+
+A notebook's third cell is ``run = open_run(brand=..., period=..., run_dir=..., params_path=...)``.
+It validates the params, resolves the period (``latest`` = the last complete period in the
+data), opens the sources in the engine and decides where the notebook writes. Papermill passes
+``run_dir`` (the runner's staging folder); a notebook opened in JupyterLab or run by nbval leaves
+it empty and writes to ``outputs/<brand>/<period>/interactive/`` — a scratch folder the runner
+never lists as a run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from helpers import config
+from helpers.config import Params, ParamsError, period_end, period_start
+
+PACKAGES = ("pandas", "numpy", "ibis-framework", "duckdb", "lifetimes", "lifelines", "statsmodels",
+            "scipy", "matplotlib", "seaborn", "papermill", "pydantic")
+INTERACTIVE = "interactive"
+
+
+@dataclass
+class Run:
+    params: Params
+    period: str
+    run_dir: Path
+    interactive: bool
+    _metrics_cache: dict = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------ identity and time
+    @property
+    def brand(self) -> str:
+        return self.params.brand
+
+    @property
+    def period_kind(self) -> str:
+        return self.params.period
+
+    @property
+    def period_end(self) -> pd.Timestamp:
+        return period_end(self.period, self.params.period)
+
+    @property
+    def period_start(self) -> pd.Timestamp:
+        return period_start(self.period, self.params.period)
+
+    @property
+    def currency(self) -> str:
+        return self.params.business.currency
+
+    # ------------------------------------------------------------ data (lazy, in the engine)
+    @cached_property
+    def data(self):
+        from helpers import sources
+
+        return sources.load(self.params)
+
+    @cached_property
+    def clean(self):
+        """The clean orders view (expressions only; notebook 01 computes the reconciliation)."""
+        from helpers import audit
+
+        return audit.clean_orders(self.data, self.period_end, with_steps=False)
+
+    @property
+    def orders(self):
+        return self.clean.orders
+
+    # ------------------------------------------------------------ outputs
+    def path(self, *parts: str) -> Path:
+        target = self.run_dir.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def write_metrics(self, section: str, values: dict) -> dict:
+        """Merge ``values`` under ``section`` into the run's metrics.json (stable names: the
+        contract for dashboards) and return the whole file's content."""
+        target = self.path("metrics.json")
+        current = json.loads(target.read_text(encoding="utf-8")) if target.exists() else {}
+        current[section] = _jsonable(values)
+        _atomic_text(target, json.dumps(current, indent=2, ensure_ascii=False, sort_keys=True))
+        return current
+
+    def read_metrics(self) -> dict:
+        target = self.run_dir / "metrics.json"
+        return json.loads(target.read_text(encoding="utf-8")) if target.exists() else {}
+
+    def save_table(self, frame: pd.DataFrame, name: str) -> Path:
+        """Customer- or row-level results for analysts and CRM imports (never in the HTML)."""
+        target = self.path("data", name)
+        if target.suffix == ".csv":
+            frame.to_csv(target, index=False)
+        else:
+            frame.to_parquet(target, index=False)
+        return target
+
+    def describe(self) -> str:
+        where = self.run_dir
+        try:
+            where = self.run_dir.relative_to(config.PROJECT_ROOT)
+        except ValueError:
+            pass
+        mode = "interactive scratch folder" if self.interactive else "run folder"
+        return (f"{self.params.title} · period {self.period} ({self.period_start:%Y-%m-%d} to "
+                f"{self.period_end:%Y-%m-%d}) · {mode}: {where}")
+
+    def provenance(self) -> pd.DataFrame:
+        """Versions, commit, params and data fingerprints: how to reproduce this notebook."""
+        rows = [("brand", self.brand), ("period", self.period), ("period end", f"{self.period_end:%Y-%m-%d}"),
+                ("params fingerprint", config.params_fingerprint(self.params)),
+                ("data fingerprint", data_fingerprint(self.params)),
+                ("git commit", git_commit() or "not a git checkout"),
+                ("python", platform.python_version())]
+        rows += [(name, version) for name, version in package_versions().items()]
+        return pd.DataFrame(rows, columns=["item", "value"])
+
+
+def open_run(brand: str = "demo", period: str = "latest", run_dir: str = "", params_path: str = "") -> Run:
+    """Validate params, resolve the period, choose the output folder, set the chart theme."""
+    params = config.load_params(params_path or None, brand=None if params_path else brand)
+    if params_path and brand and params.brand != brand:
+        raise ParamsError(f"{params_path}: its brand is {params.brand!r}, but brand={brand!r} was passed")
+    label = resolve_period(params, period)
+    interactive = not run_dir
+    folder = Path(run_dir) if run_dir else config.outputs_dir() / params.brand / label / INTERACTIVE
+    folder.mkdir(parents=True, exist_ok=True)
+    from helpers import plots
+
+    plots.set_theme()
+    return Run(params=params, period=label, run_dir=folder.resolve(), interactive=interactive)
+
+
+def resolve_period(params: Params, period: str) -> str:
+    if str(period).strip().lower() in ("latest", ""):
+        from helpers import sources
+
+        _, last = sources.order_date_range(params)
+        return config.latest_complete_period(last, params.period)
+    return config.period_label(config.to_period(period, params.period), params.period)
+
+
+# ---------------------------------------------------------------- provenance helpers
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=config.PROJECT_ROOT, capture_output=True,
+                             text=True, timeout=5, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=config.PROJECT_ROOT,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("+local changes" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def data_fingerprint(params: Params) -> str:
+    """Hash of every source file's name, size and content (head and tail for very large files)."""
+    digest = hashlib.sha256()
+    for kind in ("orders", "customers", "interactions", "campaigns"):
+        for spec in getattr(params.sources, kind):
+            digest.update(f"{kind}:{spec.name}".encode())
+            if not spec.path:
+                digest.update((spec.table or spec.query or "").encode())
+                continue
+            path = config.resolve_path(spec.path, params)
+            if not path.exists():
+                digest.update(b"missing")
+                continue
+            size = path.stat().st_size
+            digest.update(str(size).encode())
+            with open(path, "rb") as fh:
+                if size <= 256 << 20:
+                    while chunk := fh.read(1 << 22):
+                        digest.update(chunk)
+                else:
+                    digest.update(fh.read(16 << 20))
+                    fh.seek(-16 << 20, os.SEEK_END)
+                    digest.update(fh.read())
+    return digest.hexdigest()[:16]
+
+
+def _atomic_text(target: Path, text: str) -> None:
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)
+
+
+def _jsonable(value):
+    """numpy / pandas scalars and timestamps -> plain JSON types."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, pd.Timestamp | pd.Period):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+# ---------------------------------------------------------------- numbers in sentences
+
+
+def fmt_int(n) -> str:
+    return f"{int(round(float(n))):,}"
+
+
+def fmt_pct(x, digits: int = 1) -> str:
+    return f"{100 * float(x):.{digits}f} %"
+
+
+def fmt_money(x, currency: str = "", digits: int = 0) -> str:
+    text = f"{float(x):,.{digits}f}"
+    return f"{text} {currency}".strip()
+
+
+def say(*sentences: str) -> None:
+    """Show findings as markdown in the notebook (and in the stakeholder HTML)."""
+    from IPython.display import Markdown, display
+
+    text = "\n".join(f"- {s}" if not s.startswith(("- ", "#", "**")) else s for s in sentences if s)
+    display(Markdown(text))

@@ -1,0 +1,716 @@
+"""``workbook``: run the numbered notebooks per brand and period, list runs, rebuild the index.
+
+    workbook run --brand demo --period 2025-06      one brand, one period
+    workbook run --params path/to/brand.yaml        a params file anywhere
+    workbook run --all                              every params/*.yaml, latest complete period
+    workbook run --brand demo --period 2011-01..2011-06 --only 01,04
+    workbook list                                   brands, data ranges and past runs
+    workbook render-index                           rebuild outputs/index.html from disk
+
+Layout of a run (DESIGN §6)::
+
+    outputs/<brand>/<period>/<run-id>/   executed notebooks, html/, data/, exports/,
+                                         metrics.json (written by the notebooks), manifest.json
+    outputs/<brand>/<period>/latest      relative symlink to the newest successful run
+    outputs/index.html
+
+A run is written into ``.staging-<run-id>/`` beside its final folder and renamed into place
+when it ends (success or failure), so a run never overwrites another one and a killed run
+leaves only its staging folder, listed as "incomplete".
+
+Notebooks get exactly four parameters (brand, period, run_dir, params_path), never resolved
+secrets: a notebook resolves ``${ENV}`` placeholders itself when it opens a connection.
+
+Exit codes: 0 all runs succeeded; 1 a run or a brand failed; 2 nothing ran because the command
+or the notebooks are invalid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import platform
+import re
+import secrets
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from helpers import config, render
+from helpers.config import ParamsError
+
+PARAMETER_NAMES = ("brand", "period", "run_dir", "params_path")
+KERNEL_NAME = "python3"
+KERNEL_START_ATTEMPTS = 3  # parallel kernels can race for ports (DESIGN §8)
+STAGING_PREFIX = ".staging-"
+LATEST_LINK = "latest"
+MANIFEST = "manifest.json"
+METRICS = "metrics.json"
+NOTEBOOK_FILE = re.compile(r"^(\d{2})_\w+\.ipynb$")
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+VERSIONED_PACKAGES = ("pandas", "numpy", "ibis-framework", "duckdb", "lifetimes", "papermill")
+
+
+class UsageError(Exception):
+    """The command or the notebooks are invalid: nothing is run (exit code 2)."""
+
+
+class RunError(Exception):
+    """One run cannot start (e.g. its run id is taken); other runs continue."""
+
+
+# ---------------------------------------------------------------- notebooks
+
+
+def notebooks_dir() -> Path:
+    """Where the numbered notebooks are; WORKBOOK_NOTEBOOKS overrides it (tests)."""
+    return Path(os.environ.get("WORKBOOK_NOTEBOOKS", config.NOTEBOOKS_DIR)).resolve()
+
+
+def select_notebooks(folder: Path, only: str | None = None) -> list[Path]:
+    """The NN_name.ipynb notebooks in order, optionally only some numbers ("01,04")."""
+    found = sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_FILE.match(p.name))
+    if not found:
+        raise UsageError(f"no numbered notebooks (NN_name.ipynb) in {folder}")
+    if not only:
+        return found
+    wanted = {part.strip().zfill(2) for part in only.split(",") if part.strip()}
+    by_number = {NOTEBOOK_FILE.match(p.name).group(1): p for p in found}
+    unknown = sorted(wanted - set(by_number))
+    if unknown:
+        raise UsageError(f"--only {only}: no notebook numbered {', '.join(unknown)} in {folder} "
+                         f"(have {', '.join(sorted(by_number))})")
+    return [p for number, p in sorted(by_number.items()) if number in wanted]
+
+
+def parameters_cell_names(nb_path: Path) -> set[str]:
+    """Names assigned in the notebook's single cell tagged ``parameters``."""
+    nb = nbformat.read(nb_path, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    if len(cells) != 1:
+        raise UsageError(f"{nb_path.name}: needs exactly one cell tagged 'parameters', found {len(cells)}")
+    try:
+        tree = ast.parse(cells[0].source)
+    except SyntaxError as exc:
+        raise UsageError(f"{nb_path.name}: parameters cell is not valid Python: {exc}") from None
+    names = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
+def check_parameters(notebooks: list[Path], passed: tuple[str, ...] = PARAMETER_NAMES) -> None:
+    """Refuse a notebook that does not define every parameter the runner passes: papermill
+    would only warn and the notebook would silently run on its defaults."""
+    for nb_path in notebooks:
+        missing = [name for name in passed if name not in parameters_cell_names(nb_path)]
+        if missing:
+            raise UsageError(
+                f"{nb_path.name}: its parameters cell does not define {', '.join(missing)}; "
+                f"the runner passes {', '.join(passed)}. Refusing to run."
+            )
+
+
+# ---------------------------------------------------------------- executing one notebook
+
+
+@dataclass
+class NotebookResult:
+    name: str
+    status: str  # ok / failed / skipped
+    seconds: float | None = None
+    error: dict[str, Any] | None = None
+
+    def as_manifest(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"status": self.status, "seconds": self.seconds}
+        if self.error:
+            entry["error"] = self.error
+        return entry
+
+
+def execute_notebook(nb_path: Path, output_path: Path, parameters: dict[str, str]) -> None:
+    """papermill, retrying a kernel that fails to start. On a cell error papermill has already
+    written the executed notebook (failing cell marked) and raises PapermillExecutionError."""
+    import papermill  # imported here: `workbook list` does not need it
+
+    for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+        try:
+            papermill.execute_notebook(
+                str(nb_path),
+                str(output_path),
+                parameters=parameters,
+                kernel_name=KERNEL_NAME,
+                cwd=str(config.PROJECT_ROOT),
+                progress_bar=False,
+                log_output=False,
+                request_save_on_cell_execute=False,
+            )
+            return
+        except Exception as exc:
+            if attempt == KERNEL_START_ATTEMPTS or not is_kernel_start_failure(exc):
+                raise
+            print(f"  kernel did not start ({exc}); retrying", file=sys.stderr, flush=True)
+            time.sleep(attempt)
+
+
+def is_kernel_start_failure(exc: BaseException) -> bool:
+    """A kernel that never answered (no cell ran, so a retry is safe). A kernel that died
+    mid-run (nbclient's DeadKernelError) is not retried: cells may have had effects."""
+    if type(exc).__name__ == "DeadKernelError":
+        return False
+    if type(exc).__name__ == "ZMQError":  # "Address already in use": a port race
+        return True
+    message = str(exc)
+    return isinstance(exc, RuntimeError | TimeoutError) and (
+        message.startswith("Kernel died before replying to kernel_info")
+        or message.startswith("Kernel didn't respond")
+    )
+
+
+def run_notebook(nb_path: Path, output_path: Path, parameters: dict[str, str]) -> NotebookResult:
+    from papermill.exceptions import PapermillExecutionError
+
+    name = nb_path.stem
+    started = time.monotonic()
+    try:
+        check_parameters([nb_path], tuple(parameters))
+        execute_notebook(nb_path, output_path, parameters)
+    except PapermillExecutionError as exc:
+        error = {"cell_index": exc.cell_index, "execution_count": exc.exec_count,
+                 "ename": exc.ename, "evalue": config.redact(str(exc.evalue))}
+        return NotebookResult(name, "failed", _since(started), error)
+    except Exception as exc:  # kernel died, timed out, notebook unreadable: still one failure
+        error = {"cell_index": None, "execution_count": None,
+                 "ename": type(exc).__name__, "evalue": config.redact(str(exc))}
+        return NotebookResult(name, "failed", _since(started), error)
+    return NotebookResult(name, "ok", _since(started))
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 2)
+
+
+# ---------------------------------------------------------------- one run: brand x period
+
+
+@dataclass
+class Run:
+    params: config.Params
+    params_path: Path
+    period: str
+    run_id: str
+    staging: Path
+    manifest: dict[str, Any]
+    results: list[NotebookResult] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.params.brand} {self.period}"
+
+    @property
+    def period_dir(self) -> Path:
+        return self.staging.parent
+
+    def parameters(self) -> dict[str, str]:
+        return {
+            "brand": self.params.brand,
+            "period": self.period,
+            "run_dir": str(self.staging),
+            "params_path": str(self.params_path),
+        }
+
+
+def run_period(params: config.Params, period: str, notebooks: list[Path],
+               run_id: str | None, command: str) -> bool:
+    """Execute the notebooks for one brand and period; True when everything succeeded."""
+    params_path = config.params_file(params)
+    period_dir = config.outputs_dir() / params.brand / period
+    try:
+        run_id, staging = claim_staging(period_dir, run_id)
+    except RunError as exc:
+        print(f"{params.brand} {period}  cannot start: {exc}", file=sys.stderr, flush=True)
+        return False
+    manifest = new_manifest(params, params_path, period, run_id, notebooks, command)
+    run = Run(params, params_path, period, run_id, staging, manifest)
+    write_manifest(staging, manifest)
+
+    execute_all(run, notebooks)
+    render_all(run)
+    try:
+        final = publish(run)
+    except OSError as exc:  # e.g. the final folder appeared meanwhile: keep staging, never overwrite
+        print(f"{run.label}  cannot move {staging} into place: {exc}", file=sys.stderr, flush=True)
+        return False
+    print(f"{run.label}  {manifest['status']}  {final}", flush=True)
+    return manifest["status"] == "success"
+
+
+def execute_all(run: Run, notebooks: list[Path]) -> None:
+    """Sequentially: later notebooks read what earlier ones wrote, so after a failure the rest
+    are skipped rather than run on missing inputs."""
+    failed = False
+    for nb_path in notebooks:
+        if failed:
+            result = NotebookResult(nb_path.stem, "skipped")
+        else:
+            result = run_notebook(nb_path, run.staging / nb_path.name, run.parameters())
+            failed = result.status == "failed"
+        run.results.append(result)
+        run.manifest["notebooks"][result.name] = result.as_manifest()
+        write_manifest(run.staging, run.manifest)
+        print(progress_line(run.label, result), flush=True)
+
+
+def progress_line(label: str, result: NotebookResult) -> str:
+    if result.status == "ok":
+        return f"{label}  {result.name}  ok  {result.seconds:.1f}s"
+    if result.status == "skipped":
+        return f"{label}  {result.name}  skipped"
+    error = result.error or {}
+    where = ""
+    if error.get("cell_index") is not None:
+        where = f" at cell {error['cell_index']}"
+        if error.get("execution_count") is not None:
+            where += f" (In [{error['execution_count']}])"
+    evalue = " ".join(str(error.get("evalue", "")).split())
+    return f"{label} {result.name} FAILED{where}: {error.get('ename', 'Error')}: {evalue}"
+
+
+def render_all(run: Run) -> None:
+    """Both HTML renders of every notebook that executed. A render failure is recorded and
+    fails the run, but never touches the executed notebook."""
+    for result in run.results:
+        executed = run.staging / f"{result.name}.ipynb"
+        if result.status == "skipped" or not executed.exists():
+            continue
+        entry = run.manifest["notebooks"][result.name]
+        try:
+            title = f"{result.name} · {run.params.title} {run.period}"
+            entry["html"] = render.render_notebook(executed, run.staging / "html", title=title)
+        except Exception as exc:
+            entry["html_error"] = f"{type(exc).__name__}: {config.redact(str(exc))}"
+            print(f"{run.label} {result.name} HTML render FAILED: {entry['html_error']}", flush=True)
+
+
+def publish(run: Run) -> Path:
+    """Finish the manifest, move the staging folder into place, and point `latest` at the
+    newest successful run of the period."""
+    manifest = run.manifest
+    ok = all(r.status == "ok" for r in run.results) and not any(
+        "html_error" in manifest["notebooks"][r.name] for r in run.results
+    )
+    manifest["status"] = "success" if ok else "failed"
+    manifest["finished_utc"] = utc_now()
+    manifest["seconds"] = round(sum(r.seconds or 0 for r in run.results), 2)
+    write_manifest(run.staging, manifest)
+    final = run.period_dir / run.run_id
+    os.rename(run.staging, final)  # atomic; fails rather than overwrite an existing run
+    newest = newest_successful_run(run.period_dir)
+    if newest is not None:
+        point_latest(run.period_dir, newest.run_id)
+    return final
+
+
+def claim_staging(period_dir: Path, requested: str | None) -> tuple[str, Path]:
+    """Create this run's staging folder; the run id is a UTC timestamp, with a short random
+    suffix when that is taken (two runs in one second). mkdir is the atomic claim."""
+    period_dir.mkdir(parents=True, exist_ok=True)
+    base = requested or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    candidate = base
+    for _ in range(20):
+        staging = period_dir / f"{STAGING_PREFIX}{candidate}"
+        if not (period_dir / candidate).exists():
+            try:
+                staging.mkdir()
+                return candidate, staging
+            except FileExistsError:
+                pass
+        if requested:
+            raise RunError(f"run id {requested!r} already exists in {period_dir}")
+        candidate = f"{base}-{secrets.token_hex(2)}"
+    raise RunError(f"could not find a free run id in {period_dir}")
+
+
+def point_latest(period_dir: Path, run_id: str) -> None:
+    """Swap the relative `latest` link atomically: readers see the old or the new target."""
+    tmp = period_dir / f".{LATEST_LINK}-{secrets.token_hex(4)}"
+    os.symlink(run_id, tmp)
+    os.replace(tmp, period_dir / LATEST_LINK)
+
+
+# ---------------------------------------------------------------- manifest
+
+
+def new_manifest(params: config.Params, params_path: Path, period: str, run_id: str,
+                 notebooks: list[Path], command: str) -> dict[str, Any]:
+    commit, dirty = git_state()
+    return {
+        "schema_version": 1,
+        "brand": params.brand,
+        "display_name": params.title,
+        "period": period,
+        "period_kind": params.period,
+        "period_end": config.period_end(period, params.period).isoformat(),
+        "run_id": run_id,
+        "status": "running",
+        "started_utc": utc_now(),
+        "finished_utc": None,
+        "seconds": None,
+        "notebooks": {nb.stem: {"status": "pending", "seconds": None} for nb in notebooks},
+        # as written: ${ENV} placeholders stay unresolved, so no secret reaches this file
+        "params": {
+            "path": str(params_path),
+            "fingerprint": config.params_fingerprint(params),
+            "raw_yaml": params_path.read_text(encoding="utf-8"),
+        },
+        "versions": package_versions(),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "command": command,
+        "notebooks_dir": str(notebooks[0].parent) if notebooks else None,
+        "host": socket.gethostname(),  # with pid: tells a running staging run from a killed one
+        "pid": os.getpid(),
+    }
+
+
+def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
+    tmp = run_dir / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, run_dir / MANIFEST)
+
+
+def package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for dist in VERSIONED_PACKAGES:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    return versions
+
+
+def git_state() -> tuple[str | None, bool | None]:
+    """(commit, has uncommitted changes to tracked files), or (None, None) outside git."""
+    commit = _git("rev-parse", "HEAD")
+    if commit is None:
+        return None, None
+    # --no-optional-locks: a read-only look that never rewrites the index
+    status = _git("--no-optional-locks", "status", "--porcelain", "--untracked-files=no")
+    return commit, (bool(status) if status is not None else None)
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=config.PROJECT_ROOT, capture_output=True,
+                              text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------- what is on disk
+
+
+@dataclass
+class RunRecord:
+    """One run folder (finished or staging) as found on disk."""
+
+    brand: str
+    period: str
+    run_id: str
+    path: Path
+    status: str  # success / failed / running / incomplete / unknown
+    manifest: dict[str, Any]
+    metrics: dict[str, Any]
+    is_latest: bool = False
+
+    @property
+    def started_utc(self) -> str | None:
+        return self.manifest.get("started_utc")
+
+    @property
+    def seconds(self) -> float | None:
+        return self.manifest.get("seconds")
+
+    @property
+    def sort_key(self) -> tuple[str, str]:
+        return (self.started_utc or "", self.run_id)
+
+    @property
+    def failed_notebook(self) -> tuple[str, str] | None:
+        """(notebook, error type) of the first failed notebook, if any."""
+        for name, entry in self.manifest.get("notebooks", {}).items():
+            if entry.get("status") == "failed":
+                return name, (entry.get("error") or {}).get("ename", "error")
+        return None
+
+
+def scan_runs(root: Path | None = None) -> list[RunRecord]:
+    root = root or config.outputs_dir()
+    records = []
+    for brand_dir in _visible_dirs(root):
+        for period_dir in _visible_dirs(brand_dir):
+            records.extend(period_runs(period_dir))
+    return records
+
+
+def period_runs(period_dir: Path) -> list[RunRecord]:
+    """The runs of one period, oldest first."""
+    latest = _link_target(period_dir / LATEST_LINK)
+    records = []
+    for entry in sorted(period_dir.iterdir()):
+        if entry.is_symlink() or not entry.is_dir():
+            continue
+        staging = entry.name.startswith(STAGING_PREFIX)
+        if entry.name.startswith(".") and not staging:
+            continue
+        records.append(_read_run(entry, staging, latest))
+    return sorted(records, key=lambda r: r.sort_key)
+
+
+def _read_run(path: Path, staging: bool, latest: str | None) -> RunRecord:
+    manifest = _read_json(path / MANIFEST)
+    if staging:
+        run_id = path.name.removeprefix(STAGING_PREFIX)
+        status = "running" if _still_running(manifest) else "incomplete"
+    else:
+        run_id = path.name
+        status = manifest.get("status", "unknown")
+    return RunRecord(
+        brand=path.parent.parent.name,
+        period=path.parent.name,
+        run_id=run_id,
+        path=path,
+        status=status,
+        manifest=manifest,
+        metrics=_read_json(path / METRICS),
+        is_latest=not staging and run_id == latest,
+    )
+
+
+def newest_successful_run(period_dir: Path) -> RunRecord | None:
+    good = [r for r in period_runs(period_dir) if r.status == "success"]
+    return good[-1] if good else None
+
+
+def _visible_dirs(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+
+
+def _link_target(link: Path) -> str | None:
+    return os.readlink(link) if link.is_symlink() else None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _still_running(manifest: dict[str, Any]) -> bool:
+    """A staging folder whose runner process is alive on this host is running, not killed."""
+    pid = manifest.get("pid")
+    if not isinstance(pid, int) or manifest.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def rebuild_index() -> Path:
+    root = config.outputs_dir()
+    return render.render_index(scan_runs(root), root / "index.html")
+
+
+# ---------------------------------------------------------------- commands
+
+
+@dataclass
+class BrandTarget:
+    """What --brand / --params / --all named; loaded inside the per-brand error handling."""
+
+    name: str
+    path: Path | None = None
+
+    def load(self) -> config.Params:
+        if self.path is not None:
+            return config.load_params(self.path)
+        return config.load_params(brand=self.name)
+
+
+def brand_targets(args: argparse.Namespace) -> list[BrandTarget]:
+    if args.params:
+        return [BrandTarget(name=args.params, path=Path(args.params))]
+    if args.brand:
+        return [BrandTarget(name=args.brand)]
+    files = config.all_params_files()
+    if not files:
+        raise UsageError(f"--all: no params files in {config.PARAMS_DIR}")
+    return [BrandTarget(name=p.stem, path=p) for p in files]
+
+
+def resolve_periods(params: config.Params, spec: str) -> list[str]:
+    """'latest' -> the last complete period in the brand's data; 'A..B' -> every period."""
+    if spec == "latest":
+        from helpers import sources  # lazy: opens the data engine only when needed
+
+        _first, last = sources.order_date_range(params)
+        return [config.latest_complete_period(last, params.period)]
+    return config.expand_periods(spec, params.period)
+
+
+def run_brand(target: BrandTarget, period_spec: str, notebooks: list[Path],
+              run_id: str | None, command: str) -> int:
+    """All periods of one brand; returns the number of failures. A params or data-range error
+    fails this brand only, with its message and no traceback."""
+    try:
+        params = target.load()
+        periods = resolve_periods(params, period_spec)
+    except ParamsError as exc:
+        print(config.redact(str(exc)), file=sys.stderr, flush=True)
+        return 1
+    except Exception as exc:  # the data could not be read to find 'latest'
+        print(f"{target.name}: cannot find the brand's data range: {type(exc).__name__}: "
+              f"{config.redact(str(exc))}", file=sys.stderr, flush=True)
+        return 1
+    return sum(not run_period(params, period, notebooks, run_id, command) for period in periods)
+
+
+def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
+    notebooks = select_notebooks(notebooks_dir(), args.only)
+    check_parameters(notebooks)
+    if args.run_id and (not RUN_ID.match(args.run_id) or args.run_id == LATEST_LINK):
+        raise UsageError(f"--run-id {args.run_id!r}: use letters, digits, '.', '_' and '-'")
+    command = shlex.join(["workbook", *argv])
+    failures = sum(run_brand(t, args.period, notebooks, args.run_id, command)
+                   for t in brand_targets(args))
+    print(f"index: {rebuild_index()}", flush=True)
+    if failures:
+        print(f"{failures} run(s) or brand(s) failed", file=sys.stderr, flush=True)
+    return 1 if failures else 0
+
+
+def cmd_render_index(args: argparse.Namespace, argv: list[str]) -> int:
+    print(rebuild_index())
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, argv: list[str]) -> int:
+    runs = scan_runs()
+    runs_by_brand: dict[str, list[RunRecord]] = {}
+    for record in runs:
+        runs_by_brand.setdefault(record.brand, []).append(record)
+    described = set()
+    for params_path in config.all_params_files():
+        brand, lines = describe_params(params_path)
+        described.add(brand)
+        print("\n".join(lines + run_table(runs_by_brand.get(brand, []))) + "\n")
+    for brand in sorted(set(runs_by_brand) - described):
+        lines = [brand, f"  params: none in {config.PARAMS_DIR}"]
+        print("\n".join(lines + run_table(runs_by_brand[brand])) + "\n")
+    return 0
+
+
+def describe_params(params_path: Path) -> tuple[str, list[str]]:
+    """(brand, header lines): name, title and the data range of one params file."""
+    try:
+        params = config.load_params(params_path)
+    except ParamsError as exc:
+        return params_path.stem, [params_path.stem, f"  params: INVALID: {exc.args[0].splitlines()[0]}"]
+    header = f"{params.brand}  {params.title}" if params.title != params.brand else params.brand
+    try:
+        from helpers import sources
+
+        first, last = sources.order_date_range(params)
+        latest = config.latest_complete_period(last, params.period)
+        data = (f"  data: {first:%Y-%m-%d} .. {last:%Y-%m-%d}  "
+                f"(period: {params.period}, latest complete: {latest})")
+    except Exception as exc:
+        data = f"  data: unavailable ({type(exc).__name__}: {config.redact(str(exc)).splitlines()[0]})"
+    return params.brand, [header, data]
+
+
+def run_table(records: list[RunRecord]) -> list[str]:
+    if not records:
+        return ["  no runs yet"]
+    rows = [
+        (
+            r.period,
+            r.run_id,
+            r.status,
+            (r.started_utc or "").replace("T", " ").removesuffix("Z"),
+            f"{r.seconds:.1f}s" if r.seconds is not None else "",
+            "latest" if r.is_latest else ("failed: " + r.failed_notebook[0] if r.failed_notebook else ""),
+        )
+        for r in sorted(records, key=lambda r: (r.period, r.sort_key))
+    ]
+    return format_table(("PERIOD", "RUN ID", "STATUS", "STARTED (UTC)", "TIME", ""), rows)
+
+
+def format_table(headers: tuple[str, ...], rows: list[tuple[str, ...]], indent: str = "  ") -> list[str]:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    return [indent + "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            for row in (headers, *rows)]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbook", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="execute the notebooks for brands and periods")
+    which = run.add_mutually_exclusive_group(required=True)
+    which.add_argument("--brand", help="a brand with a params/<brand>.yaml")
+    which.add_argument("--params", metavar="PATH", help="a params file anywhere")
+    which.add_argument("--all", action="store_true", help="every params/*.yaml")
+    run.add_argument("--period", default="latest",
+                     help="'latest' (default: last complete period in the data), a label such as "
+                          "2025-06 / 2025Q2 / 2025-W23, or a range FIRST..LAST (one run each)")
+    run.add_argument("--only", metavar="NN,NN", help="run only these notebooks, by number prefix")
+    run.add_argument("--run-id", help="override the run id (default: UTC timestamp)")
+    run.set_defaults(handler=cmd_run)
+
+    listing = commands.add_parser("list", help="brands, their data ranges and past runs")
+    listing.set_defaults(handler=cmd_list)
+
+    index = commands.add_parser("render-index", help="rebuild outputs/index.html from disk")
+    index.set_defaults(handler=cmd_render_index)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args, argv)
+    except UsageError as exc:
+        print(f"workbook: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

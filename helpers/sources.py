@@ -1,0 +1,460 @@
+"""Sources: read each brand's files or SQL tables into the canonical tables, in the engine.
+
+Every transaction-level step here is an Ibis expression: DuckDB runs it in-process by default,
+another backend runs it when the params give an engine URL (DESIGN §3). Nothing here pulls
+transactions into pandas.
+
+For each source the params map canonical columns (order_id, customer_id, ...) to the source's
+own columns (often Chinese: 会员ID, 实付金额) or to a SQL expression over them. Values are parsed
+defensively: a value that cannot be parsed becomes NULL and the row is marked in ``_parse_error``
+with the canonical column's name, so the audit can count and show it instead of a library
+traceback. Money written as text ("¥1,234.50") is repaired and the row is marked in
+``_repaired``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from helpers.config import (
+    CANONICAL,
+    DATA_DIR,
+    Params,
+    ParamsError,
+    SourceSpec,
+    SqlExpr,
+    canonical_columns,
+    params_file,
+    redact,
+    resolve_path,
+    resolve_secrets,
+)
+
+KINDS = ("orders", "customers", "interactions", "campaigns")
+CACHE_DIR = DATA_DIR / "cache"
+
+# Hidden bookkeeping columns carried next to the canonical ones (dropped from clean views).
+META = {"_source": "string", "_parse_error": "string", "_bad_value": "string", "_repaired": "string", "_excluded": "string"}
+
+
+class SourceError(ValueError):
+    """A source cannot be read as the params describe; the message names file, column, row."""
+
+
+# ---------------------------------------------------------------- connection
+
+
+def connect(params: Params):
+    """Open the Ibis backend the params name (DuckDB in-process by default).
+
+    The URL may hold ${ENV_VAR} placeholders; they are resolved here, at the last moment, and
+    never stored on an object that a notebook would print."""
+    url = params.engine.url
+    if url in ("duckdb://", "duckdb", ""):
+        con = ibis.duckdb.connect()
+        # Two cores here; let DuckDB use them but keep memory polite for notebooks side by side.
+        con.raw_sql("SET preserve_insertion_order = true")
+        return con
+    try:
+        return ibis.connect(resolve_secrets(url, where=f"{params_file(params)}: engine.url"))
+    except ParamsError:
+        raise
+    except Exception as exc:  # the backend's own error may echo the URL with its password
+        raise SourceError(
+            f"{params_file(params)}: engine.url: cannot connect ({type(exc).__name__}: "
+            f"{redact(str(exc))})"
+        ) from None
+
+
+def is_duckdb(con) -> bool:
+    return getattr(con, "name", "") == "duckdb"
+
+
+# ---------------------------------------------------------------- reading raw sources
+
+
+def detect_encoding(path: Path) -> str:
+    """'utf-8-sig', 'utf-8' or 'gb18030' (a superset of GBK), by decoding the whole file.
+
+    The whole file is checked in chunks with an incremental decoder: Chinese text may first
+    appear deep inside a file whose first megabytes are ASCII."""
+    with open(path, "rb") as fh:
+        head = fh.read(3)
+        if head == codecs.BOM_UTF8:
+            return "utf-8-sig"
+        fh.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            while chunk := fh.read(1 << 22):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+            return "utf-8"
+        except UnicodeDecodeError:
+            return "gb18030"
+
+
+def _cache_path(path: Path, suffix: str) -> Path:
+    st = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    return CACHE_DIR / f"{path.stem}-{key}{suffix}"
+
+
+def _atomic_write(target: Path, write) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, target)
+    return target
+
+
+def utf8_copy(path: Path, encoding: str) -> Path:
+    """DuckDB reads UTF-8 only (its encodings extension needs a download); a GBK export is
+    transcoded once, streaming, into a cached UTF-8 copy keyed by the file's size and mtime."""
+    target = _cache_path(path, ".utf8.csv")
+    if target.exists():
+        return target
+
+    def write(tmp: Path) -> None:
+        with open(path, encoding=encoding, newline="") as src, open(
+            tmp, "w", encoding="utf-8", newline=""
+        ) as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+
+    return _atomic_write(target, write)
+
+
+def excel_copy(path: Path, sheet: str | None) -> Path:
+    """Excel sheets are bounded (~1M rows); read once with openpyxl and cache as Parquet so the
+    engine, not pandas, does everything after."""
+    target = _cache_path(path, f".{sheet or 'first'}.parquet")
+    if target.exists():
+        return target
+    frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=str)
+    return _atomic_write(target, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def _sql_str(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def _file_format(spec: SourceSpec, path: Path) -> str:
+    if spec.format != "auto":
+        return spec.format
+    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix in (".gz",) else path.suffix.lower()
+    return {
+        ".csv": "csv",
+        ".csv.gz": "csv",
+        ".txt": "csv",
+        ".tsv": "csv",
+        ".parquet": "parquet",
+        ".pq": "parquet",
+        ".xlsx": "excel",
+        ".xls": "excel",
+    }.get(suffix, "csv")
+
+
+def source_location(spec: SourceSpec, params: Params) -> str:
+    if spec.path:
+        return str(resolve_path(spec.path, params))
+    return f"table {spec.table}" if spec.table else "SQL query"
+
+
+def read_raw(con, spec: SourceSpec, params: Params) -> ir.Table:
+    """The source exactly as stored (CSV columns as text, so parsing is ours and counted)."""
+    where = f"{params_file(params)}: source {spec.name!r}"
+    if spec.format == "table":
+        try:
+            return con.table(spec.table)
+        except Exception as exc:
+            raise SourceError(f"{where}: table {spec.table!r} not found ({type(exc).__name__}: {exc})") from None
+    if spec.format == "query":
+        try:
+            return con.sql(spec.query)
+        except Exception as exc:
+            raise SourceError(f"{where}: query failed ({type(exc).__name__}: {exc})") from None
+
+    path = resolve_path(spec.path, params)
+    if not path.exists():
+        raise SourceError(f"{where}: file not found: {path} (sources.*.path is relative to the project root)")
+    if not is_duckdb(con):
+        raise SourceError(f"{where}: file sources need the DuckDB engine; load {path.name} into the warehouse or use format 'table'")
+    fmt = _file_format(spec, path)
+    name = f"raw_{spec.name}"
+    try:
+        if fmt == "parquet":
+            return con.read_parquet(path, table_name=name)
+        if fmt == "excel":
+            return con.read_parquet(excel_copy(path, spec.sheet), table_name=name)
+        if fmt == "whitespace":
+            return _read_whitespace(con, path, name)
+        encoding = detect_encoding(path) if spec.encoding == "auto" else spec.encoding
+        if encoding in ("gbk", "gb18030"):
+            path = utf8_copy(path, encoding)
+        return con.sql(
+            f"SELECT * FROM read_csv({_sql_str(path)}, header=true, all_varchar=true, "
+            f"sample_size=-1, strict_mode=false)"
+        )
+    except SourceError:
+        raise
+    except Exception as exc:
+        raise SourceError(f"{where}: cannot read {path} as {fmt} ({type(exc).__name__}: {exc})") from None
+
+
+def _read_whitespace(con, path: Path, name: str) -> ir.Table:
+    """Whitespace-separated text with a header line (e.g. CDNOW_master.txt), split in SQL."""
+    with open(path, encoding="utf-8") as fh:
+        header = fh.readline().split()
+    if not header:
+        raise SourceError(f"{path}: empty header line in a whitespace-separated file")
+    fields = ", ".join(f'fields[{i + 1}] AS "{col}"' for i, col in enumerate(header))
+    return con.sql(
+        f"SELECT {fields} FROM (SELECT regexp_split_to_array(trim(line), '\\s+') AS fields "
+        f"FROM read_csv({_sql_str(path)}, columns={{'line': 'VARCHAR'}}, header=true, "
+        f"delim='\\x01', quote='', escape='') WHERE trim(line) <> '')"
+    )
+
+
+# ---------------------------------------------------------------- mapping to canonical columns
+
+_MONEY_JUNK = r"[¥￥$€£,\s]|RMB|CNY|元"
+
+
+def _quote(col: str) -> str:
+    return '"' + col.replace('"', '""') + '"'
+
+
+def _raw_expr(spec: SourceSpec, canon: str, raw_schema) -> tuple[str, str | None]:
+    """SQL text for a mapped column and the raw column's type (None for expressions)."""
+    value = spec.columns[canon]
+    if isinstance(value, SqlExpr):
+        return f"({value.sql})", None
+    return _quote(value), str(raw_schema[value])
+
+
+def _parse_sql(expr: str, raw_type: str | None, target: str, ts_format: str | None) -> tuple[str, str | None]:
+    """(parsed value SQL, SQL of 'the raw value was text that only parsed after repair')."""
+    is_text = raw_type is None or raw_type.startswith("string")
+    text = f"NULLIF(trim(CAST({expr} AS VARCHAR)), '')"
+    if target == "string":
+        if raw_type and raw_type.startswith("float"):
+            # 17850.0 -> '17850': ids stored as floats (NaN for missing) must not gain a '.0'
+            return f"CAST(TRY_CAST({expr} AS BIGINT) AS VARCHAR)", None
+        return text, None
+    if target == "timestamp":
+        if raw_type and (raw_type.startswith("timestamp") or raw_type.startswith("date")):
+            return f"CAST({expr} AS TIMESTAMP)", None
+        if ts_format:
+            return f"TRY_STRPTIME({text}, {_sql_str(ts_format)})", None
+        return f"TRY_CAST({text} AS TIMESTAMP)", None
+    if target in ("money", "float"):
+        if not is_text:
+            return f"CAST({expr} AS DOUBLE)", None
+        plain = f"TRY_CAST({text} AS DOUBLE)"
+        if target == "float":
+            return plain, None
+        repaired = f"TRY_CAST(regexp_replace({text}, '{_MONEY_JUNK}', '', 'g') AS DOUBLE)"
+        return f"COALESCE({plain}, {repaired})", f"({plain} IS NULL AND {repaired} IS NOT NULL)"
+    if target == "bool":
+        if raw_type and raw_type.startswith("boolean"):
+            return expr, None
+        lowered = f"lower({text})"
+        return (
+            f"CASE WHEN {lowered} IN ('true','t','1','yes','y','是') THEN TRUE "
+            f"WHEN {lowered} IN ('false','f','0','no','n','否') THEN FALSE END",
+            None,
+        )
+    raise ValueError(target)
+
+
+def _check_columns(raw: ir.Table, spec: SourceSpec, kind: str, params: Params, index: int) -> None:
+    available = list(raw.columns)
+    for canon, value in spec.columns.items():
+        if isinstance(value, str) and value not in available:
+            raise SourceError(
+                f"{params_file(params)}: sources.{kind}[{index}].columns.{canon}: column {value!r} "
+                f"not found in {source_location(spec, params)}; its columns are: {available}"
+            )
+
+
+def map_source(raw: ir.Table, spec: SourceSpec, kind: str, params: Params, index: int = 0) -> ir.Table:
+    """Canonical columns (all of the kind's, NULL where unmapped) plus the META columns, for
+    every row of the source as read (rows matched by an exclude rule are marked, not removed)."""
+    _check_columns(raw, spec, kind, params, index)
+    schema = raw.schema()
+    alias = f"src_{spec.name}"
+    wanted = canonical_columns(kind)
+    selects: list[str] = []
+    checks: list[tuple[str, str, str]] = []  # (canonical column, SQL true when parse failed, raw text)
+    repairs: list[str] = []
+    sql_types = {"string": "VARCHAR", "timestamp": "TIMESTAMP", "money": "DOUBLE", "float": "DOUBLE", "bool": "BOOLEAN"}
+    for canon, target in wanted.items():
+        if canon in spec.columns:
+            expr, raw_type = _raw_expr(spec, canon, schema)
+            parsed, repaired = _parse_sql(expr, raw_type, target, spec.timestamp_format)
+            selects.append(f"{parsed} AS {_quote(canon)}")
+            if target != "string":
+                failed = f"(NULLIF(trim(CAST({expr} AS VARCHAR)), '') IS NOT NULL AND {parsed} IS NULL)"
+                checks.append((canon, failed, f"CAST({expr} AS VARCHAR)"))
+            if repaired:
+                repairs.append(f"CASE WHEN {repaired} THEN '{canon}_as_text' END")
+        elif canon in spec.constants:
+            literal = spec.constants[canon]
+            lit = _sql_str(literal) if isinstance(literal, str) else str(literal).upper() if isinstance(literal, bool) else repr(literal)
+            selects.append(f"CAST({lit} AS {sql_types[target]}) AS {_quote(canon)}")
+        elif kind == "orders" and canon == "order_id":
+            selects.append(
+                f"{_sql_str(spec.name)} || '-' || CAST(row_number() OVER () AS VARCHAR) AS order_id"
+            )
+        else:
+            selects.append(f"CAST(NULL AS {sql_types[target]}) AS {_quote(canon)}")
+    parse_error = (
+        "CASE " + " ".join(f"WHEN {cond} THEN '{canon}'" for canon, cond, _ in checks) + " END"
+        if checks
+        else "CAST(NULL AS VARCHAR)"
+    )
+    bad_value = (
+        "CASE " + " ".join(f"WHEN {cond} THEN {text}" for _, cond, text in checks) + " END"
+        if checks
+        else "CAST(NULL AS VARCHAR)"
+    )
+    repaired = f"COALESCE({', '.join(repairs)})" if repairs else "CAST(NULL AS VARCHAR)"
+    excluded = (
+        "CASE " + " ".join(f"WHEN COALESCE(({r.where}), FALSE) THEN {_sql_str(r.name)}" for r in spec.exclude) + " END"
+        if spec.exclude
+        else "CAST(NULL AS VARCHAR)"
+    )
+    query = (
+        f"SELECT {', '.join(selects)}, {_sql_str(spec.name)} AS _source, "
+        f"{parse_error} AS _parse_error, {bad_value} AS _bad_value, {repaired} AS _repaired, "
+        f"{excluded} AS _excluded FROM {alias}"
+    )
+    try:
+        mapped = raw.alias(alias).sql(query, dialect="duckdb")
+    except Exception as exc:
+        raise SourceError(
+            f"{params_file(params)}: sources.{kind}[{index}] ({spec.name}): the column mapping "
+            f"does not run on {source_location(spec, params)}: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0]}"
+        ) from None
+    # Rows an exclude rule matches stay, marked in _excluded: the audit counts them, and
+    # LoadedSource.rows drops them. A line-item source stays at line grain here.
+    return mapped
+
+
+def lines_to_orders(lines: ir.Table) -> ir.Table:
+    """Invoice lines -> one row per order: amounts and quantities summed, the first timestamp,
+    and the order's status/customer taken from its lines (they agree within an order)."""
+    agg = {
+        "customer_id": lines.customer_id.max(),
+        "order_ts": lines.order_ts.min(),
+        "amount": lines.amount.sum(),
+        "quantity": lines.quantity.sum(),
+        "discount": lines.discount.sum(),
+        "cost": lines.cost.sum(),
+        "margin": lines.margin.sum(),
+        "delivery_days": lines.delivery_days.max(),
+        "_parse_error": lines._parse_error.max(),
+        "_bad_value": lines._bad_value.max(),
+        "_repaired": lines._repaired.max(),
+    }
+    for col in ("channel", "store", "region", "coupon_id", "status", "category", "_source", "_excluded"):
+        agg[col] = lines[col].max()
+    grouped = lines.group_by("order_id").aggregate(**agg)
+    return grouped.select(*lines.columns)
+
+
+@dataclass
+class LoadedSource:
+    kind: str
+    spec: SourceSpec
+    raw: ir.Table
+    all_rows: ir.Table  # canonical rows as read, exclude rules only marked (lines if line items)
+    location: str
+
+    @property
+    def rows(self) -> ir.Table:
+        """Canonical rows without those the source's exclude rules remove."""
+        if not self.spec.exclude:
+            return self.all_rows
+        return self.all_rows.filter(self.all_rows._excluded.isnull())
+
+    @property
+    def table(self) -> ir.Table:
+        """Canonical table at its natural grain (orders for orders, even if stored as lines)."""
+        if self.kind == "orders" and self.spec.line_items:
+            return lines_to_orders(self.rows)
+        return self.rows
+
+    def excluded(self) -> dict[str, ir.Table]:
+        """Canonical rows removed by each of the source's exclude rules (for the reconciliation)."""
+        return {rule.name: self.all_rows.filter(self.all_rows._excluded == rule.name) for rule in self.spec.exclude}
+
+
+@dataclass
+class Dataset:
+    """All of a brand's sources, mapped; nothing is computed until asked."""
+
+    params: Params
+    con: object
+    sources: dict[str, list[LoadedSource]] = field(default_factory=dict)
+
+    def has(self, kind: str) -> bool:
+        return bool(self.sources.get(kind))
+
+    def table(self, kind: str) -> ir.Table | None:
+        """The union of a kind's sources at order grain, canonical + META columns."""
+        parts = [s.table for s in self.sources.get(kind, [])]
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
+
+
+def load(params: Params, con=None) -> Dataset:
+    """Open every source of the brand and map it to the canonical tables (lazily)."""
+    con = con if con is not None else connect(params)
+    data = Dataset(params=params, con=con)
+    if params.demo is not None:
+        from helpers import demo
+
+        demo.ensure_demo_data(**{k: v for k, v in params.demo.items() if k in ("n_customers", "seed")})
+    for kind in KINDS:
+        loaded = []
+        for i, spec in enumerate(getattr(params.sources, kind)):
+            raw = read_raw(con, spec, params)
+            rows = map_source(raw, spec, kind, params, i)
+            loaded.append(LoadedSource(kind, spec, raw, rows, source_location(spec, params)))
+        data.sources[kind] = loaded
+    return data
+
+
+def order_date_range(params: Params) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last parseable order timestamp over all order sources (for 'latest')."""
+    data = load(params)
+    orders = data.table("orders")
+    row = orders.aggregate(first=orders.order_ts.min(), last=orders.order_ts.max()).execute()
+    first, last = row["first"].iloc[0], row["last"].iloc[0]
+    if pd.isna(last):
+        raise SourceError(f"{params_file(params)}: no order has a parseable order_ts")
+    return pd.Timestamp(first), pd.Timestamp(last)
+
+
+def example_rows(table: ir.Table, condition, columns: list[str] | None = None, n: int = 3) -> pd.DataFrame:
+    """A few example rows matching a condition, for error messages and audit findings."""
+    sel = table.filter(condition)
+    if columns:
+        sel = sel.select(*columns)
+    return sel.limit(n).execute()
+
+
+def required_columns(kind: str) -> list[str]:
+    return list(CANONICAL[kind]["required"])
+
