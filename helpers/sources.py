@@ -279,9 +279,13 @@ def _check_columns(raw: ir.Table, spec: SourceSpec, kind: str, params: Params, i
     available = list(raw.columns)
     for canon, value in spec.columns.items():
         if isinstance(value, str) and value not in available:
+            hint = ""
+            if len(available) == 1 and any(sep in available[0] for sep in ",;\t|"):
+                hint = (" — the file was read as a single column: rows probably have more fields than the "
+                        "header (an unquoted comma inside a value, e.g. 1,234.50)")
             raise SourceError(
                 f"{params_file(params)}: sources.{kind}[{index}].columns.{canon}: column {value!r} "
-                f"not found in {source_location(spec, params)}; its columns are: {available}"
+                f"not found in {source_location(spec, params)}; its columns are: {available}{hint}"
             )
 
 

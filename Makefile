@@ -1,0 +1,57 @@
+# The project's public interface. `make help` lists the targets.
+# Only python3 (3.11+) and make are needed: the environment is built from the committed lock
+# file (uv.lock) by uv, itself installed from PyPI into .uv/ at a pinned version.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .uv/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+BRAND ?= demo
+PERIOD ?= latest
+
+.PHONY: help env demo run test test-fast lab bench lint strip clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
+
+$(UV):
+	$(PYTHON) -m venv .uv
+	.uv/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --python $(PYTHON)
+	@touch $@
+
+env: $(VENV)/.synced  ## create or update the environment from the lock file
+
+demo: env  ## run every notebook for every bundled brand at its latest period; print the index
+	$(BIN)/workbook run --all --period latest
+
+run: env  ## run one brand: make run BRAND=cdnow PERIOD=1998-06
+	$(BIN)/workbook run --brand $(BRAND) --period $(PERIOD)
+
+test: env  ## the whole test suite: unit, end-to-end, real-data checks, notebooks under nbval
+	$(BIN)/python -m pytest --nbval-lax tests notebooks
+
+test-fast: env  ## the suite without the slow end-to-end and real-data checks
+	$(BIN)/python -m pytest -m "not slow" tests
+
+lab: env  ## JupyterLab on notebooks/ with the project's environment as the kernel
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (workbook)" >/dev/null
+	cd notebooks && ../$(BIN)/jupyter lab
+
+bench: env  ## benchmarks (ratios against a reference in the same run)
+	@if [ -d benchmarks ]; then $(BIN)/python -m pytest benchmarks -q; else echo "no benchmarks yet"; fi
+
+lint: env  ## ruff
+	$(BIN)/ruff check helpers tests
+
+strip: env  ## remove outputs from the notebooks before committing
+	$(BIN)/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb
+
+clean:  ## remove the environment, caches and generated demo data (outputs/ is kept)
+	rm -rf $(VENV) .uv .pytest_cache data/demo data/cache

@@ -1,0 +1,156 @@
+"""Audit and cleaning: hand-made fixtures with known counts, and the real bundled data."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from helpers import audit, config, sources
+from tests.conftest import write_params
+
+FEB_END = config.period_end("2024-02", "month")
+
+
+@pytest.fixture
+def tiny(tiny_params):
+    return sources.load(config.load_params(tiny_params))
+
+
+def test_reconciliation_counts_every_rule(tiny):
+    clean = audit.clean_orders(tiny, FEB_END)
+    removed = clean.steps.set_index("step")["rows_removed"].to_dict()
+    assert removed["raw shop"] == 0
+    assert clean.steps["rows_after"].iloc[0] == 9
+    assert removed["unparseable values"] == 1
+    assert removed["after period end"] == 1
+    assert removed["exact duplicates"] == 1
+    assert removed["conflicting duplicates"] == 0
+    assert removed["guest orders"] == 1
+    assert removed["refunds"] == 1
+    assert removed["zero-amount orders"] == 1
+    orders = clean.orders.order_by("order_id").execute()
+    assert list(orders["order_id"]) == ["A1", "A2", "A3"]
+    assert orders["amount"].sum() == pytest.approx(1350.50)
+    assert clean.revenue_net == pytest.approx(1350.50 - 40.0)
+    # the lines chain: each step starts where the previous ended
+    rows = clean.steps["rows_after"].tolist()
+    assert all(clean.steps["rows_before"].iloc[i] == rows[i - 1] for i in range(1, len(rows)) if clean.steps["action"].iloc[i] == "drop")
+
+
+def test_clean_view_without_steps_is_the_same_rows(tiny):
+    full = audit.clean_orders(tiny, FEB_END).orders.order_by("order_id").execute()
+    lazy = audit.clean_orders(tiny, FEB_END, with_steps=False).orders.order_by("order_id").execute()
+    assert full["order_id"].tolist() == lazy["order_id"].tolist()
+
+
+def test_as_of_a_month_earlier_sees_less(tiny):
+    jan = audit.clean_orders(tiny, config.period_end("2024-01", "month"))
+    assert set(jan.orders.execute()["order_id"]) == {"A1", "A3"}
+
+
+def test_conflicting_duplicates_keep_first_or_drop_all(tmp_path):
+    path = tmp_path / "o.csv"
+    path.write_text("id,c,ts,amt\nX,c1,2024-01-02,10\nX,c1,2024-01-01,12\nY,c2,2024-01-03,5\n", encoding="utf-8")
+    body = f"""
+        brand: dup
+        sources:
+          orders:
+            - name: o
+              path: {path}
+              columns: {{order_id: id, customer_id: c, order_ts: ts, amount: amt}}
+        cleaning:
+          conflicting_duplicates: {{policy}}
+    """
+    keep = sources.load(config.load_params(write_params(tmp_path, body.replace("{policy}", "keep_first"), "k.yaml")))
+    result = audit.clean_orders(keep, FEB_END)
+    frame = result.orders.order_by("order_id").execute()
+    assert frame["amount"].tolist() == [12.0, 5.0]  # the earliest version of X
+    assert result.counts["conflicting_duplicate_ids"] == 1
+    drop = sources.load(config.load_params(write_params(tmp_path, body.replace("{policy}", "drop_all"), "d.yaml")))
+    assert audit.clean_orders(drop, FEB_END).orders.execute()["order_id"].tolist() == ["Y"]
+
+
+def test_outliers_are_flagged_not_dropped(tmp_path):
+    rows = [f"o{i},c{i % 40},2024-01-{1 + i % 28:02d},{50 + (i * 7) % 40}" for i in range(300)]
+    rows.append("big,c1,2024-01-10,90000")
+    path = tmp_path / "o.csv"
+    path.write_text("id,c,ts,amt\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    data = sources.load(config.load_params(write_params(tmp_path, f"""
+        brand: out
+        sources:
+          orders:
+            - name: o
+              path: {path}
+              columns: {{order_id: id, customer_id: c, order_ts: ts, amount: amt}}
+    """)))
+    clean = audit.clean_orders(data, FEB_END)
+    frame = clean.orders.execute()
+    assert len(frame) == 301
+    assert frame.loc[frame["is_outlier"], "order_id"].tolist() == ["big"]
+    assert clean.counts["outliers_flagged"] == 1
+
+
+def test_gap_detection_respects_weekly_closures():
+    days = pd.date_range("2024-01-01", "2024-03-31", freq="D")
+    orders = [0 if d.dayofweek == 5 else 40 for d in days]  # closed every Saturday
+    daily = pd.DataFrame({"day": days, "orders": orders, "revenue": orders, "source": "shop"})
+    assert audit.find_gaps(daily).empty
+    outage = daily.copy()
+    outage.loc[outage["day"].between("2024-02-13", "2024-02-15"), "orders"] = 0
+    gaps = audit.find_gaps(outage)
+    assert len(gaps) == 1
+    assert str(gaps["first_day"].iloc[0]) == "2024-02-13" and gaps["days"].iloc[0] == 3
+    # a quiet shop (one order every few days) is not flagged for a few empty days
+    quiet = daily.assign(orders=[1 if i % 4 == 0 else 0 for i in range(len(days))])
+    assert audit.find_gaps(quiet).empty
+
+
+def test_readiness_verdicts(tiny):
+    clean = audit.clean_orders(tiny, FEB_END)
+    ready = audit.readiness(clean.orders, FEB_END, tiny.params)
+    assert ready["customers"] == 2 and ready["repeat_customers"] == 1
+    assert ready["verdict"] == "not ready"
+    assert audit.readiness_findings(ready)[0].severity == "fail"
+
+
+def test_findings_and_status(tiny):
+    clean = audit.clean_orders(tiny, FEB_END)
+    findings = audit.cleaning_findings(clean, "CNY")
+    by_check = {f.check: f for f in findings}
+    assert by_check["exact_duplicates"].rows == 1 and by_check["exact_duplicates"].severity == "warn"
+    assert by_check["guest_orders"].severity == "warn"  # 1 of 7 orders: above 5 %
+    assert audit.overall_status(findings) == "warn"
+    assert audit.overall_status([]) == "pass"
+    failures = audit.parse_failures(tiny)
+    assert failures[["column", "raw column", "rows", "examples"]].values.tolist() == [["amount", "amount", 1, "'N/A'"]]
+    text = audit.source_findings(audit.profile_sources(tiny), failures, {}, 0)[0].message
+    assert "orders.csv" in text and "amount" in text and "'N/A'" in text
+
+
+# ---------------------------------------------------------------- the real bundled data
+
+
+@pytest.mark.slow
+def test_online_retail_known_figures():
+    data = sources.load(config.load_params(brand="online_retail"))
+    profile = audit.profile_sources(data).iloc[0]
+    assert profile["raw_rows"] == 541_909
+    assert profile["orders"] == 25_900
+    assert profile["customers"] == 4_372
+    assert profile["refund_status_rows"] == 9_288  # cancellation lines (invoice number starts with C)
+    assert profile["missing_customer_id"] == 135_080
+    assert profile["revenue"] == pytest.approx(9_747_747.93, abs=0.01)
+    clean = audit.clean_orders(data, config.period_end("2011-11", "month"))
+    assert clean.steps["rows_after"].iloc[0] == 541_909
+    assert clean.steps["revenue_after"].iloc[0] == pytest.approx(9_747_747.93, abs=0.01)
+    assert audit.line_duplicates(data) == {"invoice_lines": 5_268}
+
+
+@pytest.mark.slow
+def test_cdnow_known_figures():
+    data = sources.load(config.load_params(brand="cdnow"))
+    profile = audit.profile_sources(data).iloc[0]
+    assert profile["raw_rows"] == 69_659
+    assert profile["customers"] == 23_570
+    assert profile["first"] == pd.Timestamp("1997-01-01") and profile["last"] == pd.Timestamp("1998-06-30")
+    assert sources.order_date_range(data.params)[1] == pd.Timestamp("1998-06-30")
