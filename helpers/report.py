@@ -26,7 +26,7 @@ from helpers import config
 from helpers.config import Params, ParamsError, period_end, period_start
 
 PACKAGES = ("pandas", "numpy", "ibis-framework", "duckdb", "lifetimes", "lifelines", "statsmodels",
-            "scipy", "matplotlib", "seaborn", "papermill", "pydantic")
+            "scipy", "matplotlib", "seaborn", "papermill", "nbconvert", "pydantic")
 INTERACTIVE = "interactive"
 
 
@@ -120,9 +120,8 @@ class Run:
         rows = [("brand", self.brand), ("period", self.period), ("period end", f"{self.period_end:%Y-%m-%d}"),
                 ("params fingerprint", config.params_fingerprint(self.params)),
                 ("data fingerprint", data_fingerprint(self.params)),
-                ("git commit", git_commit() or "not a git checkout"),
-                ("python", platform.python_version())]
-        rows += [(name, version) for name, version in package_versions().items()]
+                ("git commit", _commit_text())]
+        rows += [(name, version or "not installed") for name, version in package_versions().items()]
         return pd.DataFrame(rows, columns=["item", "value"])
 
 
@@ -141,6 +140,13 @@ def open_run(brand: str = "demo", period: str = "latest", run_dir: str = "", par
     return Run(params=params, period=label, run_dir=folder.resolve(), interactive=interactive)
 
 
+def _commit_text() -> str:
+    commit, dirty = git_state()
+    if commit is None:
+        return "not a git checkout"
+    return commit + (" (with local changes)" if dirty else "")
+
+
 def resolve_period(params: Params, period: str) -> str:
     if str(period).strip().lower() in ("latest", ""):
         from helpers import sources
@@ -153,25 +159,32 @@ def resolve_period(params: Params, period: str) -> str:
 # ---------------------------------------------------------------- provenance helpers
 
 
-def package_versions() -> dict[str, str]:
-    out = {}
+def package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
-            out[name] = metadata.version(name)
+            versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+            versions[name] = None
+    return versions
 
 
-def git_commit() -> str | None:
+def git_state() -> tuple[str | None, bool | None]:
+    """(commit, has uncommitted changes to tracked files), or (None, None) outside git."""
+    commit = _git("rev-parse", "HEAD")
+    if commit is None:
+        return None, None
+    # --no-optional-locks: a read-only look that never rewrites the index
+    status = _git("--no-optional-locks", "status", "--porcelain", "--untracked-files=no")
+    return commit, (bool(status) if status is not None else None)
+
+
+def _git(*args: str) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=config.PROJECT_ROOT, capture_output=True,
-                             text=True, timeout=5, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=config.PROJECT_ROOT,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        return out.stdout.strip() + ("+local changes" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
+        done = subprocess.run(["git", *args], cwd=config.PROJECT_ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
         return None
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def data_fingerprint(params: Params) -> str:

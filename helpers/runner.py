@@ -31,23 +31,20 @@ import argparse
 import ast
 import json
 import os
-import platform
 import re
 import secrets
 import shlex
 import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-from helpers import config, render
+from helpers import config, render, report
 from helpers.config import ParamsError
 
 PARAMETER_NAMES = ("brand", "period", "run_dir", "params_path")
@@ -59,7 +56,6 @@ MANIFEST = "manifest.json"
 METRICS = "metrics.json"
 NOTEBOOK_FILE = re.compile(r"^(\d{2})_\w+\.ipynb$")
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-VERSIONED_PACKAGES = ("pandas", "numpy", "ibis-framework", "duckdb", "lifetimes", "papermill")
 
 
 class UsageError(Exception):
@@ -85,7 +81,8 @@ def select_notebooks(folder: Path, only: str | None = None) -> list[Path]:
         raise UsageError(f"no numbered notebooks (NN_name.ipynb) in {folder}")
     if not only:
         return found
-    wanted = {part.strip().zfill(2) for part in only.split(",") if part.strip()}
+    # "4", "04" and "04_clv" all name notebook 04
+    wanted = {part.strip().split("_")[0].zfill(2) for part in only.split(",") if part.strip()}
     by_number = {NOTEBOOK_FILE.match(p.name).group(1): p for p in found}
     unknown = sorted(wanted - set(by_number))
     if unknown:
@@ -156,6 +153,7 @@ def execute_notebook(nb_path: Path, output_path: Path, parameters: dict[str, str
                 progress_bar=False,
                 log_output=False,
                 request_save_on_cell_execute=False,
+                config=kernel_config(),
             )
             return
         except Exception as exc:
@@ -163,6 +161,19 @@ def execute_notebook(nb_path: Path, output_path: Path, parameters: dict[str, str
                 raise
             print(f"  kernel did not start ({exc}); retrying", file=sys.stderr, flush=True)
             time.sleep(attempt)
+
+
+def kernel_config() -> Any:
+    """Encrypt kernel traffic (CurveZMQ) when pyzmq supports it; 'auto' applies it only to
+    kernels whose spec declares support. Otherwise every ipykernel start prints a warning about
+    plain-text TCP into the run's log."""
+    import zmq
+    from traitlets.config import Config
+
+    c = Config()
+    if zmq.has("curve"):
+        c.KernelManager.transport_encryption = "auto"
+    return c
 
 
 def is_kernel_start_failure(exc: BaseException) -> bool:
@@ -214,6 +225,7 @@ class Run:
     staging: Path
     manifest: dict[str, Any]
     results: list[NotebookResult] = field(default_factory=list)
+    clock_start: float = field(default_factory=time.monotonic)
 
     @property
     def label(self) -> str:
@@ -313,7 +325,7 @@ def publish(run: Run) -> Path:
     )
     manifest["status"] = "success" if ok else "failed"
     manifest["finished_utc"] = utc_now()
-    manifest["seconds"] = round(sum(r.seconds or 0 for r in run.results), 2)
+    manifest["seconds"] = _since(run.clock_start)  # wall time, renders included
     write_manifest(run.staging, manifest)
     final = run.period_dir / run.run_id
     os.rename(run.staging, final)  # atomic; fails rather than overwrite an existing run
@@ -355,7 +367,7 @@ def point_latest(period_dir: Path, run_id: str) -> None:
 
 def new_manifest(params: config.Params, params_path: Path, period: str, run_id: str,
                  notebooks: list[Path], command: str) -> dict[str, Any]:
-    commit, dirty = git_state()
+    commit, dirty = report.git_state()
     return {
         "schema_version": 1,
         "brand": params.brand,
@@ -375,7 +387,8 @@ def new_manifest(params: config.Params, params_path: Path, period: str, run_id: 
             "fingerprint": config.params_fingerprint(params),
             "raw_yaml": params_path.read_text(encoding="utf-8"),
         },
-        "versions": package_versions(),
+        "data_fingerprint": data_fingerprint(params),
+        "versions": report.package_versions(),
         "git_commit": commit,
         "git_dirty": dirty,
         "command": command,
@@ -391,33 +404,14 @@ def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
     os.replace(tmp, run_dir / MANIFEST)
 
 
-def package_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for dist in VERSIONED_PACKAGES:
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
-    return versions
-
-
-def git_state() -> tuple[str | None, bool | None]:
-    """(commit, has uncommitted changes to tracked files), or (None, None) outside git."""
-    commit = _git("rev-parse", "HEAD")
-    if commit is None:
-        return None, None
-    # --no-optional-locks: a read-only look that never rewrites the index
-    status = _git("--no-optional-locks", "status", "--porcelain", "--untracked-files=no")
-    return commit, (bool(status) if status is not None else None)
-
-
-def _git(*args: str) -> str | None:
+def data_fingerprint(params: config.Params) -> str | None:
+    """Hash of the brand's source files at the start of the run (None if unavailable)."""
     try:
-        done = subprocess.run(["git", *args], cwd=config.PROJECT_ROOT, capture_output=True,
-                              text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
+        from helpers import report
+
+        return report.data_fingerprint(params)
+    except Exception:  # a missing file or env var fails the notebooks, with a clearer message
         return None
-    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def utc_now() -> str:
@@ -480,6 +474,8 @@ def period_runs(period_dir: Path) -> list[RunRecord]:
         staging = entry.name.startswith(STAGING_PREFIX)
         if entry.name.startswith(".") and not staging:
             continue
+        if not staging and not (entry / MANIFEST).exists():
+            continue  # not a runner's run (e.g. a notebook run interactively writes elsewhere)
         records.append(_read_run(entry, staging, latest))
     return sorted(records, key=lambda r: r.sort_key)
 
@@ -491,7 +487,7 @@ def _read_run(path: Path, staging: bool, latest: str | None) -> RunRecord:
         status = "running" if _still_running(manifest) else "incomplete"
     else:
         run_id = path.name
-        status = manifest.get("status", "unknown")
+        status = manifest.get("status", "unknown")  # success / failed
     return RunRecord(
         brand=path.parent.parent.name,
         period=path.parent.name,
@@ -679,7 +675,10 @@ def format_table(headers: tuple[str, ...], rows: list[tuple[str, ...]], indent: 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbook", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="workbook",
+        description="Run the numbered notebooks per brand and period; list runs; rebuild the index.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="execute the notebooks for brands and periods")
@@ -710,6 +709,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"workbook: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("workbook: interrupted; an unfinished run stays in its .staging-* folder "
+              "(listed as incomplete), earlier runs and `latest` are untouched", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +133,16 @@ class Workspace:
     params: Path
     params_dir: Path
 
+    def cli(self, *args: str, **env: str) -> Cli:
+        """The CLI on this workspace's notebooks and outputs (set per call: conftest points
+        WORKBOOK_OUTPUTS at a shared folder for every test function)."""
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("WORKBOOK_NOTEBOOKS", str(self.notebooks))
+            mp.setenv("WORKBOOK_OUTPUTS", str(self.outputs))
+            for name, value in env.items():
+                mp.setenv(name, value)
+            return run_cli(*args)
+
     def period_dir(self, period: str = PERIOD, brand: str = BRAND) -> Path:
         return self.outputs / brand / period
 
@@ -147,8 +159,6 @@ def workspace(tmp_path_factory):
     params.write_text(PARAMS_YAML, encoding="utf-8")
     write_tiny_notebooks(root / "notebooks")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WORKBOOK_NOTEBOOKS", str(root / "notebooks"))
-        mp.setenv("WORKBOOK_OUTPUTS", str(root / "outputs"))
         mp.setenv(SECRET_ENV, SECRET_VALUE)
         mp.delenv("TINY_FAIL", raising=False)
         mp.setattr("helpers.sources.order_date_range", lambda params: DATA_RANGE)
@@ -177,13 +187,12 @@ class History:
 @pytest.fixture(scope="module")
 def history(workspace) -> History:
     """Run A (good), run B (good), run C (02 fails) of the same brand and period."""
-    first_cli = run_cli("run", "--params", str(workspace.params), "--period", PERIOD)
+    first_cli = workspace.cli("run", "--params", str(workspace.params), "--period", PERIOD)
     (first,) = workspace.run_dirs()
     first_before = snapshot(first)
-    second_cli = run_cli("run", "--params", str(workspace.params), "--period", PERIOD)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TINY_FAIL", "02_beta")
-        failed_cli = run_cli("run", "--params", str(workspace.params), "--period", PERIOD)
+    second_cli = workspace.cli("run", "--params", str(workspace.params), "--period", PERIOD)
+    failed_cli = workspace.cli("run", "--params", str(workspace.params), "--period", PERIOD,
+                               TINY_FAIL="02_beta")
     runs = workspace.run_dirs()
     leftovers = [p.name for p in workspace.period_dir().iterdir() if p.name.startswith(".")]
     second, failed = [p for p in runs if p != first]
@@ -236,6 +245,7 @@ def test_manifest_records_the_run(history, workspace):
     assert set(manifest["versions"]) >= {"python", "pandas", "numpy", "ibis-framework", "duckdb",
                                          "lifetimes", "papermill"}
     assert "git_commit" in manifest
+    assert "data_fingerprint" in manifest  # the tiny brand's files do not exist: any value
     assert manifest["command"].startswith("workbook run --params")
 
 
@@ -345,32 +355,48 @@ def test_index_lists_runs_with_status_figures_and_links(history, workspace):
     assert CODE_MARKER not in html and FAKE_CUSTOMER_ID not in html
 
 
-def test_killed_run_leftover_is_listed_incomplete(history, workspace):
-    staging = workspace.period_dir() / ".staging-20250101T000000Z"
-    staging.mkdir()
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    (staging / "manifest.json").write_text(json.dumps(
-        {"status": "running", "started_utc": "2025-01-01T00:00:00Z", "pid": dead.pid,
-         "host": os.uname().nodename, "notebooks": {"01_alpha": {"status": "ok"}}}))
+def test_killed_run_leaves_only_staging_listed_incomplete(history, workspace, tmp_path):
+    """A runner killed mid-notebook: its staging folder stays, shown as running while the
+    process lives and as incomplete after; the earlier runs and `latest` are untouched."""
+    slow = tmp_path / "notebooks"
+    slow.mkdir()
+    write_notebook(slow / "01_slow.ipynb", [code("import time\ntime.sleep(60)")])
+    before = snapshot(history.second)
+    env = {**os.environ, "WORKBOOK_NOTEBOOKS": str(slow), "WORKBOOK_OUTPUTS": str(workspace.outputs)}
+    cmd = [sys.executable, "-m", "helpers.runner", "run", "--params", str(workspace.params),
+           "--period", PERIOD, "--run-id", "killed-run"]
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    staging = workspace.period_dir() / ".staging-killed-run"
+    try:
+        deadline = time.monotonic() + 60
+        while not (staging / "manifest.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (staging / "manifest.json").exists()
+        assert re.search(rf"{PERIOD}\s+killed-run\s+running", workspace.cli("list").out)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the runner and its kernel: our own process group
+        proc.wait()
 
-    cli = run_cli("list")
+    assert staging.is_dir() and not (workspace.period_dir() / "killed-run").exists()
+    cli = workspace.cli("list")
     assert cli.code == 0
     assert "Tiny Test Brand" in cli.out
     assert "data: 2024-01-03 .. 2025-04-30" in cli.out and "latest complete: 2025-04" in cli.out
-    assert re.search(rf"{PERIOD}\s+20250101T000000Z\s+incomplete", cli.out), cli.out
+    assert re.search(rf"{PERIOD}\s+killed-run\s+incomplete", cli.out), cli.out
     assert re.search(rf"{PERIOD}\s+{history.second.name}\s+success\s.*latest", cli.out)
     assert re.search(rf"{PERIOD}\s+{history.failed.name}\s+failed\s.*failed: 02_beta", cli.out)
     assert os.readlink(workspace.period_dir() / "latest") == history.second.name
+    assert snapshot(history.second) == before
 
-    assert run_cli("render-index").code == 0
+    assert workspace.cli("render-index").code == 0
     html = (workspace.outputs / "index.html").read_text()
-    assert "20250101T000000Z" in html and "incomplete" in html
+    assert "killed-run" in html and "incomplete" in html
 
 
 def test_taken_run_id_is_refused_without_overwriting(history, workspace):
     before = snapshot(history.first)
-    cli = run_cli("run", "--params", str(workspace.params), "--period", PERIOD,
+    cli = workspace.cli("run", "--params", str(workspace.params), "--period", PERIOD,
                   "--run-id", history.first.name)
     assert cli.code == 1
     assert "already exists" in cli.err
@@ -381,7 +407,7 @@ def test_taken_run_id_is_refused_without_overwriting(history, workspace):
 
 
 def test_back_run_range_makes_one_run_per_period_and_only_selects(workspace):
-    cli = run_cli("run", "--brand", BRAND, "--period", "2025-01..2025-03", "--only", "01")
+    cli = workspace.cli("run", "--brand", BRAND, "--period", "2025-01..2025-03", "--only", "01")
     assert cli.code == 0, cli.out + cli.err
     for period in ("2025-01", "2025-02", "2025-03"):
         (run,) = workspace.run_dirs(period)
@@ -392,7 +418,7 @@ def test_back_run_range_makes_one_run_per_period_and_only_selects(workspace):
 
 
 def test_period_latest_is_the_last_complete_period_in_the_data(workspace):
-    cli = run_cli("run", "--brand", BRAND, "--only", "1")
+    cli = workspace.cli("run", "--brand", BRAND, "--only", "1")
     assert cli.code == 0, cli.out + cli.err
     (run,) = workspace.run_dirs("2025-04")  # data ends 2025-04-30
     assert manifest_of(run)["period"] == "2025-04"
@@ -402,7 +428,7 @@ def test_params_error_fails_one_brand_and_the_others_still_run(workspace):
     broken = workspace.params_dir / "broken.yaml"
     broken.write_text(PARAMS_YAML.replace(f"brand: {BRAND}", "brand: broken") + "margn: 0.3\n")
     try:
-        cli = run_cli("run", "--all", "--period", "2024-11", "--only", "01")
+        cli = workspace.cli("run", "--all", "--period", "2024-11", "--only", "01")
     finally:
         broken.unlink()
     assert cli.code == 1
@@ -440,7 +466,7 @@ def test_notebook_without_parameters_cell_is_refused(tmp_path):
 
 
 def test_only_with_an_unknown_number_is_a_usage_error(workspace):
-    cli = run_cli("run", "--brand", BRAND, "--period", PERIOD, "--only", "01,09")
+    cli = workspace.cli("run", "--brand", BRAND, "--period", PERIOD, "--only", "01,09")
     assert cli.code == 2 and "09" in cli.err
 
 
@@ -449,7 +475,7 @@ def test_render_failure_keeps_the_executed_notebook(workspace, monkeypatch):
         raise RuntimeError("template exploded")
 
     monkeypatch.setattr(render, "render_notebook", broken_render)
-    cli = run_cli("run", "--brand", BRAND, "--period", "2024-10", "--only", "01")
+    cli = workspace.cli("run", "--brand", BRAND, "--period", "2024-10", "--only", "01")
     assert cli.code == 1
     assert "01_alpha HTML render FAILED: RuntimeError: template exploded" in cli.out
     (run,) = workspace.run_dirs("2024-10")
