@@ -496,7 +496,7 @@ def source_findings(profile: pd.DataFrame, failures: pd.DataFrame, line_dupes: d
         if rec.repaired_money_text:
             out.append(Finding(f"money_as_text.{rec.source}", "info", rec.repaired_money_text,
                                f"{rec.file}: {fmt_count(rec.repaired_money_text)} amount(s) were written as text with a "
-                               "currency sign or thousands separators (e.g. '¥1,234.50') and were repaired."))
+                               "currency sign or thousands separators and were repaired to numbers."))
         if rec.excluded_rows:
             out.append(Finding(f"excluded.{rec.source}", "info", rec.excluded_rows,
                                f"{rec.file}: {fmt_count(rec.excluded_rows)} row(s) match the source's exclude rules "

@@ -400,6 +400,10 @@ def _fault_plan(n_customers: int) -> dict:
     }
 
 
+def _mean_order_value() -> float:
+    return SPEND["p"] * SPEND["gamma"] / (SPEND["q"] - 1)
+
+
 def _outage_start(rng: np.random.Generator) -> float:
     """Three consecutive March-2024 days lost from the online export."""
     return _day("2024-03-04") + float(rng.integers(0, 22))
@@ -461,8 +465,10 @@ def _online_orders(rng, orders, cust, plan, outage) -> tuple[pd.DataFrame, dict]
     picked = [np.sort(x) for x in np.split(rng.choice(pool, size=sum(sizes), replace=False), np.cumsum(sizes)[:-1])]
     refund_src, outliers, dup_src, conflict_src = picked
 
-    expected_spend = SPEND["p"] / cust["nu"][df["cust"].to_numpy()[outliers]]
-    df.loc[outliers, "amount"] = np.round(expected_spend * rng.uniform(40, 80, outliers.size), 2)
+    # Wholesale-size: 40-80x the customer's usual spend, and never below 40x the brand's mean
+    # order value, so they stand out from everyone's orders, not just from a light buyer's.
+    usual = np.maximum(SPEND["p"] / cust["nu"][df["cust"].to_numpy()[outliers]], _mean_order_value())
+    df.loc[outliers, "amount"] = np.round(usual * rng.uniform(40, 80, outliers.size), 2)
     df.loc[outliers, "fault"] = "outlier"
 
     refunds = _refunds(rng, df.loc[refund_src], outage)
@@ -773,7 +779,7 @@ def _truth(*, n_customers, seed, cust, first, camp, sim, state, rows, faults, ou
                     "recovers these only approximately.",
         },
         "spend_model": {
-            "model": "Gamma-Gamma", **SPEND, "mean_order_value": SPEND["p"] * SPEND["gamma"] / (SPEND["q"] - 1),
+            "model": "Gamma-Gamma", **SPEND, "mean_order_value": _mean_order_value(),
             "note": "nu_i ~ Gamma(shape=q, rate=gamma); each amount ~ Gamma(shape=p, rate=nu_i): the amount paid "
                     "after any discount, rounded to 0.01 with a floor of 1.00. The discount column is informational.",
         },
@@ -929,7 +935,8 @@ def _fault_truth(f: dict, outage_days: list[str]) -> dict:
         "notes": "Each faulty row carries exactly one fault. Duplicates copy clean completed online orders; refunds "
                  "(status refunded, negative amount, WR ids) follow an earlier order of the same customer; unknown "
                  "customers are real buyers deleted from the CRM export (their interactions remain); outliers are "
-                 "legitimate wholesale orders at 40-80x the customer's expected spend. The outage loses real "
+                 "legitimate wholesale orders at 40-80x the larger of the customer's expected spend and the "
+                 "mean order value (status completed; flag, do not drop). The outage loses real "
                  "online orders (outage_lost_online_orders); customers_without_orders counts CRM customers whose "
                  "only orders were lost that way (a consequence, not a separate fault).",
     }

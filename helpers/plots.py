@@ -46,12 +46,18 @@ def monthly_volume(monthly: pd.DataFrame, gaps: pd.DataFrame, currency: str, tit
         ax.set_ylabel(label)
         ax.yaxis.set_major_formatter(FuncFormatter(thousands))
         ax.legend(title="source", fontsize=8, loc="upper left")
+    # A gap of a few days is invisible on a monthly axis: draw a line and label it.
     for i, gap in enumerate(gaps.itertuples()):
+        start = pd.Timestamp(gap.first_day)
         for ax in axes:
-            ax.axvspan(pd.Timestamp(gap.first_day), pd.Timestamp(gap.last_day) + pd.Timedelta(days=1),
-                       color="crimson", alpha=0.25, label="no data (possible outage)" if i == 0 else None)
+            ax.axvline(start, color="crimson", linewidth=1.2, linestyle="--",
+                       label="days with no data (possible outage)" if i == 0 else None)
+        span = f"{gap.first_day:%d %b}" if gap.days == 1 else f"{gap.first_day:%d %b}–{gap.last_day:%d %b %Y}"
+        axes[0].annotate(f"{gap.source}: no data {span}", xy=(start, 1), xycoords=("data", "axes fraction"),
+                         xytext=(3, -4 - 11 * (i % 4)), textcoords="offset points", fontsize=8, color="crimson",
+                         va="top")
     if len(gaps):
-        axes[0].legend(title="source", fontsize=8, loc="upper left")
+        axes[0].legend(title="source", fontsize=8, loc="best")
     axes[0].set_title(title)
     axes[1].set_xlabel("month")
     fig.tight_layout()
@@ -86,7 +92,9 @@ def match_rates(matches: pd.DataFrame, title: str):
     colors = ["seagreen" if r >= 0.98 else "orange" if r >= 0.8 else "crimson" for r in matches["match_rate"]]
     ax.barh(labels, 100 * matches["match_rate"], color=colors)
     for y, rate in enumerate(matches["match_rate"]):
-        ax.text(min(100 * rate, 97) + 0.5, y, f"{100 * rate:.1f} %", va="center", fontsize=9)
+        inside = rate > 0.15
+        ax.text(100 * rate - 1 if inside else 100 * rate + 1, y, f"{100 * rate:.1f} %", va="center",
+                ha="right" if inside else "left", fontsize=9, color="white" if inside else "black")
     ax.set_xlim(0, 105)
     ax.invert_yaxis()
     ax.set_xlabel("rows whose customer id is found (%)")
