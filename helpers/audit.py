@@ -331,18 +331,15 @@ def clean_orders(data: Dataset, period_end: pd.Timestamp, *, with_steps: bool = 
     if rules.zero_amount == "drop":
         apply("zero-amount orders", t.amount != 0, "amount 0: test orders, free replacements")
 
-    # outliers: flagged (or dropped), never silently
-    threshold = None
+    # outliers: flagged (or dropped), never silently. The threshold is computed even for the
+    # lazy view (two scalar queries) so later notebooks see the same is_outlier flags.
     positive = t.filter(t.amount > 0)
     log_amount = positive.amount.log()
-    if with_steps or rules.outliers == "drop":
-        median = _scalar(log_amount.median())
-        mad = _scalar((log_amount - median).abs().median())
-        scale = 1.4826 * mad if mad > 0 else 1.0
-        threshold = float(np.exp(median + rules.outlier_z * scale))
-        is_outlier = t.amount > threshold
-    else:
-        is_outlier = ibis.literal(False)
+    median = _scalar(log_amount.median())
+    mad = _scalar((log_amount - median).abs().median())
+    scale = 1.4826 * mad if mad > 0 else 1.0
+    threshold = float(np.exp(median + rules.outlier_z * scale))
+    is_outlier = t.amount > threshold
     t = t.mutate(is_outlier=is_outlier.fill_null(False))
     if rules.outliers == "drop":
         apply("outliers", ~t.is_outlier, f"order above {threshold:,.2f}: wholesale-size (robust z > {rules.outlier_z})")

@@ -224,6 +224,93 @@ class Business(_Strict):
     acquisition_cost: dict[str, float] = Field(default_factory=dict)
 
 
+# ---------------------------------------------------------------- per-notebook sections
+# Each numbered notebook reads its own section. Every field has a default that suits a typical
+# consumer brand, so a brand's params only name what differs.
+
+
+class Lifecycle(_Strict):
+    """Notebook 02. Stage thresholds in days since the last purchase; when not given they are
+    derived from the brand's own inter-purchase gaps at the quantiles below (90 days means
+    different things for coffee and for furniture)."""
+
+    active_days: int | None = Field(default=None, ge=1, description="last purchase at most this many days ago = active")
+    churn_days: int | None = Field(default=None, ge=1, description="no purchase for more than this many days = churned")
+    active_quantile: float = Field(default=0.80, gt=0, lt=1)
+    churn_quantile: float = Field(default=0.95, gt=0, lt=1)
+    transition_periods: int = Field(default=6, ge=1, description="period ends shown in the transition flows")
+    trend_periods: int = Field(default=12, ge=2, description="periods in the repurchase-rate trends")
+    second_purchase_days: list[int] = Field(default_factory=lambda: [30, 60, 90])
+    rfm_bins: int = Field(default=5, ge=3, le=10)
+    split_by: list[str] = Field(default_factory=lambda: ["channel", "acquisition_channel", "region"],
+                                description="columns to split repurchase rates by, where the data has them")
+
+
+class InteractionKinds(_Strict):
+    """How the brand's interactions.kind values map to the events the drivers notebook knows."""
+
+    ticket: list[str] = Field(default_factory=lambda: ["ticket", "complaint"])
+    satisfaction: list[str] = Field(default_factory=lambda: ["satisfaction", "rating"])
+    coupon_issued: list[str] = Field(default_factory=lambda: ["coupon_issued"])
+    coupon_reminder: list[str] = Field(default_factory=lambda: ["coupon_reminder", "reminder"])
+
+
+class Drivers(_Strict):
+    """Notebook 03."""
+
+    horizon_days: int = Field(default=90, ge=7, description="N in 'second purchase within N days'")
+    slow_delivery_days: float = Field(default=5, gt=0, description="first order delivered in this many days or more = slow")
+    ticket_window_days: int = Field(default=14, ge=1, description="tickets this many days after the first order count")
+    min_group_size: int = Field(default=30, ge=5, description="a factor level needs this many customers to be estimated")
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    interaction_kinds: InteractionKinds = Field(default_factory=InteractionKinds)
+
+
+class Clv(_Strict):
+    """Notebook 04. One time unit through the whole chain; holdout and horizons in that unit or
+    in months as named."""
+
+    time_unit: Literal["day", "week"] = "week"
+    holdout: int = Field(default=26, ge=1, description="holdout length in time units")
+    horizon_months: int = Field(default=12, ge=1, le=120)
+    models: list[Literal["bgnbd", "mbgnbd", "pareto"]] = Field(default_factory=lambda: ["bgnbd", "mbgnbd", "pareto"])
+    penalizer: float = Field(default=0.0, ge=0)
+    fallback_penalizer: float = Field(default=0.001, gt=0, description="used, with a warning, when a fit does not converge")
+    bootstrap: int = Field(default=200, ge=0, description="parameter bootstrap draws for intervals (0 = none)")
+    seed: int = 0
+    exclude_outliers: bool = Field(default=False, description="leave flagged wholesale orders out of spend models")
+
+
+class Tiers(_Strict):
+    """Notebook 05. Tiers, budget and the playbook."""
+
+    method: Literal["quantile", "absolute"] = "quantile"
+    high_share: float = Field(default=0.10, gt=0, lt=1, description="top share of customers by predicted CLV = high value")
+    low_share: float = Field(default=0.40, gt=0, lt=1, description="bottom share by predicted CLV = low value")
+    high_threshold: float | None = Field(default=None, description="absolute CLV threshold (method: absolute)")
+    low_threshold: float | None = Field(default=None, description="absolute CLV threshold (method: absolute)")
+    potential_ratio: float = Field(default=1.5, gt=0, description="predicted CLV / past revenue at or above this = potential")
+    budget: float = Field(default=50_000.0, ge=0)
+    cost_per_contact: dict[str, float] = Field(default_factory=lambda: {"sms": 0.05, "app_push": 0.0, "email": 0.01, "phone": 3.0})
+    rule_of_thumb: dict[str, float] = Field(default_factory=lambda: {"high": 0.80, "potential": 0.15, "general": 0.04, "low": 0.01})
+    assumed_response: dict[str, float] = Field(
+        default_factory=lambda: {"high": 0.04, "potential": 0.06, "general": 0.03, "low": 0.01},
+        description="incremental repurchase probability per contacted customer when no campaign was measured")
+    playbook: list[dict[str, str | float | int]] = Field(default_factory=list, description="rows of tier, stage, action, channel, offer_value")
+    frequency_cap_days: int = Field(default=14, ge=0, description="at most one contact per customer in this many days")
+    suppress_recent_days: int = Field(default=14, ge=0)
+
+
+class Campaigns(_Strict):
+    """Notebook 06."""
+
+    window_days: int = Field(default=30, ge=1, description="outcomes counted this many days after contact")
+    pre_period_days: int = Field(default=90, ge=1, description="pre-period for CUPED")
+    control_labels: list[str] = Field(default_factory=lambda: ["control", "holdout", "对照组"])
+    srm_alpha: float = Field(default=0.001, gt=0, lt=1)
+    fatigue_lookback_days: int = Field(default=90, ge=1)
+
+
 PeriodKind = Literal["month", "quarter", "week"]
 
 
@@ -238,6 +325,11 @@ class Params(_Strict):
     cleaning: Cleaning = Field(default_factory=Cleaning)
     readiness: Readiness = Field(default_factory=Readiness)
     business: Business = Field(default_factory=Business)
+    lifecycle: Lifecycle = Field(default_factory=Lifecycle)
+    drivers: Drivers = Field(default_factory=Drivers)
+    clv: Clv = Field(default_factory=Clv)
+    tiers: Tiers = Field(default_factory=Tiers)
+    campaigns: Campaigns = Field(default_factory=Campaigns)
     demo: dict[str, Annotated[int | float | str, Field()]] | None = Field(
         default=None, description="settings for the bundled synthetic generator (demo brand only)"
     )

@@ -105,15 +105,65 @@ class Run:
             frame.to_parquet(target, index=False)
         return target
 
+    # The customer table: one row per customer, each notebook adds its columns (DESIGN §6).
+    CUSTOMERS = "customers.parquet"
+
+    def customers(self) -> pd.DataFrame | None:
+        """data/customers.parquet as earlier notebooks of this run left it (None if absent)."""
+        target = self.run_dir / "data" / self.CUSTOMERS
+        return pd.read_parquet(target) if target.exists() else None
+
+    def update_customers(self, frame: pd.DataFrame) -> Path:
+        """Merge customer-level columns (keyed by customer_id) into data/customers.parquet.
+        Columns this notebook wrote before are replaced; other notebooks' columns are kept."""
+        if "customer_id" not in frame.columns:
+            raise ValueError("update_customers needs a customer_id column")
+        if frame["customer_id"].duplicated().any():
+            raise ValueError("update_customers got duplicated customer ids")
+        current = self.customers()
+        if current is not None:
+            keep = [c for c in current.columns if c == "customer_id" or c not in frame.columns]
+            frame = current[keep].merge(frame, on="customer_id", how="outer")
+        target = self.path("data", self.CUSTOMERS)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, target)
+        return target
+
+    def previous_output(self, relative: str) -> tuple[str, Path] | None:
+        """The newest file ``relative`` (e.g. 'data/campaign_response.json') written by the
+        latest successful run of an EARLIER period of this brand: how one period's campaign
+        results feed the next period's allocation. Returns (period, path) or None."""
+        brand_dir = config.outputs_dir() / self.brand
+        if not brand_dir.exists():
+            return None
+        current = config.to_period(self.period, self.period_kind)
+        found = []
+        for period_dir in brand_dir.iterdir():
+            try:
+                p = config.to_period(period_dir.name, self.period_kind)
+            except ParamsError:
+                continue
+            candidate = period_dir / "latest" / relative
+            if p < current and candidate.exists():
+                found.append((p, period_dir.name, candidate))
+        if not found:
+            return None
+        _, label, path = max(found)
+        return label, path
+
     def describe(self) -> str:
-        where = self.run_dir
-        try:
-            where = self.run_dir.relative_to(config.PROJECT_ROOT)
-        except ValueError:
-            pass
-        mode = "interactive scratch folder" if self.interactive else "run folder"
+        if self.interactive:
+            where = self.run_dir
+            try:
+                where = self.run_dir.relative_to(config.PROJECT_ROOT)
+            except ValueError:
+                pass
+            mode = f"interactive scratch folder: {where}"
+        else:  # the runner's staging folder is renamed when the run ends: name the run, not it
+            mode = f"run {self.run_dir.name.removeprefix('.staging-')}"
         return (f"{self.params.title} · period {self.period} ({self.period_start:%Y-%m-%d} to "
-                f"{self.period_end:%Y-%m-%d}) · {mode}: {where}")
+                f"{self.period_end:%Y-%m-%d}) · {mode}")
 
     def provenance(self) -> pd.DataFrame:
         """Versions, commit, params and data fingerprints: how to reproduce this notebook."""

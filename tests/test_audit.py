@@ -41,6 +41,7 @@ def test_clean_view_without_steps_is_the_same_rows(tiny):
     full = audit.clean_orders(tiny, FEB_END).orders.order_by("order_id").execute()
     lazy = audit.clean_orders(tiny, FEB_END, with_steps=False).orders.order_by("order_id").execute()
     assert full["order_id"].tolist() == lazy["order_id"].tolist()
+    assert full["is_outlier"].tolist() == lazy["is_outlier"].tolist()
 
 
 def test_as_of_a_month_earlier_sees_less(tiny):
@@ -154,3 +155,34 @@ def test_cdnow_known_figures():
     assert profile["customers"] == 23_570
     assert profile["first"] == pd.Timestamp("1997-01-01") and profile["last"] == pd.Timestamp("1998-06-30")
     assert sources.order_date_range(data.params)[1] == pd.Timestamp("1998-06-30")
+
+
+def test_run_customer_table_merges_columns(tmp_path, tiny_params):
+    from helpers.report import open_run
+
+    run = open_run(params_path=str(tiny_params), brand="tiny", period="2024-02", run_dir=str(tmp_path / "run"))
+    assert run.customers() is None
+    run.update_customers(pd.DataFrame({"customer_id": ["c1", "c2"], "stage": ["active", "new"]}))
+    run.update_customers(pd.DataFrame({"customer_id": ["c1", "c3"], "clv": [10.0, 2.0]}))
+    run.update_customers(pd.DataFrame({"customer_id": ["c2"], "stage": ["dormant"]}))  # replaces the column
+    frame = run.customers().set_index("customer_id").sort_index()
+    assert frame.loc["c1", "clv"] == 10.0 and frame.loc["c3", "clv"] == 2.0
+    assert frame.loc["c2", "stage"] == "dormant" and pd.isna(frame.loc["c1", "stage"])
+    with pytest.raises(ValueError, match="duplicated"):
+        run.update_customers(pd.DataFrame({"customer_id": ["c1", "c1"], "x": [1, 2]}))
+    assert "period 2024-02 (2024-02-01 to 2024-02-29) · run run" in run.describe()
+
+
+def test_previous_output_finds_the_latest_earlier_period(tmp_path, tiny_params, monkeypatch):
+    from helpers.report import open_run
+
+    monkeypatch.setenv("WORKBOOK_OUTPUTS", str(tmp_path / "out"))
+    for period, run_id in (("2023-12", "r1"), ("2024-01", "r2"), ("2024-02", "r3")):
+        target = tmp_path / "out" / "tiny" / period / run_id / "data"
+        target.mkdir(parents=True)
+        (target / "response.json").write_text(period)
+        (tmp_path / "out" / "tiny" / period / "latest").symlink_to(run_id)
+    run = open_run(params_path=str(tiny_params), brand="tiny", period="2024-02", run_dir=str(tmp_path / "run"))
+    label, path = run.previous_output("data/response.json")
+    assert label == "2024-01" and path.read_text() == "2024-01"
+    assert run.previous_output("data/none.json") is None
