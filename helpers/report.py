@@ -77,6 +77,18 @@ class Run:
     def orders(self):
         return self.clean.orders
 
+    def as_of(self, kind: str):
+        """A customers / interactions / campaigns table as known at the period end (rows dated
+        after it are left out, so re-running last month gives last month's answer); None when
+        the brand has no such table."""
+        table = self.data.table(kind)
+        if table is None:
+            return None
+        ts = {"customers": "signup_ts", "interactions": "ts", "campaigns": "contact_ts"}[kind]
+        table = table.filter(table._parse_error.isnull() | (table._parse_error != ts))
+        return table.filter(table[ts].isnull() | (table[ts] <= self.period_end)) if kind == "customers" \
+            else table.filter(table[ts] <= self.period_end)
+
     # ------------------------------------------------------------ outputs
     def path(self, *parts: str) -> Path:
         target = self.run_dir.joinpath(*parts)

@@ -186,3 +186,27 @@ def test_previous_output_finds_the_latest_earlier_period(tmp_path, tiny_params, 
     label, path = run.previous_output("data/response.json")
     assert label == "2024-01" and path.read_text() == "2024-01"
     assert run.previous_output("data/none.json") is None
+
+
+def test_as_of_tables_leave_out_later_rows(tmp_path):
+    path = tmp_path / "i.csv"
+    path.write_text("cid,ts,kind\nc1,2024-01-05,ticket\nc1,2024-03-05,ticket\nc2,,ticket\n", encoding="utf-8")
+    orders = tmp_path / "o.csv"
+    orders.write_text("id,c,ts,amt\nA,c1,2024-01-01,5\n", encoding="utf-8")
+    params = write_params(tmp_path, f"""
+        brand: asof
+        sources:
+          orders:
+            - name: o
+              path: {orders}
+              columns: {{order_id: id, customer_id: c, order_ts: ts, amount: amt}}
+          interactions:
+            - name: i
+              path: {path}
+              columns: {{customer_id: cid, ts: ts, kind: kind}}
+    """)
+    from helpers.report import open_run
+
+    run = open_run(params_path=str(params), brand="asof", period="2024-02", run_dir=str(tmp_path / "run"))
+    assert run.as_of("interactions").count().execute() == 1  # the March row and the undated row are out
+    assert run.as_of("campaigns") is None
