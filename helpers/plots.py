@@ -45,7 +45,7 @@ def monthly_volume(monthly: pd.DataFrame, gaps: pd.DataFrame, currency: str, tit
         pivot.plot(ax=ax, marker="o", linewidth=1.5, markersize=3)
         ax.set_ylabel(label)
         ax.yaxis.set_major_formatter(FuncFormatter(thousands))
-        ax.legend(title="source", fontsize=8, loc="upper left")
+        ax.legend(title="source", fontsize=8, loc="best")
     # A gap of a few days is invisible on a monthly axis: draw a line and label it.
     for i, gap in enumerate(gaps.itertuples()):
         start = pd.Timestamp(gap.first_day)
@@ -65,17 +65,15 @@ def monthly_volume(monthly: pd.DataFrame, gaps: pd.DataFrame, currency: str, tit
 
 
 def reconciliation(steps: pd.DataFrame, currency: str, title: str):
-    """Rows and revenue removed by each cleaning rule (horizontal bars)."""
+    """Rows and revenue removed by each cleaning rule (horizontal bars); None when no rule
+    removed anything (an empty chart tells a stakeholder nothing)."""
     removed = steps[(steps["action"] == "drop") & (steps["rows_removed"] > 0)]
-    fig, axes = plt.subplots(1, 2, figsize=(11, max(2.5, 0.45 * len(removed) + 1.2)), sharey=True)
     if removed.empty:
-        for ax in axes:
-            ax.text(0.5, 0.5, "no rows removed", ha="center", va="center", transform=ax.transAxes)
-            ax.set_yticks([])
-    else:
-        axes[0].barh(removed["step"], removed["rows_removed"], color="steelblue")
-        axes[1].barh(removed["step"], -removed["revenue_change"], color="indianred")
-        axes[0].invert_yaxis()
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(11, max(2.5, 0.45 * len(removed) + 1.2)), sharey=True)
+    axes[0].barh(removed["step"], removed["rows_removed"], color="steelblue")
+    axes[1].barh(removed["step"], -removed["revenue_change"], color="indianred")
+    axes[0].invert_yaxis()
     axes[0].set_xlabel("rows removed")
     axes[1].set_xlabel(f"revenue removed ({currency}; negative = refunds taken out)")
     for ax in axes:
