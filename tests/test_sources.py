@@ -156,45 +156,34 @@ def test_whitespace_file_with_synthesised_order_ids(tmp_path):
     assert frame["order_ts"].iloc[1] == pd.Timestamp("1997-01-12")
 
 
-def test_sql_table_source_on_the_engine(tmp_path):
-    params = config.load_params(write_params(tmp_path, """
+def _table_params(tmp_path, table: str, engine: str = "", name: str = "tiny.yaml") -> config.Params:
+    """A brand whose orders are a table on the engine (no files)."""
+    return config.load_params(write_params(tmp_path, f"""
         brand: sql
+        {engine}
         sources:
           orders:
             - name: wh
               format: table
-              table: sales
-              columns: {order_id: oid, customer_id: cid, order_ts: ts, amount: amt}
-    """))
+              table: {table}
+              columns: {{order_id: oid, customer_id: cid, order_ts: ts, amount: amt}}
+    """, name=name))
+
+
+def test_sql_table_source_on_the_engine(tmp_path):
+    params = _table_params(tmp_path, "sales")
     con = sources.connect(params)
     con.raw_sql("CREATE TABLE sales AS SELECT 'o1' AS oid, 'c1' AS cid, TIMESTAMP '2024-01-01' AS ts, 9.5 AS amt")
     frame = sources.load(params, con).table("orders").execute()
     assert frame["amount"].tolist() == [9.5]
-    missing = config.load_params(write_params(tmp_path, """
-        brand: sql
-        sources:
-          orders:
-            - name: wh
-              format: table
-              table: nope
-              columns: {order_id: oid, customer_id: cid, order_ts: ts, amount: amt}
-    """, name="missing.yaml"))
+    missing = _table_params(tmp_path, "nope", name="missing.yaml")
     with pytest.raises(SourceError, match="table 'nope' not found"):
         sources.load(missing, sources.connect(missing))
 
 
 def test_connection_errors_never_show_the_password(tmp_path, monkeypatch):
     monkeypatch.setenv("SHOP_DB_PASSWORD", "hunter2-secret")
-    params = config.load_params(write_params(tmp_path, """
-        brand: pg
-        engine: {url: "postgres://me:${SHOP_DB_PASSWORD}@127.0.0.1:1/shop"}
-        sources:
-          orders:
-            - name: wh
-              format: table
-              table: sales
-              columns: {order_id: oid, customer_id: cid, order_ts: ts, amount: amt}
-    """))
+    params = _table_params(tmp_path, "sales", engine='engine: {url: "postgres://me:${SHOP_DB_PASSWORD}@127.0.0.1:1/shop"}')
     with pytest.raises((SourceError, config.ParamsError)) as err:
         sources.connect(params)
     assert "hunter2-secret" not in str(err.value)
