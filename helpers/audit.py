@@ -353,7 +353,8 @@ def clean_orders(data: Dataset, period_end: pd.Timestamp, *, with_steps: bool = 
 
     if rules.refunds == "net" and with_steps:
         n, rev = measure(t)
-        refund_total = _scalar(refunds.amount.sum())
+        # some exports write refunds as positive amounts with a refund status: count their size
+        refund_total = -_scalar(refunds.amount.abs().sum())
         steps.append({"step": "net of refunds", "action": "subtract", "rows_before": n, "rows_removed": 0,
                       "rows_after": n, "revenue_before": rev, "revenue_change": float(refund_total),
                       "revenue_after": rev + float(refund_total),

@@ -244,6 +244,20 @@ class Lifecycle(_Strict):
     rfm_bins: int = Field(default=5, ge=3, le=10)
     split_by: list[str] = Field(default_factory=lambda: ["channel", "acquisition_channel", "region"],
                                 description="columns to split repurchase rates by, where the data has them")
+    cohort_periods: int = Field(default=24, ge=2, description="most recent first-purchase cohorts shown in the cohort charts")
+    min_group_size: int = Field(default=30, ge=5, description="a split group needs this many customers for its rate to be read")
+    min_gaps: int = Field(default=30, ge=5, description="repeat gaps needed to derive the thresholds from the data")
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> Lifecycle:
+        if self.active_days is not None and self.churn_days is not None and self.churn_days <= self.active_days:
+            raise ValueError(f"churn_days ({self.churn_days}) must be above active_days ({self.active_days})")
+        if self.churn_quantile <= self.active_quantile:
+            raise ValueError(f"churn_quantile ({self.churn_quantile}) must be above active_quantile ({self.active_quantile})")
+        if not self.second_purchase_days or any(n < 1 for n in self.second_purchase_days) \
+                or len(set(self.second_purchase_days)) != len(self.second_purchase_days):
+            raise ValueError("second_purchase_days must be distinct whole numbers of days, at least 1")
+        return self
 
 
 class InteractionKinds(_Strict):
@@ -260,9 +274,19 @@ class Drivers(_Strict):
 
     horizon_days: int = Field(default=90, ge=7, description="N in 'second purchase within N days'")
     slow_delivery_days: float = Field(default=5, gt=0, description="first order delivered in this many days or more = slow")
-    ticket_window_days: int = Field(default=14, ge=1, description="tickets this many days after the first order count")
+    ticket_window_days: int = Field(default=14, ge=1, description="tickets (and their satisfaction scores) this many days after the first order count")
+    coupon_window_days: int = Field(default=14, ge=1, description="second-order coupon issue and reminder events this many days after the first order count")
+    refund_window_days: int = Field(default=30, ge=1, description="a refund this many days after the first order = first order returned")
+    slow_response_hours: float = Field(default=24, gt=0, description="a first-order ticket answered after more than this many hours = slow response")
+    low_satisfaction_score: float = Field(default=2, description="a satisfaction score at or below this = dissatisfied")
+    store_channels: list[str] = Field(default_factory=lambda: ["store", "pos", "offline", "门店", "线下"],
+                                      description="order channel values that mean a physical store (all others = online)")
+    cohort: Literal["auto", "month", "quarter", "year"] = Field(default="auto", description="acquisition cohort grain of the funnel")
+    max_levels: int = Field(default=8, ge=2, description="a categorical factor keeps at most this many levels (the rest pooled as 'other')")
     min_group_size: int = Field(default=30, ge=5, description="a factor level needs this many customers to be estimated")
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    bootstrap: int = Field(default=200, ge=20, description="bootstrap resamples of customers for the effect intervals")
+    seed: int = 0
     interaction_kinds: InteractionKinds = Field(default_factory=InteractionKinds)
 
 
@@ -279,26 +303,113 @@ class Clv(_Strict):
     bootstrap: int = Field(default=200, ge=0, description="parameter bootstrap draws for intervals (0 = none)")
     seed: int = 0
     exclude_outliers: bool = Field(default=False, description="leave flagged wholesale orders out of spend models")
+    same_day: Literal["collapse", "separate"] = Field(
+        default="collapse",
+        description="a customer's orders on one calendar day: one purchase occasion (collapse, as in the published "
+                    "CDNOW figures) or separate purchases")
+    interval: float = Field(default=0.95, gt=0.5, lt=1, description="coverage of the bootstrap intervals")
+    spend_correlation_warn: float = Field(
+        default=0.3, gt=0, lt=1,
+        description="warn when |correlation| of repeat purchases and mean spend reaches this (Gamma-Gamma assumes none)")
 
 
 class Tiers(_Strict):
-    """Notebook 05. Tiers, budget and the playbook."""
+    """Notebook 05. Tiers, budget and the playbook.
+
+    Tiers come from predicted CLV (notebook 04). *Potential* is upside: a customer outside the
+    high and low bands whose predicted CLV (a profit figure) is at least ``potential_ratio``
+    times the gross profit they have made so far (past revenue x business.margin). The budget
+    model: a tier's expected incremental gross profit is contactable customers x response x
+    value, the response saturating in spend per customer as 1 - exp(-saturation x spend / cost
+    per contact), scaled so that one contact per customer gives the measured (notebook 06 of an
+    earlier period) or assumed response. The playbook maps tier x stage to an action; ``*``
+    matches any tier or stage, and the most specific row wins."""
 
     method: Literal["quantile", "absolute"] = "quantile"
     high_share: float = Field(default=0.10, gt=0, lt=1, description="top share of customers by predicted CLV = high value")
     low_share: float = Field(default=0.40, gt=0, lt=1, description="bottom share by predicted CLV = low value")
     high_threshold: float | None = Field(default=None, description="absolute CLV threshold (method: absolute)")
     low_threshold: float | None = Field(default=None, description="absolute CLV threshold (method: absolute)")
-    potential_ratio: float = Field(default=1.5, gt=0, description="predicted CLV / past revenue at or above this = potential")
-    budget: float = Field(default=50_000.0, ge=0)
-    cost_per_contact: dict[str, float] = Field(default_factory=lambda: {"sms": 0.05, "app_push": 0.0, "email": 0.01, "phone": 3.0})
+    potential_ratio: float = Field(default=1.0, gt=0, description="predicted CLV / past gross profit (revenue, at least "
+                                   "one typical order, x business.margin) at or above this = potential (customers between "
+                                   "the low and high bands)")
+    budget: float = Field(default=50_000.0, ge=0, description="retention budget for the next period, contacts and offers")
+    cost_per_contact: dict[str, float] = Field(default_factory=lambda: {"sms": 0.05, "app_push": 0.01, "email": 0.01, "phone": 3.0},
+                                               description="cost of one contact by channel (never 0: a contact is never free)")
     rule_of_thumb: dict[str, float] = Field(default_factory=lambda: {"high": 0.80, "potential": 0.15, "general": 0.04, "low": 0.01})
     assumed_response: dict[str, float] = Field(
         default_factory=lambda: {"high": 0.04, "potential": 0.06, "general": 0.03, "low": 0.01},
         description="incremental repurchase probability per contacted customer when no campaign was measured")
-    playbook: list[dict[str, str | float | int]] = Field(default_factory=list, description="rows of tier, stage, action, channel, offer_value")
-    frequency_cap_days: int = Field(default=14, ge=0, description="at most one contact per customer in this many days")
-    suppress_recent_days: int = Field(default=14, ge=0)
+    assumed_response_band: float = Field(default=0.5, gt=0, lt=1, description="assumptions carry no interval: the profit "
+                                         "range shown uses the assumed response times (1 -/+ this)")
+    saturation: float = Field(default=1.0, gt=0, description="k in 1 - exp(-k x spend per customer / cost per contact)")
+    playbook: list[dict[str, str | float | int]] = Field(
+        default_factory=lambda: [
+            {"tier": "high", "stage": "*", "action": "vip_service", "channel": "phone", "offer": "priority service and early access", "offer_value": 0},
+            {"tier": "high", "stage": "churned", "action": "automated_winback", "channel": "sms", "offer": "come-back coupon", "offer_value": 15},
+            {"tier": "potential", "stage": "*", "action": "growth_offer", "channel": "sms", "offer": "next-order coupon", "offer_value": 10},
+            {"tier": "general", "stage": "*", "action": "routine_offer", "channel": "sms", "offer": "routine coupon", "offer_value": 5},
+            {"tier": "general", "stage": "churned", "action": "automated_winback", "channel": "app_push", "offer": "come-back coupon", "offer_value": 5},
+            {"tier": "low", "stage": "*", "action": "no_contact"},
+            {"tier": "low", "stage": "dormant", "action": "automated_winback", "channel": "app_push", "offer": "come-back coupon", "offer_value": 3},
+            {"tier": "low", "stage": "churned", "action": "automated_winback", "channel": "app_push", "offer": "come-back coupon", "offer_value": 3},
+        ],
+        description="rows of tier, stage, action, channel, offer, offer_value; tier/stage '*' = any")
+    export_split: Literal["optimized", "rule_of_thumb"] = Field(default="optimized", description="the split the CRM lists follow")
+    frequency_cap_days: int = Field(default=14, ge=1, description="at most one contact per customer in this many days")
+    suppress_recent_days: int = Field(default=14, ge=0, description="customers contacted this many days before the period end are left out")
+    complaint_days: int = Field(default=90, ge=1, description="customers with a ticket not marked resolved in this many days are left out")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Tiers:
+        tiers = ("high", "potential", "general", "low")
+        stages = ("new", "active", "returning", "dormant", "churned")
+        actions = ("vip_service", "growth_offer", "routine_offer", "automated_winback", "no_contact")
+        if self.method == "absolute":
+            if self.high_threshold is None or self.low_threshold is None:
+                raise ValueError("method 'absolute' needs high_threshold and low_threshold")
+            if self.low_threshold >= self.high_threshold:
+                raise ValueError("low_threshold must be below high_threshold")
+        elif self.high_share + self.low_share >= 1:
+            raise ValueError("high_share + low_share must be below 1 (the rest is potential and general)")
+        for name in ("rule_of_thumb", "assumed_response"):
+            given = getattr(self, name)
+            if set(given) != set(tiers):
+                raise ValueError(f"{name} needs exactly the tiers {list(tiers)} (got {sorted(given)})")
+            if any(not 0 <= v <= 1 for v in given.values()):
+                raise ValueError(f"{name}: every value must be between 0 and 1")
+        if abs(sum(self.rule_of_thumb.values()) - 1) > 1e-3:
+            raise ValueError(f"rule_of_thumb shares must add up to 1 (they add up to {sum(self.rule_of_thumb.values()):g})")
+        bad = sorted(k for k, v in self.cost_per_contact.items() if not v > 0)
+        if bad:
+            raise ValueError(f"cost_per_contact must be above 0 for every channel (not for {bad})")
+        if not self.playbook:
+            raise ValueError("playbook needs at least one row")
+        keys = {"tier", "stage", "action", "channel", "offer", "offer_value"}
+        for i, row in enumerate(self.playbook):
+            where = f"playbook[{i}]"
+            if set(row) - keys:
+                raise ValueError(f"{where}: unknown key(s) {sorted(set(row) - keys)}; allowed: {sorted(keys)}")
+            missing = [k for k in ("tier", "stage", "action") if k not in row]
+            if missing:
+                raise ValueError(f"{where}: missing {missing}")
+            if row["tier"] not in (*tiers, "*"):
+                raise ValueError(f"{where}: tier {row['tier']!r} is not one of {[*tiers, '*']}")
+            if row["stage"] not in (*stages, "*"):
+                raise ValueError(f"{where}: stage {row['stage']!r} is not one of {[*stages, '*']}")
+            if row["action"] not in actions:
+                raise ValueError(f"{where}: action {row['action']!r} is not one of {list(actions)}")
+            if row["action"] != "no_contact" and row.get("channel") not in self.cost_per_contact:
+                raise ValueError(f"{where}: channel {row.get('channel')!r} has no cost in cost_per_contact "
+                                 f"({sorted(self.cost_per_contact)})")
+            value = row.get("offer_value", 0)
+            if isinstance(value, str) or value < 0:
+                raise ValueError(f"{where}: offer_value must be a number at or above 0")
+        cells = [(r["tier"], r["stage"]) for r in self.playbook]
+        dupes = sorted({c for c in cells if cells.count(c) > 1})
+        if dupes:
+            raise ValueError(f"playbook: more than one row for tier x stage {dupes}")
+        return self
 
 
 class Campaigns(_Strict):
@@ -309,6 +420,12 @@ class Campaigns(_Strict):
     control_labels: list[str] = Field(default_factory=lambda: ["control", "holdout", "对照组"])
     srm_alpha: float = Field(default=0.001, gt=0, lt=1)
     fatigue_lookback_days: int = Field(default=90, ge=1)
+    read_periods: int = Field(default=3, ge=1, description="a campaign is read by the runs of the period its outcome "
+                              "window closes in and of the next read_periods - 1 periods")
+    exclude_outlier_revenue: bool = Field(default=True, description="flagged wholesale-size orders count as purchases "
+                                          "but their amount is left out of revenue and profit outcomes")
+    min_group_size: int = Field(default=20, ge=2, description="a subgroup needs this many customers in each arm "
+                                "for its lift to be estimated")
 
 
 PeriodKind = Literal["month", "quarter", "week"]

@@ -1,0 +1,967 @@
+"""Lifecycle stages, transitions, repurchase rates and cohorts (notebook 02).
+
+Every transaction-level step is an Ibis expression run in the engine (DuckDB by default); what
+comes to pandas is one row per customer or per period, cohort or group.
+
+Definitions (printed in the notebook by :func:`definitions`):
+
+- **purchase day**: a calendar day on which the customer placed at least one clean order. Two
+  orders on one day are one purchase occasion (a split basket, as in the CLV models). Refunds are
+  never purchases; they only reduce revenue.
+- **recency** at a period end: days from the customer's last purchase day to the period's last day
+  (0 = bought on the last day).
+- **stage** at a period end, for every customer with a purchase up to it, first rule that holds:
+  *new* (first purchase within the period), *returning* (bought within the period and was dormant
+  or churned at the previous period end, i.e. the previous recency was above ``active_days``),
+  *active* (recency at most ``active_days``), *dormant* (recency above ``active_days`` and at most
+  ``churn_days``), *churned* (recency above ``churn_days``). A customer's stage at any period end
+  uses only orders up to that end; previous_stage is the stage at the previous period end
+  (``none`` = no purchase yet).
+- **thresholds**: unless the params give them, ``active_days`` and ``churn_days`` are the
+  ``active_quantile`` and ``churn_quantile`` of the brand's own gaps between consecutive purchase
+  days (all customers, up to the period end). One set of thresholds is used for every period end
+  of a run, so moves between stages are not artefacts of moving thresholds.
+- **within-period repurchase**: share of the period's buyers who bought on two or more days in it.
+- **period-over-period retention**: share of the previous period's buyers who bought again in
+  this period.
+- **N-day second purchase**: share of new customers with a second purchase day at most N days
+  after their first, counted only over cohorts (first-purchase periods) whose every customer has
+  had N days by the period end.
+- **cohort retention**: share of a first-purchase cohort who bought in the j-th period after it;
+  **cumulative revenue per customer** (LTV curve): the cohort's net revenue up to period j divided
+  by its number of customers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+from functools import cached_property
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from helpers import config
+
+STAGES = ("new", "returning", "active", "dormant", "churned")  # display order
+UNKNOWN = "(unknown)"  # split value of customers the customer table does not describe
+NONE = "none"  # previous stage of a customer without a purchase by the previous period end
+EPOCH = pd.Timestamp("1970-01-01")
+TRUNCATE = {"month": "M", "quarter": "Q", "week": "W"}
+PANDAS_FREQ = {"month": "M", "quarter": "Q", "week": "W-SUN"}
+FALLBACK_DAYS = (90, 365)  # used, and said so, when too few repeat gaps exist to derive thresholds
+Z95 = 1.959963984540054
+
+
+# ---------------------------------------------------------------- small utilities
+
+
+def epoch_day(ts) -> int:
+    return int((pd.Timestamp(ts).normalize() - EPOCH).days)
+
+
+def from_epoch_day(day) -> pd.Timestamp:
+    return EPOCH + pd.Timedelta(days=int(day))
+
+
+def wilson(successes, trials, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for binomial proportions (NaN where there are no trials)."""
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    lo, hi = centre - half, centre + half
+    lo = np.where(n > 0, np.clip(lo, 0, 1), np.nan)
+    hi = np.where(n > 0, np.clip(hi, 0, 1), np.nan)
+    return lo, hi
+
+
+def rate_frame(frame: pd.DataFrame, successes: str, trials: str, prefix: str) -> pd.DataFrame:
+    """Add ``prefix`` (rate), ``prefix_lo`` and ``prefix_hi`` (95 % Wilson) columns."""
+    k, n = frame[successes].astype(float), frame[trials].astype(float)
+    frame[prefix] = np.where(n > 0, k / n.where(n > 0, 1), np.nan)
+    frame[f"{prefix}_lo"], frame[f"{prefix}_hi"] = wilson(k, n)
+    return frame
+
+
+def trend_test(successes, trials) -> dict:
+    """Is a rate rising or falling over the periods? A binomial GLM of the rate on the period
+    index with a quasi-binomial scale (Pearson chi2 / df), so period-to-period swings larger than
+    binomial noise (seasonality) widen the interval instead of faking a trend."""
+    import statsmodels.api as sm
+
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    idx = np.arange(len(k), dtype=float)
+    keep = n > 0
+    out = {"periods": int(keep.sum()), "direction": "too few periods", "first_fit": math.nan,
+           "last_fit": math.nan, "slope": math.nan, "slope_lo": math.nan, "slope_hi": math.nan}
+    if keep.sum() < 4:
+        return out
+    k, n, idx = k[keep], n[keep], idx[keep]
+    if np.all(k == 0) or np.all(k == n):
+        out["direction"] = "flat"
+        return out
+    exog = sm.add_constant(idx)
+    model = sm.GLM(k / n, exog, family=sm.families.Binomial(), var_weights=n)
+    scale = max(1.0, float(model.fit(scale="X2").scale))  # never narrower than binomial noise
+    fit = model.fit(scale=scale)
+    lo, hi = fit.conf_int()[1]
+    fitted = fit.predict(sm.add_constant(np.array([idx[0], idx[-1]]), has_constant="add"))
+    direction = "rising" if lo > 0 else "falling" if hi < 0 else "no clear trend"
+    out.update(direction=direction, first_fit=float(fitted[0]), last_fit=float(fitted[1]),
+               slope=float(fit.params[1]), slope_lo=float(lo), slope_hi=float(hi))
+    return out
+
+
+def materialize(expr: ir.Table) -> ir.Table:
+    """Compute an expression once into a temporary table of its own backend (dropped with the
+    connection) and return that table: later queries read it instead of recomputing the clean
+    view. (Ibis's own .cache() drops its tables from a finalizer that fails at interpreter exit.)"""
+    global _TEMP_COUNTER
+    _TEMP_COUNTER += 1
+    con = expr.get_backend()
+    name = f"_lifecycle_{os.getpid()}_{_TEMP_COUNTER}"
+    return con.create_table(name, obj=expr, temp=True)
+
+
+_TEMP_COUNTER = 0
+
+
+def _has_values(column) -> bool:
+    agg = column.notnull().sum().execute()
+    return bool(agg) and int(agg) > 0
+
+
+# ---------------------------------------------------------------- calendar
+
+
+def calendar(first_ts, period: str, kind: str) -> pd.DataFrame:
+    """Every period from the one holding ``first_ts`` to the run's period, indexed k = 0, 1, ...
+    with its first and last day as epoch days (the engine joins on them)."""
+    last = config.to_period(period, kind)
+    if first_ts is None or pd.isna(first_ts):
+        first = last
+    else:
+        first = min(pd.Timestamp(first_ts).to_period(PANDAS_FREQ[kind]), last)
+    rows = []
+    for k, p in enumerate(pd.period_range(first, last, freq=last.freq)):
+        rows.append({"k": k, "label": config.period_label(p, kind), "start": p.start_time,
+                     "end": p.end_time.floor("us"), "start_day": epoch_day(p.start_time),
+                     "end_day": epoch_day(p.end_time)})
+    return pd.DataFrame(rows)
+
+
+def with_period(table: ir.Table, ts: str, kind: str, cal: pd.DataFrame, name: str = "k") -> ir.Table:
+    """Attach the calendar index of the period holding ``ts`` (rows outside the calendar drop)."""
+    start = table[ts].truncate(TRUNCATE[kind]).date().epoch_days().cast("int64")
+    periods = ibis.memtable(cal[["k", "start_day"]].rename(columns={"k": name, "start_day": "_pstart"}))
+    marked = table.mutate(_pstart=start)
+    return marked.join(periods, "_pstart").drop("_pstart")
+
+
+# ---------------------------------------------------------------- engine building blocks
+
+
+def purchase_days(orders: ir.Table) -> ir.Table:
+    """One row per customer and purchase day: customer_id, day (epoch day), orders, amount."""
+    t = orders.mutate(day=orders.order_ts.date().epoch_days().cast("int64"))
+    return t.group_by(["customer_id", "day"]).aggregate(orders=t.count(), amount=t.amount.sum())
+
+
+def gap_histogram(days: ir.Table) -> pd.DataFrame:
+    """Gaps (days) between consecutive purchase days of the same customer: gap -> count."""
+    w = ibis.window(group_by="customer_id", order_by="day")
+    gaps = days.mutate(gap=(days.day - days.day.lag().over(w)).cast("int64"))
+    gaps = gaps.filter(gaps.gap.notnull())
+    hist = gaps.group_by("gap").aggregate(n=gaps.count()).order_by("gap").execute()
+    return hist.astype({"gap": "int64", "n": "int64"})
+
+
+def histogram_quantile(hist: pd.DataFrame, q: float) -> int:
+    """The smallest gap g with at least a share q of all gaps at or below g."""
+    cum = hist["n"].cumsum() / hist["n"].sum()
+    return int(hist["gap"].iloc[int(np.searchsorted(cum.to_numpy(), q - 1e-12))])
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    active_days: int
+    churn_days: int
+    source: str  # how each was set: "params", "derived" or "fallback"
+    active_quantile: float
+    churn_quantile: float
+    gaps: int  # repeat gaps the derivation saw
+    median_gap: float | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def choose_thresholds(hist: pd.DataFrame, settings: config.Lifecycle) -> Thresholds:
+    """Thresholds from the params where given, else from the gap distribution's quantiles."""
+    n = int(hist["n"].sum()) if len(hist) else 0
+    median = float(histogram_quantile(hist, 0.5)) if n else None
+    enough = n >= settings.min_gaps
+    derived_active = histogram_quantile(hist, settings.active_quantile) if enough else FALLBACK_DAYS[0]
+    derived_churn = histogram_quantile(hist, settings.churn_quantile) if enough else FALLBACK_DAYS[1]
+    how = "derived" if enough else "fallback"
+    active = settings.active_days if settings.active_days is not None else max(1, derived_active)
+    if settings.churn_days is not None:
+        churn = settings.churn_days
+        if settings.active_days is None and active >= churn:
+            active = churn - 1
+    else:
+        churn = max(derived_churn, active + 1)
+    given = (settings.active_days is not None, settings.churn_days is not None)
+    source = {(True, True): "params", (False, False): how}.get(
+        given, f"active_days {'params' if given[0] else how}, churn_days {'params' if given[1] else how}")
+    return Thresholds(active_days=int(active), churn_days=int(churn), source=source,
+                      active_quantile=settings.active_quantile, churn_quantile=settings.churn_quantile,
+                      gaps=n, median_gap=median)
+
+
+def stage_panel(days: ir.Table, ends: pd.DataFrame, th: Thresholds) -> ir.Table:
+    """Stage of every customer at each period end in ``ends`` (k, start_day, end_day), using only
+    purchase days up to that end. One row per customer and period end."""
+    periods = ibis.memtable(ends[["k", "start_day", "end_day"]].astype("int64"))
+    x = days.cross_join(periods)
+    x = x.filter(x.day <= x.end_day)
+    agg = x.group_by(["customer_id", "k"]).aggregate(
+        start_day=x.start_day.max(), end_day=x.end_day.max(),
+        first_day=x.day.min(), last_day=x.day.max(),
+        prev_last_day=x.day.max(where=x.day < x.start_day),
+        days_in_period=(x.day >= x.start_day).cast("int64").sum(),
+    )
+    recency = agg.end_day - agg.last_day
+    prev_recency = (agg.start_day - 1) - agg.prev_last_day
+    stage = ibis.cases(
+        (agg.first_day >= agg.start_day, "new"),
+        ((agg.days_in_period > 0) & (prev_recency > th.active_days), "returning"),
+        (recency <= th.active_days, "active"),
+        (recency <= th.churn_days, "dormant"),
+        else_="churned",
+    )
+    return agg.mutate(recency_days=recency, prev_recency_days=prev_recency, stage=stage)
+
+
+def transition_table(panel: ir.Table) -> ir.Table:
+    """Counts of (k, previous stage, stage): the stage at k-1 joined to the stage at k. Customers
+    who had not bought by the end of k-1 come from ``none``. The panel's first k is left out
+    (its previous stage was not computed)."""
+    prev = panel.select(customer_id=panel.customer_id, k_next=panel.k + 1, from_stage=panel.stage)
+    first_k = panel.k.min().as_scalar()
+    cur = panel.filter(panel.k > first_k)
+    joined = cur.left_join(prev, [cur.customer_id == prev.customer_id, cur.k == prev.k_next])
+    joined = joined.mutate(from_stage=joined.from_stage.fill_null(NONE))
+    return joined.group_by(["k", "from_stage", "stage"]).aggregate(n=joined.count())
+
+
+def activity(orders: ir.Table, kind: str, cal: pd.DataFrame, attrs: tuple[str, ...] = ()) -> ir.Table:
+    """One row per customer and period with a purchase: purchase days, orders, amount and, for
+    order-level split columns, the value on the customer's first order of that period."""
+    t = with_period(orders, "order_ts", kind, cal)
+    t = t.mutate(day=t.order_ts.date().epoch_days().cast("int64"))
+    aggs = {"n_days": t.day.nunique(), "n_orders": t.count(), "amount": t.amount.sum()}
+    for col in attrs:
+        aggs[col] = t[col].argmin(t.order_ts)
+    return t.group_by(["customer_id", "k"]).aggregate(**aggs)
+
+
+def first_purchases(orders: ir.Table, days: ir.Table, kind: str, cal: pd.DataFrame,
+                    attrs: tuple[str, ...] = ()) -> ir.Table:
+    """Per customer: first and second purchase day, first and second order time (the second
+    order may fall on the first day), cohort k, and order-level split columns of the first order."""
+    wd = ibis.window(group_by="customer_id", order_by="day")
+    d = days.mutate(rn=ibis.row_number().over(wd))
+    by_day = d.group_by("customer_id").aggregate(first_day=d.day.min(), second_day=d.day.min(where=d.rn == 1))
+    wo = ibis.window(group_by="customer_id", order_by=[orders.order_ts, orders.order_id])
+    o = orders.mutate(rn=ibis.row_number().over(wo), ts_s=orders.order_ts.epoch_seconds().cast("int64"))
+    aggs = {"first_ts": o.order_ts.min(), "first_s": o.ts_s.min(), "second_s": o.ts_s.min(where=o.rn == 1)}
+    for col in attrs:
+        aggs[col] = o[col].argmin(o.order_ts)
+    by_order = o.group_by("customer_id").aggregate(**aggs)
+    joined = by_day.join(by_order, "customer_id")
+    return with_period(joined, "first_ts", kind, cal, name="cohort_k")
+
+
+def second_purchase_counts(first: ir.Table, horizons: list[int], end_day: int, end_s: int,
+                           by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Per cohort (and split value): customers, and for each N the customers old enough
+    (``eligible_N``: first purchase at least N days before the period end) and those of them
+    with a second purchase day within N days (``second_N``); ``eligible_any_N`` / ``second_any_N``
+    count a second order at any time within N x 24 hours, the same day included."""
+    aggs = {"customers": first.count()}
+    for n in horizons:
+        ok = first.first_day + n <= end_day
+        ok_any = first.first_s + n * 86400 <= end_s
+        aggs[f"eligible_{n}"] = ok.cast("int64").sum()
+        aggs[f"second_{n}"] = (ok & (first.second_day - first.first_day <= n).fill_null(False)).cast("int64").sum()
+        aggs[f"eligible_any_{n}"] = ok_any.cast("int64").sum()
+        aggs[f"second_any_{n}"] = (ok_any & (first.second_s - first.first_s <= n * 86400).fill_null(False)).cast("int64").sum()
+    frame = first.group_by(["cohort_k", *by]).aggregate(**aggs).execute()
+    return frame.sort_values(["cohort_k", *by]).reset_index(drop=True)
+
+
+def customer_summary(orders: ir.Table, refunds: ir.Table | None, end_day: int) -> pd.DataFrame:
+    """One row per customer with a clean order: first/last order time, orders, purchase days,
+    revenue net of refunds (to the period end), recency and tenure in days."""
+    t = orders.mutate(day=orders.order_ts.date().epoch_days().cast("int64"))
+    per = t.group_by("customer_id").aggregate(
+        first_order_ts=t.order_ts.min(), last_order_ts=t.order_ts.max(), orders=t.count(),
+        purchase_days=t.day.nunique(), gross=t.amount.sum(), first_day=t.day.min(), last_day=t.day.max())
+    if refunds is not None:
+        r = refunds.group_by("customer_id").aggregate(refunded=(-refunds.amount.abs()).sum())
+        per = per.left_join(r, "customer_id").drop("customer_id_right")
+        per = per.mutate(revenue=per.gross + per.refunded.fill_null(0.0))
+    else:
+        per = per.mutate(revenue=per.gross)
+    frame = per.execute()
+    frame["recency_days"] = (end_day - frame["last_day"]).astype("int64")
+    frame["tenure_days"] = (end_day - frame["first_day"]).astype("int64")
+    frame["orders"] = frame["orders"].astype("int64")
+    frame["purchase_days"] = frame["purchase_days"].astype("int64")
+    cols = ["customer_id", "first_order_ts", "last_order_ts", "orders", "purchase_days", "revenue",
+            "recency_days", "tenure_days"]
+    return frame[cols].sort_values("customer_id").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- the analysis of one run
+
+
+class LifecycleAnalysis:
+    """Everything notebook 02 computes for one brand and period; each figure is computed once,
+    when first asked for."""
+
+    def __init__(self, orders: ir.Table, refunds: ir.Table | None, period: str, kind: str,
+                 settings: config.Lifecycle, customers: ir.Table | None = None):
+        self.period, self.kind, self.settings = period, kind, settings
+        cols = ["order_id", "customer_id", "order_ts", "amount"]
+        split_cols = [c for c in settings.split_by if c in orders.columns and c not in cols]
+        self.orders = materialize(orders.select(*cols, *split_cols))
+        self.refunds = (materialize(refunds.select("customer_id", "order_ts", "amount"))
+                        if refunds is not None else None)
+        self.customers_table = customers
+        self.days = materialize(purchase_days(self.orders))
+        first_ts = self.orders.order_ts.min().execute()
+        self.calendar = calendar(first_ts, period, kind)
+        self.k_run = int(self.calendar["k"].iloc[-1])
+        self.end_day = int(self.calendar["end_day"].iloc[-1])
+        self.period_end = pd.Timestamp(self.calendar["end"].iloc[-1])
+        self.end_s = int((self.period_end.floor("s") - EPOCH).total_seconds())
+        self._split_cols = split_cols
+
+    # ------------------------------------------------------------ thresholds and stages
+    @cached_property
+    def gaps(self) -> pd.DataFrame:
+        return gap_histogram(self.days)
+
+    @cached_property
+    def thresholds(self) -> Thresholds:
+        return choose_thresholds(self.gaps, self.settings)
+
+    def ends(self, n: int) -> pd.DataFrame:
+        """The last n period ends of the calendar (fewer if the data is shorter)."""
+        return self.calendar.iloc[max(0, len(self.calendar) - n):]
+
+    @cached_property
+    def panel(self) -> ir.Table:
+        """Stages at the last transition_periods + 1 period ends (the first only as a 'from')."""
+        return materialize(stage_panel(self.days, self.ends(self.settings.transition_periods + 1), self.thresholds))
+
+    @cached_property
+    def stage_counts(self) -> pd.DataFrame:
+        """Customers per stage (columns) at each period end (rows, labelled)."""
+        counts = self.panel.group_by(["k", "stage"]).aggregate(n=ibis._.count()).execute()
+        ends = self.ends(self.settings.transition_periods + 1)
+        table = counts.pivot_table(index="k", columns="stage", values="n", aggfunc="sum").reindex(
+            index=ends["k"], columns=list(STAGES)).fillna(0).astype("int64")
+        table.index = ends["label"].to_numpy()
+        table.index.name = "period end"
+        table.columns.name = "stage"
+        return table
+
+    @cached_property
+    def transitions(self) -> pd.DataFrame:
+        """Long table: period (label of the later end), from_stage, stage, n."""
+        frame = transition_table(self.panel).execute()
+        labels = self.calendar.set_index("k")["label"]
+        frame["period"] = frame["k"].map(labels)
+        return frame.sort_values(["k", "from_stage", "stage"]).reset_index(drop=True)
+
+    def transition_matrix(self, period: str | None = None) -> pd.DataFrame:
+        """Previous stage (rows, with 'none') x stage (columns) at one period end (default: the run's)."""
+        period = period or self.period
+        part = self.transitions[self.transitions["period"] == period]
+        matrix = part.pivot_table(index="from_stage", columns="stage", values="n", aggfunc="sum")
+        return matrix.reindex(index=[NONE, *STAGES], columns=list(STAGES)).fillna(0).astype("int64")
+
+    # ------------------------------------------------------------ the customer table
+    @cached_property
+    def customer_frame(self) -> pd.DataFrame:
+        """The customer-table columns of the contract (one row per customer with a clean order)."""
+        from helpers import rfm
+
+        frame = customer_summary(self.orders, self.refunds, self.end_day)
+        now = self.panel.filter(self.panel.k == self.k_run).select("customer_id", "stage")
+        prev = self.panel.filter(self.panel.k == self.k_run - 1).select(
+            "customer_id", previous_stage="stage")
+        stages = now.left_join(prev, "customer_id").drop("customer_id_right").execute()
+        frame = frame.merge(stages, on="customer_id", how="left")
+        frame["previous_stage"] = frame["previous_stage"].fillna(NONE)
+        scored = rfm.score_customers(frame, self.settings.rfm_bins)
+        return scored
+
+    # ------------------------------------------------------------ repurchase rates
+    def _split_sources(self) -> dict[str, str]:
+        """Which split columns the data has: 'customers' (the customer table) or 'orders'."""
+        out = {}
+        cust = self.customers_table
+        for col in self.settings.split_by:
+            if cust is not None and col in cust.columns and _has_values(cust[col]):
+                out[col] = "customers"
+            elif col in self._split_cols and _has_values(self.orders[col]):
+                out[col] = "orders"
+        return out
+
+    @cached_property
+    def splits_available(self) -> dict[str, str]:
+        return self._split_sources()
+
+    def _customer_attrs(self, cols: list[str]) -> ir.Table:
+        cust = self.customers_table
+        return cust.group_by("customer_id").aggregate(**{c: cust[c].cast("string").min() for c in cols})
+
+    @cached_property
+    def _activity(self) -> ir.Table:
+        order_attrs = tuple(c for c, src in self.splits_available.items() if src == "orders")
+        act = activity(self.orders, self.kind, self.calendar, order_attrs)
+        cust_attrs = [c for c, src in self.splits_available.items() if src == "customers"]
+        if cust_attrs:
+            act = act.left_join(self._customer_attrs(cust_attrs), "customer_id").drop("customer_id_right")
+        return materialize(act)
+
+    def _rates(self, ks: list[int], by: str | None = None) -> pd.DataFrame:
+        act = self._activity
+        keys = ["k"] + ([by] if by else [])
+        cur = act.filter(act.k.isin(ks))
+        within = cur.group_by(keys).aggregate(buyers=cur.count(), repeat_buyers=(cur.n_days >= 2).cast("int64").sum())
+        prev = act.filter(act.k.isin([k - 1 for k in ks]))
+        base_cols = {"customer_id": prev.customer_id, "k": prev.k + 1}
+        if by:
+            base_cols[by] = prev[by]
+        base = prev.select(**base_cols)
+        nxt = act.select(customer_id=act.customer_id, k_next=act.k)
+        joined = base.left_join(nxt, [base.customer_id == nxt.customer_id, base.k == nxt.k_next])
+        ret = joined.group_by(keys).aggregate(base=joined.count(), retained=joined.k_next.notnull().cast("int64").sum())
+        w, r = within.execute(), ret.execute()
+        if by:
+            for f in (w, r):
+                f[by] = f[by].fillna(UNKNOWN).astype(str)
+        out = w.merge(r, on=keys, how="outer")
+        for col in ("buyers", "repeat_buyers", "base", "retained"):
+            out[col] = out[col].fillna(0).astype("int64")
+        return out
+
+    @cached_property
+    def trend(self) -> pd.DataFrame:
+        """Within-period repurchase and retention over the last trend_periods periods, with 95 %
+        Wilson intervals; periods without orders show as empty (not zero)."""
+        ends = self.ends(self.settings.trend_periods)
+        frame = ends[["k", "label"]].merge(self._rates(ends["k"].tolist()), on="k", how="left")
+        for col in ("buyers", "repeat_buyers", "base", "retained"):
+            frame[col] = frame[col].fillna(0).astype("int64")
+        frame = rate_frame(frame, "repeat_buyers", "buyers", "within_period")
+        frame = rate_frame(frame, "retained", "base", "retention")
+        return frame.rename(columns={"label": "period"})
+
+    @cached_property
+    def _first(self) -> ir.Table:
+        order_attrs = tuple(c for c, src in self.splits_available.items() if src == "orders")
+        first = first_purchases(self.orders, self.days, self.kind, self.calendar, order_attrs)
+        cust_attrs = [c for c, src in self.splits_available.items() if src == "customers"]
+        if cust_attrs:
+            first = first.left_join(self._customer_attrs(cust_attrs), "customer_id").drop("customer_id_right")
+        return materialize(first)
+
+    @cached_property
+    def second_purchase_cohorts(self) -> pd.DataFrame:
+        """Per first-purchase cohort: customers and, for each N, the N-day second-purchase counts
+        (see :func:`second_purchase_counts`), with 'mature_N' = every customer has had N days."""
+        horizons = self.settings.second_purchase_days
+        frame = second_purchase_counts(self._first, horizons, self.end_day, self.end_s)
+        frame = self.calendar[["k", "label", "end_day"]].rename(columns={"k": "cohort_k"}).merge(
+            frame, on="cohort_k", how="left").fillna(0)
+        for col in frame.columns:
+            if col not in ("label",):
+                frame[col] = frame[col].astype("int64")
+        for n in horizons:
+            frame[f"mature_{n}"] = frame["end_day"] + n <= self.end_day
+            frame = rate_frame(frame, f"second_{n}", f"eligible_{n}", f"rate_{n}")
+            frame.loc[~frame[f"mature_{n}"], [f"rate_{n}", f"rate_{n}_lo", f"rate_{n}_hi"]] = np.nan
+        return frame.rename(columns={"label": "cohort"})
+
+    def headline_cohorts(self, n: int) -> pd.DataFrame:
+        """The most recent trend_periods cohorts that have customers and are mature for N days."""
+        c = self.second_purchase_cohorts
+        ok = c[c[f"mature_{n}"] & (c["customers"] > 0)]
+        return ok.tail(self.settings.trend_periods)
+
+    @cached_property
+    def second_purchase(self) -> pd.DataFrame:
+        """Headline N-day second-purchase rates: pooled over the last trend_periods mature cohorts
+        (one row per N), with the all-history pooled rate next to it."""
+        rows = []
+        c = self.second_purchase_cohorts
+        for n in self.settings.second_purchase_days:
+            h = self.headline_cohorts(n)
+            k, m = int(h[f"second_{n}"].sum()), int(h[f"eligible_{n}"].sum())
+            k_all, m_all = int(c[f"second_{n}"].sum()), int(c[f"eligible_{n}"].sum())
+            rows.append({"days": n, "customers": m, "second": k,
+                         "first_cohort": h["cohort"].iloc[0] if len(h) else None,
+                         "last_cohort": h["cohort"].iloc[-1] if len(h) else None, "cohorts": len(h),
+                         "customers_all": m_all, "second_all": k_all,
+                         "second_any_all": int(c[f"second_any_{n}"].sum()),
+                         "eligible_any_all": int(c[f"eligible_any_{n}"].sum())})
+        frame = pd.DataFrame(rows)
+        frame = rate_frame(frame, "second", "customers", "rate")
+        frame = rate_frame(frame, "second_all", "customers_all", "rate_all")
+        return frame
+
+    @cached_property
+    def splits(self) -> pd.DataFrame:
+        """Each rate by each split column available: this period, and pooled over the trend window
+        (customer-periods) for within-period and retention; the headline cohorts for the second
+        purchase. Small groups are lumped into 'other' (at most 8 groups per column)."""
+        frames = []
+        ks = self.ends(self.settings.trend_periods)["k"].tolist()
+        for col, source in self.splits_available.items():
+            r = self._rates(ks, by=col)
+            for metric, k_col, n_col in (("within-period repurchase", "repeat_buyers", "buyers"),
+                                         ("retention", "retained", "base")):
+                now = r[r["k"] == self.k_run].groupby(col)[[k_col, n_col]].sum()
+                pooled = r.groupby(col)[[k_col, n_col]].sum()
+                part = pooled.rename(columns={k_col: "k_window", n_col: "n_window"}).join(
+                    now.rename(columns={k_col: "k_period", n_col: "n_period"}), how="left").fillna(0)
+                frames.append(_lump(part.reset_index().rename(columns={col: "group"}), "n_window")
+                              .assign(split=col, source=source, metric=metric))
+            n_max = max(self.settings.second_purchase_days)
+            sp = second_purchase_counts(self._first, [n_max], self.end_day, self.end_s, by=(col,))
+            head = set(self.headline_cohorts(n_max)["cohort_k"])
+            sp = sp[sp["cohort_k"].isin(head)]
+            sp[col] = sp[col].fillna(UNKNOWN).astype(str)
+            part = sp.groupby(col)[[f"second_{n_max}", f"eligible_{n_max}"]].sum().rename(
+                columns={f"second_{n_max}": "k_window", f"eligible_{n_max}": "n_window"})
+            part["k_period"], part["n_period"] = np.nan, np.nan
+            frames.append(_lump(part.reset_index().rename(columns={col: "group"}), "n_window")
+                          .assign(split=col, source=source, metric=f"{n_max}-day second purchase"))
+        if not frames:
+            return pd.DataFrame(columns=["split", "source", "metric", "group", "k_window", "n_window", "rate_window",
+                                         "rate_window_lo", "rate_window_hi", "k_period", "n_period", "rate_period",
+                                         "rate_period_lo", "rate_period_hi", "enough"])
+        out = pd.concat(frames, ignore_index=True)
+        out = rate_frame(out, "k_window", "n_window", "rate_window")
+        out = rate_frame(out, "k_period", "n_period", "rate_period")
+        out["enough"] = out["n_window"] >= self.settings.min_group_size
+        return out[["split", "source", "metric", "group", "k_window", "n_window", "rate_window", "rate_window_lo",
+                    "rate_window_hi", "k_period", "n_period", "rate_period", "rate_period_lo", "rate_period_hi",
+                    "enough"]]
+
+    # ------------------------------------------------------------ cohorts
+    @cached_property
+    def cohort_matrix(self) -> pd.DataFrame:
+        """Long table per cohort and periods since (j >= 0): cohort size, customers who bought in
+        period j, net revenue in period j (orders minus refunds dated in it), and the cumulative
+        revenue per customer. Only the last cohort_periods cohorts with customers."""
+        act = self._activity.select("customer_id", "k", bought=ibis.literal(1), amount="amount")
+        if self.refunds is not None:
+            ref = with_period(self.refunds, "order_ts", self.kind, self.calendar)
+            ref = ref.group_by(["customer_id", "k"]).aggregate(amount=(-ref.amount.abs()).sum())
+            ref = ref.select("customer_id", "k", bought=ibis.literal(0), amount="amount")
+            act = ibis.union(act, ref, distinct=False)
+        per = act.group_by(["customer_id", "k"]).aggregate(bought=act.bought.max(), amount=act.amount.sum())
+        cohort = self._first.select("customer_id", "cohort_k")
+        joined = per.join(cohort, "customer_id")
+        cells = joined.group_by(["cohort_k", "k"]).aggregate(active=joined.bought.sum(), revenue=joined.amount.sum()).execute()
+        sizes = cohort.group_by("cohort_k").aggregate(size=cohort.count()).execute()
+        sizes = sizes[sizes["size"] > 0].sort_values("cohort_k").tail(self.settings.cohort_periods)
+        rows = []
+        labels = self.calendar.set_index("k")["label"]
+        for c in sizes.itertuples():
+            js = np.arange(0, self.k_run - c.cohort_k + 1)
+            part = cells[cells["cohort_k"] == c.cohort_k]
+            part = part.assign(j=part["k"] - c.cohort_k)
+            part = part[part["j"] >= 0].set_index("j").reindex(js).fillna(0)
+            rows.append(pd.DataFrame({
+                "cohort": labels[c.cohort_k], "cohort_k": c.cohort_k, "j": js, "size": int(c.size),
+                "active": part["active"].astype("int64").to_numpy(), "revenue": part["revenue"].to_numpy()}))
+        if not rows:
+            return pd.DataFrame(columns=["cohort", "cohort_k", "j", "size", "active", "revenue", "retention",
+                                         "revenue_per_customer", "cumulative_revenue_per_customer"])
+        out = pd.concat(rows, ignore_index=True)
+        out["retention"] = out["active"] / out["size"]
+        out["revenue_per_customer"] = out["revenue"] / out["size"]
+        out["cumulative_revenue_per_customer"] = out.groupby("cohort")["revenue_per_customer"].cumsum()
+        return out
+
+    def cohort_summary(self, ages=(1, 3, 6, 12)) -> pd.DataFrame:
+        """Per age j: customer-weighted retention and cumulative revenue per customer over the
+        cohorts shown that have reached that age."""
+        m = self.cohort_matrix
+        rows = []
+        for j in ages:
+            part = m[m["j"] == j]
+            if part.empty:
+                continue
+            size = part["size"].sum()
+            cum = (part["cumulative_revenue_per_customer"] * part["size"]).sum() / size
+            rows.append({"j": j, "cohorts": len(part), "customers": int(size), "active": int(part["active"].sum()),
+                         "retention": part["active"].sum() / size, "cumulative_revenue_per_customer": cum})
+        frame = pd.DataFrame(rows, columns=["j", "cohorts", "customers", "active", "retention",
+                                            "cumulative_revenue_per_customer"])
+        if len(frame):
+            frame = rate_frame(frame, "active", "customers", "retention")
+        return frame
+
+    # ------------------------------------------------------------ metrics
+    def lifecycle_metrics(self) -> dict:
+        counts = self.stage_counts.loc[self.period] if self.period in self.stage_counts.index else pd.Series(0, index=STAGES)
+        prev_label = self.stage_counts.index[-2] if len(self.stage_counts) > 1 else None
+        prev_counts = self.stage_counts.loc[prev_label] if prev_label else None
+        matrix = self.transition_matrix()
+        flows = {f"{a}->{b}": int(matrix.at[a, b]) for a in matrix.index for b in matrix.columns if matrix.at[a, b]}
+        return {
+            "period": self.period,
+            "customers": int(counts.sum()),
+            "stage_counts": {s: int(counts.get(s, 0)) for s in STAGES},
+            "previous_period": prev_label,
+            "previous_stage_counts": {s: int(prev_counts.get(s, 0)) for s in STAGES} if prev_counts is not None else None,
+            "thresholds": self.thresholds.as_dict(),
+            "transitions": flows,
+            "biggest_flows": [{"from": r["from_stage"], "to": r["stage"], "customers": int(r["n"])}
+                              for _, r in biggest_flows(self.transitions, self.period).iterrows()],
+        }
+
+    def repurchase_metrics(self) -> dict:
+        t = self.trend.set_index("period")
+        now = t.loc[self.period]
+        sp = self.second_purchase.set_index("days")
+        summary = self.cohort_summary()
+
+        def ci(lo, hi):
+            return [None if pd.isna(lo) else float(lo), None if pd.isna(hi) else float(hi)]
+
+        return {
+            "period": self.period,
+            "within_period": _num(now["within_period"]),
+            "within_period_ci": ci(now["within_period_lo"], now["within_period_hi"]),
+            "within_period_buyers": int(now["buyers"]),
+            "retention": _num(now["retention"]),
+            "retention_ci": ci(now["retention_lo"], now["retention_hi"]),
+            "retention_base": int(now["base"]),
+            "second_purchase": {str(n): _num(sp.at[n, "rate"]) for n in sp.index},
+            "second_purchase_ci": {str(n): ci(sp.at[n, "rate_lo"], sp.at[n, "rate_hi"]) for n in sp.index},
+            "second_purchase_customers": {str(n): int(sp.at[n, "customers"]) for n in sp.index},
+            "second_purchase_cohorts": {str(n): [sp.at[n, "first_cohort"], sp.at[n, "last_cohort"]] for n in sp.index},
+            "second_purchase_all_history": {str(n): _num(sp.at[n, "rate_all"]) for n in sp.index},
+            "trend": [{"period": r.period, "within_period": _num(r.within_period), "retention": _num(r.retention),
+                       "buyers": int(r.buyers)} for r in self.trend.itertuples()],
+            "cohort": {
+                "cohorts": int(self.cohort_matrix["cohort"].nunique()) if len(self.cohort_matrix) else 0,
+                "retention_by_age": {str(int(r.j)): _num(r.retention) for r in summary.itertuples()},
+                "cumulative_revenue_per_customer_by_age": {str(int(r.j)): _num(r.cumulative_revenue_per_customer)
+                                                           for r in summary.itertuples()},
+            },
+        }
+
+
+def _num(x):
+    return None if x is None or pd.isna(x) else float(x)
+
+
+def _lump(frame: pd.DataFrame, size: str, keep: int = 8) -> pd.DataFrame:
+    """Keep the keep-1 largest groups and sum the rest into 'other' (when there are more)."""
+    frame = frame.sort_values(size, ascending=False)
+    if len(frame) <= keep:
+        return frame.reset_index(drop=True)
+    top, rest = frame.iloc[: keep - 1], frame.iloc[keep - 1:]
+    other = rest.drop(columns="group").sum(numeric_only=True).to_frame().T.assign(group=f"other ({len(rest)} groups)")
+    return pd.concat([top, other], ignore_index=True)
+
+
+def analyse(run) -> LifecycleAnalysis:
+    """The lifecycle analysis of a run (report.Run): its clean orders, refunds and customers."""
+    refunds = run.clean.refunds if run.params.cleaning.refunds == "net" else None
+    return LifecycleAnalysis(run.orders, refunds, run.period, run.params.period, run.params.lifecycle,
+                             customers=run.data.table("customers"))
+
+
+# ---------------------------------------------------------------- words for the report
+
+
+def definitions(th: Thresholds, kind: str) -> list[str]:
+    how = {"params": "set in the brand's params",
+           "derived": (f"derived from this brand's {th.gaps:,} gaps between consecutive purchase days: "
+                       f"{100 * th.active_quantile:.0f} % of repeat purchases came within {th.active_days} days "
+                       f"and {100 * th.churn_quantile:.0f} % within {th.churn_days} days (median gap "
+                       f"{th.median_gap:.0f} days)" if th.median_gap is not None else ""),
+           "fallback": (f"fixed at {FALLBACK_DAYS[0]}/{FALLBACK_DAYS[1]} days because only {th.gaps:,} repeat gaps "
+                        "exist, too few to derive them")}.get(th.source, th.source)
+    return [
+        f"- **Thresholds:** active ≤ {th.active_days} days since the last purchase, churned > {th.churn_days} days; {how}.",
+        f"- **new** — first purchase within the {kind}.",
+        f"- **returning** — bought within the {kind} after being dormant or churned at the previous {kind} end "
+        f"(more than {th.active_days} days without a purchase then).",
+        f"- **active** — last purchase at most {th.active_days} days before the {kind} end (and not new or returning).",
+        f"- **dormant** — last purchase {th.active_days + 1} to {th.churn_days} days before the {kind} end.",
+        f"- **churned** — no purchase for more than {th.churn_days} days.",
+        "- A purchase is a day with at least one clean order (two orders on one day count once); refunds are "
+        f"not purchases. A stage at an earlier {kind} end uses only the orders up to that end.",
+    ]
+
+
+def stage_findings(a: LifecycleAnalysis) -> list[str]:
+    counts = a.stage_counts
+    now = counts.loc[a.period]
+    total = int(now.sum())
+    if not total:
+        return ["No customer has a clean order up to this period end."]
+    parts = ", ".join(f"{s} {int(now[s]):,} ({100 * now[s] / total:.1f} %)" for s in STAGES)
+    out = [f"At {a.period}'s end, {total:,} customers: {parts}."]
+    live = int(now["new"] + now["returning"] + now["active"])
+    out.append(f"{live:,} customers ({100 * live / total:.1f} %) are new, returning or active; "
+               f"{int(now['dormant']):,} are dormant — silent for {a.thresholds.active_days + 1} to "
+               f"{a.thresholds.churn_days} days, not yet churned.")
+    if len(counts) > 1:
+        prev_label = counts.index[-2]
+        prev = counts.loc[prev_label]
+        changes = [(s, int(now[s] - prev[s])) for s in STAGES]
+        moved = ", ".join(f"{s} {d:+,}" for s, d in changes)
+        out.append(f"Since {prev_label}'s end: {moved}.")
+    return out
+
+
+def biggest_flows(transitions: pd.DataFrame, period: str, n: int = 3) -> pd.DataFrame:
+    part = transitions[(transitions["period"] == period) & (transitions["from_stage"] != transitions["stage"])]
+    return part.sort_values("n", ascending=False).head(n)[["from_stage", "stage", "n"]]
+
+
+def flow_findings(a: LifecycleAnalysis) -> list[str]:
+    if a.transitions.empty or a.period not in set(a.transitions["period"]):
+        return ["There is no earlier period end in the data to measure moves from."]
+    m = a.transition_matrix()
+    top = biggest_flows(a.transitions, a.period)
+    out = []
+    if len(top):
+        listed = "; ".join(f"{_flow_name(r.from_stage, r.stage)}: {int(r.n):,}" for r in top.itertuples())
+        out.append(f"Biggest moves into {a.period}: {listed}.")
+    active_prev = int(m.loc[["active", "new", "returning"]].sum().sum())
+    went_dormant = int(m.loc[["active", "new", "returning"], "dormant"].sum())
+    if active_prev:
+        out.append(f"Of {active_prev:,} customers who were new, returning or active at the previous end, "
+                   f"{went_dormant:,} ({100 * went_dormant / active_prev:.1f} %) went dormant.")
+    dormant_prev = int(m.loc["dormant"].sum())
+    if dormant_prev:
+        back = int(m.at["dormant", "returning"])
+        lost = int(m.at["dormant", "churned"])
+        out.append(f"Of {dormant_prev:,} dormant customers, {back:,} ({100 * back / dormant_prev:.1f} %) came back "
+                   f"and {lost:,} ({100 * lost / dormant_prev:.1f} %) passed into churned.")
+    churned_prev = int(m.loc["churned"].sum())
+    if churned_prev:
+        back = int(m.at["churned", "returning"])
+        out.append(f"{back:,} of {churned_prev:,} churned customers ({100 * back / churned_prev:.2f} %) were won back.")
+    t = a.transitions
+    window = t[t["from_stage"].isin(["dormant", "churned"]) & (t["stage"] == "returning")].groupby("period")["n"].sum()
+    if len(window) > 1:
+        out.append(f"Won-back customers per period over the last {len(window)} periods: "
+                   f"{', '.join(f'{p} {int(v):,}' for p, v in window.items())}.")
+    return out
+
+
+def _flow_name(a: str, b: str) -> str:
+    return f"first purchase → {b}" if a == NONE else f"{a} → {b}"
+
+
+def rate_findings(a: LifecycleAnalysis) -> list[str]:
+    t = a.trend
+    now = t.iloc[-1]
+    out = []
+    for col, label in (("within_period", "Within-period repurchase"), ("retention", "Period-over-period retention")):
+        n_col, k_col = ("buyers", "repeat_buyers") if col == "within_period" else ("base", "retained")
+        if pd.isna(now[col]):
+            out.append(f"{label}: not defined for {a.period} (no {'buyers' if col == 'within_period' else 'buyers in the previous period'}).")
+            continue
+        test = trend_test(t[k_col], t[n_col])
+        pooled = t[k_col].sum() / t[n_col].sum()
+        sentence = (f"{label} in {a.period}: {100 * now[col]:.1f} % (95 % CI {100 * now[f'{col}_lo']:.1f}–"
+                    f"{100 * now[f'{col}_hi']:.1f} %, {int(now[n_col]):,} customers); "
+                    f"{100 * pooled:.1f} % over the last {len(t)} periods")
+        if test["direction"] in ("rising", "falling"):
+            sentence += (f", {test['direction']} (fitted {100 * test['first_fit']:.1f} % → "
+                         f"{100 * test['last_fit']:.1f} % across the window; the slope's 95 % interval excludes zero).")
+        elif test["direction"] == "no clear trend":
+            sentence += (f"; no clear trend (fitted {100 * test['first_fit']:.1f} % → {100 * test['last_fit']:.1f} %, "
+                         "within the period-to-period noise).")
+        else:
+            sentence += f"; {test['direction']} to tell a trend."
+        out.append(sentence)
+    return out
+
+
+def second_purchase_findings(a: LifecycleAnalysis) -> list[str]:
+    sp = a.second_purchase
+    out = []
+    for r in sp.itertuples():
+        if not r.customers:
+            out.append(f"{r.days}-day second purchase: no cohort is old enough yet (its customers need {r.days} days "
+                       "after their first purchase).")
+            continue
+        span = r.first_cohort if r.cohorts == 1 else f"{r.first_cohort} to {r.last_cohort}"
+        out.append(f"{r.days}-day second purchase: {100 * r.rate:.1f} % (95 % CI {100 * r.rate_lo:.1f}–"
+                   f"{100 * r.rate_hi:.1f} %) of {r.customers:,} new customers of {span}; "
+                   f"{100 * r.rate_all:.1f} % over all {r.customers_all:,} customers old enough since the data starts.")
+    valid = sp[sp["customers"] > 0]
+    if len(valid):
+        last = valid.iloc[-1]
+        out.append(f"So {100 * (1 - last.rate):.0f} % of these new customers had not come back within "
+                   f"{int(last.days)} days of their first purchase.")
+    n = int(valid["days"].max()) if len(valid) else None
+    if n is not None:
+        cohorts = a.headline_cohorts(n)
+        if len(cohorts) >= 4:
+            test = trend_test(cohorts[f"second_{n}"], cohorts[f"eligible_{n}"])
+            if test["direction"] in ("rising", "falling"):
+                out.append(f"Across these cohorts the {n}-day rate is {test['direction']} "
+                           f"(fitted {100 * test['first_fit']:.1f} % → {100 * test['last_fit']:.1f} %).")
+            elif test["direction"] == "no clear trend":
+                out.append(f"Across these cohorts the {n}-day rate shows no clear trend "
+                           f"(fitted {100 * test['first_fit']:.1f} % → {100 * test['last_fit']:.1f} %).")
+    if n is not None and a.calendar["k"].iloc[0] in set(a.headline_cohorts(n)["cohort_k"]):
+        out.append(f"The data starts in {a.calendar['label'].iloc[0]}: if the brand had customers before then, "
+                   "some of that cohort's 'new' customers are older customers seen for the first time.")
+    return out
+
+
+def split_findings(a: LifecycleAnalysis) -> list[str]:
+    s = a.splits
+    if s.empty:
+        return [f"The data has none of the split columns {', '.join(a.settings.split_by)}: rates are not split."]
+    out = []
+    for (split, metric), part in s.groupby(["split", "metric"], sort=False):
+        ok = part[part["enough"] & part["rate_window"].notna() & (part["group"] != UNKNOWN)
+                  & ~part["group"].str.startswith("other (")]
+        if len(ok) < 2:
+            out.append(f"{metric} by {split}: too few customers per group to compare.")
+            continue
+        hi, lo = ok.loc[ok["rate_window"].idxmax()], ok.loc[ok["rate_window"].idxmin()]
+        separated = hi["rate_window_lo"] > lo["rate_window_hi"]
+        verdict = "the intervals do not overlap" if separated else "the intervals overlap: we cannot tell them apart"
+        out.append(f"{metric} by {split}: highest {hi['group']} {100 * hi['rate_window']:.1f} % "
+                   f"({int(hi['n_window']):,}), lowest {lo['group']} {100 * lo['rate_window']:.1f} % "
+                   f"({int(lo['n_window']):,}); {verdict}.")
+    missing = [c for c in a.settings.split_by if c not in a.splits_available]
+    if missing:
+        out.append(f"Not split by {', '.join(missing)}: the data has no such column.")
+    return out
+
+
+def cohort_findings(a: LifecycleAnalysis, currency: str) -> list[str]:
+    m = a.cohort_matrix
+    if m.empty:
+        return ["No cohort to show."]
+    s = a.cohort_summary()
+    out = [f"{m['cohort'].nunique()} cohorts shown ({m['cohort'].iloc[0]} to {m['cohort'].iloc[-1]}), "
+           f"{int(m.drop_duplicates('cohort')['size'].sum()):,} customers."]
+    if len(s):
+        parts = "; ".join(f"{int(r.j)} {a.kind}{'s' if r.j > 1 else ''} after: {100 * r.retention:.1f} % "
+                          f"bought, {r.cumulative_revenue_per_customer:,.0f} {currency} per customer so far"
+                          for r in s.itertuples())
+        out.append(f"Averaged over the cohorts that reached each age — {parts}.")
+    j1 = m[m["j"] == 1]
+    if len(j1) >= 4:
+        test = trend_test(j1["active"], j1["size"])
+        if test["direction"] in ("rising", "falling", "no clear trend"):
+            out.append(f"Retention one {a.kind} after the first purchase, cohort by cohort: {test['direction']} "
+                       f"(fitted {100 * test['first_fit']:.1f} % → {100 * test['last_fit']:.1f} %).")
+    return out
+
+
+# ---------------------------------------------------------------- tables for the report
+
+
+def stage_table(a: LifecycleAnalysis) -> pd.DataFrame:
+    """Customers per stage at each period end shown, with the share at the run's period end."""
+    table = a.stage_counts.T.copy()
+    table.columns.name = "period end"
+    total = table[a.period].sum()
+    table[f"share at {a.period}"] = (table[a.period] / total).map(lambda x: f"{100 * x:.1f} %") if total else "—"
+    return table
+
+
+def flow_table(a: LifecycleAnalysis) -> pd.DataFrame:
+    """The moves that matter, per period end: customers entering, going quiet, coming back."""
+    t = a.transitions
+    flows = {"first purchase (new)": [(NONE, "new")],
+             "active/new/returning → dormant": [(s, "dormant") for s in ("active", "new", "returning")],
+             "dormant → churned": [("dormant", "churned")],
+             "dormant → returning": [("dormant", "returning")],
+             "churned → returning": [("churned", "returning")]}
+    rows = {}
+    for name, pairs in flows.items():
+        mask = pd.Series(False, index=t.index)
+        for a_, b_ in pairs:
+            mask |= (t["from_stage"] == a_) & (t["stage"] == b_)
+        rows[name] = t[mask].groupby("period")["n"].sum()
+    periods = list(dict.fromkeys(t["period"]))
+    table = pd.DataFrame(rows).reindex(periods).fillna(0).astype("int64").T
+    table.columns.name = "period end"
+    return table
+
+
+def rate_table(a: LifecycleAnalysis) -> pd.DataFrame:
+    """The trend of both period rates, with counts and 95 % intervals, as text."""
+    t = a.trend
+
+    def fmt(rate, lo, hi):
+        return "—" if pd.isna(rate) else f"{100 * rate:.1f} % ({100 * lo:.1f}–{100 * hi:.1f})"
+
+    return pd.DataFrame({
+        "buyers": t["buyers"].to_numpy(),
+        "within-period repurchase (95 % CI)": [fmt(*x) for x in zip(t["within_period"], t["within_period_lo"], t["within_period_hi"], strict=True)],
+        "previous period's buyers": t["base"].to_numpy(),
+        "retention (95 % CI)": [fmt(*x) for x in zip(t["retention"], t["retention_lo"], t["retention_hi"], strict=True)],
+    }, index=pd.Index(t["period"], name="period"))
+
+
+def second_purchase_table(a: LifecycleAnalysis) -> pd.DataFrame:
+    sp = a.second_purchase
+    rows = []
+    for r in sp.itertuples():
+        span = "—" if not r.cohorts else (r.first_cohort if r.cohorts == 1 else f"{r.first_cohort} to {r.last_cohort}")
+        rows.append({"within": f"{r.days} days", "cohorts": span, "new customers": r.customers,
+                     "came back": r.second,
+                     "rate (95 % CI)": "—" if not r.customers else f"{100 * r.rate:.1f} % ({100 * r.rate_lo:.1f}–{100 * r.rate_hi:.1f})",
+                     "all history": "—" if not r.customers_all else f"{100 * r.rate_all:.1f} % of {r.customers_all:,}"})
+    return pd.DataFrame(rows).set_index("within")
+
+
+def summary_findings(a: LifecycleAnalysis, segments: pd.DataFrame, currency: str) -> list[str]:
+    """The headline of each section, for the end of the report."""
+    from helpers import rfm
+
+    out = stage_findings(a)[:1]
+    flows = flow_findings(a)
+    out += flows[:1]
+    out += rate_findings(a)
+    sp = second_purchase_findings(a)
+    valid = a.second_purchase[a.second_purchase["customers"] > 0]
+    if len(valid):
+        out.append(sp[len(a.second_purchase) - 1])  # the longest horizon's sentence
+    out += rfm.segment_findings(segments, currency)[:1]
+    return out

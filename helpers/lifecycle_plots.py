@@ -1,0 +1,317 @@
+"""Charts of notebook 02 (lifecycle, repurchase rates, cohorts, RFM): titled, axes labelled with
+units, aggregates only."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import PathPatch, Rectangle
+from matplotlib.path import Path
+from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+from helpers.lifecycle import NONE, STAGES
+from helpers.plots import thousands
+
+STAGE_COLORS = {"new": "#4c9be8", "returning": "#8e6bd6", "active": "#2a9d5c", "dormant": "#f0a430",
+                "churned": "#b5b5b5", NONE: "#dddddd"}
+RATE_COLORS = {"within_period": "#2a9d5c", "retention": "#4c72b0"}
+
+
+def gap_distribution(hist: pd.DataFrame, th, title: str):
+    """Share of repeat gaps by length in days, with the two thresholds marked."""
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    if hist.empty:
+        ax.text(0.5, 0.5, "no customer bought on two different days", ha="center", va="center", transform=ax.transAxes)
+    else:
+        limit = max(th.churn_days * 1.5, 30)
+        h = hist[hist["gap"] <= limit]
+        share = 100 * h["n"] / hist["n"].sum()
+        width = max(1, int(np.ceil(limit / 120)))
+        binned = pd.DataFrame({"bin": (h["gap"] - 1) // width * width + 1, "share": share}).groupby("bin")["share"].sum()
+        ax.bar(binned.index, binned.to_numpy(), width=width, align="edge", color="#7a9cc6")
+        beyond = 100 * hist.loc[hist["gap"] > limit, "n"].sum() / hist["n"].sum()
+        ax.text(0.99, 0.95, f"{beyond:.1f} % of gaps are longer than {limit:.0f} days (not shown)",
+                transform=ax.transAxes, ha="right", va="top", fontsize=8)
+    for days, label, color in ((th.active_days, f"active ≤ {th.active_days} d", STAGE_COLORS["active"]),
+                               (th.churn_days, f"churned > {th.churn_days} d", "#555555")):
+        ax.axvline(days + 0.5, color=color, linestyle="--", linewidth=1.5)
+        ax.annotate(label, xy=(days + 0.5, 0.8), xycoords=("data", "axes fraction"), xytext=(4, 0),
+                    textcoords="offset points", fontsize=9, color=color)
+    ax.set_xlabel("days between consecutive purchase days of the same customer")
+    ax.set_ylabel("share of repeat gaps (%)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def stage_history(counts: pd.DataFrame, title: str):
+    """Customers per stage at each period end (stacked bars)."""
+    fig, ax = plt.subplots(figsize=(10, 4))
+    bottom = np.zeros(len(counts))
+    x = np.arange(len(counts))
+    for stage in STAGES:
+        values = counts[stage].to_numpy()
+        ax.bar(x, values, bottom=bottom, color=STAGE_COLORS[stage], label=stage, width=0.7)
+        for xi, v, b in zip(x, values, bottom, strict=True):
+            if v and v / max(1, counts.sum(axis=1).max()) > 0.04:
+                ax.text(xi, b + v / 2, f"{v:,}", ha="center", va="center", fontsize=8)
+        bottom += values
+    ax.set_xticks(x, counts.index)
+    ax.set_xlabel("period end")
+    ax.set_ylabel("customers")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.0f}"))
+    handles, labels = ax.get_legend_handles_labels()  # listed top to bottom, as stacked
+    ax.legend(handles[::-1], labels[::-1], title="stage", bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=9)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def transition_heatmap(matrix: pd.DataFrame, title: str):
+    """Previous stage x stage: customers, with the share of each row."""
+    m = matrix.loc[matrix.sum(axis=1) > 0]
+    if m.empty:
+        fig, ax = plt.subplots(figsize=(8.5, 2))
+        ax.text(0.5, 0.5, "no earlier period end to move from", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        ax.set_title(title)
+        return fig
+    rows = m.sum(axis=1).replace(0, np.nan)
+    share = m.div(rows, axis=0)
+    fig, ax = plt.subplots(figsize=(8.5, 0.6 * len(m) + 1.8))
+    ax.imshow(share.fillna(0).to_numpy(), cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            n = int(m.iat[i, j])
+            if n:
+                dark = share.iat[i, j] > 0.55
+                ax.text(j, i, f"{n:,}\n{100 * share.iat[i, j]:.0f} %", ha="center", va="center", fontsize=8,
+                        color="white" if dark else "black")
+    labels = ["(not yet a customer)" if s == NONE else s for s in m.index]
+    ax.set_yticks(range(len(m)), labels)
+    ax.set_xticks(range(m.shape[1]), m.columns)
+    ax.set_xlabel("stage at this period end")
+    ax.set_ylabel("stage at the previous period end")
+    ax.grid(False)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def _ribbon(ax, x0, y0a, y0b, x1, y1a, y1b, color, alpha=0.45):
+    """A band from [y0a, y0b] at x0 to [y1a, y1b] at x1 with smooth (cubic) edges."""
+    xm = (x0 + x1) / 2
+    verts = [(x0, y0a), (xm, y0a), (xm, y1a), (x1, y1a), (x1, y1b), (xm, y1b), (xm, y0b), (x0, y0b), (x0, y0a)]
+    codes = [Path.MOVETO, Path.CURVE4, Path.CURVE4, Path.CURVE4, Path.LINETO, Path.CURVE4, Path.CURVE4, Path.CURVE4,
+             Path.CLOSEPOLY]
+    ax.add_patch(PathPatch(Path(verts, codes), facecolor=color, edgecolor="none", alpha=alpha))
+
+
+def flows(counts: pd.DataFrame, transitions: pd.DataFrame, title: str):
+    """Alluvial chart: stage blocks at each period end, ribbons for the customers moving between
+    stages from one end to the next (coloured by the stage they come from). New customers enter
+    from outside (no ribbon)."""
+    labels = list(counts.index)
+    total = counts.sum(axis=1).max() or 1
+    gap = 0.03 * total
+    width = 0.12
+    fig, ax = plt.subplots(figsize=(11, 5.5))
+    tops: dict[tuple[int, str], float] = {}
+    for i, label in enumerate(labels):  # blocks, stacked top-down in STAGES order
+        y = total + gap * (len(STAGES) - 1)
+        for stage in STAGES:
+            n = counts.at[label, stage]
+            tops[(i, stage)] = y
+            if n:
+                ax.add_patch(Rectangle((i - width / 2, y - n), width, n, facecolor=STAGE_COLORS[stage],
+                                       edgecolor="white"))
+                if n / total > 0.035:
+                    ax.text(i, y - n / 2, f"{n:,}", ha="center", va="center", fontsize=7, rotation=90)
+            y -= n + gap
+    for i in range(len(labels) - 1):
+        part = transitions[(transitions["period"] == labels[i + 1]) & (transitions["from_stage"] != NONE)]
+        out_y = {s: tops[(i, s)] for s in STAGES}
+        in_y = {s: tops[(i + 1, s)] for s in STAGES}
+        # customers entering from outside (first purchases) take the top of their block
+        new_in = transitions[(transitions["period"] == labels[i + 1]) & (transitions["from_stage"] == NONE)]
+        for r in new_in.itertuples():
+            in_y[r.stage] -= r.n
+        for a in STAGES:
+            for b in STAGES:
+                n = part.loc[(part["from_stage"] == a) & (part["stage"] == b), "n"].sum()
+                if not n:
+                    continue
+                _ribbon(ax, i + width / 2, out_y[a], out_y[a] - n, i + 1 - width / 2, in_y[b], in_y[b] - n,
+                        STAGE_COLORS[a], alpha=0.25 if a == b else 0.55)
+                out_y[a] -= n
+                in_y[b] -= n
+    ax.set_xlim(-0.4, len(labels) - 0.6)
+    ax.set_ylim(-gap, total + gap * len(STAGES))
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_xlabel("period end")
+    ax.set_ylabel("customers (block height; counts written in the blocks)")
+    ax.set_yticks([])
+    ax.grid(False)
+    handles = [Rectangle((0, 0), 1, 1, color=STAGE_COLORS[s]) for s in STAGES]
+    ax.legend(handles, STAGES, title="stage", bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=9)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def rate_trend(trend: pd.DataFrame, title: str):
+    """Within-period repurchase and period-over-period retention per period, with 95 % intervals."""
+    fig, ax = plt.subplots(figsize=(10, 4))
+    x = np.arange(len(trend))
+    for col, label in (("within_period", "within-period repurchase (bought on 2+ days in the period)"),
+                       ("retention", "retention (previous period's buyers who bought again)")):
+        y = 100 * trend[col].astype(float)
+        ax.plot(x, y, marker="o", color=RATE_COLORS[col], label=label)
+        ax.fill_between(x, 100 * trend[f"{col}_lo"].astype(float), 100 * trend[f"{col}_hi"].astype(float),
+                        color=RATE_COLORS[col], alpha=0.15, linewidth=0)
+    ax.set_xticks(x, trend["period"], rotation=45, ha="right")
+    ax.set_xlabel("period")
+    ax.set_ylabel("share of customers (%)")
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title(title + "\n(shaded: 95 % interval)")
+    fig.tight_layout()
+    return fig
+
+
+def second_purchase_trend(cohorts: pd.DataFrame, horizons: list[int], n_cohorts: int, title: str):
+    """N-day second-purchase rate per first-purchase cohort (mature cohorts only), 95 % intervals."""
+    c = cohorts[cohorts["customers"] > 0].tail(n_cohorts)
+    fig, ax = plt.subplots(figsize=(10, 4))
+    x = np.arange(len(c))
+    colors = plt.cm.viridis(np.linspace(0.15, 0.8, len(horizons)))
+    for n, color in zip(horizons, colors, strict=True):
+        y = 100 * c[f"rate_{n}"].astype(float)
+        ax.plot(x, y, marker="o", markersize=3, color=color, label=f"within {n} days")
+        ax.fill_between(x, 100 * c[f"rate_{n}_lo"].astype(float), 100 * c[f"rate_{n}_hi"].astype(float),
+                        color=color, alpha=0.12, linewidth=0)
+    step = max(1, len(c) // 12)
+    ax.set_xticks(x[::step], c["cohort"].iloc[::step], rotation=45, ha="right")
+    ax.set_xlabel("first-purchase cohort (recent cohorts are missing until they have had N days)")
+    ax.set_ylabel("new customers with a 2nd purchase (%)")
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.legend(fontsize=9, loc="upper left")
+    ax.set_title(title + "\n(shaded: 95 % interval)")
+    fig.tight_layout()
+    return fig
+
+
+def split_rates(splits: pd.DataFrame, title: str):
+    """Each rate by each split column: pooled over the window (bars, 95 % whiskers) and this
+    period (dots). Groups below the minimum size are pale."""
+    keys = list(dict.fromkeys(zip(splits["split"], splits["metric"], strict=True)))
+    n_split = splits["split"].nunique()
+    metrics = list(dict.fromkeys(splits["metric"]))
+    max_groups = int(splits.groupby(["split", "metric"]).size().max())
+    fig, axes = plt.subplots(n_split, len(metrics), figsize=(4.4 * len(metrics), 0.26 * max_groups * n_split + 1.3 * n_split + 0.6),
+                             squeeze=False, sharex="col")
+    splits_order = list(dict.fromkeys(splits["split"]))
+    for split, metric in keys:
+        ax = axes[splits_order.index(split), metrics.index(metric)]
+        part = splits[(splits["split"] == split) & (splits["metric"] == metric)].iloc[::-1]
+        y = np.arange(len(part))
+        rate = 100 * part["rate_window"].astype(float)
+        err = np.vstack([rate - 100 * part["rate_window_lo"].astype(float), 100 * part["rate_window_hi"].astype(float) - rate])
+        colors = ["#4c72b0" if ok else "#c9d3e6" for ok in part["enough"]]
+        ax.barh(y, rate, color=colors, xerr=err, error_kw={"ecolor": "#333333", "capsize": 2, "linewidth": 0.8})
+        if part["rate_period"].notna().any():
+            ax.plot(100 * part["rate_period"].astype(float), y, "o", color="#d1495b", markersize=4,
+                    label="this period only")
+        ax.set_yticks(y, [f"{g} ({int(n):,})" for g, n in zip(part["group"], part["n_window"], strict=True)], fontsize=8)
+        ax.set_title(f"{metric} by {split}", fontsize=9)
+        ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
+    for ax in axes[-1]:
+        ax.set_xlabel("rate (%); bars: pooled window, whiskers: 95 %")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="upper right", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def cohort_heatmap(matrix: pd.DataFrame, kind: str, title: str):
+    """Cohort (rows) x periods since the first purchase (columns): share who bought."""
+    m = matrix[matrix["j"] >= 1]
+    fig, ax = plt.subplots(figsize=(11, 0.32 * matrix["cohort"].nunique() + 1.8))
+    if m.empty:
+        ax.text(0.5, 0.5, "no cohort has a later period yet", ha="center", va="center", transform=ax.transAxes)
+        ax.set_title(title)
+        return fig
+    grid = m.pivot_table(index="cohort", columns="j", values="retention")
+    sizes = matrix.drop_duplicates("cohort").set_index("cohort")["size"]
+    vmax = float(np.nanquantile(grid.to_numpy(), 0.98)) or 0.01
+    im = ax.imshow(100 * grid.to_numpy(), cmap="YlGnBu", vmin=0, vmax=100 * vmax, aspect="auto")
+    if grid.shape[1] <= 24 and grid.shape[0] <= 30:
+        for i in range(grid.shape[0]):
+            for j in range(grid.shape[1]):
+                v = grid.iat[i, j]
+                if not np.isnan(v):
+                    ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=6.5,
+                            color="white" if v > 0.6 * vmax else "black")
+    ax.set_yticks(range(grid.shape[0]), [f"{c} ({sizes[c]:,})" for c in grid.index], fontsize=7)
+    step = max(1, grid.shape[1] // 24)
+    ax.set_xticks(range(0, grid.shape[1], step), grid.columns[::step])
+    ax.set_xlabel(f"{kind}s since the first purchase")
+    ax.set_ylabel("first-purchase cohort (customers)")
+    ax.grid(False)
+    fig.colorbar(im, ax=ax, label="bought in that period (% of cohort)", fraction=0.03)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def ltv_curves(matrix: pd.DataFrame, kind: str, currency: str, title: str):
+    """Cumulative net revenue per customer by cohort, against periods since the first purchase."""
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    cohorts = list(dict.fromkeys(matrix["cohort"]))
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(cohorts)))
+    if not cohorts:
+        ax.text(0.5, 0.5, "no cohort yet", ha="center", va="center", transform=ax.transAxes)
+    for cohort, color in zip(cohorts, colors, strict=True):
+        part = matrix[matrix["cohort"] == cohort]
+        ax.plot(part["j"], part["cumulative_revenue_per_customer"], color=color, linewidth=1.3, alpha=0.9)
+    if cohorts:
+        for idx in sorted({0, len(cohorts) // 2, len(cohorts) - 1}):
+            part = matrix[matrix["cohort"] == cohorts[idx]]
+            ax.annotate(cohorts[idx], xy=(part["j"].iloc[-1], part["cumulative_revenue_per_customer"].iloc[-1]),
+                        xytext=(3, 0), textcoords="offset points", fontsize=8, color=colors[idx])
+    ax.set_xlabel(f"{kind}s since the first purchase (0 = the first-purchase {kind})")
+    ax.set_ylabel(f"cumulative net revenue per customer ({currency})")
+    ax.yaxis.set_major_formatter(FuncFormatter(thousands))
+    ax.set_title(title + "\n(one line per first-purchase cohort, oldest dark to newest light)")
+    fig.tight_layout()
+    return fig
+
+
+def rfm_segments(table: pd.DataFrame, currency: str, title: str):
+    """Share of customers and share of revenue per RFM segment, with the average order value."""
+    t = table.iloc[::-1]
+    y = np.arange(len(t))
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(t) + 1.5))
+    if t.empty:
+        ax.text(0.5, 0.5, "no customer to segment", ha="center", va="center", transform=ax.transAxes)
+        ax.set_title(title, loc="left")
+        return fig
+    ax.barh(y + 0.2, 100 * t["customer_share"], height=0.38, color="#9bb7d4", label="share of customers")
+    ax.barh(y - 0.2, 100 * t["revenue_share"], height=0.38, color="#2a6f97", label="share of revenue (net)")
+    right = 100 * max(t["customer_share"].max(), t["revenue_share"].max())
+    for yi, (c, aov) in enumerate(zip(t["customers"], t["average_order_value"], strict=True)):
+        text = f"{int(c):,} customers, AOV {aov:,.0f} {currency}" if pd.notna(aov) else f"{int(c):,} customers"
+        ax.text(right * 1.02, yi, text, va="center", fontsize=8)
+    ax.set_yticks(y, t.index)
+    ax.set_xlim(0, right * 1.55)
+    ax.set_xlabel("share (%)")
+    ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False)
+    ax.set_title(title, loc="left")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,125 @@
+"""RFM: recency, frequency and monetary scores and the usual named segments.
+
+Input is the customer table (one row per customer: recency_days, purchase_days, revenue, orders),
+so everything here is customer-level pandas.
+
+Scores. Each of R, F and M is a quantile score from 1 (worst) to ``bins`` (best): a customer's
+score is 1 + floor(bins x the share of customers with a strictly worse value). Tied customers
+always share a score: when 60 % of customers bought once, they all get F = 1 and the next score
+used is the one a customer who beats 60 % of customers earns (F = 4 with five bins), instead of
+splitting identical customers at random as rank-based quintiles do. R is scored on recency
+(fewer days is better), F on purchase days, M on revenue net of refunds.
+
+Segments. Named on a 5 x 5 grid of R and FM = round((F + M) / 2), the scores taken on a five-level
+scale whatever ``bins`` is (see :data:`SEGMENTS` for the cells).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# name -> (R scores, FM scores, description); the cells cover the 5 x 5 grid exactly once
+SEGMENTS: dict[str, tuple[tuple[int, ...], tuple[int, ...], str]] = {
+    "champions": ((5,), (4, 5), "bought very recently, often and for a lot"),
+    "loyal": ((3, 4), (4, 5), "buy often and spend well, a little less recently"),
+    "potential loyalists": ((4, 5), (2, 3), "recent, with middling frequency and spend"),
+    "new": ((5,), (1,), "bought very recently, once or for little"),
+    "promising": ((4,), (1,), "recent, once or for little"),
+    "need attention": ((3,), (3,), "middling on every count"),
+    "about to sleep": ((3,), (1, 2), "fading, and were never frequent or big"),
+    "at risk": ((1, 2), (3, 4), "were good customers, have not bought for long"),
+    "can't lose": ((1, 2), (5,), "were the best customers, have not bought for long"),
+    "hibernating": ((2,), (1, 2), "long gone, low frequency and spend"),
+    "lost": ((1,), (1, 2), "longest gone, low frequency and spend"),
+}
+SEGMENT_ORDER = list(SEGMENTS)
+
+
+def quantile_score(values: pd.Series, bins: int, higher_is_better: bool = True) -> pd.Series:
+    """1 + floor(bins x share of customers with a strictly worse value); ties share a score."""
+    v = values.astype(float) if higher_is_better else -values.astype(float)
+    n = len(v)
+    if n == 0:
+        return pd.Series([], dtype="int64", index=values.index)
+    worse = v.rank(method="min") - 1
+    return (1 + np.floor(bins * worse / n)).clip(1, bins).astype("int64")
+
+
+def segment_of(r5: pd.Series, fm5: pd.Series) -> pd.Series:
+    out = pd.Series(pd.NA, index=r5.index, dtype="object")
+    for name, (rs, fms) in ((k, v[:2]) for k, v in SEGMENTS.items()):
+        out[r5.isin(rs) & fm5.isin(fms)] = name
+    return out
+
+
+def score_customers(customers: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
+    """Add r_score, f_score, m_score (1..bins) and rfm_segment to the customer table."""
+    out = customers.copy()
+    rec, freq, mon = out["recency_days"], out["purchase_days"], out["revenue"]
+    out["r_score"] = quantile_score(rec, bins, higher_is_better=False)
+    out["f_score"] = quantile_score(freq, bins)
+    out["m_score"] = quantile_score(mon, bins)
+    r5 = quantile_score(rec, 5, higher_is_better=False)
+    fm5 = np.floor((quantile_score(freq, 5) + quantile_score(mon, 5)) / 2 + 0.5).astype("int64")
+    out["rfm_segment"] = segment_of(r5, fm5)
+    return out
+
+
+def score_cuts(customers: pd.DataFrame) -> pd.DataFrame:
+    """The value range behind each score (rows: score; columns R, F, M as 'lo–hi')."""
+    rows = {}
+    for label, score, value in (("R: days since last purchase", "r_score", "recency_days"),
+                                ("F: purchase days", "f_score", "purchase_days"),
+                                ("M: revenue, net", "m_score", "revenue")):
+        g = customers.groupby(score)[value].agg(["min", "max", "count"])
+        fmt = "{:,.0f}"
+        rows[label] = {s: (fmt.format(r["min"]) if r["min"] == r["max"] else f"{fmt.format(r['min'])}–{fmt.format(r['max'])}")
+                       + f" ({int(r['count']):,})" for s, r in g.iterrows()}
+    table = pd.DataFrame(rows)
+    table.index.name = "score"
+    return table.sort_index(ascending=False).fillna("—")
+
+
+def segment_table(customers: pd.DataFrame) -> pd.DataFrame:
+    """Per segment: customers, share of customers, revenue, share of revenue, average order
+    value (revenue / orders), mean purchase days and median recency."""
+    c = customers
+    total_rev = c["revenue"].sum()
+    g = c.groupby("rfm_segment").agg(customers=("customer_id", "size"), revenue=("revenue", "sum"),
+                                     orders=("orders", "sum"), purchase_days=("purchase_days", "mean"),
+                                     recency_days=("recency_days", "median"))
+    g = g.reindex(SEGMENT_ORDER).dropna(how="all")
+    g["customers"] = g["customers"].fillna(0).astype("int64")
+    g["customer_share"] = g["customers"] / max(1, len(c))
+    g["revenue_share"] = g["revenue"] / total_rev if total_rev else np.nan
+    g["average_order_value"] = g["revenue"] / g["orders"].where(g["orders"] > 0)
+    g["definition"] = [SEGMENTS[s][2] for s in g.index]
+    g.index.name = "segment"
+    return g[["customers", "customer_share", "revenue", "revenue_share", "average_order_value",
+              "purchase_days", "recency_days", "definition"]]
+
+
+def segment_findings(table: pd.DataFrame, currency: str) -> list[str]:
+    if table.empty:
+        return ["No customer to segment."]
+    t = table.sort_values("revenue_share", ascending=False)
+    cum = t["revenue_share"].cumsum()
+    n_top = int((cum < 0.5).sum()) + 1
+    top = t.iloc[:n_top]
+    names = ", ".join(top.index)
+    out = [f"{names} — {100 * top['customer_share'].sum():.1f} % of customers — carry "
+           f"{100 * top['revenue_share'].sum():.1f} % of revenue."]
+    best = t.iloc[0]
+    out.append(f"The largest revenue segment is {t.index[0]}: {int(best['customers']):,} customers, "
+               f"{100 * best['revenue_share']:.1f} % of revenue, average order {best['average_order_value']:,.0f} {currency}.")
+    risk = [s for s in ("at risk", "can't lose") if s in t.index]
+    if risk:
+        part = t.loc[risk]
+        out.append(f"{' and '.join(risk)} hold {int(part['customers'].sum()):,} customers who once brought "
+                   f"{100 * part['revenue_share'].sum():.1f} % of revenue and have not bought for a long time: "
+                   "the win-back pool.")
+    biggest = table["customers"].idxmax()
+    out.append(f"The largest segment by headcount is {biggest} ({100 * table.at[biggest, 'customer_share']:.1f} % "
+               f"of customers, {100 * table.at[biggest, 'revenue_share']:.1f} % of revenue).")
+    return [s[:1].upper() + s[1:] for s in out]
