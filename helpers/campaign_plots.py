@@ -1,0 +1,179 @@
+"""Charts of notebook 06 (campaign retrospective): titled, axes with units, intervals drawn."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import FuncFormatter
+
+from helpers.plots import thousands
+
+TREAT, CONTROL, CUPED, GREY = "#2b6cb0", "#a0aec0", "#dd6b20", "#718096"
+
+
+def show(fig) -> None:
+    """Display a chart where it is made (inside a loop) and close it, so it is not shown twice."""
+    from IPython.display import display
+
+    display(fig)
+    plt.close(fig)
+
+
+def _label(campaign_id: str, arm: str, many: bool) -> str:
+    return f"{campaign_id} · {arm}" if many else str(campaign_id)
+
+
+def split_chart(split: pd.DataFrame, title: str = "Customers per arm against the designed split"):
+    """Observed share of customers per arm (bars) and the designed share (black tick)."""
+    s = split.reset_index()
+    labels = s["campaign"] + " · " + s["arm"]
+    fig, ax = plt.subplots(figsize=(9, max(2.2, 0.45 * len(s) + 1.2)))
+    colors = [CONTROL if r == "control" else TREAT for r in s["role"]]
+    bad = s["split check"] == "MISMATCH"
+    colors = ["crimson" if b else c for b, c in zip(bad, colors, strict=True)]
+    y = np.arange(len(s))
+    ax.barh(y, 100 * s["observed share"], color=colors, label="observed share")
+    design = 100 * s["designed share"].astype(float)
+    ax.scatter(design, y, marker="|", s=400, color="black", zorder=3, label="designed share")
+    for yi, obs, n in zip(y, s["observed share"], s["customers"], strict=True):
+        ax.text(100 * obs + 1, yi, f"{100 * obs:.1f} % ({n:,})", va="center", fontsize=8)
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 135)
+    ax.set_xticks(range(0, 101, 20))
+    ax.set_xlabel("share of the campaign's customers (%)")
+    ax.set_title(title)
+    ax.legend(loc="center right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def lift_chart(lifts: pd.DataFrame, currency: str, window_days: int,
+               title: str = "Lift over the control group, with 95 % intervals"):
+    """Left: repurchase lift (percentage points). Right: revenue per customer, raw and CUPED."""
+    d = lifts[lifts["srm_ok"]].reset_index(drop=True)
+    many = len(d) > 1 or d["campaign_id"].nunique() > 1
+    labels = [_label(c, a, many) for c, a in zip(d["campaign_id"], d["arm"], strict=True)]
+    y = np.arange(len(d))
+    fig, axes = plt.subplots(1, 2, figsize=(11, max(3.0, 0.7 * len(d) + 2.2)), sharey=True)
+    ax = axes[0]
+    est = 100 * d["repurchase_pp"].to_numpy(dtype=float)
+    ax.errorbar(est, y, xerr=np.vstack([est - 100 * d["repurchase_lo"].to_numpy(dtype=float),
+                                        100 * d["repurchase_hi"].to_numpy(dtype=float) - est]), fmt="o",
+                color=TREAT, capsize=4)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel(f"repurchase lift within {window_days} days (percentage points)")
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax = axes[1]
+    for col, lo, hi, color, name, dy in (("revenue_pc", "revenue_lo", "revenue_hi", TREAT, "difference in means", -0.12),
+                                         ("revenue_cuped", "revenue_cuped_lo", "revenue_cuped_hi", CUPED,
+                                          "CUPED (adjusted for pre-period revenue)", 0.12)):
+        v, a, b = (d[k].to_numpy(dtype=float) for k in (col, lo, hi))
+        ax.errorbar(v, y + dy, xerr=np.vstack([v - a, b - v]), fmt="o", color=color, capsize=4, label=name)
+    ax.axvline(0, color="black", linewidth=0.8)
+    for a in axes:  # room below the last row for the legend
+        a.set_ylim(len(d) + 0.3, -0.5)
+    ax.set_xlabel(f"revenue lift per customer ({currency})")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def economics_chart(econ: pd.DataFrame, currency: str,
+                    title: str = "Incremental profit against the campaign's cost (95 % interval)"):
+    d = econ.reset_index(drop=True)
+    many = len(d) > 1
+    labels = [_label(c, a, many) for c, a in zip(d["campaign_id"], d["arm"], strict=True)]
+    x = np.arange(len(d))
+    fig, ax = plt.subplots(figsize=(max(6, 2.2 * len(d) + 3), 4.2))
+    w = 0.36
+    prof = d["incremental_profit"].to_numpy(dtype=float)
+    err = np.vstack([prof - d["incremental_profit_lo"].to_numpy(dtype=float),
+                     d["incremental_profit_hi"].to_numpy(dtype=float) - prof])
+    ax.bar(x - w / 2, prof, w, color=TREAT, label="incremental profit", yerr=err, capsize=5)
+    ax.bar(x + w / 2, d["cost"].fillna(0).to_numpy(dtype=float), w, color=GREY, label="contact cost")
+    ticks = [f"{lab}\nROI {roi:+.2f} (95 % CI {lo:+.2f} to {hi:+.2f})" if np.isfinite(roi) else f"{lab}\nROI: cost unknown"
+             for lab, roi, lo, hi in zip(labels, d["roi"], d["roi_lo"], d["roi_hi"], strict=True)]
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(x, ticks)
+    ax.set_ylabel(f"{currency} in total")
+    ax.yaxis.set_major_formatter(FuncFormatter(thousands))
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.margins(y=0.25)
+    fig.tight_layout()
+    return fig
+
+
+def subgroup_chart(sub: pd.DataFrame, overall: float, window_days: int, title: str):
+    """Forest plot: repurchase lift per pre-contact group, one panel per way of splitting."""
+    d = sub.dropna(subset=["repurchase_pp"]) if "repurchase_pp" in sub.columns else sub.iloc[0:0]
+    dims = list(dict.fromkeys(d["dimension"]))
+    if not dims:
+        fig, ax = plt.subplots(figsize=(6, 1.5))
+        ax.text(0.5, 0.5, "no group large enough to estimate", ha="center", va="center")
+        ax.axis("off")
+        return fig
+    heights = [max(1, (d["dimension"] == k).sum()) for k in dims]
+    fig, axes = plt.subplots(len(dims), 1, figsize=(9, 0.45 * sum(heights) + 1.1 * len(dims) + 0.6), sharex=True,
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    for ax, dim in zip(axes[:, 0], dims, strict=True):
+        g = d[d["dimension"] == dim].reset_index(drop=True)
+        y = np.arange(len(g))
+        est = 100 * g["repurchase_pp"].to_numpy(dtype=float)
+        colors = [TREAT if p < 0.05 else GREY for p in g["p_holm"]]
+        for yi, e, lo, hi, c in zip(y, est, 100 * g["repurchase_lo"], 100 * g["repurchase_hi"], colors, strict=True):
+            ax.errorbar(e, yi, xerr=[[e - lo], [hi - e]], fmt="o", color=c, capsize=4)
+        ax.set_yticks(y, [f"{grp} (n={nt:,}/{nc:,})" for grp, nt, nc in zip(g["group"], g["n_treatment"], g["n_control"], strict=True)])
+        ax.invert_yaxis()
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.axvline(100 * overall, color=CUPED, linestyle="--", linewidth=1, label="overall lift")
+        ax.set_title(f"by {dim}", fontsize=10, loc="left")
+    axes[0, 0].legend(fontsize=8, loc="best")
+    axes[-1, 0].set_xlabel(f"repurchase lift within {window_days} days (percentage points; blue = significant after Holm)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def fatigue_chart(table: pd.DataFrame, lookback_days: int, window_days: int, title: str):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    x = np.arange(len(table))
+    w = 0.38
+    axes[0].bar(x - w / 2, 100 * table["rate_treatment"], w, color=TREAT, label="contacted")
+    axes[0].bar(x + w / 2, 100 * table["rate_control"], w, color=CONTROL, label="control")
+    axes[0].set_xticks(x, table["contacts_before"])
+    axes[0].set_xlabel(f"contacts in the {lookback_days} days before")
+    axes[0].set_ylabel(f"bought within {window_days} days (%)")
+    axes[0].legend(fontsize=8)
+    if "lift" in table.columns:
+        est = 100 * table["lift"].to_numpy(dtype=float)
+        axes[1].errorbar(x, est, yerr=np.vstack([est - 100 * table["lift_lo"].to_numpy(dtype=float),
+                                                 100 * table["lift_hi"].to_numpy(dtype=float) - est]),
+                         fmt="o", color=TREAT, capsize=4)
+    axes[1].axhline(0, color="black", linewidth=0.8)
+    axes[1].set_xticks(x, table["contacts_before"])
+    axes[1].set_xlabel(f"contacts in the {lookback_days} days before")
+    axes[1].set_ylabel("repurchase lift (percentage points)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def observational_chart(obs: dict, window_days: int, title: str):
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    x = np.arange(2)
+    w = 0.36
+    ax.bar(x - w / 2, [100 * obs["treated_pre"], 100 * obs["treated_post"]], w, color=TREAT, label="contacted")
+    ax.bar(x + w / 2, [100 * obs["matched_pre"], 100 * obs["matched_post"]], w, color=CONTROL,
+           label="matched, not contacted")
+    ax.set_xticks(x, [f"{window_days} days before contact", f"{window_days} days after contact"])
+    ax.set_ylabel("customers who bought (%)")
+    ax.set_title(title + "\n(observational: not a causal estimate)")
+    ax.margins(y=0.25)
+    ax.legend(fontsize=8, loc="upper center", ncol=2)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,1426 @@
+"""Notebook 06: campaign retrospective — did a campaign make customers buy again, by how much,
+for whom, at what cost, and what do we do next period.
+
+Which campaigns a run reads
+    A campaign is visible to a run when its first contact is on or before the period end. Its
+    outcome window runs from each customer's contact to ``window_days`` later; the campaign's
+    window closes ``window_days`` after its last contact. A run **reads** a campaign when the
+    window has closed by the period end and closed at most ``read_periods - 1`` periods before
+    the run's period (so a monthly run reads the campaigns that finished this month and the two
+    before). A campaign whose window is still open is listed as *too early to read* with what is
+    known (customers per arm, the split check); outcomes are not read before the window closes,
+    because peeking at a running test inflates false positives. Older campaigns were read by
+    earlier runs and are listed only.
+
+What is estimated (per campaign, per arm against the control group)
+    * the split check (sample-ratio mismatch, chi-square against the designed shares); a failed
+      check withholds every causal figure of that campaign;
+    * repurchase = at least one purchase in the window (Newcombe interval for the difference of
+      two proportions), orders, revenue and profit per customer (Welch intervals), relative lift;
+    * CUPED: revenue (profit, orders) adjusted by the same outcome in the pre-period before the
+      contact, theta pooled over both arms; the point estimate keeps its expectation, the interval
+      narrows by the share of variance the pre-period explains;
+    * incremental orders, revenue and profit in total (per-customer lift x customers contacted),
+      cost and ROI = (incremental profit - cost) / cost with its interval (cost is known, so the
+      interval is the profit interval rescaled);
+    * lift per pre-contact subgroup (tier at contact, the campaign file's segment, lifecycle
+      stage and RFM group at contact) with Holm-adjusted p-values and a heterogeneity test;
+    * lift against the number of earlier contacts in the look-back (contact fatigue);
+    * without a control group: an observational pre/post comparison with a nearest-neighbour
+      matched group, never called a lift.
+
+Subgroups are always defined **before** the contact. Tiers, stages and RFM segments that notebooks
+02 and 05 assign at this period's end are after the campaign: a treated customer who bought
+because of it has moved up, so splitting by them credits the campaign's effect to the groups it
+moved people into. Tiers at contact therefore come from the customer table of the latest earlier
+run whose period ended before the first contact; when there is none, the tier split is skipped
+and said so.
+
+Units: repurchase lifts (``repurchase_pp``) are in probability units (0.024 = 2.4 percentage
+points), money in the brand's currency per customer.
+
+Transaction-level work is Ibis (orders joined to contacts in the engine); pandas sees one row per
+contacted customer.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.spatial import cKDTree
+
+from helpers import config
+from helpers.config import Campaigns, Params
+from helpers.report import fmt_int, fmt_money, fmt_pct
+
+Z95 = float(stats.norm.ppf(0.975))
+RESPONSE_FILE = "campaign_response.json"
+OUTCOMES_FILE = "campaign_outcomes.parquet"
+
+READ, TOO_EARLY, OBSERVATIONAL, READ_EARLIER = "read", "too early to read", "no control group", "read by an earlier run"
+
+# Subgroup dimensions, all fixed before the contact; the label says where each comes from.
+DIMENSIONS = {
+    "tier": "value tier at contact (notebook 05, run of {source})",
+    "segment": "segment recorded in the campaign file",
+    "stage": "lifecycle stage at contact",
+    "rfm": "RFM group at contact",
+}
+FATIGUE_BUCKETS = ("0", "1", "2", "3+")
+
+
+# ================================================================ estimators
+
+
+def wilson(x: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for a proportion."""
+    if n <= 0:
+        return (math.nan, math.nan)
+    p = x / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def diff_proportions(x1: float, n1: float, x0: float, n0: float) -> dict:
+    """p1 - p0 with Newcombe's hybrid score interval (method 10): good coverage even when a
+    group has few or no buyers, where the plain Wald interval fails. The p-value (for the
+    multiple-comparison adjustment) is the pooled two-proportion z-test."""
+    if n1 <= 0 or n0 <= 0:
+        return {"estimate": math.nan, "lo": math.nan, "hi": math.nan, "se": math.nan, "p": math.nan}
+    p1, p0 = x1 / n1, x0 / n0
+    l1, u1 = wilson(x1, n1)
+    l0, u0 = wilson(x0, n0)
+    d = p1 - p0
+    lo = d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2)
+    hi = d + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
+    # se for weighting (heterogeneity) from the interval itself: the Wald se collapses when a
+    # group has no buyers; the p-value is the pooled two-proportion z-test (exact under H0)
+    se = (hi - lo) / (2 * Z95)
+    pooled = (x1 + x0) / (n1 + n0)
+    se0 = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n0))
+    p = float(2 * stats.norm.sf(abs(d) / se0)) if se0 > 0 else 1.0
+    return {"estimate": d, "lo": lo, "hi": hi, "se": se, "p": p}
+
+
+def diff_means(y1, y0) -> dict:
+    """mean(y1) - mean(y0) with a Welch interval (t with Satterthwaite degrees of freedom)."""
+    y1, y0 = np.asarray(y1, dtype=float), np.asarray(y0, dtype=float)
+    n1, n0 = y1.size, y0.size
+    if n1 < 2 or n0 < 2:
+        return {"estimate": math.nan, "lo": math.nan, "hi": math.nan, "se": math.nan, "p": math.nan}
+    v1, v0 = y1.var(ddof=1) / n1, y0.var(ddof=1) / n0
+    d = float(y1.mean() - y0.mean())
+    se = math.sqrt(v1 + v0)
+    if se == 0:
+        return {"estimate": d, "lo": d, "hi": d, "se": 0.0, "p": 1.0 if d == 0 else 0.0}
+    df = (v1 + v0) ** 2 / (v1 ** 2 / (n1 - 1) + v0 ** 2 / (n0 - 1)) if (v1 > 0 and v0 > 0) else min(n1, n0) - 1
+    q = float(stats.t.ppf(0.975, df))
+    return {"estimate": d, "lo": d - q * se, "hi": d + q * se, "se": se, "p": float(2 * stats.t.sf(abs(d) / se, df))}
+
+
+def cuped(y1, y0, x1, x0) -> dict:
+    """CUPED (Deng et al. 2013): y - theta (x - mean x), theta = cov(y, x) / var(x) pooled over
+    both groups. Returns the adjusted difference with its interval, theta, the share of the
+    outcome's variance removed and the ratio of the adjusted to the raw interval width."""
+    y1, y0, x1, x0 = (np.asarray(a, dtype=float) for a in (y1, y0, x1, x0))
+    raw = diff_means(y1, y0)
+    y, x = np.concatenate([y1, y0]), np.concatenate([x1, x0])
+    vx = x.var(ddof=1) if x.size > 1 else 0.0
+    if not (vx > 0) or not np.isfinite(raw["se"]) or raw["se"] == 0:
+        return {**raw, "theta": 0.0, "variance_reduction": 0.0, "width_ratio": 1.0, "raw": raw}
+    theta = float(np.cov(y, x, ddof=1)[0, 1] / vx)
+    mx = x.mean()
+    a1, a0 = y1 - theta * (x1 - mx), y0 - theta * (x0 - mx)
+    adj = diff_means(a1, a0)
+    vy = y.var(ddof=1)
+    reduction = 1 - np.concatenate([a1, a0]).var(ddof=1) / vy if vy > 0 else 0.0
+    return {**adj, "theta": theta, "variance_reduction": float(reduction),
+            "width_ratio": adj["se"] / raw["se"], "raw": raw}
+
+
+def ratio_interval(m1: float, se1: float, m0: float, se0: float) -> tuple[float, float, float]:
+    """Relative lift m1/m0 - 1 with a delta-method interval on the log ratio (NaN when a mean is
+    not positive)."""
+    if not (m1 > 0 and m0 > 0):
+        return (math.nan, math.nan, math.nan)
+    s = math.sqrt((se1 / m1) ** 2 + (se0 / m0) ** 2)
+    r = m1 / m0
+    return (r - 1, r * math.exp(-Z95 * s) - 1, r * math.exp(Z95 * s) - 1)
+
+
+def relative_proportion(x1, n1, x0, n0) -> tuple[float, float, float]:
+    """Relative lift in repurchase, p1/p0 - 1, with the Katz log interval of the risk ratio."""
+    if x1 <= 0 or x0 <= 0:
+        return (math.nan, math.nan, math.nan)
+    r = (x1 / n1) / (x0 / n0)
+    s = math.sqrt(1 / x1 - 1 / n1 + 1 / x0 - 1 / n0)
+    return (r - 1, r * math.exp(-Z95 * s) - 1, r * math.exp(Z95 * s) - 1)
+
+
+def srm_test(observed: dict[str, int], shares: dict[str, float]) -> dict:
+    """Chi-square test of the customers per arm against the designed split."""
+    arms = list(observed)
+    obs = np.array([observed[a] for a in arms], dtype=float)
+    s = np.array([shares[a] for a in arms], dtype=float)
+    expected = obs.sum() * s / s.sum()
+    chi2, p = stats.chisquare(obs, expected)
+    return {"chi2": float(chi2), "p": float(p), "expected": dict(zip(arms, expected.tolist(), strict=True))}
+
+
+def designed_shares(arms: pd.DataFrame) -> tuple[dict[str, float] | None, str]:
+    """The designed split of one campaign from its arms' ``designed_share`` (per-row share of the
+    row's own arm, or the treatment share written on every row of a two-arm campaign)."""
+    values = arms.set_index("arm")["designed_share"]
+    if values.isna().any():
+        return None, "no designed split is recorded (designed_share), so the split cannot be checked"
+    total = float(values.sum())
+    if abs(total - 1) < 0.02:
+        return values.to_dict(), "designed shares as recorded"
+    if len(values) == 2 and values.nunique() == 1 and (arms["role"] == "control").sum() == 1:
+        share = float(values.iloc[0])
+        return ({a: (1 - share if r == "control" else share) for a, r in zip(arms["arm"], arms["role"], strict=True)},
+                "the recorded share is the treatment share; the control has the rest")
+    return (values / total).to_dict(), f"recorded shares sum to {total:.2f}; rescaled to 1"
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm step-down adjusted p-values (NaN kept)."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.size, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    if not ok.size:
+        return out
+    order = ok[np.argsort(p[ok])]
+    m = order.size
+    running = 0.0
+    for i, idx in enumerate(order):
+        running = max(running, min(1.0, (m - i) * p[idx]))
+        out[idx] = running
+    return out
+
+
+def heterogeneity(estimates, ses) -> tuple[float, float, int]:
+    """Cochran's Q: do the subgroup lifts differ by more than their noise? (Q, p, groups)."""
+    d, s = np.asarray(estimates, dtype=float), np.asarray(ses, dtype=float)
+    ok = np.isfinite(d) & np.isfinite(s) & (s > 0)
+    d, w = d[ok], 1 / s[ok] ** 2
+    if d.size < 2:
+        return (math.nan, math.nan, int(d.size))
+    mean = (w * d).sum() / w.sum()
+    q = float((w * (d - mean) ** 2).sum())
+    return (q, float(stats.chi2.sf(q, d.size - 1)), int(d.size))
+
+
+def control_size_needed(p1: float, p0: float, ratio: float, delta: float, power: float = 0.8) -> float:
+    """Control customers needed (treatment = ratio x control) to detect ``delta`` in repurchase
+    at 5 % two-sided with the given power."""
+    if not delta or not np.isfinite(delta) or ratio <= 0:
+        return math.nan
+    z = Z95 + float(stats.norm.ppf(power))
+    return z * z * (p1 * (1 - p1) / ratio + p0 * (1 - p0)) / delta ** 2
+
+
+# ================================================================ the study: data in, frames out
+
+
+@dataclass
+class Study:
+    """Every campaign a run can see, and one customer-level frame per campaign it reads."""
+
+    params: Params
+    period: str
+    period_end: pd.Timestamp
+    has_table: bool
+    overview: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per campaign
+    arms: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per campaign x arm
+    outcomes: dict[str, pd.DataFrame] = field(default_factory=dict)  # customer level, per campaign read
+    pools: dict[str, pd.DataFrame] = field(default_factory=dict)  # observational comparison pools
+    dimensions: dict[str, str] = field(default_factory=dict)  # subgroup column -> description
+    notes: list[str] = field(default_factory=list)  # data issues worth a sentence
+    profit_basis: str = ""
+    thresholds: tuple[int, int] | None = None  # (active_days, churn_days) for stage at contact
+
+    @property
+    def cfg(self) -> Campaigns:
+        return self.params.campaigns
+
+    @property
+    def currency(self) -> str:
+        return self.params.business.currency
+
+    def ids(self, status: str) -> list[str]:
+        if self.overview.empty:
+            return []
+        return self.overview.loc[self.overview["status"] == status, "campaign_id"].tolist()
+
+    def srm_ok(self, campaign_id: str) -> bool:
+        row = self.overview.set_index("campaign_id").loc[campaign_id]
+        return bool(row["srm_ok"]) if pd.notna(row["srm_ok"]) else True
+
+    def readable(self) -> list[str]:
+        """Campaigns read with a control group whose split check did not fail."""
+        return [c for c in self.ids(READ) if self.srm_ok(c)]
+
+
+def _role(group, labels: list[str]):
+    lowered = [s.strip().lower() for s in labels]
+    return ibis.ifelse(group.strip().lower().isin(lowered), "control", "treatment")
+
+
+def valid_contacts(data, period_end: pd.Timestamp, cfg: Campaigns) -> tuple[ir.Table, dict]:
+    """Contact rows that parsed, with customer, campaign and time, up to the period end; plus
+    counts of those left out."""
+    t = data.table("campaigns")
+    ok = t._parse_error.isnull() & t.customer_id.notnull() & t.campaign_id.notnull() & t.contact_ts.notnull() \
+        & t.group.notnull()
+    counts = t.aggregate(rows=t.count(), bad=(~ok).sum(), later=(ok & (t.contact_ts > period_end)).sum()).execute()
+    v = t.filter(ok & (t.contact_ts <= period_end))
+    v = v.mutate(role=_role(v.group, cfg.control_labels))
+    return v, {k: int(counts[k].iloc[0] or 0) for k in ("rows", "bad", "later")}
+
+
+def dedup_contacts(rows: ir.Table) -> ir.Table:
+    """One row per campaign and customer: the first contact, total cost; customers recorded in
+    more than one arm of the same campaign are marked (``n_arms`` > 1)."""
+    return rows.group_by(["campaign_id", "customer_id"]).aggregate(
+        contact_ts=rows.contact_ts.min(), arm=rows.group.min(), role=rows.role.min(), n_arms=rows.group.nunique(),
+        contacts=rows.count(), cost=rows.cost.sum(), cost_known=rows.cost.count(),
+        designed_share=rows.designed_share.mean(), channel=rows.channel.min(), offer=rows.offer.min(),
+        segment=rows.segment.min(),
+    )
+
+
+def _period_index(label_period: pd.Period, ts: pd.Timestamp) -> int:
+    return (label_period - pd.Timestamp(ts).to_period(label_period.freq)).n
+
+
+def campaign_overview(contacts: ir.Table, params: Params, period: str, period_end: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per campaign, one row per campaign x arm) with status and the split check."""
+    cfg = params.campaigns
+    clean = contacts.filter(contacts.n_arms == 1)
+    arms = clean.group_by(["campaign_id", "arm", "role"]).aggregate(
+        n=clean.count(), first_contact=clean.contact_ts.min(), last_contact=clean.contact_ts.max(),
+        designed_share=clean.designed_share.mean(), cost=clean.cost.sum(), cost_known=clean.cost_known.sum(),
+        channel=clean.channel.min(), offer=clean.offer.min(),
+    ).execute()
+    several = contacts.filter(contacts.n_arms > 1)
+    conflicts = several.group_by("campaign_id").aggregate(in_several_arms=several.count()).execute()
+    if arms.empty:
+        return pd.DataFrame(), arms
+    arms = arms.sort_values(["campaign_id", "role", "arm"], ascending=[True, True, True], ignore_index=True)
+    here = config.to_period(period, params.period)
+    rows = []
+    for cid, a in arms.groupby("campaign_id", sort=False):
+        first, last = a["first_contact"].min(), a["last_contact"].max()
+        window_end = last + pd.Timedelta(days=cfg.window_days)
+        has_control = bool((a["role"] == "control").any())
+        if window_end > period_end:
+            status = TOO_EARLY
+        elif _period_index(here, window_end) >= cfg.read_periods:
+            status = READ_EARLIER
+        else:
+            status = READ if has_control else OBSERVATIONAL
+        shares, share_note = designed_shares(a) if has_control or len(a) > 1 else (None, "one arm only")
+        srm = srm_test(dict(zip(a["arm"], a["n"], strict=True)), shares) if shares and len(a) > 1 else None
+        treated = a[a["role"] == "treatment"]
+        rows.append({
+            "campaign_id": cid, "status": status, "first_contact": first, "last_contact": last,
+            "window_end": window_end, "customers": int(a["n"].sum()), "arms": len(a),
+            "control": a.loc[a["role"] == "control", "arm"].iloc[0] if has_control else None,
+            "channel": ", ".join(sorted(set(treated["channel"].dropna()))) or None,
+            "offer": ", ".join(sorted(set(treated["offer"].dropna()))) or None,
+            "srm_p": srm["p"] if srm else math.nan,
+            "srm_ok": (srm["p"] >= cfg.srm_alpha) if srm else math.nan,
+            "split_note": share_note,
+            "in_several_arms": int(conflicts.set_index("campaign_id")["in_several_arms"].get(cid, 0)),
+        })
+        if srm:
+            arms.loc[a.index, "expected_n"] = [srm["expected"][x] for x in a["arm"]]
+        if shares:
+            arms.loc[a.index, "designed_share"] = [shares[x] for x in a["arm"]]
+    arms["observed_share"] = arms["n"] / arms.groupby("campaign_id")["n"].transform("sum")
+    return pd.DataFrame(rows), arms
+
+
+def profit_expression(orders: ir.Table, params: Params) -> tuple[ir.Value, str]:
+    """Profit of an order: the margin column, else amount - cost, else amount x business margin."""
+    rate = params.business.margin
+    counts = orders.aggregate(m=orders.margin.count(), c=orders.cost.count()).execute()
+    if int(counts["m"].iloc[0]):
+        return (orders.margin.fill_null(orders.amount * rate),
+                "the orders' margin column (business margin where missing)")
+    if int(counts["c"].iloc[0]):
+        return ((orders.amount - orders.cost).fill_null(orders.amount * rate),
+                "amount minus the orders' cost column (business margin where missing)")
+    return orders.amount * rate, f"revenue x the business margin of {fmt_pct(rate, 0)} (no cost or margin column)"
+
+
+def _window_aggregates(keys: ir.Table, orders: ir.Table, refunds: ir.Table, profit, cfg: Campaigns,
+                       margin_rate: float) -> tuple[ir.Table, ir.Table]:
+    """Per (campaign, customer) order and refund aggregates around each contact, in the engine."""
+    o = orders.select(oid=orders.customer_id, ts=orders.order_ts, amount=orders.amount, profit=profit,
+                      outlier=orders.is_outlier.fill_null(False))
+    j = keys.join(o, keys.customer_id == o.oid)
+    end = j.contact_ts + ibis.interval(days=cfg.window_days)
+    pre = j.contact_ts - ibis.interval(days=cfg.pre_period_days)
+    in_w = (j.ts >= j.contact_ts) & (j.ts < end)
+    in_pre = (j.ts >= pre) & (j.ts < j.contact_ts)
+    before = j.ts < j.contact_ts
+    money = ~j.outlier if cfg.exclude_outlier_revenue else ibis.literal(True)
+    agg = j.group_by(["campaign_id", "customer_id"]).aggregate(
+        orders=j.ts.count(where=in_w), outlier_orders=j.ts.count(where=in_w & j.outlier),
+        revenue=j.amount.sum(where=in_w & money), profit=j.profit.sum(where=in_w & money),
+        pre_orders=j.ts.count(where=in_pre), pre_revenue=j.amount.sum(where=in_pre & money),
+        pre_profit=j.profit.sum(where=in_pre & money),
+        orders_before=j.ts.count(where=before), revenue_before=j.amount.sum(where=before & money),
+        first_before=j.ts.min(where=before), last_before=j.ts.max(where=before),
+    )
+    r = refunds.select(rid=refunds.customer_id, ts=refunds.order_ts, amount=refunds.amount)
+    jr = keys.join(r, keys.customer_id == r.rid)
+    in_w = (jr.ts >= jr.contact_ts) & (jr.ts < jr.contact_ts + ibis.interval(days=cfg.window_days))
+    in_pre = (jr.ts >= jr.contact_ts - ibis.interval(days=cfg.pre_period_days)) & (jr.ts < jr.contact_ts)
+    ragg = jr.group_by(["campaign_id", "customer_id"]).aggregate(
+        refund=jr.amount.sum(where=in_w), pre_refund=jr.amount.sum(where=in_pre))
+    return agg, ragg
+
+
+def _merge_outcomes(base: pd.DataFrame, agg: pd.DataFrame, ragg: pd.DataFrame, margin_rate: float) -> pd.DataFrame:
+    df = base.merge(agg, on=["campaign_id", "customer_id"], how="left").merge(
+        ragg, on=["campaign_id", "customer_id"], how="left")
+    for col in ("orders", "outlier_orders", "pre_orders", "orders_before"):
+        df[col] = df[col].fillna(0).astype(int)
+    for col in ("revenue", "profit", "pre_revenue", "pre_profit", "revenue_before", "refund", "pre_refund"):
+        df[col] = df[col].fillna(0.0).astype(float)
+    # refunds are negative amounts: net revenue, and the profit they take back at the business margin
+    df["revenue"] += df["refund"]
+    df["profit"] += df["refund"] * margin_rate
+    df["pre_revenue"] += df["pre_refund"]
+    df["pre_profit"] += df["pre_refund"] * margin_rate
+    df["purchased"] = (df["orders"] > 0).astype(int)
+    df["recency_days"] = (df["contact_ts"] - pd.to_datetime(df["last_before"])).dt.total_seconds() / 86400
+    return df.drop(columns=["refund", "pre_refund"])
+
+
+def stage_thresholds(orders: ir.Table, before: pd.Timestamp, params: Params) -> tuple[int, int]:
+    """(active_days, churn_days) for the stage at contact: the lifecycle params when set, else
+    the brand's inter-purchase gaps before the contact at the lifecycle quantiles."""
+    lc = params.lifecycle
+    if lc.active_days and lc.churn_days:
+        return lc.active_days, lc.churn_days
+    o = orders.filter(orders.order_ts < before).select("customer_id", "order_ts")
+    w = ibis.window(group_by=o.customer_id, order_by=o.order_ts)
+    gaps = o.mutate(gap=(o.order_ts.epoch_seconds() - o.order_ts.lag().over(w).epoch_seconds()) / 86400.0)
+    gaps = gaps.filter(gaps.gap.notnull())
+    q = gaps.aggregate(a=gaps.gap.quantile(lc.active_quantile), c=gaps.gap.quantile(lc.churn_quantile)).execute()
+    qa, qc = q["a"].iloc[0], q["c"].iloc[0]
+    a = lc.active_days or (int(math.ceil(qa)) if pd.notna(qa) else 90)
+    c = lc.churn_days or (int(math.ceil(qc)) if pd.notna(qc) else 365)
+    a = max(1, int(a))
+    return a, max(a + 1, int(c))
+
+
+def stage_at_contact(df: pd.DataFrame, active_days: int, churn_days: int) -> pd.Series:
+    r, n = df["recency_days"], df["orders_before"]
+    stage = np.select(
+        [n == 0, (r <= active_days) & (n == 1), r <= active_days, r <= churn_days],
+        ["no purchase yet", "new", "active", "dormant"], "churned")
+    return pd.Series(stage, index=df.index)
+
+
+def rfm_at_contact(df: pd.DataFrame) -> pd.Series:
+    """Four RFM groups at contact: recency split at the campaign's median, frequency at repeat
+    buyer (2+ orders) vs one-time buyer."""
+    r_med = df["recency_days"].median()
+    recent = df["recency_days"] <= r_med
+    repeat = df["orders_before"] >= 2
+    group = np.select([recent & repeat, recent & ~repeat, ~recent & repeat],
+                      ["recent repeat buyers", "recent one-time buyers", "lapsed repeat buyers"],
+                      "lapsed one-time buyers")
+    return pd.Series(np.where(df["orders_before"] == 0, "no purchase yet", group), index=df.index)
+
+
+def earlier_customer_table(params: Params, before: pd.Timestamp) -> tuple[str, pd.DataFrame] | None:
+    """data/customers.parquet of the latest successful run of this brand whose period ended
+    before ``before`` (attributes as they were when the campaign was planned)."""
+    brand_dir = config.outputs_dir() / params.brand
+    if not brand_dir.exists():
+        return None
+    found = []
+    for period_dir in brand_dir.iterdir():
+        try:
+            end = config.period_end(period_dir.name, params.period)
+        except config.ParamsError:
+            continue
+        path = period_dir / "latest" / "data" / "customers.parquet"
+        if end < before and path.exists():
+            found.append((end, period_dir.name, path))
+    if not found:
+        return None
+    _, label, path = max(found)
+    frame = pd.read_parquet(path)
+    keep = [c for c in ("customer_id", "tier", "stage", "rfm_segment") if c in frame.columns]
+    return label, frame[keep]
+
+
+def contact_history(rows: ir.Table, keys: ir.Table, lookback_days: int) -> ir.Table:
+    """Per (campaign, customer): contacts made (treatment rows of any campaign) in the
+    ``lookback_days`` before this contact."""
+    h = rows.filter(rows.role == "treatment").select(hid=rows.customer_id, hts=rows.contact_ts)
+    j = keys.join(h, (keys.customer_id == h.hid) & (h.hts < keys.contact_ts)
+                  & (h.hts >= keys.contact_ts - ibis.interval(days=lookback_days)))
+    return j.group_by(["campaign_id", "customer_id"]).aggregate(contacts_prior=j.count())
+
+
+def comparison_pool(orders: ir.Table, ref: pd.Timestamp, exclude: ir.Table, cfg: Campaigns) -> pd.DataFrame:
+    """Customers with purchases before ``ref`` who are not in ``exclude`` (ids): their history
+    at ``ref`` and their purchases in the windows just before and after it."""
+    ref = pd.Timestamp(ref)
+    w = pd.Timedelta(days=cfg.window_days)
+    o = orders.filter(orders.order_ts < ref + w)
+    o = o.anti_join(exclude, o.customer_id == exclude.customer_id)
+    before = o.order_ts < ref
+    pre = (o.order_ts >= ref - w) & before
+    post = o.order_ts >= ref
+    money = ~o.is_outlier.fill_null(False) if cfg.exclude_outlier_revenue else ibis.literal(True)
+    agg = o.group_by("customer_id").aggregate(
+        orders_before=o.order_ts.count(where=before), revenue_before=o.amount.sum(where=before & money),
+        last_before=o.order_ts.max(where=before),
+        pre_orders=o.order_ts.count(where=pre), pre_revenue=o.amount.sum(where=pre & money),
+        orders=o.order_ts.count(where=post), revenue=o.amount.sum(where=post & money),
+    )
+    df = agg.execute()
+    df = df[df["orders_before"] > 0].copy()
+    df["recency_days"] = (ref - pd.to_datetime(df["last_before"])).dt.total_seconds() / 86400
+    for col in ("revenue_before", "pre_revenue", "revenue"):
+        df[col] = df[col].fillna(0.0)
+    df["purchased"] = (df["orders"] > 0).astype(int)
+    df["pre_purchased"] = (df["pre_orders"] > 0).astype(int)
+    return df.reset_index(drop=True)
+
+
+def build_study(data, orders: ir.Table, refunds: ir.Table, params: Params, period: str,
+                period_end: pd.Timestamp) -> Study:
+    """Everything notebook 06 needs, from the clean orders and the campaigns table."""
+    study = Study(params=params, period=period, period_end=pd.Timestamp(period_end), has_table=data.has("campaigns"))
+    if not study.has_table:
+        return study
+    cfg = params.campaigns
+    rows, counts = valid_contacts(data, period_end, cfg)
+    if counts["bad"]:
+        study.notes.append(f"{fmt_int(counts['bad'])} of {fmt_int(counts['rows'])} contact rows lack a campaign, "
+                           "customer, group or a parseable contact time and are left out.")
+    if counts["later"]:
+        study.notes.append(f"{fmt_int(counts['later'])} contact rows are dated after the period end and are not "
+                           "visible to this run.")
+    rows = _temp(data.con, rows.select("campaign_id", "customer_id", "group", "role", "contact_ts", "cost",
+                                       "designed_share", "channel", "offer", "segment"))
+    contacts = _temp(data.con, dedup_contacts(rows))
+    study.overview, study.arms = campaign_overview(contacts, params, period, period_end)
+    if study.overview.empty:
+        return study
+    for row in study.overview.itertuples():
+        if row.in_several_arms:
+            study.notes.append(f"{row.campaign_id}: {fmt_int(row.in_several_arms)} customers are recorded in more "
+                               "than one arm and are left out of its analysis.")
+    read = study.ids(READ) + study.ids(OBSERVATIONAL)
+    if not read:
+        return study
+    orders, refunds = _materialize(data.con, orders, refunds)
+    profit, study.profit_basis = profit_expression(orders, params)
+    margin = params.business.margin
+    keys = contacts.filter(contacts.campaign_id.isin(read) & (contacts.n_arms == 1))
+    keys = keys.select("campaign_id", "customer_id", "contact_ts", "arm", "role", "cost", "cost_known", "segment",
+                       "channel", "offer", "contacts")
+    agg, ragg = _window_aggregates(keys.select("campaign_id", "customer_id", "contact_ts"), orders, refunds,
+                                   profit, cfg, margin)
+    history = contact_history(rows, keys.select("campaign_id", "customer_id", "contact_ts"),
+                              cfg.fatigue_lookback_days).execute()
+    base = keys.execute()
+    base["contact_ts"] = pd.to_datetime(base["contact_ts"])
+    df = _merge_outcomes(base, agg.execute(), ragg.execute(), margin)
+    df = df.merge(history, on=["campaign_id", "customer_id"], how="left")
+    df["contacts_prior"] = df["contacts_prior"].fillna(0).astype(int)
+    df["cost"] = _costs(df, params)
+
+    first_contact = study.overview.loc[study.overview["campaign_id"].isin(read), "first_contact"].min()
+    study.thresholds = stage_thresholds(orders, first_contact, params)
+    earlier = earlier_customer_table(params, first_contact)
+    dims: dict[str, str] = {}
+    if earlier is not None:
+        label, attrs = earlier
+        df = df.merge(attrs.rename(columns={"stage": "stage_earlier", "rfm_segment": "rfm_earlier"}),
+                      on="customer_id", how="left")
+        if "tier" in attrs.columns:
+            df["tier"] = df["tier"].fillna("not in that run")
+            dims["tier"] = DIMENSIONS["tier"].format(source=label)
+    if df["segment"].notna().any():
+        df["segment"] = df["segment"].fillna("not recorded")
+        dims["segment"] = DIMENSIONS["segment"]
+    df["stage"] = stage_at_contact(df, *study.thresholds)
+    dims["stage"] = (f"{DIMENSIONS['stage']} (active: last purchase at most {study.thresholds[0]} days before; "
+                     f"churned: more than {study.thresholds[1]} days)")
+    if "rfm_earlier" in df.columns and df["rfm_earlier"].notna().any():
+        df["rfm"] = df["rfm_earlier"].fillna("not in that run")
+        dims["rfm"] = f"RFM segment at contact (notebook 02, run of {earlier[0]})"
+    else:
+        df["rfm"] = rfm_at_contact(df)
+        dims["rfm"] = DIMENSIONS["rfm"] + " (recency split at the campaign's median, repeat vs one-time buyers)"
+    study.dimensions = dims
+    for cid in read:
+        study.outcomes[cid] = df[df["campaign_id"] == cid].reset_index(drop=True)
+    for cid in study.ids(OBSERVATIONAL):
+        everyone = contacts.filter(contacts.campaign_id == cid).select("customer_id")
+        ref = study.outcomes[cid]["contact_ts"].median()
+        study.pools[cid] = comparison_pool(orders, ref, everyone.distinct(), cfg)
+    return study
+
+
+_TEMP_IDS = itertools.count()
+
+
+def _temp(con, expr: ir.Table) -> ir.Table:
+    """``expr`` as a temporary table in the engine, so a view over files (parsing, cleaning) is
+    evaluated once instead of once per query; the expression itself where the backend cannot."""
+    try:
+        return con.create_table(f"_nb06_{next(_TEMP_IDS)}", expr, temp=True)
+    except Exception:  # a backend without temporary tables: keep the view
+        return expr
+
+
+def _materialize(con, orders: ir.Table, refunds: ir.Table) -> tuple[ir.Table, ir.Table]:
+    """The clean orders and refunds (the columns used here) as temporary tables."""
+    cols = ["customer_id", "order_ts", "amount", "cost", "margin", "is_outlier"]
+    return _temp(con, orders.select(*cols)), _temp(con, refunds.select("customer_id", "order_ts", "amount"))
+
+
+def _costs(df: pd.DataFrame, params: Params) -> pd.Series:
+    """Contact cost per customer: the campaign file's cost; where a campaign records none, the
+    tiers' cost per contact for its channel (control customers are not contacted: 0)."""
+    cost = df["cost"].astype(float)
+    per_contact = params.tiers.cost_per_contact
+    fallback = df["channel"].map(lambda c: per_contact.get(str(c), math.nan) if c is not None else math.nan)
+    fallback = fallback.astype(float) * df["contacts"]
+    known = df.groupby("campaign_id")["cost_known"].transform("sum") > 0
+    out = np.where(known, cost.fillna(0.0), fallback)
+    return pd.Series(np.where(df["role"] == "control", 0.0, out), index=df.index)
+
+
+def from_run(run) -> Study:
+    """The study for a notebook's run context."""
+    return build_study(run.data, run.orders, run.clean.refunds, run.params, run.period, run.period_end)
+
+
+# ================================================================ tables the notebook shows
+
+
+def overview_table(study: Study) -> pd.DataFrame | None:
+    """One row per campaign visible to the run (None when there is none: nothing to show)."""
+    o = study.overview
+    if o.empty:
+        return None
+    out = pd.DataFrame({
+        "campaign": o["campaign_id"], "status": o["status"],
+        "contact": o["first_contact"].dt.strftime("%Y-%m-%d") + np.where(
+            o["first_contact"].dt.date != o["last_contact"].dt.date, " to " + o["last_contact"].dt.strftime("%Y-%m-%d"), ""),
+        "window closes": o["window_end"].dt.strftime("%Y-%m-%d"),
+        "customers": o["customers"], "arms": o["arms"], "channel": o["channel"], "offer": o["offer"],
+    })
+    return out.set_index("campaign")
+
+
+def split_table(study: Study) -> pd.DataFrame:
+    """Customers per arm against the designed split, with the chi-square p of each campaign."""
+    if study.arms.empty:
+        return pd.DataFrame()
+    a = study.arms.merge(study.overview[["campaign_id", "srm_p", "srm_ok", "status"]], on="campaign_id")
+    a = a[a["status"] != READ_EARLIER]
+    verdict = np.where(a["srm_ok"].isna(), "not checked", np.where(a["srm_ok"] == True, "as designed", "MISMATCH"))  # noqa: E712
+    return pd.DataFrame({
+        "campaign": a["campaign_id"], "arm": a["arm"], "role": a["role"], "customers": a["n"],
+        "observed share": a["observed_share"], "designed share": a["designed_share"],
+        "expected customers": a.get("expected_n"), "chi-square p": a["srm_p"], "split check": verdict,
+    }).set_index(["campaign", "arm"])
+
+
+def arm_outcomes(study: Study) -> pd.DataFrame:
+    """Per campaign read and arm: customers and outcomes per customer in the window."""
+    rows = []
+    for cid, df in study.outcomes.items():
+        for arm, g in df.groupby("arm", sort=False):
+            lo, hi = wilson(g["purchased"].sum(), len(g))
+            rows.append({"campaign_id": cid, "arm": arm, "role": g["role"].iloc[0], "n": len(g),
+                         "repurchase_rate": g["purchased"].mean(), "repurchase_lo": lo, "repurchase_hi": hi,
+                         "orders_per_customer": g["orders"].mean(), "revenue_per_customer": g["revenue"].mean(),
+                         "profit_per_customer": g["profit"].mean(), "pre_revenue_per_customer": g["pre_revenue"].mean(),
+                         "cost_per_customer": g["cost"].mean()})
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    return out.sort_values(["campaign_id", "role", "arm"], ignore_index=True)
+
+
+def compare(t: pd.DataFrame, c: pd.DataFrame) -> dict:
+    """Every estimate of one treatment group against its control group."""
+    x1, n1, x0, n0 = t["purchased"].sum(), len(t), c["purchased"].sum(), len(c)
+    rep = diff_proportions(x1, n1, x0, n0)
+    rel = relative_proportion(x1, n1, x0, n0)
+    orders = cuped(t["orders"], c["orders"], t["pre_orders"], c["pre_orders"])
+    rev = cuped(t["revenue"], c["revenue"], t["pre_revenue"], c["pre_revenue"])
+    prof = cuped(t["profit"], c["profit"], t["pre_profit"], c["pre_profit"])
+    raw = rev["raw"]
+    se_t = t["revenue"].std(ddof=1) / math.sqrt(n1) if n1 > 1 else math.nan
+    se_c = c["revenue"].std(ddof=1) / math.sqrt(n0) if n0 > 1 else math.nan
+    rrel = ratio_interval(t["revenue"].mean(), se_t, c["revenue"].mean(), se_c)
+    cost_pc = float(t["cost"].mean()) if n1 else math.nan
+    return {
+        "n_treatment": n1, "n_control": n0,
+        "rate_treatment": x1 / n1 if n1 else math.nan, "rate_control": x0 / n0 if n0 else math.nan,
+        "repurchase_pp": rep["estimate"], "repurchase_lo": rep["lo"], "repurchase_hi": rep["hi"],
+        "repurchase_se": rep["se"], "repurchase_p": rep["p"],
+        "repurchase_rel": rel[0], "repurchase_rel_lo": rel[1], "repurchase_rel_hi": rel[2],
+        "orders_pc": orders["estimate"], "orders_lo": orders["lo"], "orders_hi": orders["hi"],
+        "revenue_pc": raw["estimate"], "revenue_lo": raw["lo"], "revenue_hi": raw["hi"], "revenue_se": raw["se"],
+        "revenue_rel": rrel[0], "revenue_rel_lo": rrel[1], "revenue_rel_hi": rrel[2],
+        "revenue_cuped": rev["estimate"], "revenue_cuped_lo": rev["lo"], "revenue_cuped_hi": rev["hi"],
+        "revenue_cuped_se": rev["se"], "cuped_theta": rev["theta"],
+        "cuped_variance_reduction": rev["variance_reduction"], "cuped_width_ratio": rev["width_ratio"],
+        "profit_pc": prof["estimate"], "profit_lo": prof["lo"], "profit_hi": prof["hi"], "profit_se": prof["se"],
+        "cost_pc": cost_pc, "net_pc": prof["estimate"] - cost_pc,
+    }
+
+
+def lift_table(study: Study) -> pd.DataFrame:
+    """One row per campaign read with a control and per treatment arm: every lift with its
+    interval. Campaigns whose split check failed get a row with the figures withheld."""
+    rows = []
+    for cid in study.ids(READ):
+        df = study.outcomes[cid]
+        c = df[df["role"] == "control"]
+        for arm, t in df[df["role"] == "treatment"].groupby("arm", sort=True):
+            row = {"campaign_id": cid, "arm": arm, "srm_ok": study.srm_ok(cid)}
+            est = compare(t, c)
+            if not row["srm_ok"]:  # no causal figure leaves the function for a broken split
+                est = {k: (v if k in ("n_treatment", "n_control") else math.nan) for k, v in est.items()}
+            rows.append({**row, **est})
+    return pd.DataFrame(rows)
+
+
+def _f_pct(x, digits: int = 1) -> str:
+    return f"{100 * x:.{digits}f} %" if _finite(x) else ""
+
+
+def _f_num(x, digits: int = 1, sign: bool = False) -> str:
+    return (f"{x:+,.{digits}f}" if sign else f"{x:,.{digits}f}") if _finite(x) else ""
+
+
+def _f_ci(lo, hi, scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
+    return f"{lo * scale:+,.{digits}f} to {hi * scale:+,.{digits}f}{unit}" if _finite(lo) and _finite(hi) else ""
+
+
+def _finite(x) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def arms_display(arms_out: pd.DataFrame, currency: str, window_days: int) -> pd.DataFrame:
+    """Outcomes per arm, as a stakeholder reads them."""
+    if arms_out.empty:
+        return arms_out
+    a = arms_out
+    return pd.DataFrame({
+        "campaign": a["campaign_id"], "arm": a["arm"], "customers": [f"{n:,}" for n in a["n"]],
+        f"bought within {window_days} days": [_f_pct(x) for x in a["repurchase_rate"]],
+        "95 % CI": [_f_ci(lo, hi, 100, 1, " %").replace("+", "") for lo, hi in zip(a["repurchase_lo"], a["repurchase_hi"], strict=True)],
+        "orders / customer": [_f_num(x, 3) for x in a["orders_per_customer"]],
+        f"revenue / customer ({currency})": [_f_num(x, 2) for x in a["revenue_per_customer"]],
+        f"profit / customer ({currency})": [_f_num(x, 2) for x in a["profit_per_customer"]],
+        f"pre-period revenue / customer ({currency})": [_f_num(x, 2) for x in a["pre_revenue_per_customer"]],
+        f"contact cost / customer ({currency})": [_f_num(x, 2) for x in a["cost_per_customer"]],
+    }).set_index(["campaign", "arm"])
+
+
+def lift_display(lifts: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """The lift table as a stakeholder reads it (withheld where the split check failed)."""
+    if lifts.empty:
+        return lifts
+    L = lifts
+    withheld = ~L["srm_ok"].astype(bool)
+
+    def col(values):
+        return ["withheld (split check failed)" if w else v for w, v in zip(withheld, values, strict=True)]
+
+    return pd.DataFrame({
+        "campaign": L["campaign_id"], "arm": L["arm"],
+        "treated / control": [f"{a:,} / {b:,}" for a, b in zip(L["n_treatment"], L["n_control"], strict=True)],
+        "repurchase lift": col([f"{_f_num(100 * x, 1, True)} pp" for x in L["repurchase_pp"]]),
+        "95 % CI": col([_f_ci(lo, hi, 100, 1, " pp") for lo, hi in zip(L["repurchase_lo"], L["repurchase_hi"], strict=True)]),
+        "relative": col([_f_num(100 * x, 0, True) + " %" if _finite(x) else "" for x in L["repurchase_rel"]]),
+        "relative 95 % CI": col([_f_ci(lo, hi, 100, 0, " %") for lo, hi in zip(L["repurchase_rel_lo"], L["repurchase_rel_hi"], strict=True)]),
+        f"revenue / customer ({currency})": col([_f_num(x, 2, True) for x in L["revenue_pc"]]),
+        "revenue 95 % CI": col([_f_ci(lo, hi, 1, 2) for lo, hi in zip(L["revenue_lo"], L["revenue_hi"], strict=True)]),
+        f"CUPED revenue / customer ({currency})": col([_f_num(x, 2, True) for x in L["revenue_cuped"]]),
+        "CUPED 95 % CI": col([_f_ci(lo, hi, 1, 2) for lo, hi in zip(L["revenue_cuped_lo"], L["revenue_cuped_hi"], strict=True)]),
+        "CUPED variance removed": col([_f_pct(x) for x in L["cuped_variance_reduction"]]),
+    }).set_index(["campaign", "arm"])
+
+
+def economics(study: Study, lifts: pd.DataFrame) -> pd.DataFrame:
+    """Incremental orders, revenue and profit in total, cost and ROI with intervals, per arm.
+    Money totals use the CUPED-adjusted lifts (same expectation, narrower interval)."""
+    rows = []
+    for r in lifts.itertuples():
+        if not r.srm_ok:
+            continue
+        t = study.outcomes[r.campaign_id]
+        t = t[(t["role"] == "treatment") & (t["arm"] == r.arm)]
+        n = len(t)
+        cost = float(t["cost"].sum())
+        cost_known = bool(np.isfinite(cost)) and cost > 0
+        row = {"campaign_id": r.campaign_id, "arm": r.arm, "n_treatment": n,
+               "incremental_buyers": n * r.repurchase_pp, "incremental_buyers_lo": n * r.repurchase_lo,
+               "incremental_buyers_hi": n * r.repurchase_hi,
+               "incremental_orders": n * r.orders_pc, "incremental_orders_lo": n * r.orders_lo,
+               "incremental_orders_hi": n * r.orders_hi,
+               "incremental_revenue": n * r.revenue_cuped, "incremental_revenue_lo": n * r.revenue_cuped_lo,
+               "incremental_revenue_hi": n * r.revenue_cuped_hi,
+               "incremental_profit": n * r.profit_pc, "incremental_profit_lo": n * r.profit_lo,
+               "incremental_profit_hi": n * r.profit_hi, "cost": cost if np.isfinite(cost) else math.nan}
+        row["net_profit"] = row["incremental_profit"] - (cost if cost_known else 0.0)
+        if cost_known:
+            row.update(roi=(row["incremental_profit"] - cost) / cost, roi_lo=(row["incremental_profit_lo"] - cost) / cost,
+                       roi_hi=(row["incremental_profit_hi"] - cost) / cost)
+        else:
+            row.update(roi=math.nan, roi_lo=math.nan, roi_hi=math.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def economics_display(econ: pd.DataFrame, currency: str) -> pd.DataFrame:
+    if econ.empty:
+        return econ
+    e = econ
+
+    def pair(name, digits=0):
+        return [_f_ci(lo, hi, 1, digits) for lo, hi in zip(e[f"{name}_lo"], e[f"{name}_hi"], strict=True)]
+
+    return pd.DataFrame({
+        "campaign": e["campaign_id"], "arm": e["arm"], "contacted": [f"{n:,}" for n in e["n_treatment"]],
+        "extra buyers": [_f_num(x, 0, True) for x in e["incremental_buyers"]], "extra buyers 95 % CI": pair("incremental_buyers"),
+        "extra orders": [_f_num(x, 0, True) for x in e["incremental_orders"]], "extra orders 95 % CI": pair("incremental_orders"),
+        f"extra revenue ({currency})": [_f_num(x, 0, True) for x in e["incremental_revenue"]],
+        "revenue 95 % CI": pair("incremental_revenue"),
+        f"extra profit ({currency})": [_f_num(x, 0, True) for x in e["incremental_profit"]],
+        "profit 95 % CI": pair("incremental_profit"),
+        f"contact cost ({currency})": [_f_num(x, 0) for x in e["cost"]],
+        "ROI": [_f_num(x, 2, True) for x in e["roi"]], "ROI 95 % CI": pair("roi", 2),
+    }).set_index(["campaign", "arm"])
+
+
+# ---------------------------------------------------------------- for whom
+
+
+def lift_by(study: Study, campaign_id: str, arm: str, column: str) -> pd.DataFrame:
+    """Lift of one arm over control within each group of a pre-contact attribute; groups with
+    fewer than ``min_group_size`` customers in either arm are listed without estimates."""
+    df = study.outcomes[campaign_id]
+    df = df[(df["role"] == "control") | (df["arm"] == arm)]
+    rows = []
+    for group, g in df.groupby(column, sort=True):
+        t, c = g[g["role"] == "treatment"], g[g["role"] == "control"]
+        row = {"dimension": column, "group": str(group), "n_treatment": len(t), "n_control": len(c)}
+        if min(len(t), len(c)) >= study.cfg.min_group_size:
+            row.update(compare(t, c))
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if "repurchase_p" not in out.columns:
+        out["repurchase_p"] = math.nan
+    out["p_holm"] = holm(out["repurchase_p"])
+    return out
+
+
+def subgroup_tables(study: Study, campaign_id: str, arm: str) -> pd.DataFrame:
+    """lift_by for every available dimension, stacked."""
+    parts = [lift_by(study, campaign_id, arm, dim) for dim in study.dimensions]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def subgroup_display(sub: pd.DataFrame, currency: str) -> pd.DataFrame:
+    if sub.empty:
+        return sub
+    g = sub.reindex(columns=[*sub.columns, *[c for c in ("repurchase_pp", "repurchase_lo", "repurchase_hi", "rate_control",
+                                                          "revenue_cuped", "revenue_cuped_lo", "revenue_cuped_hi", "net_pc")
+                                             if c not in sub.columns]])
+    small = g["repurchase_pp"].isna()
+    return pd.DataFrame({
+        "by": g["dimension"], "group": g["group"],
+        "treated / control": [f"{a:,} / {b:,}" for a, b in zip(g["n_treatment"], g["n_control"], strict=True)],
+        "control bought": [_f_pct(x) for x in g["rate_control"]],
+        "repurchase lift": ["too few customers" if s_ else f"{_f_num(100 * x, 1, True)} pp" for s_, x in zip(small, g["repurchase_pp"], strict=True)],
+        "95 % CI": [_f_ci(lo, hi, 100, 1, " pp") for lo, hi in zip(g["repurchase_lo"], g["repurchase_hi"], strict=True)],
+        "Holm-adjusted p": [f"{p:.3f}" if _finite(p) else "" for p in g["p_holm"]],
+        f"revenue lift / customer ({currency}, CUPED)": [_f_num(x, 1, True) for x in g["revenue_cuped"]],
+        "revenue 95 % CI": [_f_ci(lo, hi, 1, 1) for lo, hi in zip(g["revenue_cuped_lo"], g["revenue_cuped_hi"], strict=True)],
+        f"net profit / contact ({currency})": [_f_num(x, 2, True) for x in g["net_pc"]],
+    }).set_index(["by", "group"])
+
+
+def subgroups(study: Study, lifts: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
+    """Subgroup tables of every arm read with a sound split, keyed by (campaign, arm)."""
+    if lifts.empty:
+        return {}
+    return {(r.campaign_id, r.arm): subgroup_tables(study, r.campaign_id, r.arm)
+            for r in lifts[lifts["srm_ok"].astype(bool)].itertuples()}
+
+
+def dimension_sentences(study: Study) -> list[str]:
+    """Which pre-contact groups the lift is split by, and why tiers may be missing."""
+    if not study.readable():
+        return []
+    out = ["Groups are fixed before the contact: " + "; ".join(f"**{k}** = {v}" for k, v in study.dimensions.items()) + "."]
+    if "tier" not in study.dimensions:
+        first = study.overview.loc[study.overview["campaign_id"].isin(study.readable()), "first_contact"].min()
+        out.append(f"Value tiers at contact are not available: no earlier run of a period that ended before "
+                   f"{first:%Y-%m-%d} left a customer table with tiers. Tiers assigned at this period's end come after "
+                   "the campaign — a customer who bought because of it may have moved up a tier — so splitting by them "
+                   "would credit the campaign's effect to the tiers it moved people into; they are not used.")
+    return out
+
+
+def response_dimension(study: Study) -> tuple[str, str] | None:
+    """(column, file 'by' value) for the per-tier response file: tier at contact, else the
+    campaign file's segment, else lifecycle stage at contact."""
+    for column in ("tier", "segment", "stage"):
+        if column in study.dimensions:
+            return column, column
+    return None
+
+
+def response_payload(study: Study, lifts: pd.DataFrame) -> dict | None:
+    """The measured response notebook 05 reads next period (brief's format), from the latest
+    campaign read with a control and a passing split check; for a multi-arm campaign, the arm
+    with the highest net profit per contact (named in 'arm')."""
+    ok = lifts[lifts["srm_ok"]] if not lifts.empty else lifts
+    dim = response_dimension(study)
+    if ok.empty or dim is None:
+        return None
+    ends = study.overview.set_index("campaign_id")["window_end"]
+    ok = ok.assign(_end=ok["campaign_id"].map(ends)).sort_values(["_end", "net_pc"], ascending=[False, False])
+    best = ok.iloc[0]
+    column, by = dim
+    groups = lift_by(study, best["campaign_id"], best["arm"], column)
+
+    def fields(r) -> dict:
+        return {"n_treatment": int(r["n_treatment"]), "n_control": int(r["n_control"]),
+                "repurchase_pp": _num(r.get("repurchase_pp")),
+                "repurchase_pp_ci": [_num(r.get("repurchase_lo")), _num(r.get("repurchase_hi"))],
+                "revenue_per_customer": _num(r.get("revenue_cuped")),
+                "revenue_per_customer_ci": [_num(r.get("revenue_cuped_lo")), _num(r.get("revenue_cuped_hi"))],
+                "cost_per_customer": _num(r.get("cost_pc"))}
+
+    return {
+        "campaign_id": str(best["campaign_id"]), "arm": str(best["arm"]), "period": study.period, "by": by,
+        "window_days": int(study.cfg.window_days),
+        "response": {r["group"]: fields(r) for _, r in groups.iterrows()},
+        "overall": fields(best),
+        "notes": ("repurchase_pp in probability units (0.02 = 2 percentage points); revenue per customer is the "
+                  "CUPED-adjusted lift in " + study.currency + "; groups fixed before the contact: "
+                  + study.dimensions[column]),
+    }
+
+
+def write_response(run, payload: dict | None) -> Path | None:
+    if payload is None:
+        return None
+    target = run.path("data", RESPONSE_FILE)
+    target.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+    return target
+
+
+def response_sentence(study: Study, payload: dict | None) -> str:
+    if payload is None:
+        return ("No measured response is written this period (no campaign with a control group and a sound split was "
+                "read), so notebook 05 keeps its assumed response per tier next period.")
+    groups = ", ".join(f"{g} {_pp(v['repurchase_pp'])}" if v["repurchase_pp"] is not None else f"{g} (too few)"
+                       for g, v in payload["response"].items())
+    return (f"The measured response of {payload['campaign_id']} ({payload['arm']}) per {payload['by']} — {groups} — is "
+            f"written to data/{RESPONSE_FILE}; notebook 05 reads it next period instead of its assumed response.")
+
+
+def _num(x):
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+# ---------------------------------------------------------------- contact fatigue
+
+
+def fatigue(study: Study, campaign_id: str, arm: str | None = None) -> pd.DataFrame:
+    """Repurchase per arm and lift by the number of contacts in the look-back before this one."""
+    df = study.outcomes[campaign_id]
+    if arm is not None:
+        df = df[(df["role"] == "control") | (df["arm"] == arm)]
+    bucket = np.minimum(df["contacts_prior"], 3).map({0: "0", 1: "1", 2: "2", 3: "3+"})
+    rows = []
+    for b in FATIGUE_BUCKETS:
+        g = df[bucket == b]
+        t, c = g[g["role"] == "treatment"], g[g["role"] == "control"]
+        if g.empty:
+            continue
+        row = {"contacts_before": b, "n_treatment": len(t), "n_control": len(c),
+               "rate_treatment": t["purchased"].mean() if len(t) else math.nan,
+               "rate_control": c["purchased"].mean() if len(c) else math.nan}
+        if len(t) and len(c):
+            est = diff_proportions(t["purchased"].sum(), len(t), c["purchased"].sum(), len(c))
+            row.update(lift=est["estimate"], lift_lo=est["lo"], lift_hi=est["hi"], lift_se=est["se"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def fatigue_display(table: pd.DataFrame, window_days: int) -> pd.DataFrame:
+    t = table.reindex(columns=[*table.columns, *[c for c in ("lift", "lift_lo", "lift_hi") if c not in table.columns]])
+    return pd.DataFrame({
+        "earlier contacts": t["contacts_before"],
+        "contacted (all arms) / control": [f"{a:,} / {b:,}" for a, b in zip(t["n_treatment"], t["n_control"], strict=True)],
+        f"contacted bought within {window_days} days": [_f_pct(x) for x in t["rate_treatment"]],
+        "control bought": [_f_pct(x) for x in t["rate_control"]],
+        "lift": [f"{_f_num(100 * x, 1, True)} pp" if _finite(x) else "" for x in t["lift"]],
+        "95 % CI": [_f_ci(lo, hi, 100, 1, " pp") for lo, hi in zip(t["lift_lo"], t["lift_hi"], strict=True)],
+    }).set_index("earlier contacts")
+
+
+def fatigue_tables(study: Study) -> dict[str, pd.DataFrame]:
+    """Contact-fatigue table of every campaign read with a control and a sound split."""
+    return {cid: fatigue(study, cid) for cid in study.readable()}
+
+
+def has_history(study: Study, campaign_id: str) -> bool:
+    return bool((study.outcomes[campaign_id]["contacts_prior"] > 0).any())
+
+
+# ---------------------------------------------------------------- without a control group
+
+
+def match_comparison(treated: pd.DataFrame, pool: pd.DataFrame, window_days: int) -> pd.DataFrame:
+    """Nearest neighbour (with replacement) on log recency, log frequency and log spend before
+    the contact, standardised; treated customers without a purchase before cannot be matched."""
+    feats = ["recency_days", "orders_before", "revenue_before"]
+    t = treated[treated["orders_before"] > 0]
+    if t.empty or pool.empty:
+        return pd.DataFrame()
+    xt = np.log1p(t[feats].to_numpy(dtype=float).clip(min=0))
+    xp = np.log1p(pool[feats].to_numpy(dtype=float).clip(min=0))
+    sd = np.concatenate([xt, xp]).std(axis=0)
+    sd[sd == 0] = 1
+    _, idx = cKDTree(xp / sd).query(xt / sd, k=1)
+    m = pool.iloc[idx].reset_index(drop=True)
+    return pd.DataFrame({
+        "t_purchased": t["purchased"].to_numpy(), "t_pre": (t["recency_days"] <= window_days).astype(int).to_numpy(),
+        "t_revenue": t["revenue"].to_numpy(), "m_purchased": m["purchased"].to_numpy(), "m_pre": m["pre_purchased"].to_numpy(),
+        "m_revenue": m["revenue"].to_numpy(),
+        **{f"t_{f}": t[f].to_numpy() for f in feats}, **{f"m_{f}": m[f].to_numpy() for f in feats},
+    })
+
+
+def observational(study: Study, campaign_id: str) -> dict:
+    """Pre/post comparison of a campaign without a control group against a matched group.
+    Observational: it cannot separate the campaign from whatever made these customers be
+    chosen. Pre = the window-length before the contact, post = the window after."""
+    treated = study.outcomes[campaign_id]
+    pool = study.pools.get(campaign_id, pd.DataFrame())
+    pairs = match_comparison(treated, pool, study.cfg.window_days)
+    out = {"campaign_id": campaign_id, "n_treated": len(treated), "n_matched": len(pairs),
+           "n_unmatched": len(treated) - len(pairs), "n_pool": len(pool)}
+    if pairs.empty:
+        return out
+    did = (pairs["t_purchased"] - pairs["t_pre"]) - (pairs["m_purchased"] - pairs["m_pre"])
+    post = pairs["t_purchased"] - pairs["m_purchased"]
+    out.update({
+        "treated_pre": pairs["t_pre"].mean(), "treated_post": pairs["t_purchased"].mean(),
+        "matched_pre": pairs["m_pre"].mean(), "matched_post": pairs["m_purchased"].mean(),
+        "difference": did.mean(), "difference_se": did.std(ddof=1) / math.sqrt(len(did)),
+        "post_difference": post.mean(),
+        "revenue_difference": (pairs["t_revenue"] - pairs["m_revenue"]).mean(),
+        "balance": pd.DataFrame({
+            "treated": [pairs[f"t_{f}"].mean() for f in ("recency_days", "orders_before", "revenue_before")],
+            "matched": [pairs[f"m_{f}"].mean() for f in ("recency_days", "orders_before", "revenue_before")],
+            "all non-contacted": [pool[f].mean() for f in ("recency_days", "orders_before", "revenue_before")],
+        }, index=["days since last purchase", "orders before", f"spend before ({study.currency})"]),
+    })
+    out["difference_lo"] = out["difference"] - Z95 * out["difference_se"]
+    out["difference_hi"] = out["difference"] + Z95 * out["difference_se"]
+    return out
+
+
+def observational_all(study: Study) -> dict[str, dict]:
+    return {cid: observational(study, cid) for cid in study.ids(OBSERVATIONAL)}
+
+
+# ================================================================ metrics and sentences
+
+
+def campaign_metrics(study: Study, arms_out: pd.DataFrame, lifts: pd.DataFrame, econ: pd.DataFrame,
+                     obs: dict[str, dict] | None = None) -> dict:
+    """metrics.json 'campaigns': per campaign id, srm_p, arms and lift (brief's keys, plus more)."""
+    out: dict = {}
+    if study.overview.empty:
+        return out
+    for row in study.overview.itertuples():
+        if row.status == READ_EARLIER:
+            continue
+        entry = {"status": row.status, "first_contact": f"{row.first_contact:%Y-%m-%d %H:%M:%S}",
+                 "window_end": f"{row.window_end:%Y-%m-%d %H:%M:%S}",
+                 "window_days": study.cfg.window_days, "customers": int(row.customers),
+                 "srm_p": _num(row.srm_p), "srm_ok": None if pd.isna(row.srm_ok) else bool(row.srm_ok),
+                 "arms": {}, "lift": {}}
+        a = study.arms[study.arms["campaign_id"] == row.campaign_id]
+        for arm in a.itertuples():
+            entry["arms"][arm.arm] = {"n": int(arm.n), "role": arm.role, "repurchase_rate": None,
+                                      "revenue_per_customer": None}
+        if not arms_out.empty:
+            for r in arms_out[arms_out["campaign_id"] == row.campaign_id].itertuples():
+                entry["arms"][r.arm].update(repurchase_rate=r.repurchase_rate, revenue_per_customer=r.revenue_per_customer,
+                                            orders_per_customer=r.orders_per_customer, profit_per_customer=r.profit_per_customer,
+                                            cost_per_customer=r.cost_per_customer)
+        if not lifts.empty:
+            for r in lifts[lifts["campaign_id"] == row.campaign_id].itertuples():
+                e = econ[(econ["campaign_id"] == r.campaign_id) & (econ["arm"] == r.arm)] if not econ.empty else econ
+                e = e.iloc[0] if len(e) else {}
+                entry["lift"][r.arm] = {
+                    "causal": bool(r.srm_ok),
+                    "repurchase_pp": _num(r.repurchase_pp), "repurchase_pp_ci": [_num(r.repurchase_lo), _num(r.repurchase_hi)],
+                    "repurchase_relative": _num(r.repurchase_rel),
+                    "revenue_per_customer": _num(r.revenue_pc), "revenue_per_customer_ci": [_num(r.revenue_lo), _num(r.revenue_hi)],
+                    "revenue_per_customer_cuped": _num(r.revenue_cuped),
+                    "revenue_per_customer_cuped_ci": [_num(r.revenue_cuped_lo), _num(r.revenue_cuped_hi)],
+                    "cuped_variance_reduction": _num(r.cuped_variance_reduction),
+                    "profit_per_customer": _num(r.profit_pc), "cost_per_customer": _num(r.cost_pc),
+                    "incremental_revenue": _num(e.get("incremental_revenue")) if len(e) else None,
+                    "incremental_profit": _num(e.get("incremental_profit")) if len(e) else None,
+                    "cost": _num(e.get("cost")) if len(e) else None,
+                    "roi": _num(e.get("roi")) if len(e) else None,
+                    "roi_ci": [_num(e.get("roi_lo")), _num(e.get("roi_hi"))] if len(e) else [None, None],
+                }
+        if obs and row.campaign_id in obs:
+            o = obs[row.campaign_id]
+            entry["observational"] = {k: _num(o.get(k)) for k in ("treated_pre", "treated_post", "matched_pre",
+                                                                    "matched_post", "difference", "difference_lo",
+                                                                    "difference_hi")}
+            entry["observational"]["label"] = "observational pre/post against a matched group; not a causal lift"
+        out[row.campaign_id] = entry
+    return out
+
+
+def _pp(x: float) -> str:
+    return f"{100 * x:+.1f} pp"
+
+
+def _ci_pp(lo: float, hi: float) -> str:
+    return f"95 % CI {100 * lo:+.1f} to {100 * hi:+.1f} pp"
+
+
+def _ci_money(lo: float, hi: float, currency: str, digits: int = 1) -> str:
+    return f"95 % CI {lo:+,.{digits}f} to {hi:+,.{digits}f} {currency}"
+
+
+def overview_sentences(study: Study) -> list[str]:
+    if not study.has_table:
+        return ["This brand's data has no campaigns table, so there is no campaign to review: every section below is "
+                "skipped. Map a campaign contact list (campaign_id, customer_id, group, contact_ts) in the params to "
+                "use this notebook."]
+    if study.overview.empty:
+        return [f"No campaign contacts are dated on or before the period end ({study.period_end:%Y-%m-%d}).", *study.notes]
+    out = []
+    cfg = study.cfg
+    for row in study.overview.itertuples():
+        if row.status == READ:
+            out.append(f"**{row.campaign_id}** contacted {fmt_int(row.customers)} customers from "
+                       f"{row.first_contact:%Y-%m-%d}; its {cfg.window_days}-day outcome window closed on "
+                       f"{row.window_end:%Y-%m-%d}, so it is read here.")
+        elif row.status == TOO_EARLY:
+            left = (row.window_end - study.period_end).days + 1
+            out.append(f"**{row.campaign_id}** (first contact {row.first_contact:%Y-%m-%d}, {fmt_int(row.customers)} "
+                       f"customers) is too early to read: its window closes on {row.window_end:%Y-%m-%d}, "
+                       f"{left} days after the period end. Reading outcomes before then would mix finished and "
+                       "unfinished windows; it will be read by the run of the period the window closes in.")
+        elif row.status == OBSERVATIONAL:
+            out.append(f"**{row.campaign_id}** has no control group ({fmt_int(row.customers)} customers, all "
+                       "contacted): its causal lift cannot be measured. Section 6 shows an observational comparison.")
+        else:
+            out.append(f"**{row.campaign_id}** closed its window on {row.window_end:%Y-%m-%d}, more than "
+                       f"{cfg.read_periods - 1} period(s) ago; earlier runs read it.")
+    return out + study.notes
+
+
+def split_sentences(study: Study) -> list[str]:
+    out = []
+    for row in study.overview.itertuples():
+        if row.status == READ_EARLIER:
+            continue
+        a = study.arms[study.arms["campaign_id"] == row.campaign_id]
+        if pd.isna(row.srm_ok):
+            if row.arms > 1:
+                out.append(f"{row.campaign_id}: the split could not be checked — {row.split_note}. The lift below "
+                           "assumes customers were assigned at random; record the designed share to check it.")
+            continue
+        shares = ", ".join(f"{r.arm} {fmt_pct(r.observed_share)} (designed {fmt_pct(r.designed_share)})" for r in a.itertuples())
+        if row.srm_ok:
+            out.append(f"{row.campaign_id}: the split matches the design — {shares}; chi-square p = {row.srm_p:.2g} "
+                       f"(a mismatch needs p < {study.cfg.srm_alpha:g}).")
+        else:
+            out.append(f"**{row.campaign_id}: sample-ratio mismatch** — {shares}; chi-square p = {row.srm_p:.1e}, below "
+                       f"{study.cfg.srm_alpha:g}. So many customers are in the wrong arm that assignment or logging was "
+                       "broken (customers added to or dropped from one arm, a targeting filter applied after the "
+                       "split, a tracking gap). The groups are no longer comparable, so **no lift, ROI or segment "
+                       "figure is reported for this campaign** until the cause is found.")
+    return out
+
+
+def lift_sentences(study: Study, arms_out: pd.DataFrame, lifts: pd.DataFrame) -> list[str]:
+    cur = study.currency
+    if lifts.empty:
+        return [section_skipped(study, "lift to measure")]
+    out = []
+    for r in lifts.itertuples():
+        if not r.srm_ok:
+            out.append(f"{r.campaign_id} / {r.arm}: figures withheld (the split check failed).")
+            continue
+        verdict = ("raised" if r.repurchase_lo > 0 else "lowered" if r.repurchase_hi < 0 else None)
+        head = (f"{r.campaign_id} / {r.arm}: {fmt_pct(r.rate_treatment)} of contacted customers bought within "
+                f"{study.cfg.window_days} days against {fmt_pct(r.rate_control)} of the control group, a lift of "
+                f"{_pp(r.repurchase_pp)} ({_ci_pp(r.repurchase_lo, r.repurchase_hi)})")
+        if verdict:
+            rel = f", {fmt_pct(r.repurchase_rel, 0)} more buyers than without it" if np.isfinite(r.repurchase_rel) and verdict == "raised" else ""
+            out.append(head + f": the campaign {verdict} repurchase{rel}.")
+        else:
+            out.append(head + ": the interval includes zero, so **we cannot tell** whether it changed repurchase.")
+        out.append(f"Revenue per customer in the window: {r.revenue_pc:+,.1f} {cur} ({_ci_money(r.revenue_lo, r.revenue_hi, cur)}). "
+                   f"Adjusted for each customer's revenue in the {study.cfg.pre_period_days} days before contact "
+                   f"(CUPED), {r.revenue_cuped:+,.1f} {cur} ({_ci_money(r.revenue_cuped_lo, r.revenue_cuped_hi, cur)}): "
+                   f"the pre-period explains {fmt_pct(r.cuped_variance_reduction)} of the variance and the interval is "
+                   f"{fmt_pct(1 - r.cuped_width_ratio)} narrower.")
+    return out
+
+
+def lifts_row(study: Study, campaign_id: str, arm: str) -> dict:
+    """compare() of one arm against its control (for sentences that need the standard errors)."""
+    df = study.outcomes[campaign_id]
+    return compare(df[(df["role"] == "treatment") & (df["arm"] == arm)], df[df["role"] == "control"])
+
+
+def audience_to_settle(est: dict, power: float = 0.8) -> float:
+    """How many times the campaign's audience (same split) it would take for the net profit per
+    contact now estimated to be detected as different from zero (5 %, two-sided, given power)."""
+    net, se = est.get("net_pc", math.nan), est.get("profit_se", math.nan)
+    if not (_finite(net) and _finite(se)) or net == 0 or se <= 0:
+        return math.nan
+    z = Z95 + float(stats.norm.ppf(power))
+    return float((z * se / abs(net)) ** 2)
+
+
+def economics_sentences(study: Study, econ: pd.DataFrame) -> list[str]:
+    cur = study.currency
+    if econ.empty:
+        return [section_skipped(study, "incremental profit to total")]
+    out = [f"Profit is {study.profit_basis}; money figures are CUPED-adjusted and net of refunds in the window"
+           + ("; wholesale-size (outlier) orders count as purchases but not as revenue." if study.cfg.exclude_outlier_revenue else ".")]
+    for r in econ.itertuples():
+        line = (f"{r.campaign_id} / {r.arm}: about {fmt_int(r.incremental_orders)} extra orders "
+                f"(95 % CI {r.incremental_orders_lo:,.0f} to {r.incremental_orders_hi:,.0f}), "
+                f"{fmt_money(r.incremental_revenue, cur)} extra revenue and {fmt_money(r.incremental_profit, cur)} extra profit "
+                f"(95 % CI {r.incremental_profit_lo:,.0f} to {r.incremental_profit_hi:,.0f})")
+        if np.isfinite(r.roi):
+            if r.roi_lo > 0:
+                call = "it paid for itself"
+            elif r.roi_hi < 0:
+                call = "it lost money"
+            else:
+                call = "**we cannot tell whether it paid for itself**"
+                scale = audience_to_settle(lifts_row(study, r.campaign_id, r.arm))
+                if np.isfinite(scale):
+                    call += (f"; settling it would take about {scale:,.1f} times as many customers with the same split"
+                             " (or pooling several campaigns like it)")
+            line += (f", for a contact cost of {fmt_money(r.cost, cur)}: ROI {r.roi:+.2f} "
+                     f"(95 % CI {r.roi_lo:+.2f} to {r.roi_hi:+.2f}) — {call}.")
+        else:
+            line += "; the contact cost is not recorded (no cost column and no cost per contact for its channel), so ROI cannot be computed."
+        out.append(line)
+    return out
+
+
+def subgroup_sentences(study: Study, sub: pd.DataFrame, campaign_id: str, arm: str) -> list[str]:
+    if sub.empty or "repurchase_pp" not in sub.columns:
+        return [f"{campaign_id} / {arm}: no subgroup has {study.cfg.min_group_size}+ customers in both arms."]
+    out = []
+    est = sub.dropna(subset=["repurchase_pp"])
+    n_tests = len(est)
+    n_sig = int((est["repurchase_p"] < 0.05).sum())
+    n_holm = int((est["p_holm"] < 0.05).sum())
+    out.append(f"{campaign_id} / {arm}: {n_tests} subgroup lifts were estimated over {sub['dimension'].nunique()} "
+               f"ways of splitting. With this many comparisons about {n_tests * 0.05:.1f} would look significant at 5 % "
+               f"by chance alone; {n_sig} do, and {n_holm} remain after Holm's correction. Read a single subgroup's "
+               "interval as a hint, not a finding, unless it survives the correction.")
+    for dim, g in est.groupby("dimension", sort=False):
+        if len(g) < 2:
+            continue
+        q, p, k = heterogeneity(g["repurchase_pp"], g["repurchase_se"])
+        hi, lo = g.loc[g["repurchase_pp"].idxmax()], g.loc[g["repurchase_pp"].idxmin()]
+        differ = (f"the groups differ by more than chance (heterogeneity p = {p:.2g})" if p < 0.05 else
+                  f"the differences between groups are within chance (heterogeneity p = {p:.2g})")
+        out.append(f"By {dim}: lift ranges from {_pp(lo['repurchase_pp'])} ({lo['group']}) to {_pp(hi['repurchase_pp'])} "
+                   f"({hi['group']}); {differ}.")
+    small = sub[sub.get("repurchase_pp", pd.Series(dtype=float)).isna()]
+    if len(small):
+        out.append(f"{len(small)} group(s) have fewer than {study.cfg.min_group_size} customers in an arm and are not estimated: "
+                   + ", ".join(f"{r.dimension} {r.group}" for r in small.itertuples()) + ".")
+    return out
+
+
+def fatigue_sentences(study: Study, campaign_id: str, table: pd.DataFrame) -> list[str]:
+    lb = study.cfg.fatigue_lookback_days
+    if not has_history(study, campaign_id):
+        return [f"{campaign_id}: none of its customers had been contacted by a campaign in the {lb} days before, so the data "
+                "holds no contact history to test fatigue against. Load earlier campaign contact lists to answer this."]
+    t = table.dropna(subset=["lift"]) if "lift" in table.columns else table.iloc[0:0]
+    if len(t) < 2:
+        return [f"{campaign_id}: too few customers with earlier contacts to compare lifts."]
+    q, p, _ = heterogeneity(t["lift"], t["lift_se"])
+    first, last = t.iloc[0], t.iloc[-1]
+    trend = "falls" if last["lift"] < first["lift"] else "rises"
+    verdict = ("the difference is larger than chance" if p < 0.05 else "the difference is within chance: **we cannot tell** "
+               "whether earlier contacts blunt the response")
+    return [f"{campaign_id}: the lift {trend} from {_pp(first['lift'])} for customers with {first['contacts_before']} earlier "
+            f"contacts in {lb} days to {_pp(last['lift'])} for those with {last['contacts_before']} (heterogeneity p = {p:.2g}); "
+            f"{verdict}."]
+
+
+def section_skipped(study: Study, what: str) -> str:
+    """The sentence for a section with nothing to show."""
+    if not study.has_table:
+        return f"Skipped: this brand has no campaigns table, so there is no {what}."
+    if what == "observational comparison":
+        return ("Every campaign read this period has a control group, so no observational fallback is needed: its lift "
+                "is measured above.")
+    return f"Skipped: no campaign with a control group and a sound split is read this period, so there is no {what}."
+
+
+def observational_sentences(study: Study, campaign_id: str, obs: dict) -> list[str]:
+    label = "**Observational, not a causal lift.**"
+    if not obs.get("n_matched"):
+        return [f"{label} {campaign_id}: no comparison customers could be matched (no purchase history before the contact)."]
+    return [f"{label} {campaign_id} has no control group, so its effect cannot be measured: the customers were chosen, "
+            "and whatever chose them may also drive their buying.",
+            f"Matched on recency, frequency and spend before the contact, {fmt_int(obs['n_matched'])} contacted customers "
+            f"({fmt_int(obs['n_unmatched'])} without earlier purchases could not be matched) went from "
+            f"{fmt_pct(obs['treated_pre'])} buying in the {study.cfg.window_days} days before to {fmt_pct(obs['treated_post'])} after; "
+            f"their matched non-contacted look-alikes went from {fmt_pct(obs['matched_pre'])} to {fmt_pct(obs['matched_post'])}. "
+            f"The difference in change is {_pp(obs['difference'])} ({_ci_pp(obs['difference_lo'], obs['difference_hi'])}, "
+            "ignoring the uncertainty of the matching). Next time, keep a random control group."]
+
+
+def findings_paragraph(study: Study, lifts: pd.DataFrame, econ: pd.DataFrame, subs: dict[tuple[str, str], pd.DataFrame],
+                       fatigue_tables: dict[str, pd.DataFrame]) -> str:
+    """One paragraph a marketing manager can act on, written from the numbers."""
+    return "**What to do next period.** " + _findings(study, lifts, econ, subs, fatigue_tables)
+
+
+def _findings(study: Study, lifts: pd.DataFrame, econ: pd.DataFrame, subs: dict[tuple[str, str], pd.DataFrame],
+              fatigue_tables: dict[str, pd.DataFrame]) -> str:
+    cur = study.currency
+    if not study.has_table:
+        return ("There is no campaign data for this brand. To learn what campaigns return, send the next campaign to a "
+                "random 80 % of the chosen customers, keep 20 % as a control group, and load the contact list.")
+    parts = []
+    for cid in study.ids(TOO_EARLY):
+        row = study.overview.set_index("campaign_id").loc[cid]
+        parts.append(f"{cid} is still running; read it after {row['window_end']:%Y-%m-%d}.")
+    for cid in study.ids(READ):
+        if not study.srm_ok(cid):
+            parts.append(f"Do not act on {cid}: its control and treatment groups are not the split that was designed. "
+                         "Find out why (targeting, logging) before the next campaign.")
+    for cid in study.ids(OBSERVATIONAL):
+        parts.append(f"{cid} had no control group, so what it returned cannot be known; keep a random control group next time.")
+    if lifts.empty or not lifts["srm_ok"].any():
+        return " ".join(parts) or "No campaign could be read this period."
+    ok = lifts[lifts["srm_ok"]].merge(econ, on=["campaign_id", "arm"], how="left", suffixes=("", "_e"))
+    for r in ok.itertuples():
+        what = f"{r.campaign_id}" + (f" ({r.arm})" if (lifts["campaign_id"] == r.campaign_id).sum() > 1 else "")
+        s = (f"{what} moved repurchase by {_pp(r.repurchase_pp)} ({_ci_pp(r.repurchase_lo, r.repurchase_hi)}) and "
+             f"earned about {fmt_money(r.incremental_profit, cur)} extra profit")
+        if np.isfinite(r.roi):
+            s += f" on {fmt_money(r.cost, cur)} of contacts (ROI {r.roi:+.2f}, 95 % CI {r.roi_lo:+.2f} to {r.roi_hi:+.2f})"
+        s += ". "
+        if np.isfinite(r.roi) and r.roi_lo > 0:
+            s += "It pays: repeat it"
+        elif np.isfinite(r.roi) and r.roi_hi < 0:
+            s += "It does not pay at this cost: change the offer or the audience before repeating it"
+        elif r.repurchase_lo > 0:
+            s += ("It brings customers back, but whether it pays is within the noise: repeat it with a cheaper contact or "
+                  "a narrower audience, keep the control group, and pool the results until the return is clear")
+        else:
+            need = control_size_needed(r.rate_treatment, r.rate_control, r.n_treatment / max(r.n_control, 1),
+                                       r.repurchase_pp if r.repurchase_pp > 0 else 0.01)
+            s += (f"We cannot tell whether it works; to detect a lift of this size next time, keep a control group of "
+                  f"about {fmt_int(need)} customers")
+        sub = subs.get((r.campaign_id, r.arm))
+        if sub is not None and "net_pc" in sub.columns:
+            s += _targeting(sub, cur)
+        s += "."
+        ft = fatigue_tables.get(r.campaign_id)
+        if ft is not None and has_history(study, r.campaign_id) and "lift" in ft.columns and len(ft.dropna(subset=["lift"])) >= 2:
+            t = ft.dropna(subset=["lift"])
+            if t.iloc[-1]["lift_hi"] < t.iloc[0]["lift_lo"]:
+                times = {"1": "once", "2": "twice"}.get(t.iloc[-1]["contacts_before"], f"{t.iloc[-1]['contacts_before']} times")
+                s += (f" Customers already contacted {times} in the {study.cfg.fatigue_lookback_days} days before "
+                      f"responded less ({_pp(t.iloc[-1]['lift'])} against {_pp(t.iloc[0]['lift'])}): cap contacts.")
+        parts.append(s)
+    return " ".join(parts)
+
+
+def _targeting(sub: pd.DataFrame, cur: str) -> str:
+    """Where to aim the campaign next time, from the subgroup estimates (pre-contact groups)."""
+    est = sub.dropna(subset=["repurchase_pp"])
+    if est.empty:
+        return ""
+    out = ""
+    sure = est[(est["repurchase_lo"] > 0) & (est["profit_lo"] > est["cost_pc"])]
+    if len(sure):
+        out += "; it clearly pays in " + ", ".join(
+            f"{g.group} ({g.dimension}: {_pp(g.repurchase_pp)}, net {g.net_pc:+,.1f} {cur} per contact)"
+            for g in sure.sort_values("net_pc", ascending=False).head(3).itertuples()) + " — aim it there"
+    else:
+        best = est.loc[est["net_pc"].idxmax()]
+        if best["net_pc"] > 0:
+            out += (f"; the best return per contact is in {best['group']} ({best['dimension']}: net "
+                    f"{best['net_pc']:+,.1f} {cur} per contact, {_pp(best['repurchase_pp'])} repurchase), though not yet "
+                    "beyond doubt")
+    loses = est[est["profit_hi"] < est["cost_pc"]]
+    if len(loses):
+        out += ("; it costs more than it earns in " + ", ".join(f"{g.group} ({g.dimension})" for g in loses.head(3).itertuples())
+                + " — leave them out or use a cheaper channel")
+    return out
+
+
+def outcomes_export(study: Study) -> pd.DataFrame:
+    """Customer-level outcomes of every campaign read (for analysts; never shown in the HTML)."""
+    if not study.outcomes:
+        return pd.DataFrame()
+    cols = ["campaign_id", "customer_id", "arm", "role", "contact_ts", "purchased", "orders", "revenue", "profit",
+            "pre_revenue", "orders_before", "recency_days", "contacts_prior", "cost", *study.dimensions]
+    frame = pd.concat(study.outcomes.values(), ignore_index=True)
+    return frame[[c for c in cols if c in frame.columns]]
