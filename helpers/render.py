@@ -49,8 +49,10 @@ HEADLINE_METRICS: tuple[tuple[str, str], ...] = (
     ("audit.orders_clean", "Orders (clean)"),
     ("audit.customers_clean", "Customers"),
     ("audit.revenue_clean", "Revenue (clean)"),
-    ("lifecycle.repeat_rate", "Repeat rate"),
+    ("repurchase.within_period", "Repurchase in period"),
+    ("repurchase.retention", "Retention"),
     ("clv.total", "Total CLV"),
+    ("tiers.expected_profit.optimized", "Plan profit"),
 )
 
 
@@ -125,12 +127,20 @@ def render_notebook(nb_path: Path, html_dir: Path, title: str | None = None) -> 
 # ---------------------------------------------------------------- outputs/index.html
 
 
+# Headline metrics that are shares (0..1), shown as percentages.
+PERCENT_METRICS = {"repurchase.within_period", "repurchase.retention"}
+
+
 def headline_figures(metrics: dict[str, Any]) -> dict[str, str]:
     """Label -> formatted value for the headline metrics this run has."""
     shown = {}
     for key, label in HEADLINE_METRICS:
         value = metric_value(metrics, key)
-        if value is not None:
+        if value is None:
+            continue
+        if key in PERCENT_METRICS and isinstance(value, int | float) and not isinstance(value, bool):
+            shown[label] = f"{100 * value:.1f} %"
+        else:
             shown[label] = format_figure(value)
     return shown
 
