@@ -1,0 +1,503 @@
+"""Notebook 03's helpers: funnel, censoring, the driver model, timing of exposures, findings.
+
+Unit tests run on customer-level fixtures simulated here (known effects, known censoring); the
+demo tests check that the planted driver effects are recovered at the default demo size; slow
+tests run the whole pipeline on a demo generated with the effects switched off, check interval
+coverage over several generated demos, and execute the notebook.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import ibis
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from helpers import config, demo, drivers
+from helpers.config import Drivers
+from helpers.report import open_run
+
+PLANTED = ("slow_delivery", "unresolved_complaint", "first_order_coupon", "no_second_coupon_reminder")
+END = pd.Timestamp("2025-06-30 23:59:59")
+
+
+# ================================================================ a small simulator of customer journeys
+
+
+def simulate(n: int = 2000, seed: int = 0, betas: dict | None = None, cure: float = 0.0, rate: float = 0.02,
+             suppress_reminder: bool = False, reminder_effect_from: str = "start", span_days: float = 720.0):
+    """Customer journeys with known driver effects on the days to the second order.
+
+    Factors: slow_delivery, unresolved_complaint (within ticket_raised), first_order_coupon,
+    no_second_coupon_reminder, online_first_order, region (A/B/C). The second order comes after
+    an exponential wait at rate * exp(sum of betas), unless the customer is 'cured' (never comes
+    back). With ``suppress_reminder`` the reminder (day 9-11) is only sent to customers who have
+    not bought again by then, as a CRM that stops reminders after a purchase would do.
+    Returns (journey frame, events frame, customers frame, availability, true effect function)."""
+    rng = np.random.default_rng(seed)
+    betas = betas or {}
+    ids = np.array([f"C{i:06d}" for i in range(n)])
+    first = END - pd.to_timedelta(rng.uniform(0, span_days, n), unit="D")
+    online = rng.random(n) < 0.7
+    x = {
+        "slow_delivery": online & (rng.random(n) < 0.25),
+        "first_order_coupon": online & (rng.random(n) < 0.3),
+    }
+    ticket = rng.random(n) < 0.10 + 0.20 * x["slow_delivery"]
+    x["unresolved_complaint"] = ticket & (rng.random(n) < 0.45)
+    assigned = rng.random(n) < 0.5  # randomised: who is meant to get the reminder
+    x["no_second_coupon_reminder"] = ~assigned
+    x["online_first_order"] = online
+    region = rng.choice(["A", "B", "C"], n, p=[0.5, 0.3, 0.2])
+    x["region=B"], x["region=C"] = region == "B", region == "C"
+    eta = sum(b * x[k] for k, b in betas.items()) if betas else np.zeros(n)
+    lam = rate * np.exp(eta)
+    wait = rng.exponential(1.0 / lam)
+    wait[rng.random(n) < cure] = np.inf
+    reminder_day = 9.0 + 2.0 * rng.random(n)
+    reminded = assigned & ((wait > reminder_day) if suppress_reminder else True)
+
+    second = first + pd.to_timedelta(np.minimum(wait, 50_000.0), unit="D")
+    made = second <= END
+    jf = pd.DataFrame({
+        "customer_id": ids, "n_orders": 1 + made.astype(int),
+        "ts_1": first, "ts_2": second.where(made), "ts_3": pd.NaT, "ts_4": pd.NaT,
+        "first_order_id": ids, "first_amount": 100.0,
+        "first_channel": np.where(online, "app", "store"),
+        "first_category": rng.choice(["tea", "snack"], n),
+        "first_coupon_id": np.where(x["first_order_coupon"], "NEW15", None),
+        "first_delivery_days": np.where(online, np.where(x["slow_delivery"], 6.0, 2.0), np.nan),
+    })
+    jf = drivers.add_step_days(jf, END)
+    t_ticket = 0.5 + 9.5 * rng.random(n)
+    events = pd.DataFrame({
+        "customer_id": ids,
+        "ticket_first": np.where(ticket, t_ticket, np.nan), "ticket_last": np.where(ticket, t_ticket, np.nan),
+        "unresolved_first": np.where(x["unresolved_complaint"], t_ticket, np.nan),
+        "coupon_issued_first": 1.0, "coupon_issued_last": 1.0,
+        "coupon_reminder_first": np.where(reminded, reminder_day, np.nan),
+        "coupon_reminder_last": np.where(reminded, reminder_day, np.nan),
+    })
+    follow = (END - first) / pd.Timedelta(days=1)
+    for col in ("ticket_first", "ticket_last", "unresolved_first", "coupon_issued_first", "coupon_issued_last",
+                "coupon_reminder_first", "coupon_reminder_last"):
+        events.loc[events[col] > follow, col] = np.nan  # nothing after the data end
+    customers = pd.DataFrame({"customer_id": ids, "region": region})
+    avail = {"ticket": int(ticket.sum()), "ticket_resolved": int(ticket.sum()), "ticket_hours": 0, "satisfaction": 0,
+             "coupon_issued": n, "coupon_reminder": int(reminded.sum()), "refund": 0}
+
+    def true_effect(name: str, days: float) -> float:
+        """Mean over customers of P(2nd within days | factor on) - P(... | off), others as they are."""
+        b = betas.get(name, 0.0)
+        on = eta + b * (1 - x[name])
+        off = eta - b * x[name]
+        p = (1 - cure) * (-np.expm1(-rate * np.exp(on) * days)) - (1 - cure) * (-np.expm1(-rate * np.exp(off) * days))
+        return float(p.mean())
+
+    return jf, events, customers, avail, true_effect
+
+
+def cfg(**kw) -> Drivers:
+    return Drivers(**{"bootstrap": 60, **kw})
+
+
+def build(sim, **kw) -> drivers.DriverData:
+    jf, events, customers, avail, _ = sim
+    return drivers.assemble(jf, events, customers, avail, cfg(**kw))
+
+
+# ================================================================ Kaplan–Meier and censoring
+
+
+def test_kaplan_meier_matches_lifelines():
+    from lifelines import KaplanMeierFitter
+
+    rng = np.random.default_rng(1)
+    t = np.round(rng.exponential(30, 500))  # whole days: many ties
+    e = rng.random(500) < 0.7
+    ours = drivers.kaplan_meier(t, e)
+    theirs = KaplanMeierFitter().fit(t, e)
+    grid = [0.0, 5.0, 17.5, 40.0, 90.0]
+    assert np.allclose([ours.at(g) for g in grid], theirs.survival_function_at_times(grid).to_numpy())
+    ci = theirs.confidence_interval_survival_function_
+    for g in (5.0, 40.0):
+        row = ci[ci.index <= g].iloc[-1]
+        assert np.allclose(ours.ci(g), row.to_numpy(), atol=1e-9)
+    assert np.isnan(ours.at(t.max() + 1))  # nobody watched that long: no extrapolation
+
+
+def test_censored_estimate_is_right_where_the_naive_share_is_biased():
+    """A growing brand: many customers are recent. Truth: 60 % come back at an exponential
+    rate (mean 40 days), 40 % never. Counting the recent as lost understates the 90-day rate."""
+    jf, events, customers, avail, _ = simulate(n=4000, seed=2, cure=0.4, rate=1 / 40, span_days=150)
+    truth = 0.6 * (1 - np.exp(-90 / 40))
+    data = drivers.assemble(jf, events, customers, avail, cfg())
+    s = drivers.second_purchase_summary(data)
+    assert s["ci"][0] <= truth <= s["ci"][1]
+    assert s["naive_share"] < truth - 0.10  # badly biased
+    assert s["naive_share"] < s["ci"][0]
+    step = drivers.funnel(jf, 90).iloc[0]
+    assert step["conversion_n_low"] <= truth <= step["conversion_n_high"]
+    text = " ".join(drivers.censoring_findings(s, 90))
+    assert "understates" in text and f"{100 * s['naive_share']:.1f} %" in text
+
+
+# ================================================================ funnel
+
+
+def test_journeys_number_orders_by_time_in_the_engine():
+    orders = ibis.memtable(pd.DataFrame({
+        "order_id": ["o1", "o2", "o3", "o4", "o5", "o6"],
+        "customer_id": ["a", "a", "a", "b", "a", "a"],
+        "order_ts": pd.to_datetime(["2024-01-10", "2024-01-01", "2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"]),
+        "amount": [10.0, 20, 30, 40, 50, 60], "channel": ["app", "store", "app", "app", "app", "app"],
+    }))
+    j = drivers.journey_frame(orders, pd.Timestamp("2024-04-30")).set_index("customer_id")
+    assert j.loc["a", "n_orders"] == 5 and j.loc["b", "n_orders"] == 1
+    assert j.loc["a", "first_order_id"] == "o2"  # same time: the order id breaks the tie
+    assert j.loc["a", "first_channel"] == "store"
+    assert j.loc["a", "gap_1"] == 0 and j.loc["a", "gap_2"] == 9
+    assert np.isnan(j.loc["b", "gap_1"]) and j.loc["b", "follow_1"] == 89
+
+
+def test_funnel_counts_and_biggest_dropoff():
+    jf = drivers.add_step_days(pd.DataFrame({
+        "customer_id": list("abcdef"),
+        "n_orders": [1, 1, 1, 2, 3, 4],
+        "ts_1": pd.to_datetime(["2024-01-01"] * 6),
+        "ts_2": pd.to_datetime([None, None, None, "2024-01-11", "2024-01-21", "2024-01-06"]),
+        "ts_3": pd.to_datetime([None, None, None, None, "2024-01-26", "2024-01-16"]),
+        "ts_4": pd.to_datetime([None, None, None, None, None, "2024-01-18"]),
+    }), pd.Timestamp("2024-12-31"))
+    steps = drivers.funnel(jf, 90).set_index("key")
+    assert steps["reached"].tolist() == [6, 3, 2] and steps["converted"].tolist() == [3, 2, 1]
+    assert steps.loc["1->2", "conversion"] == 0.5
+    assert steps.loc["1->2", "median_days"] == 10
+    assert steps.loc["1->2", "conversion_n"] == pytest.approx(0.5)  # everyone followed for 90 days
+    assert drivers.biggest_dropoff(steps.reset_index())["key"] == "1->2"
+    by = drivers.funnel_by_cohort(jf, 90, "M", min_size=1)
+    assert set(by["cohort"]) == {"2024-01"}
+    assert drivers.funnel_by_cohort(jf, 90, "M", min_size=30)["conversion_n"].isna().all()  # too few to tell
+
+
+def test_cohort_grain():
+    short = pd.Series(pd.to_datetime(["2024-01-01", "2024-12-01"]))
+    assert drivers.cohort_grain(short) == "M"
+    assert drivers.cohort_grain(pd.Series(pd.to_datetime(["2020-01-01", "2024-12-01"]))) == "Q"
+    assert drivers.cohort_grain(short, "year") == "Y"
+
+
+# ================================================================ the model
+
+
+def test_cox_fit_matches_lifelines():
+    from lifelines import CoxPHFitter
+
+    rng = np.random.default_rng(3)
+    n = 1500
+    X = np.column_stack([rng.random(n) < 0.3, rng.random(n) < 0.5, rng.normal(size=n)]).astype(float)
+    t = rng.exponential(1 / (0.02 * np.exp(X @ [-0.5, 0.3, 0.2])))
+    c = rng.uniform(0, 150, n)
+    time, event = np.minimum(t, c), t <= c
+    ours = drivers.cox_fit(X, time, event, ridge=0.0)
+    df = pd.DataFrame(X, columns=["a", "b", "c"]).assign(T=time, E=event)
+    theirs = CoxPHFitter().fit(df, "T", "E")
+    assert np.allclose(ours.params, theirs.params_.to_numpy(), atol=1e-5)
+    assert np.allclose(np.sqrt(np.diag(ours.cov)), theirs.standard_errors_.to_numpy(), atol=1e-5)
+    from lifelines.statistics import proportional_hazard_test
+
+    ph = proportional_hazard_test(theirs, df, time_transform="rank").summary["p"].reindex(["a", "b", "c"])
+    assert np.allclose(drivers.schoenfeld_test(ours, int(event.sum())), ph.to_numpy(), atol=1e-4)
+    # case weights = repeated rows
+    w = rng.integers(0, 3, n).astype(float)
+    rep = np.repeat(np.arange(n), w.astype(int))
+    assert np.allclose(drivers.cox_fit(X, time, event, weights=w).params,
+                       drivers.cox_fit(X[rep], time[rep], event[rep]).params, atol=1e-6)
+
+
+def test_piecewise_coefficients_follow_an_effect_that_fades():
+    """A factor that halves the purchase rate in the first 20 days and does nothing after."""
+    rng = np.random.default_rng(4)
+    n = 6000
+    x = rng.random(n) < 0.5
+    early = rng.exponential(1 / np.where(x, 0.01, 0.02))
+    t = np.where(early < 20, early, 20 + rng.exponential(1 / 0.02, n))
+    event = t <= 90
+    time = np.minimum(t, 90)
+    ph = drivers.cox_fit(x[:, None].astype(float), time, event)
+    assert drivers.schoenfeld_test(ph, int(event.sum()))[0] < 0.001  # the test sees it
+    fit = drivers.cox_fit(x[:, None].astype(float), time, event, tv=np.array([True]), cuts=[20.0])
+    assert np.exp(fit.coef[0, 0]) == pytest.approx(0.5, abs=0.08)
+    assert np.exp(fit.coef[1, 0]) == pytest.approx(1.0, abs=0.1)
+
+
+def test_planted_effects_are_recovered_on_a_simulated_brand():
+    betas = {"slow_delivery": -0.6, "first_order_coupon": 0.4, "no_second_coupon_reminder": -0.8}
+    sim = simulate(n=3000, seed=5, betas=betas)
+    data = build(sim)
+    eff = drivers.estimate_effects(data, cfg(bootstrap=100))
+    t = eff.table.set_index("factor")
+    for name in betas:
+        truth = sim[4](name, 90)
+        assert np.sign(t.loc[name, "effect"]) == np.sign(truth)
+        assert t.loc[name, "ci_low"] <= truth <= t.loc[name, "ci_high"], name
+        assert t.loc[name, "significant"]
+    assert eff.table["design"].eq("first order").all()
+    assert drivers.top_levers(eff)[0] == "no_second_coupon_reminder"
+    assert not t.loc[["region=B", "region=C", "unresolved_complaint"], "significant"].any()
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_no_effect_planted_no_factor_flagged(seed):
+    """With nothing planted, Holm keeps the chance of any false flag across all factors at
+    alpha: none is flagged (and the raw p-values would flag some more often than that)."""
+    data = build(simulate(n=2500, seed=seed))
+    eff = drivers.estimate_effects(data, cfg(bootstrap=20))
+    assert len(eff.table) >= 6
+    assert not eff.table["significant"].any()
+    assert drivers.top_levers(eff) == []
+    assert "No factor the brand can act on" in drivers.effects_findings(eff, data)[0]
+
+
+def test_holm_matches_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.array([0.001, 0.04, 0.03, 0.2, 0.005])
+    assert np.allclose(drivers.holm(p), multipletests(p, method="holm")[1])
+
+
+# ================================================================ when a factor becomes known
+
+
+def test_exposures_need_the_whole_window():
+    sim = simulate(n=1500, seed=6)
+    data = build(sim)
+    assert data.window == 14  # tickets and coupon events: 14-day windows
+    assert (data.eligible["follow_1"] >= 14).all()
+    assert len(data.eligible) < len(data.frame)
+    # no reminder = issued and no reminder after the issue, among customers followed for the window
+    f = data.eligible
+    assert f["no_second_coupon_reminder"].mean() == pytest.approx(0.5, abs=0.05)
+
+
+def test_a_reminder_stopped_by_the_repeat_purchase_is_detected_and_handled():
+    """The CRM stops reminders once a customer has bought again, and the reminder does nothing.
+    Compared from the first order, 'no reminder' looks good (it holds every early repeat buyer);
+    the check sees that reminders never follow a repeat purchase and moves the factor to the
+    landmark model, where there is no effect."""
+    sim = simulate(n=4000, seed=7, rate=0.03, suppress_reminder=True)
+    data = build(sim, bootstrap=60)
+    dep = data.dependence.set_index("event")
+    assert dep.loc["coupon_reminder", "dependent"] and dep.loc["coupon_reminder", "observed_after"] == 0
+    assert not dep.loc["ticket", "dependent"]
+    assert data.landmark_kinds == {"coupon_reminder"}
+
+    naive = drivers.estimate_effects(dataclasses.replace(data, landmark_kinds=frozenset()), cfg(bootstrap=60))
+    bad = naive.table.set_index("factor").loc["no_second_coupon_reminder"]
+    assert bad["significant"] and bad["effect"] > 0.02  # immortal-time bias: 'no reminder' looks good
+
+    eff = drivers.estimate_effects(data, cfg(bootstrap=60))
+    row = eff.table.set_index("factor").loc["no_second_coupon_reminder"]
+    assert row["design"] == "landmark day 14"
+    assert row["ci_low"] <= 0 <= row["ci_high"] and not row["significant"]
+    others = eff.table[eff.table["factor"] != "no_second_coupon_reminder"]
+    assert others["design"].eq("first order").all()
+    assert any("A repeat purchase stops it" in s for s in drivers.timing_findings(data))
+
+
+# ================================================================ what is measured
+
+
+def test_orders_only_brand_lists_every_family_as_not_measured():
+    jf, *_ = simulate(n=500, seed=8)
+    jf = jf.drop(columns=["first_channel", "first_category", "first_coupon_id", "first_delivery_days"])
+    data = drivers.assemble(jf, pd.DataFrame({"customer_id": []}), None,
+                            dict.fromkeys(("ticket", "satisfaction", "coupon_issued", "coupon_reminder", "refund"), 0),
+                            cfg())
+    assert set(data.not_measured) == set(drivers.FAMILIES)
+    assert data.factors == [] and data.window == 0
+    assert drivers.estimate_effects(data, cfg()) is None
+    text = drivers.effects_findings(None, data)[0]
+    assert "No factor can be estimated" in text and "service response" in text
+    table = drivers.measurement_table(data, cfg())
+    assert (table["measured"] == "not measured").all()
+
+
+def test_partly_measured_brand_and_small_groups():
+    sim = simulate(n=1200, seed=9)
+    jf, events, customers, avail, _ = sim
+    data = drivers.assemble(jf.drop(columns=["first_delivery_days"]), events, None, {**avail, "ticket": 0}, cfg())
+    assert "service" in data.not_measured and "tickets" in data.not_measured["service"]
+    assert "slow_delivery" not in data.measured["channel"] and "online_first_order" in data.measured["channel"]
+    assert "customer" in data.not_measured  # no customers table and no region on the orders
+    skipped = " ".join(data.skipped["reason"])
+    assert "customers without it" in skipped  # everyone was issued a coupon: no comparison possible
+
+
+def test_pool_levels_and_collinear_columns():
+    values = pd.Series(["x"] * 50 + ["y"] * 40 + ["z"] * 5 + ["w"] * 4)
+    levels, ref, note = drivers.pool_levels(values, min_size=30, max_levels=8)
+    assert levels == ["x", "y"] and ref == "x" and "pooled with the reference" in note
+    levels, ref, note = drivers.pool_levels(pd.Series(["x"] * 50 + ["y"] * 40 + list("abcdefghij") * 4), 30, 8)
+    assert levels == ["x", "y", "other"] and "'other'" in note
+    X = np.column_stack([[1, 0, 1, 0, 1.0], [0, 1, 0, 1, 0.0], [1, 1, 1, 1, 1.0], [1, 0, 0, 0, 1.0]])
+    assert drivers.independent_columns(X) == [0, 3]  # the 2nd is 1 - the 1st; the 3rd is constant
+
+
+def test_metrics_section_has_the_contract_keys():
+    jf, events, customers, avail, _ = simulate(n=1500, seed=10, betas={"no_second_coupon_reminder": -0.8})
+    data = drivers.assemble(jf.drop(columns=["first_category"]), events, customers, avail, cfg())
+    eff = drivers.estimate_effects(data, cfg(bootstrap=20))
+    steps = drivers.funnel(data.frame, 90)
+    m = drivers.drivers_metrics(steps, drivers.second_purchase_summary(data), data, eff)
+    assert set(m["funnel"]) == {"1->2", "2->3", "3->4+"}
+    assert {"conversion", "conversion_within_n", "ci"} <= set(m["funnel"]["1->2"])
+    row = m["effects"]["no_second_coupon_reminder"]
+    assert {"effect", "ci", "family", "n", "significant"} <= set(row)
+    assert row["family"] == "marketing" and len(row["ci"]) == 2
+    assert "not_measured" in m and "product" in m["not_measured"]
+    json.dumps(m, default=float)  # plain values (numpy scalars are converted by write_metrics)
+
+
+# ================================================================ the demo brand: planted truth
+
+
+@pytest.fixture(scope="module")
+def demo_drivers(tmp_path_factory):
+    run = open_run("demo", period="2025-06", run_dir=str(tmp_path_factory.mktemp("d03")))
+    data = drivers.driver_data(run)
+    effects = drivers.estimate_effects(data, run.params.drivers)
+    return {"run": run, "data": data, "effects": effects, "truth": demo.load_truth()}
+
+
+def test_demo_planted_driver_effects_are_recovered(demo_drivers):
+    """Right sign, and the generator's counterfactual N-day effect inside the reported interval,
+    at the default demo size (3,000 customers)."""
+    n = str(demo_drivers["run"].params.drivers.horizon_days)
+    table = demo_drivers["effects"].table.set_index("factor")
+    for name in PLANTED:
+        truth = demo_drivers["truth"]["drivers"][name]["effect"][n]
+        row = table.loc[name]
+        assert np.sign(row["effect"]) == np.sign(truth), name
+        assert row["ci_low"] <= truth <= row["ci_high"], (name, truth, row["ci_low"], row["ci_high"])
+        assert row["design"] == "first order"
+
+
+def test_demo_names_the_missing_reminder_as_the_top_lever(demo_drivers):
+    eff, data = demo_drivers["effects"], demo_drivers["data"]
+    assert drivers.top_levers(eff)[0] == "no_second_coupon_reminder"
+    first = drivers.effects_findings(eff, data)[0]
+    assert first.startswith("**The lever that matters most: no reminder for the second-order coupon.**")
+
+
+def test_demo_attributes_without_effect_are_not_flagged(demo_drivers):
+    table = demo_drivers["effects"].table
+    flagged = set(table.loc[table["significant"], "factor"])
+    assert flagged <= set(PLANTED)
+    assert not table[table["family"] == "customer"]["significant"].any()
+
+
+def test_demo_second_purchase_share_and_timing(demo_drivers):
+    data = demo_drivers["data"]
+    s = drivers.second_purchase_summary(data)
+    truth = demo_drivers["truth"]["second_purchase"]["expected_share"][str(data.horizon)]
+    assert s["ci"][0] <= truth <= s["ci"][1]
+    assert not data.landmark_kinds  # reminders are sent whether or not the customer bought again
+    dep = data.dependence.set_index("event")
+    assert dep.loc["coupon_reminder", "observed_after"] > 0.5 * dep.loc["coupon_reminder", "expected_after"]
+    assert data.not_measured == {}
+    steps = drivers.funnel(data.frame, data.horizon)
+    assert drivers.biggest_dropoff(steps)["key"] == "1->2"
+
+
+# ================================================================ slow: whole pipeline on generated demos
+
+
+def demo_params(folder: Path) -> Path:
+    """params/demo.yaml pointed at a generated demo in ``folder`` (without the demo: key, so the
+    bundled data/demo is never regenerated)."""
+    raw = yaml.safe_load((config.PARAMS_DIR / "demo.yaml").read_text(encoding="utf-8"))
+    raw.pop("demo", None)
+    for kind in ("orders", "customers", "interactions", "campaigns"):
+        for spec in raw["sources"].get(kind, []):
+            spec["path"] = str(folder / Path(spec["path"]).name)
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_demo_with_no_driver_effects_flags_nothing(tmp_path, monkeypatch):
+    """The demo generator with every driver beta set to 0 (the module constant, patched for this
+    test only): the whole pipeline flags no factor after the Holm correction."""
+    monkeypatch.setattr(demo, "DRIVER_BETAS", dict.fromkeys(demo.DRIVER_BETAS, 0.0))
+    truth = demo.generate(tmp_path / "data", seed=404)
+    assert all(v["effect"]["90"] == 0 for k, v in truth["drivers"].items() if k != "definition")
+    run = open_run("demo", period="2025-06", run_dir=str(tmp_path / "run"), params_path=str(demo_params(tmp_path / "data")))
+    data = drivers.driver_data(run)
+    eff = drivers.estimate_effects(data, run.params.drivers)
+    assert len(eff.table) >= 15
+    assert not eff.table["significant"].any(), eff.table.loc[eff.table["significant"], ["factor", "p_adjusted"]]
+    assert drivers.top_levers(eff) == []
+
+
+@pytest.mark.slow
+def test_interval_coverage_over_generated_demos(tmp_path):
+    """Four more demos of the default size with other seeds: the 95 % intervals of the four
+    planted effects cover the generator's truth in at least 13 of 16 cases.
+
+    Measured over 30 generated demos (100 resamples each), the intervals covered the truth 88 %
+    of the time, a little under the nominal 95 %: part of it is in the data, not the model (the
+    model-free Kaplan–Meier gap of the randomised reminder is on average 0.007 further from 0
+    than the generator's formula), part is the remaining bias of a proportional-hazards fit for
+    rare factors. This guards against a gross loss of calibration, not against the last percent."""
+    covered, total = 0, 0
+    for seed in (1, 2, 3, 4):
+        folder = tmp_path / f"demo{seed}"
+        truth = demo.generate(folder, seed=seed)
+        run = open_run("demo", period="2025-06", run_dir=str(tmp_path / f"run{seed}"), params_path=str(demo_params(folder)))
+        eff = drivers.estimate_effects(drivers.driver_data(run), run.params.drivers, n_boot=100)
+        table = eff.table.set_index("factor")
+        for name in PLANTED:
+            t = truth["drivers"][name]["effect"]["90"]
+            covered += int(table.loc[name, "ci_low"] <= t <= table.loc[name, "ci_high"])
+            total += 1
+    assert covered >= 13, f"{covered}/{total} intervals cover the truth"
+
+
+@pytest.mark.slow
+def test_notebook_on_demo_names_the_reminder_and_writes_metrics(tmp_path):
+    import papermill as pm
+
+    run_dir = tmp_path / "run"
+    out = tmp_path / "03.ipynb"
+    pm.execute_notebook(str(config.NOTEBOOKS_DIR / "03_repurchase_drivers.ipynb"), str(out),
+                        parameters={"brand": "demo", "period": "2025-06", "run_dir": str(run_dir)},
+                        cwd=str(config.PROJECT_ROOT), progress_bar=False)
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["drivers"]
+    assert metrics["top_levers"][0] == "no_second_coupon_reminder"
+    assert metrics["biggest_dropoff"] == "1->2"
+    assert set(PLANTED) <= set(metrics["effects"])
+    assert (run_dir / "data" / "drivers_customers.parquet").exists()
+    text = out.read_text(encoding="utf-8")
+    assert "The lever that matters most: no reminder for the second-order coupon" in text
+    assert not re.search(r"M\d{7}", text)  # no customer id in the notebook's outputs
+
+
+def test_too_early_to_estimate_effects_is_said_not_extrapolated():
+    """Nobody followed for N days: the Cox baseline would have to be extrapolated past the data,
+    so no effect is reported and the finding says why."""
+    data = build(simulate(n=800, seed=14, span_days=60))
+    assert data.factors and data.followed_n == 0
+    assert drivers.estimate_effects(data, cfg()) is None
+    assert drivers.effects_findings(None, data)[0].startswith("Too early to estimate")
+    s = drivers.second_purchase_summary(data)
+    assert np.isnan(s["within_n"]) and "cannot be estimated" in drivers.censoring_findings(s, 90)[0]
+    steps = drivers.funnel(data.frame, 90)
+    assert "biggest drop-off so far" in drivers.funnel_findings(steps, drivers.funnel_by_cohort(data.frame, 90, "M"), 90)[0]
