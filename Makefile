@@ -9,6 +9,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+# The models work on small matrices, where a threaded BLAS spends more time spinning up threads
+# than computing (measured 20-40x slower on a busy 2-core machine). Override if you know better.
+export OPENBLAS_NUM_THREADS ?= 1
 
 BRAND ?= demo
 PERIOD ?= latest
@@ -45,7 +48,7 @@ lab: env  ## JupyterLab on notebooks/ with the project's environment as the kern
 	cd notebooks && ../$(BIN)/jupyter lab
 
 bench: env  ## benchmarks (ratios against a reference in the same run)
-	@if [ -d benchmarks ]; then $(BIN)/python -m pytest benchmarks -q; else echo "no benchmarks yet"; fi
+	$(BIN)/python -m pytest benchmarks -q -s  # BENCH_CUSTOMERS=300000 for a quick run
 
 lint: env  ## ruff
 	$(BIN)/ruff check helpers tests

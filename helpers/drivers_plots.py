@@ -32,7 +32,7 @@ def funnel(steps: pd.DataFrame, horizon: int, title: str):
     for i, v in enumerate(reached):
         ax.text(i, v, f"{v:,}", ha="center", va="bottom", fontsize=9)
     ax.set_ylabel("customers (so far)")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: thousands(v) if v >= 10_000 else f"{v:,.0f}"))
+    ax.yaxis.set_major_formatter(FuncFormatter(thousands))
     ax.set_ylim(0, 1.1 * max(reached))
     ax.set_title("Customers reaching each order")
 

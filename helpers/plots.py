@@ -29,11 +29,12 @@ def set_theme() -> None:
 
 
 def thousands(x, _pos=None) -> str:
+    """Axis numbers: 1,250 below ten thousand, 12k and 1.2M above."""
     if abs(x) >= 1e6:
         return f"{x / 1e6:.1f}M"
-    if abs(x) >= 1e3:
+    if abs(x) >= 1e4:
         return f"{x / 1e3:.0f}k"
-    return f"{x:.0f}"
+    return f"{x:,.0f}"
 
 
 def monthly_volume(monthly: pd.DataFrame, gaps: pd.DataFrame, currency: str, title: str):

@@ -7,20 +7,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from helpers.plots import thousands
 from helpers.tiers import ACTION_LABELS, CONTACT_ACTIONS, STAGES, TIER_LABELS, TIERS
 
 TIER_COLORS = {"high": "#1b5e20", "potential": "#f9a825", "general": "#1565c0", "low": "#9e9e9e"}
 STAGE_COLORS = {"new": "#80cbc4", "active": "#2e7d32", "returning": "#9ccc65", "dormant": "#ffb74d", "churned": "#e57373"}
 SPLIT_COLORS = {"rule of thumb": "#8d6e63", "data-driven": "#00838f"}
-
-
-def thousands(x, _pos=None) -> str:
-    """Axis numbers: 1,250 below ten thousand, 12k and 1.2M above."""
-    if abs(x) >= 1e6:
-        return f"{x / 1e6:.1f}M"
-    if abs(x) >= 1e4:
-        return f"{x / 1e3:.0f}k"
-    return f"{x:,.0f}"
 
 
 def value_concentration(frame: pd.DataFrame, summary: pd.DataFrame, currency: str, title: str):
