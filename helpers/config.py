@@ -36,6 +36,23 @@ NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 DATA_DIR = PROJECT_ROOT / "data"
 
 
+def atomic_write(target: Path, write) -> Path:
+    """Write a file through ``write(tmp_path)`` and move it into place in one step, so a reader
+    (a notebook, a browser, a killed run's successor) never sees a half-written file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def atomic_write_text(target: Path, text: str) -> Path:
+    return atomic_write(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
 def outputs_dir() -> Path:
     """Root of all run outputs; WORKBOOK_OUTPUTS overrides it (tests use a temporary folder)."""
     return Path(os.environ.get("WORKBOOK_OUTPUTS", PROJECT_ROOT / "outputs")).resolve()
@@ -156,9 +173,6 @@ class SourceSpec(_Strict):
         if fmt not in ("table", "query") and not self.path:
             raise ValueError("a file source needs 'path:' (or format 'table'/'query' for SQL)")
         return self
-
-    def mapped(self) -> dict[str, ColumnSource]:
-        return dict(self.columns)
 
 
 class Sources(_Strict):

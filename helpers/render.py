@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import functools
 import os
-import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +30,8 @@ import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
 from traitlets.config import Config
+
+from helpers.config import atomic_write_text
 
 if TYPE_CHECKING:  # the runner imports this module; import its types only for annotations
     from helpers.runner import RunRecord
@@ -119,7 +120,7 @@ def render_notebook(nb_path: Path, html_dir: Path, title: str | None = None) -> 
     for kind, (path, exporter) in targets.items():
         resources = {"metadata": {"name": title or name}}
         body, _ = exporter.from_notebook_node(copy.deepcopy(nb), resources=resources)
-        _write_atomically(path, body)
+        atomic_write_text(path, body)
         written[kind] = f"{html_dir.name}/{path.name}"
     return written
 
@@ -175,7 +176,7 @@ def render_index(records: Iterable[RunRecord], path: Path) -> Path:
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, html)
+    atomic_write_text(path, html)
     return path
 
 
@@ -227,8 +228,3 @@ def _jinja() -> jinja2.Environment:
     )
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Readers (a browser, a sync job) never see a half-written file."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -101,7 +101,7 @@ class Run:
         target = self.path("metrics.json")
         current = json.loads(target.read_text(encoding="utf-8")) if target.exists() else {}
         current[section] = _jsonable(values)
-        _atomic_text(target, json.dumps(current, indent=2, ensure_ascii=False, sort_keys=True))
+        config.atomic_write_text(target, json.dumps(current, indent=2, ensure_ascii=False, sort_keys=True))
         return current
 
     def read_metrics(self) -> dict:
@@ -136,11 +136,7 @@ class Run:
         if current is not None:
             keep = [c for c in current.columns if c == "customer_id" or c not in frame.columns]
             frame = current[keep].merge(frame, on="customer_id", how="outer")
-        target = self.path("data", self.CUSTOMERS)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, target)
-        return target
+        return config.atomic_write(self.path("data", self.CUSTOMERS), lambda tmp: frame.to_parquet(tmp, index=False))
 
     def previous_output(self, relative: str) -> tuple[str, Path] | None:
         """The newest file ``relative`` (e.g. 'data/campaign_response.json') written by the
@@ -273,12 +269,6 @@ def data_fingerprint(params: Params) -> str:
                     fh.seek(-16 << 20, os.SEEK_END)
                     digest.update(fh.read())
     return digest.hexdigest()[:16]
-
-
-def _atomic_text(target: Path, text: str) -> None:
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
 
 
 def _jsonable(value):

@@ -399,9 +399,7 @@ def new_manifest(params: config.Params, params_path: Path, period: str, run_id: 
 
 
 def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
-    tmp = run_dir / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, run_dir / MANIFEST)
+    config.atomic_write_text(run_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
 
 
 def data_fingerprint(params: config.Params) -> str | None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,12 +24,12 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from helpers.config import (
-    CANONICAL,
     DATA_DIR,
     Params,
     ParamsError,
     SourceSpec,
     SqlExpr,
+    atomic_write,
     canonical_columns,
     params_file,
     redact,
@@ -107,14 +106,6 @@ def _cache_path(path: Path, suffix: str) -> Path:
     return CACHE_DIR / f"{path.stem}-{key}{suffix}"
 
 
-def _atomic_write(target: Path, write) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, target)
-    return target
-
-
 def utf8_copy(path: Path, encoding: str) -> Path:
     """DuckDB reads UTF-8 only (its encodings extension needs a download); a GBK export is
     transcoded once, streaming, into a cached UTF-8 copy keyed by the file's size and mtime."""
@@ -129,7 +120,7 @@ def utf8_copy(path: Path, encoding: str) -> Path:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
 
-    return _atomic_write(target, write)
+    return atomic_write(target, write)
 
 
 def excel_copy(path: Path, sheet: str | None) -> Path:
@@ -139,7 +130,7 @@ def excel_copy(path: Path, sheet: str | None) -> Path:
     if target.exists():
         return target
     frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=str)
-    return _atomic_write(target, lambda tmp: frame.to_parquet(tmp, index=False))
+    return atomic_write(target, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def _sql_str(text: str) -> str:
@@ -451,14 +442,4 @@ def order_date_range(params: Params) -> tuple[pd.Timestamp, pd.Timestamp]:
     return pd.Timestamp(first), pd.Timestamp(last)
 
 
-def example_rows(table: ir.Table, condition, columns: list[str] | None = None, n: int = 3) -> pd.DataFrame:
-    """A few example rows matching a condition, for error messages and audit findings."""
-    sel = table.filter(condition)
-    if columns:
-        sel = sel.select(*columns)
-    return sel.limit(n).execute()
-
-
-def required_columns(kind: str) -> list[str]:
-    return list(CANONICAL[kind]["required"])
 

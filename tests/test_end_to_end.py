@@ -56,6 +56,45 @@ def test_demo_run_layout_and_metrics(demo_run):
     assert (demo_run.parent.parent.parent / "index.html").exists()
 
 
+def test_every_notebook_writes_its_contract(demo_run):
+    """The metric names of issues 3-7 (stable: dashboards read them) and the customer table."""
+    import pandas as pd
+
+    metrics = json.loads((demo_run / "metrics.json").read_text())
+    manifest = json.loads((demo_run / "manifest.json").read_text())
+    assert [n["status"] for n in manifest["notebooks"].values()] == ["ok"] * 6
+    assert set(metrics["lifecycle"]["stage_counts"]) == {"new", "active", "dormant", "churned", "returning"}
+    repurchase = metrics["repurchase"]
+    assert 0 < repurchase["within_period"] < 1 and 0 < repurchase["retention"] < 1
+    assert set(repurchase["second_purchase"]) == {"30", "60", "90"}
+    assert metrics["drivers"]["funnel"] and metrics["drivers"]["effects"]
+    assert all({"effect", "ci", "family", "n"} <= set(e) for e in metrics["drivers"]["effects"].values())
+    clv = metrics["clv"]
+    for key in ("model", "params", "loglik", "gamma_gamma", "total", "total_interval"):
+        assert key in clv
+    assert {"actual", "predicted", "baseline_error", "model_error"} <= set(clv["holdout"])
+    low, high = clv["total_interval"]
+    assert low <= clv["total"] <= high
+    tiers = metrics["tiers"]
+    assert set(tiers["counts"]) == {"high", "potential", "general", "low"}
+    for split in ("optimized", "rule_of_thumb"):
+        assert sum(tiers["budget"][split].values()) <= tiers["total_budget"] + 1e-6
+    assert tiers["expected_profit"]["optimized"] >= tiers["expected_profit"]["rule_of_thumb"] - 1e-6
+    campaign = metrics["campaigns"]["spring_winback"]
+    assert 0 <= campaign["srm_p"] <= 1 and set(campaign["arms"]) == {"treatment", "control"}
+    assert {"repurchase_pp", "repurchase_pp_ci", "revenue_per_customer", "revenue_per_customer_ci", "roi"} \
+        <= set(campaign["lift"]["treatment"])
+    customers = pd.read_parquet(demo_run / "data" / "customers.parquet")
+    for column in ("stage", "previous_stage", "r_score", "f_score", "m_score", "rfm_segment", "p_alive",
+                   "expected_purchases_30", "expected_purchases_90", "expected_purchases_365", "expected_spend",
+                   "clv", "clv_low", "clv_high", "tier", "action"):
+        assert column in customers.columns, column
+    assert customers["customer_id"].is_unique
+    assert len(customers) == metrics["audit"]["customers_clean"]
+    assert list((demo_run / "exports").glob("*.csv")), "notebook 05 writes CRM lists"
+    assert (demo_run / "data" / "campaign_response.json").exists()
+
+
 def test_stakeholder_html_has_no_code_and_no_customer_ids(demo_run):
     pages = _stakeholder_html(demo_run)
     assert pages
