@@ -242,19 +242,79 @@ def _content_columns() -> list[str]:
     return list(canonical_columns("orders"))
 
 
-def clean_orders(data: Dataset, period_end: pd.Timestamp, *, with_steps: bool = True) -> CleanResult:
+# The cleaning rules in the order they apply; a row is removed by the first rule it breaks.
+RULE_ORDER = ("unparseable values", "after period end", "exact duplicates", "conflicting duplicates",
+              "guest orders", "cancelled orders", "refunds", "zero-amount orders")
+
+
+def flag_orders(orders: ir.Table, period_end: pd.Timestamp, params: Params) -> ir.Table:
+    """Every order row with ``_drop``: the first cleaning rule that removes it (NULL: kept).
+
+    The rules are sequential (a duplicate is only a duplicate among rows still in), yet one
+    expression computes them all: each window is partitioned by "still in before this rule", so
+    rows removed earlier form partitions of their own and never count as another row's copy."""
+    rules = params.cleaning
+    t = orders
+    unparseable = t._parse_error.notnull()
+    late = ~(t.order_ts <= period_end).fill_null(False)  # also no order time at all
+    alive = ~(unparseable | late)
+    t = t.mutate(_in1=alive)
+    content = _content_columns()
+    if rules.duplicates == "drop":
+        copy = ibis.row_number().over(ibis.window(group_by=[*content, t._in1], order_by=[t._source]))
+        t = t.mutate(_exact=t._in1 & (copy > 0))
+    else:
+        t = t.mutate(_exact=ibis.literal(False))
+    t = t.mutate(_in2=t._in1 & ~t._exact)
+    by_id = ibis.window(group_by=[t.order_id, t._in2])
+    t = t.mutate(_n_versions=t.count().over(by_id),
+                 _rank=ibis.row_number().over(ibis.window(group_by=[t.order_id, t._in2],
+                                                          order_by=[t.order_ts, t.amount, t._source])))
+    conflict = (t._rank > 0) if rules.conflicting_duplicates == "keep_first" else (t._n_versions > 1)
+    cases = [
+        (unparseable, "unparseable values"),
+        (late, "after period end"),
+        (t._exact, "exact duplicates"),
+        (conflict, "conflicting duplicates"),
+        (t.customer_id.isnull(), "guest orders"),
+    ]
+    if rules.cancelled == "drop":
+        cases.append((is_cancelled(t), "cancelled orders"))
+    cases.append((is_refund(t), "refunds"))
+    if rules.zero_amount == "drop":
+        cases.append((~(t.amount != 0).fill_null(False), "zero-amount orders"))
+    drop = ibis.cases(*cases, else_=ibis.null("string"))
+    return t.mutate(_drop=drop, _conflicted=t._in2 & (t._n_versions > 1)).drop("_in1", "_exact", "_in2",
+                                                                              "_n_versions", "_rank")
+
+
+def _tally(table: ir.Table, by: list[str]) -> pd.DataFrame:
+    """Rows and revenue per group, in one query."""
+    out = table.group_by(by).aggregate(rows=table.count(), revenue=table.amount.sum(),
+                                       abs_revenue=table.amount.abs().sum()).execute()
+    for col in ("revenue", "abs_revenue"):
+        out[col] = out[col].fillna(0.0).astype(float)
+    return out
+
+
+def clean_orders(data: Dataset, period_end: pd.Timestamp, *, store=None, with_steps: bool = True) -> CleanResult:
     """Apply the cleaning rules of the params in order; count rows and revenue at each step.
 
-    With ``with_steps=False`` only the expressions are built (no queries): later notebooks use
-    that to get the clean view cheaply."""
+    The engine makes one pass over the rows to flag them (:func:`flag_orders`), stores the
+    flagged rows, and the reconciliation of all rules comes from one grouped aggregate over them
+    (plus one per source for its exclude rules, and two for the outlier threshold). The clean
+    orders and the refunds are stored tables of the run (``store``, a
+    :class:`helpers.engine.TableStore`; temporary tables of the connection without one).
+    ``with_steps`` is accepted for compatibility: the counts cost almost nothing now."""
+    from helpers.engine import TableStore
+
     params: Params = data.params
     rules = params.cleaning
+    store = store if store is not None else TableStore(data.con)
     steps: list[dict] = []
     counts: dict[str, int] = {}
 
     def record(rule: str, action: str, before: tuple[int, float] | None, after: tuple[int, float], why: str) -> None:
-        if not with_steps:
-            return
         rows_before, revenue_before = before if before is not None else (None, None)
         steps.append({
             "step": rule, "action": action, "rows_before": rows_before,
@@ -266,101 +326,103 @@ def clean_orders(data: Dataset, period_end: pd.Timestamp, *, with_steps: bool = 
         if before is not None and action == "drop":
             counts[rule] = rows_before - after[0]
 
-    measure = _count_sum if with_steps else (lambda t: (0, 0.0))
+    # the rows of every order source at order grain, each flagged with the rule that drops it
+    sources_in = data.sources.get("orders", [])
+    parts = [src.table for src in sources_in]
+    union = parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
+    flagged = store.put("orders_flagged", flag_orders(union, period_end, params))
+    tally = _tally(flagged, ["_source", "_drop"])
+    by_source = tally.groupby("_source")[["rows", "revenue"]].sum()
 
-    # 1. raw rows, before the sources' own exclude rules (line grain for line-item sources)
-    parts = []
-    for src in data.sources.get("orders", []):
-        if with_steps:
-            running = measure(src.all_rows)
-            removed = [(name, measure(ex)) for name, ex in src.excluded().items()]
-            grain = "lines" if src.spec.line_items else "rows"
-            record(f"raw {src.spec.name}", "start", None, running,
-                   f"{grain} as read from {src.location.rsplit('/', 1)[-1]}")
-            for name, (n, rev) in removed:
-                rule = next(r for r in src.spec.exclude if r.name == name)
-                after = (running[0] - n, running[1] - rev)
-                record(f"{src.spec.name}: {name}", "drop", running, after, rule.reason)
-                running = after
-            if src.spec.line_items:
-                record(f"{src.spec.name}: lines to orders", "aggregate", running, measure(src.table),
-                       "invoice lines summed to one row per order")
-        parts.append(src.table)
-    t = parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
-    if with_steps and len(parts) > 1:
-        record("all order sources", "union", None, measure(t), "sources stacked into one orders table")
+    # 1. per source: raw rows (line grain for line-item sources), its exclude rules, lines to orders
+    for src in sources_in:
+        name = src.spec.name
+        t = src.all_rows
+        aggs = {"n": t.count(), "revenue": t.amount.sum()}
+        for i, rule in enumerate(src.spec.exclude):
+            hit = t._excluded == rule.name
+            aggs[f"n{i}"] = t.count(where=hit)
+            aggs[f"r{i}"] = t.amount.sum(where=hit)
+        row = t.aggregate(**aggs).execute().iloc[0]
+        running = (int(row["n"]), _num(row["revenue"]))
+        grain = "lines" if src.spec.line_items else "rows"
+        record(f"raw {name}", "start", None, running, f"{grain} as read from {src.location.rsplit('/', 1)[-1]}")
+        for i, rule in enumerate(src.spec.exclude):
+            after = (running[0] - int(row[f"n{i}"]), running[1] - _num(row[f"r{i}"]))
+            record(f"{name}: {rule.name}", "drop", running, after, rule.reason)
+            running = after
+        if src.spec.line_items:
+            here = (int(by_source["rows"].get(name, 0)), float(by_source["revenue"].get(name, 0.0)))
+            record(f"{name}: lines to orders", "aggregate", running, here, "invoice lines summed to one row per order")
+    total = (int(tally["rows"].sum()), float(tally["revenue"].sum()))
+    if len(parts) > 1:
+        record("all order sources", "union", None, total, "sources stacked into one orders table")
 
-    def apply(rule: str, keep, why: str, action: str = "drop") -> ir.Table:
-        nonlocal t
-        before = measure(t) if with_steps else (0, 0.0)
-        t = t.filter(keep)
-        record(rule, action, before, measure(t) if with_steps else (0, 0.0), why)
-        return t
+    # 2. the rules in order, from the one grouped count
+    by_rule = tally.groupby(tally["_drop"].fillna(""))[["rows", "revenue", "abs_revenue"]].sum()
+    whys = {
+        "unparseable values": "order time or amount could not be parsed (see parse failures)",
+        "after period end": f"dated after {period_end:%Y-%m-%d}: a run sees only data up to its period's end",
+        "exact duplicates": "same order id and identical content: one copy kept",
+        "conflicting duplicates": ("same order id with different content: the earliest version kept"
+                                   if rules.conflicting_duplicates == "keep_first"
+                                   else "same order id with different content: every version dropped"),
+        "guest orders": "no customer id: cannot be followed over time",
+        "cancelled orders": "status cancelled/void: never fulfilled",
+        "refunds": ("refunds are not purchases; subtracted from revenue below" if rules.refunds == "net"
+                    else "refunds are not purchases; ignored"),
+        "zero-amount orders": "amount 0: test orders, free replacements",
+    }
+    applies = {"exact duplicates": rules.duplicates == "drop", "cancelled orders": rules.cancelled == "drop",
+               "zero-amount orders": rules.zero_amount == "drop"}
+    running = total
+    for rule in RULE_ORDER:
+        if not applies.get(rule, True):
+            continue
+        n = int(by_rule["rows"].get(rule, 0))
+        after = (running[0] - n, running[1] - float(by_rule["revenue"].get(rule, 0.0)))
+        record(rule, "drop", running, after, whys[rule])
+        running = after
+    counts["conflicting_duplicate_ids"] = int(_scalar(flagged.filter(flagged._conflicted).order_id.nunique()))
 
-    apply("unparseable values", t._parse_error.isnull(), "order time or amount could not be parsed (see parse failures)")
-    apply("after period end", t.order_ts <= period_end, f"dated after {period_end:%Y-%m-%d}: a run sees only data up to its period's end")
-
-    # duplicates: identical content is one order loaded twice; different content is a conflict
-    content = _content_columns()
-    if rules.duplicates == "drop":
-        before = measure(t)
-        t = t.distinct(on=content, keep="first")
-        record("exact duplicates", "drop", before, measure(t), "same order id and identical content: one copy kept")
-    by_id = t.mutate(_n_versions=t.count().over(ibis.window(group_by="order_id")),
-                     _rank=ibis.row_number().over(ibis.window(group_by="order_id", order_by=[t.order_ts, t.amount, t._source])))
-    if rules.conflicting_duplicates == "keep_first":
-        keep = (by_id._rank == 0)
-        why = "same order id with different content: the earliest version kept"
-    else:
-        keep = (by_id._n_versions == 1)
-        why = "same order id with different content: every version dropped"
-    before = measure(t)
-    conflicted_ids = by_id.filter(by_id._n_versions > 1).order_id.nunique()
-    t = by_id.filter(keep).drop("_n_versions", "_rank")
-    record("conflicting duplicates", "drop", before, measure(t), why)
-    if with_steps:
-        counts["conflicting_duplicate_ids"] = int(_scalar(conflicted_ids))
-
-    apply("guest orders", t.customer_id.notnull(), "no customer id: cannot be followed over time")
-    if rules.cancelled == "drop":
-        apply("cancelled orders", ~is_cancelled(t), "status cancelled/void: never fulfilled")
-
-    refund_mask = is_refund(t)
-    refunds = t.filter(refund_mask)
-    apply("refunds", ~refund_mask, "refunds are not purchases; subtracted from revenue below" if rules.refunds == "net" else "refunds are not purchases; ignored")
-    if rules.zero_amount == "drop":
-        apply("zero-amount orders", t.amount != 0, "amount 0: test orders, free replacements")
-
-    # outliers: flagged (or dropped), never silently. The threshold is computed even for the
-    # lazy view (two scalar queries) so later notebooks see the same is_outlier flags.
-    positive = t.filter(t.amount > 0)
+    # 3. outliers: flagged (or dropped), never silently; the threshold from the kept rows
+    kept = flagged.filter(flagged._drop.isnull())
+    positive = kept.filter(kept.amount > 0)
     log_amount = positive.amount.log()
     median = _scalar(log_amount.median())
     mad = _scalar((log_amount - median).abs().median())
     scale = 1.4826 * mad if mad > 0 else 1.0
     threshold = float(np.exp(median + rules.outlier_z * scale))
-    is_outlier = t.amount > threshold
-    t = t.mutate(is_outlier=is_outlier.fill_null(False))
+    clean = kept.mutate(is_outlier=(kept.amount > threshold).fill_null(False)).drop("_drop", "_conflicted")
+    outliers = clean.aggregate(n=clean.is_outlier.sum(), revenue=clean.amount.sum(where=clean.is_outlier)).execute().iloc[0]
+    n_out, out_revenue = int(outliers["n"] or 0), _num(outliers["revenue"])
     if rules.outliers == "drop":
-        apply("outliers", ~t.is_outlier, f"order above {threshold:,.2f}: wholesale-size (robust z > {rules.outlier_z})")
-    elif with_steps:
-        n_out = int(_scalar(t.is_outlier.sum()))
+        clean = clean.filter(~clean.is_outlier)
+        record("outliers", "drop", running, (running[0] - n_out, running[1] - out_revenue),
+               f"order above {threshold:,.2f}: wholesale-size (robust z > {rules.outlier_z})")
+        running = (running[0] - n_out, running[1] - out_revenue)
+    else:
         counts["outliers_flagged"] = n_out
-        n, rev = measure(t)
-        steps.append({"step": "outliers", "action": "flag", "rows_before": n, "rows_removed": 0, "rows_after": n,
-                      "revenue_before": rev, "revenue_change": 0.0, "revenue_after": rev,
+        steps.append({"step": "outliers", "action": "flag", "rows_before": running[0], "rows_removed": 0,
+                      "rows_after": running[0], "revenue_before": running[1], "revenue_change": 0.0,
+                      "revenue_after": running[1],
                       "why": f"{n_out:,} orders above {threshold:,.2f} flagged (robust z > {rules.outlier_z}), kept"})
-
-    if rules.refunds == "net" and with_steps:
-        n, rev = measure(t)
+    if rules.refunds == "net":
         # some exports write refunds as positive amounts with a refund status: count their size
-        refund_total = -_scalar(refunds.amount.abs().sum())
-        steps.append({"step": "net of refunds", "action": "subtract", "rows_before": n, "rows_removed": 0,
-                      "rows_after": n, "revenue_before": rev, "revenue_change": float(refund_total),
-                      "revenue_after": rev + float(refund_total),
+        refund_total = -float(by_rule["abs_revenue"].get("refunds", 0.0))
+        steps.append({"step": "net of refunds", "action": "subtract", "rows_before": running[0], "rows_removed": 0,
+                      "rows_after": running[0], "revenue_before": running[1], "revenue_change": refund_total,
+                      "revenue_after": running[1] + refund_total,
                       "why": "refunds of identified customers within the period subtracted from revenue"})
-    steps_frame = pd.DataFrame(steps)
-    return CleanResult(orders=t, refunds=refunds, steps=steps_frame, counts=counts, outlier_threshold=threshold)
+
+    orders = store.put("orders_clean", clean)
+    refunds = store.put("refunds", flagged.filter(flagged._drop == "refunds").drop("_drop", "_conflicted"))
+    return CleanResult(orders=orders, refunds=refunds, steps=pd.DataFrame(steps), counts=counts,
+                       outlier_threshold=threshold)
+
+
+def _num(value) -> float:
+    return 0.0 if value is None or pd.isna(value) else float(value)
 
 
 # ---------------------------------------------------------------- data islands

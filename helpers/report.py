@@ -28,6 +28,7 @@ from helpers.config import Params, ParamsError, period_end, period_start
 PACKAGES = ("pandas", "numpy", "ibis-framework", "duckdb", "lifetimes", "lifelines", "statsmodels",
             "scipy", "matplotlib", "seaborn", "papermill", "nbconvert", "pydantic")
 INTERACTIVE = "interactive"
+ENGINE_DIR = "engine"  # the run's stored engine tables (helpers.engine)
 
 
 @dataclass
@@ -59,19 +60,40 @@ class Run:
     def currency(self) -> str:
         return self.params.business.currency
 
-    # ------------------------------------------------------------ data (lazy, in the engine)
+    # ------------------------------------------------------------ data (in the engine, read once)
+    @cached_property
+    def store(self):
+        """The run's engine tables (``<run>/engine/``): the mapped sources and the clean orders,
+        made by the first notebook that needs them (notebook 01 in a run) and read by every later
+        one. A store made from other params, data or code is cleared first."""
+        from helpers import engine, sources
+
+        con = sources.connect(self.params)
+        return engine.TableStore(con, self.run_dir / ENGINE_DIR,
+                                 stamp={**engine.source_stamp(self.params), "period_end": str(self.period_end)})
+
     @cached_property
     def data(self):
+        """The brand's sources mapped to the canonical tables; each read from its file once."""
         from helpers import sources
 
-        return sources.load(self.params)
+        return sources.load(self.params, con=self.store.con, store=self.store)
 
     @cached_property
     def clean(self):
-        """The clean orders view (expressions only; notebook 01 computes the reconciliation)."""
+        """The clean orders, the refunds and the reconciliation: computed once per run (by
+        notebook 01, or by whichever notebook comes first), then read from the store."""
         from helpers import audit
 
-        return audit.clean_orders(self.data, self.period_end, with_steps=False)
+        store = self.store
+        orders, refunds, recorded = store.get("orders_clean"), store.get("refunds"), store.meta("clean")
+        if orders is not None and refunds is not None and recorded is not None:
+            return audit.CleanResult(orders=orders, refunds=refunds, steps=pd.DataFrame(recorded["steps"]),
+                                     counts=recorded["counts"], outlier_threshold=recorded["outlier_threshold"])
+        result = audit.clean_orders(self.data, self.period_end, store=store)
+        store.set_meta("clean", {"steps": result.steps.to_dict(orient="records"), "counts": result.counts,
+                                 "outlier_threshold": result.outlier_threshold})
+        return result
 
     @property
     def orders(self):

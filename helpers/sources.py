@@ -371,9 +371,18 @@ def lines_to_orders(lines: ir.Table) -> ir.Table:
 class LoadedSource:
     kind: str
     spec: SourceSpec
-    raw: ir.Table
     all_rows: ir.Table  # canonical rows as read, exclude rules only marked (lines if line items)
     location: str
+    read: object = field(default=None, repr=False)  # () -> the raw table, when it is needed
+    _raw: ir.Table | None = field(default=None, repr=False)
+
+    @property
+    def raw(self) -> ir.Table:
+        """The source exactly as stored (read on first use: a run that found the mapped rows in
+        its store never opens the raw file again, unless the audit asks about its raw shape)."""
+        if self._raw is None:
+            self._raw = self.read()
+        return self._raw
 
     @property
     def rows(self) -> ir.Table:
@@ -413,8 +422,12 @@ class Dataset:
         return parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
 
 
-def load(params: Params, con=None) -> Dataset:
-    """Open every source of the brand and map it to the canonical tables (lazily)."""
+def load(params: Params, con=None, store=None) -> Dataset:
+    """Open every source of the brand and map it to the canonical tables.
+
+    Without a ``store`` everything stays lazy (expressions over the raw files). With one (the
+    run's :class:`helpers.engine.TableStore`) each source is read, parsed and mapped once into
+    the store, and every later query — in this notebook or a later one — reads the stored rows."""
     con = con if con is not None else connect(params)
     data = Dataset(params=params, con=con)
     if params.demo is not None:
@@ -424,11 +437,25 @@ def load(params: Params, con=None) -> Dataset:
     for kind in KINDS:
         loaded = []
         for i, spec in enumerate(getattr(params.sources, kind)):
-            raw = read_raw(con, spec, params)
-            rows = map_source(raw, spec, kind, params, i)
-            loaded.append(LoadedSource(kind, spec, raw, rows, source_location(spec, params)))
+            def read(spec=spec):
+                return read_raw(con, spec, params)
+
+            def mapped(kind=kind, spec=spec, i=i, read=read):
+                return map_source(read(), spec, kind, params, i)
+
+            source = LoadedSource(kind, spec, None, source_location(spec, params), read=read)
+            if store is None:
+                source._raw = read()
+                source.all_rows = map_source(source._raw, spec, kind, params, i)
+            else:
+                source.all_rows = store.get_or_put(f"source_{kind}_{_file_safe(spec.name)}", mapped)
+            loaded.append(source)
         data.sources[kind] = loaded
     return data
+
+
+def _file_safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
 
 
 def order_date_range(params: Params) -> tuple[pd.Timestamp, pd.Timestamp]:
