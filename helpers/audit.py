@@ -105,14 +105,14 @@ def _profile_one(kind: str, src: LoadedSource) -> dict:
     failures = (
         t.filter(t._parse_error.notnull()).group_by("_parse_error").aggregate(n=ibis._.count()).execute()
     )
-    raw_rows = int(_scalar(src.raw.count()))
+    raw_rows = int(row["rows"])  # the mapping keeps every row as read (exclusions are only marked)
     out = {
         "table": kind,
         "source": src.spec.name,
         "file": src.location.rsplit("/", 1)[-1],
         "grain": "invoice lines" if (kind == "orders" and src.spec.line_items) else "rows",
         "raw_rows": raw_rows,
-        "raw_columns": len(src.raw.columns),
+        "raw_columns": len(src.raw_schema),
         "rows": int(row["rows"]),
         "excluded_rows": int(row["excluded_rows"]),
         "orders": int(row.get("orders", 0) or 0) if kind == "orders" else None,
@@ -137,7 +137,7 @@ def source_schemas(data: Dataset) -> pd.DataFrame:
     rows = []
     for kind, loaded in data.sources.items():
         for src in loaded:
-            raw_schema = src.raw.schema()
+            raw_schema = src.raw_schema
             for canon, target in canonical_columns(kind).items():
                 value = src.spec.columns.get(canon)
                 if value is None and canon in src.spec.constants:

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import os
+import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,8 +62,15 @@ def connect(params: Params):
     url = params.engine.url
     if url in ("duckdb://", "duckdb", ""):
         con = ibis.duckdb.connect()
-        # Two cores here; let DuckDB use them but keep memory polite for notebooks side by side.
         con.raw_sql("SET preserve_insertion_order = true")
+        # A bounded memory budget, spilling to disk beyond it: a run of ten million orders must fit
+        # beside the kernel's own frames on an analyst's machine (WORKBOOK_ENGINE_MEMORY overrides).
+        memory = os.environ.get("WORKBOOK_ENGINE_MEMORY", "2GB")
+        if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", memory.strip(), flags=re.IGNORECASE):
+            raise SourceError(f"WORKBOOK_ENGINE_MEMORY={memory!r}: give a size such as 2GB or 1500MB")
+        con.raw_sql(f"SET memory_limit = '{memory.strip()}'")
+        spill = Path(tempfile.gettempdir()) / f"workbook-duckdb-{os.getpid()}"
+        con.raw_sql(f"SET temp_directory = {_sql_str(str(spill))}")
         return con
     try:
         return ibis.connect(resolve_secrets(url, where=f"{params_file(params)}: engine.url"))
@@ -376,6 +386,15 @@ class LoadedSource:
     read: object = field(default=None, repr=False)  # () -> the raw table, when it is needed
     _raw: ir.Table | None = field(default=None, repr=False)
 
+    raw_columns: dict[str, str] | None = field(default=None, repr=False)  # name -> type, as read
+
+    @property
+    def raw_schema(self) -> dict[str, str]:
+        """The raw columns and their types (kept in the store: no need to open the file again)."""
+        if self.raw_columns is None:
+            self.raw_columns = {name: str(dtype) for name, dtype in self.raw.schema().items()}
+        return self.raw_columns
+
     @property
     def raw(self) -> ir.Table:
         """The source exactly as stored (read on first use: a run that found the mapped rows in
@@ -440,15 +459,18 @@ def load(params: Params, con=None, store=None) -> Dataset:
             def read(spec=spec):
                 return read_raw(con, spec, params)
 
-            def mapped(kind=kind, spec=spec, i=i, read=read):
-                return map_source(read(), spec, kind, params, i)
-
             source = LoadedSource(kind, spec, None, source_location(spec, params), read=read)
             if store is None:
                 source._raw = read()
                 source.all_rows = map_source(source._raw, spec, kind, params, i)
             else:
-                source.all_rows = store.get_or_put(f"source_{kind}_{_file_safe(spec.name)}", mapped)
+                key = f"source_{kind}_{_file_safe(spec.name)}"
+                source.all_rows = store.get(key)
+                if source.all_rows is None:
+                    source._raw = read()
+                    source.all_rows = store.put(key, map_source(source._raw, spec, kind, params, i))
+                    store.set_meta(f"raw_schema/{key}", source.raw_schema)
+                source.raw_columns = store.meta(f"raw_schema/{key}") or source.raw_columns
             loaded.append(source)
         data.sources[kind] = loaded
     return data

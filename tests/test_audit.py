@@ -210,3 +210,99 @@ def test_as_of_tables_leave_out_later_rows(tmp_path):
     run = open_run(params_path=str(params), brand="asof", period="2024-02", run_dir=str(tmp_path / "run"))
     assert run.as_of("interactions").count().execute() == 1  # the March row and the undated row are out
     assert run.as_of("campaigns") is None
+
+
+# ---------------------------------------------------------------- one pass, stored once
+
+
+def sequential_reference(rows: pd.DataFrame, end: pd.Timestamp) -> tuple[dict[str, int], list[str]]:
+    """The cleaning rules applied one after another in pandas, the way the reconciliation reads:
+    an independent reference for the engine's one-pass flags."""
+    t, removed = rows.copy(), {}
+
+    def drop(rule, mask):
+        nonlocal t
+        removed[rule] = int(mask.sum())
+        t = t[~mask]
+
+    drop("unparseable values", t["bad"])
+    drop("after period end", ~(t["ts"] <= end))
+    drop("exact duplicates", t.duplicated(["id", "c", "ts", "amt", "status"]))
+    t = t.sort_values(["ts", "amt"], kind="stable")
+    drop("conflicting duplicates", t.duplicated("id"))  # keep_first: the earliest version stays
+    drop("guest orders", t["c"].isna())
+    drop("cancelled orders", t["status"].eq("cancelled"))
+    drop("refunds", t["status"].eq("refunded") | (t["amt"] < 0))
+    drop("zero-amount orders", ~(t["amt"].notna() & (t["amt"] != 0)))  # an empty amount is no sale either
+    return removed, sorted(t["id"] + "/" + t["ts"].dt.strftime("%d"))
+
+
+def test_one_pass_flags_match_rules_applied_in_turn(tmp_path):
+    """Rules interact: a copy dated after the period end is not a duplicate; an unparseable
+    version does not make an order conflicting; a duplicate of a refund is removed as a duplicate."""
+    lines = [
+        "id,c,ts,amt,status",
+        "A,c1,2024-01-02,10,completed", "A,c1,2024-01-02,10,completed",      # exact duplicate
+        "B,c1,2024-01-03,10,completed", "B,c1,2024-03-03,10,completed",      # second copy is after the end
+        "C,c2,2024-01-04,10,completed", "C,c2,2024-01-05,oops,completed",    # other version unparseable
+        "D,c2,2024-01-06,10,completed", "D,c2,2024-01-05,12,completed",      # conflict: earliest kept
+        "D,c2,2024-01-05,12,completed",                                      # ... and its exact copy
+        "E,,2024-01-07,10,completed", "F,c3,2024-01-08,10,cancelled",
+        "G,c3,2024-01-09,-5,refunded", "G,c3,2024-01-09,-5,refunded",        # duplicated refund
+        "H,c3,2024-01-10,0,completed", "I,c3,2024-01-11,,completed",         # zero and empty amounts
+        "J,c4,,10,completed",                                                # no order time
+    ]
+    path = tmp_path / "o.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    params = write_params(tmp_path, f"""
+        brand: flags
+        sources:
+          orders:
+            - name: o
+              path: {path}
+              columns: {{order_id: id, customer_id: c, order_ts: ts, amount: amt, status: status}}
+    """)
+    end = config.period_end("2024-02", "month")
+    clean = audit.clean_orders(sources.load(config.load_params(params)), end)
+    frame = pd.read_csv(path, dtype=str)
+    frame["bad"] = frame["amt"].notna() & pd.to_numeric(frame["amt"], errors="coerce").isna()
+    frame["amt"] = pd.to_numeric(frame["amt"], errors="coerce")
+    frame["ts"] = pd.to_datetime(frame["ts"])
+    expected, kept = sequential_reference(frame, end)
+    removed = clean.steps.set_index("step")["rows_removed"]
+    assert {rule: int(removed[rule]) for rule in expected} == expected
+    got = clean.orders.execute()
+    assert sorted(got["order_id"] + "/" + got["order_ts"].dt.strftime("%d")) == kept
+    assert clean.counts["conflicting_duplicate_ids"] == 1  # D (C's other version was unparseable)
+    assert clean.refunds.execute()["order_id"].tolist() == ["G"]
+
+
+def test_later_notebooks_read_the_stored_tables_not_the_sources(tmp_path, tiny_params, monkeypatch):
+    from helpers.report import open_run
+
+    first = open_run(params_path=str(tiny_params), brand="tiny", period="2024-02", run_dir=str(tmp_path / "run"))
+    steps = first.clean.steps
+    assert (tmp_path / "run" / "engine" / "orders_clean.parquet").exists()
+
+    def no_raw(*args, **kwargs):
+        raise AssertionError("a later notebook opened a raw source")
+
+    monkeypatch.setattr(sources, "read_raw", no_raw)
+    later = open_run(params_path=str(tiny_params), brand="tiny", period="2024-02", run_dir=str(tmp_path / "run"))
+    assert sorted(later.orders.execute()["order_id"]) == ["A1", "A2", "A3"]
+    assert later.clean.refunds.count().execute() == 1
+    pd.testing.assert_frame_equal(later.clean.steps, steps, check_dtype=False)
+    assert later.clean.counts == first.clean.counts
+
+
+def test_a_store_made_from_other_data_is_rebuilt(tmp_path, tiny_params, tiny_orders_csv):
+    from helpers.report import open_run
+
+    run_dir = str(tmp_path / "run")
+    assert open_run(params_path=str(tiny_params), brand="tiny", period="2024-02", run_dir=run_dir).orders.count().execute() == 3
+    with open(tiny_orders_csv, "a", encoding="utf-8") as fh:
+        fh.write("A9,c9,2024-02-10 09:00:00,20.00,completed\n")
+    again = open_run(params_path=str(tiny_params), brand="tiny", period="2024-02", run_dir=run_dir)
+    assert again.orders.count().execute() == 4, "the stale store was served"
+    other_month = open_run(params_path=str(tiny_params), brand="tiny", period="2024-01", run_dir=run_dir)
+    assert other_month.orders.count().execute() == 2
