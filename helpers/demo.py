@@ -14,8 +14,8 @@ workbook recovers it. Everything is vectorised over customers: the only Python l
 the purchase *number* (1st, 2nd, 3rd ... purchase of every still-active customer at once), so
 the cost grows with the number of orders, not with Python overhead per order.
 
-Public API: :func:`generate`, :func:`ensure_demo_data`, :func:`load_truth`,
-:data:`GENERATOR_VERSION`.
+Public API: :func:`generate`, :func:`ensure_demo_data`, :func:`load_truth`, :func:`write_brand`
+(a brand of any size with its own params file: ``workbook generate``), :data:`GENERATOR_VERSION`.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import yaml
 
 GENERATOR_VERSION = 1
 DEFAULT_N_CUSTOMERS = 3000
@@ -46,6 +47,7 @@ DATA_FILES = (
     "campaign.csv",
 )
 TRUTH_FILE = "truth.json"
+BRAND_PARAMS_FILE = "params.yaml"  # written by write_brand beside the data
 
 # ---------------------------------------------------------------- time
 # Model time is a float number of days since ORIGIN. It becomes a wall-clock timestamp only when
@@ -197,6 +199,89 @@ def load_truth(out_dir: Path | None = None) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: generate the demo data first (helpers.demo.ensure_demo_data)")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_brand(
+    out_dir: Path,
+    n_customers: int = DEFAULT_N_CUSTOMERS,
+    seed: int | None = None,
+    brand: str | None = None,
+    *,
+    reuse: bool = False,
+) -> Path:
+    """A synthetic brand of any size in ``out_dir``: the demo's files (:func:`generate`) and a
+    ``params.yaml`` for them; returns the params file's path.
+
+    The params are ``params/demo.yaml`` rewritten: brand ``brand`` (default
+    ``synthetic_<n_customers>``), every source path the absolute path of the file in ``out_dir``
+    (so the file works from any folder) and no ``demo:`` key (which would make the loader
+    regenerate the bundled demo). Mapping and business assumptions stay the demo's. With
+    ``reuse``, data already in ``out_dir`` from the same size, seed and generator version is
+    kept (the params file is always rewritten). Raises ParamsError for an invalid brand name,
+    before generating anything."""
+    from pydantic import ValidationError
+
+    from helpers import config  # lazily, like _default_dir: generate() needs no params
+
+    seed = DEFAULT_SEED if seed is None else seed
+    out_dir = Path(out_dir).resolve()
+    target = out_dir / BRAND_PARAMS_FILE
+    raw = _brand_params(out_dir, n_customers, seed, brand or f"synthetic_{n_customers}")
+    try:
+        config.Params.model_validate(raw)
+    except ValidationError as exc:
+        raise config.ParamsError(config._format_errors(target, exc)) from None
+    if not (reuse and _has_brand_data(out_dir, n_customers, seed)):
+        (out_dir / TRUTH_FILE).unlink(missing_ok=True)  # a killed run must not leave old truth beside new files
+        generate(out_dir, n_customers=n_customers, seed=seed)
+    header = (f"# Synthetic brand written by `workbook generate` (helpers.demo.write_brand): the demo\n"
+              f"# generator at {n_customers:,} customers, seed {seed}; mapping and assumptions from\n"
+              f"# params/demo.yaml. Source paths are absolute: move the folder, regenerate the file.\n")
+    body = yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=100)
+    config.atomic_write_text(target, header + body)
+    params = config.load_params(target)
+    for kind in ("orders", "customers", "interactions", "campaigns"):
+        for spec in getattr(params.sources, kind):
+            if not config.resolve_path(spec.path, params).is_file():
+                raise FileNotFoundError(f"{target}: source {spec.name} points to {spec.path}, which is missing")
+    return target
+
+
+def _brand_params(out_dir: Path, n_customers: int, seed: int, brand: str) -> dict:
+    """params/demo.yaml as a mapping, rewritten for the brand in ``out_dir``."""
+    from helpers.config import PARAMS_DIR
+
+    raw = yaml.safe_load((PARAMS_DIR / "demo.yaml").read_text(encoding="utf-8"))
+    raw.pop("demo", None)
+    raw["brand"] = brand
+    raw["display_name"] = f"Synthetic tea brand ({n_customers:,} customers, seed {seed})"
+    raw["description"] = (f"The demo generator at {n_customers:,} customers (seed {seed}), written to {out_dir}; "
+                          "same sources, faults and planted truth (truth.json) as the demo brand.")
+    for kind, specs in raw["sources"].items():
+        for spec in specs:
+            name = Path(spec["path"]).name
+            if name not in DATA_FILES:
+                raise ValueError(f"params/demo.yaml: {kind} source {spec.get('name')} reads {spec['path']}, "
+                                 f"not one of the generator's files ({', '.join(DATA_FILES)})")
+            spec["path"] = str(out_dir / name)
+    return raw
+
+
+def _has_brand_data(out_dir: Path, n_customers: int, seed: int) -> bool:
+    """Complete generator output of this size, seed and generator version. Unlike the demo
+    cache (_is_current) an edit of this module's source does not invalidate it: regenerating a
+    benchmark's ten million orders for a docstring change is not worth it."""
+    try:
+        truth = json.loads((out_dir / TRUTH_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(truth, dict)
+        and truth.get("generator_version") == GENERATOR_VERSION
+        and truth.get("n_customers") == n_customers
+        and truth.get("seed") == seed
+        and all((out_dir / name).is_file() for name in DATA_FILES)
+    )
 
 
 # ================================================================ customers and exposures

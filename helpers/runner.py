@@ -34,6 +34,7 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import socket
 import sys
 import time
@@ -137,13 +138,15 @@ class NotebookResult:
         return entry
 
 
-def execute_notebook(nb_path: Path, output_path: Path, parameters: dict[str, str]) -> None:
+def execute_notebook(nb_path: Path, output_path: Path, parameters: dict[str, str], kernel: RunKernel | None = None) -> None:
     """papermill, retrying a kernel that fails to start. On a cell error papermill has already
-    written the executed notebook (failing cell marked) and raises PapermillExecutionError."""
+    written the executed notebook (failing cell marked) and raises PapermillExecutionError.
+    With ``kernel`` the notebook runs in the run's shared kernel (see :class:`RunKernel`)."""
     import papermill  # imported here: `workbook list` does not need it
 
     for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
         try:
+            extra = {"km": kernel.manager()} if kernel is not None else {}
             papermill.execute_notebook(
                 str(nb_path),
                 str(output_path),
@@ -154,13 +157,83 @@ def execute_notebook(nb_path: Path, output_path: Path, parameters: dict[str, str
                 log_output=False,
                 request_save_on_cell_execute=False,
                 config=kernel_config(),
+                **extra,
             )
             return
         except Exception as exc:
             if attempt == KERNEL_START_ATTEMPTS or not is_kernel_start_failure(exc):
                 raise
             print(f"  kernel did not start ({exc}); retrying", file=sys.stderr, flush=True)
+            if kernel is not None:
+                kernel.shutdown()
             time.sleep(attempt)
+
+
+# Run between two notebooks in the shared kernel: each notebook starts from an empty namespace,
+# no open figures and In [1], as if it had a kernel of its own; only imported modules stay.
+KERNEL_RESET = """\
+get_ipython().run_line_magic("reset", "-f")
+import gc as _gc, sys as _sys
+if "matplotlib.pyplot" in _sys.modules:
+    _sys.modules["matplotlib.pyplot"].close("all")
+_gc.collect()
+get_ipython().execution_count = 1
+del _gc, _sys
+"""
+
+
+class RunKernel:
+    """One kernel for all notebooks of a run.
+
+    Starting a kernel and importing pandas, Ibis, matplotlib, seaborn, scipy and lifetimes cost
+    every notebook 9–17 s here: for a small brand most of its run. The notebooks of one run share
+    a kernel, reset between notebooks (:data:`KERNEL_RESET`), so that cost is paid once. A
+    notebook still runs on its own (JupyterLab, nbval) exactly as in the run: it defines every
+    name it uses, which the reset enforces."""
+
+    def __init__(self) -> None:
+        self._km = None
+
+    def manager(self):
+        if self._km is None or not self._km.has_kernel:
+            from jupyter_core.utils import run_sync
+            from nbclient import NotebookClient
+
+            km = NotebookClient(nbformat.v4.new_notebook(), kernel_name=KERNEL_NAME,
+                                config=kernel_config()).create_kernel_manager()
+            run_sync(km.start_kernel)(cwd=str(config.PROJECT_ROOT))
+            self._km = km
+        return self._km
+
+    def reset(self) -> None:
+        """Clear the namespace for the next notebook (a kernel that is gone is started anew)."""
+        if self._km is None or not self._km.has_kernel:
+            return
+        from jupyter_core.utils import run_sync
+
+        client = self._km.client()
+        try:
+            client.start_channels()
+            run_sync(client.wait_for_ready)(timeout=60)
+            reply = run_sync(client.execute_interactive)(KERNEL_RESET, store_history=False, timeout=120,
+                                                         output_hook=lambda msg: None)
+            ok = reply.get("content", {}).get("status") == "ok"
+        except Exception:
+            ok = False
+        finally:
+            client.stop_channels()
+        if not ok:  # could not reset: the next notebook gets a fresh kernel
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        if self._km is not None and self._km.has_kernel:
+            from jupyter_core.utils import run_sync
+
+            try:
+                run_sync(self._km.shutdown_kernel)(now=False)
+            except Exception:
+                pass
+        self._km = None
 
 
 def kernel_config() -> Any:
@@ -190,14 +263,15 @@ def is_kernel_start_failure(exc: BaseException) -> bool:
     )
 
 
-def run_notebook(nb_path: Path, output_path: Path, parameters: dict[str, str]) -> NotebookResult:
+def run_notebook(nb_path: Path, output_path: Path, parameters: dict[str, str],
+                 kernel: RunKernel | None = None) -> NotebookResult:
     from papermill.exceptions import PapermillExecutionError
 
     name = nb_path.stem
     started = time.monotonic()
     try:
         check_parameters([nb_path], tuple(parameters))
-        execute_notebook(nb_path, output_path, parameters)
+        execute_notebook(nb_path, output_path, parameters, kernel)
     except PapermillExecutionError as exc:
         error = {"cell_index": exc.cell_index, "execution_count": exc.exec_count,
                  "ename": exc.ename, "evalue": config.redact(str(exc.evalue))}
@@ -245,7 +319,7 @@ class Run:
 
 
 def run_period(params: config.Params, period: str, notebooks: list[Path],
-               run_id: str | None, command: str) -> bool:
+               run_id: str | None, command: str, keep_tables: bool = False) -> bool:
     """Execute the notebooks for one brand and period; True when everything succeeded."""
     params_path = config.params_file(params)
     period_dir = config.outputs_dir() / params.brand / period
@@ -260,6 +334,8 @@ def run_period(params: config.Params, period: str, notebooks: list[Path],
 
     execute_all(run, notebooks)
     render_all(run)
+    if not keep_tables:  # the run's engine tables (a copy of the clean orders): bulky, rebuilt on demand
+        shutil.rmtree(staging / report.ENGINE_DIR, ignore_errors=True)
     try:
         final = publish(run)
     except OSError as exc:  # e.g. the final folder appeared meanwhile: keep staging, never overwrite
@@ -273,16 +349,21 @@ def execute_all(run: Run, notebooks: list[Path]) -> None:
     """Sequentially: later notebooks read what earlier ones wrote, so after a failure the rest
     are skipped rather than run on missing inputs."""
     failed = False
-    for nb_path in notebooks:
-        if failed:
-            result = NotebookResult(nb_path.stem, "skipped")
-        else:
-            result = run_notebook(nb_path, run.staging / nb_path.name, run.parameters())
-            failed = result.status == "failed"
-        run.results.append(result)
-        run.manifest["notebooks"][result.name] = result.as_manifest()
-        write_manifest(run.staging, run.manifest)
-        print(progress_line(run.label, result), flush=True)
+    kernel = RunKernel()
+    try:
+        for nb_path in notebooks:
+            if failed:
+                result = NotebookResult(nb_path.stem, "skipped")
+            else:
+                result = run_notebook(nb_path, run.staging / nb_path.name, run.parameters(), kernel)
+                failed = result.status == "failed"
+                kernel.reset()
+            run.results.append(result)
+            run.manifest["notebooks"][result.name] = result.as_manifest()
+            write_manifest(run.staging, run.manifest)
+            print(progress_line(run.label, result), flush=True)
+    finally:
+        kernel.shutdown()
 
 
 def progress_line(label: str, result: NotebookResult) -> str:
@@ -579,7 +660,7 @@ def resolve_periods(params: config.Params, spec: str) -> list[str]:
 
 
 def run_brand(target: BrandTarget, period_spec: str, notebooks: list[Path],
-              run_id: str | None, command: str) -> int:
+              run_id: str | None, command: str, keep_tables: bool = False) -> int:
     """All periods of one brand; returns the number of failures. A params or data-range error
     fails this brand only, with its message and no traceback."""
     try:
@@ -592,7 +673,7 @@ def run_brand(target: BrandTarget, period_spec: str, notebooks: list[Path],
         print(f"{target.name}: cannot find the brand's data range: {type(exc).__name__}: "
               f"{config.redact(str(exc))}", file=sys.stderr, flush=True)
         return 1
-    return sum(not run_period(params, period, notebooks, run_id, command) for period in periods)
+    return sum(not run_period(params, period, notebooks, run_id, command, keep_tables) for period in periods)
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
@@ -601,12 +682,58 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.run_id and (not RUN_ID.match(args.run_id) or args.run_id == LATEST_LINK):
         raise UsageError(f"--run-id {args.run_id!r}: use letters, digits, '.', '_' and '-'")
     command = shlex.join(["workbook", *argv])
-    failures = sum(run_brand(t, args.period, notebooks, args.run_id, command)
-                   for t in brand_targets(args))
-    print(f"index: {rebuild_index()}", flush=True)
+    targets = brand_targets(args)
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: give 1 or more")
+    jobs = [(t, args.period) for t in targets]
+    if args.jobs > 1 and (len(jobs) > 1 or ".." in args.period):
+        failures = run_side_by_side(jobs, args)
+    else:
+        failures = sum(run_brand(t, args.period, notebooks, args.run_id, command, args.keep_tables)
+                       for t in targets)
+    if not args.no_index:
+        print(f"index: {rebuild_index()}", flush=True)
     if failures:
         print(f"{failures} run(s) or brand(s) failed", file=sys.stderr, flush=True)
     return 1 if failures else 0
+
+
+def run_side_by_side(jobs: list[tuple[BrandTarget, str]], args: argparse.Namespace) -> int:
+    """Each brand (and each period of a range) as its own ``workbook run`` process, at most
+    ``--jobs`` at a time; their output lines are passed through as they come. Returns the
+    number of failed jobs."""
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    expanded = []
+    for target, spec in jobs:
+        periods = [spec]
+        if ".." in spec:
+            try:
+                periods = config.expand_periods(spec, target.load().period)
+            except ParamsError as exc:
+                print(config.redact(str(exc)), file=sys.stderr, flush=True)
+                expanded.append((target, None))
+                continue
+        expanded += [(target, p) for p in periods]
+
+    def one(target: BrandTarget, period: str | None) -> bool:
+        if period is None:
+            return False
+        cmd = [sys.executable, "-m", "helpers.runner", "run", "--period", period, "--no-index",
+               *(["--params", str(target.path)] if target.path else ["--brand", target.name]),
+               *(["--only", args.only] if args.only else []),
+               *(["--run-id", args.run_id] if args.run_id else []),
+               *(["--keep-tables"] if args.keep_tables else [])]
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              cwd=config.PROJECT_ROOT) as proc:
+            for line in proc.stdout:
+                print(line, end="", flush=True)
+        return proc.returncode == 0
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(lambda job: one(*job), expanded))
+    return sum(not ok for ok in results)
 
 
 def cmd_render_index(args: argparse.Namespace, argv: list[str]) -> int:
@@ -672,6 +799,21 @@ def format_table(headers: tuple[str, ...], rows: list[tuple[str, ...]], indent: 
             for row in (headers, *rows)]
 
 
+def cmd_generate(args: argparse.Namespace, argv: list[str]) -> int:
+    """A synthetic brand of any size: the demo generator's files plus a params.yaml for them."""
+    from helpers import demo
+
+    try:
+        path = demo.write_brand(args.out, n_customers=args.customers, seed=args.seed, brand=args.brand)
+    except ValueError as exc:  # ParamsError (bad brand name) or too few customers
+        raise UsageError(str(exc)) from None
+    rows = demo.load_truth(path.parent)["total_rows_by_source"]
+    print(f"{args.customers:,} customers, {rows['online_orders'] + rows['pos_orders']:,} order rows in {path.parent}")
+    print(f"params: {path}")
+    print(f"next: workbook run --params {shlex.quote(str(path))}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbook",
@@ -689,6 +831,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "2025-06 / 2025Q2 / 2025-W23, or a range FIRST..LAST (one run each)")
     run.add_argument("--only", metavar="NN,NN", help="run only these notebooks, by number prefix")
     run.add_argument("--run-id", help="override the run id (default: UTC timestamp)")
+    run.add_argument("--jobs", type=int, default=1, metavar="N",
+                     help="run up to N brands or periods side by side (default 1; each run uses "
+                          "one kernel and the engine's threads, so N above the cores rarely helps)")
+    run.add_argument("--no-index", action="store_true", help=argparse.SUPPRESS)  # set by --jobs children
+    run.add_argument("--keep-tables", action="store_true",
+                     help="keep the run's engine tables (engine/: mapped sources, clean orders as Parquet)")
     run.set_defaults(handler=cmd_run)
 
     listing = commands.add_parser("list", help="brands, their data ranges and past runs")
@@ -696,6 +844,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     index = commands.add_parser("render-index", help="rebuild outputs/index.html from disk")
     index.set_defaults(handler=cmd_render_index)
+
+    generate = commands.add_parser("generate", help="write a synthetic brand (demo generator) and its params file")
+    generate.add_argument("--customers", type=int, required=True, metavar="N", help="number of customers")
+    generate.add_argument("--out", required=True, metavar="DIR", help="folder for the data and params.yaml")
+    generate.add_argument("--seed", type=int, help="generator seed (default: the demo's)")
+    generate.add_argument("--brand", help="brand name (default: synthetic_<N>)")
+    generate.set_defaults(handler=cmd_generate)
     return parser
 
 

@@ -538,3 +538,64 @@ def test_scale_smoke(tmp_path):
     assert len(on) == rows["online_orders"]
     assert (on["status"] == "refunded").sum() == truth["faults"]["refund_rows"]
     assert re.fullmatch(r"W\d+", on["order_id"].iloc[0])
+
+
+# ---------------------------------------------------------------- a brand of any size (workbook generate)
+
+
+def test_write_brand_params_load_and_point_at_the_written_files(tmp_path, monkeypatch):
+    import yaml
+
+    from helpers import config
+
+    monkeypatch.chdir(tmp_path)  # the params must not depend on the working folder
+    path = demo.write_brand(Path("brand"), n_customers=500, seed=3)
+    assert path == (tmp_path / "brand" / "params.yaml").resolve()
+    params = config.load_params(path)
+    assert params.brand == "synthetic_500" and params.demo is None
+    specs = [s for kind in ("orders", "customers", "interactions", "campaigns") for s in getattr(params.sources, kind)]
+    assert sorted(Path(s.path).name for s in specs) == sorted(demo.DATA_FILES)
+    for spec in specs:
+        assert Path(spec.path).is_absolute() and config.resolve_path(spec.path, params).is_file()
+    assert demo.load_truth(path.parent)["n_customers"] == 500 and demo.load_truth(path.parent)["seed"] == 3
+
+    # everything but the brand, its description and the paths is params/demo.yaml's
+    template = yaml.safe_load((config.PARAMS_DIR / "demo.yaml").read_text(encoding="utf-8"))
+    written = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for raw in (template, written):
+        for key in ("brand", "display_name", "description", "demo"):
+            raw.pop(key, None)
+        for spec in (s for specs in raw["sources"].values() for s in specs):
+            spec["path"] = Path(spec["path"]).name
+    assert written == template
+
+    # reuse keeps data of the same size and seed, a new brand name only rewrites the params
+    before = {name: (path.parent / name).stat().st_mtime_ns for name in demo.DATA_FILES}
+    again = demo.write_brand(path.parent, n_customers=500, seed=3, brand="other", reuse=True)
+    assert config.load_params(again).brand == "other"
+    assert {name: (path.parent / name).stat().st_mtime_ns for name in demo.DATA_FILES} == before
+
+
+def test_write_brand_refuses_a_bad_brand_name_before_generating(tmp_path):
+    from helpers.config import ParamsError
+
+    with pytest.raises(ParamsError, match="brand"):
+        demo.write_brand(tmp_path / "b", n_customers=500, brand="Not A Name")
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.slow
+def test_workbook_generate_then_run_notebook_01(tmp_path, monkeypatch, capsys):
+    from helpers import runner
+
+    outputs = tmp_path / "outputs"
+    monkeypatch.setenv("WORKBOOK_OUTPUTS", str(outputs))  # the conftest mechanism, a folder of our own
+    assert runner.main(["generate", "--customers", "500", "--out", str(tmp_path / "synth")]) == 0
+    printed = capsys.readouterr().out
+    params_path = tmp_path / "synth" / "params.yaml"
+    assert f"params: {params_path}" in printed and f"workbook run --params {params_path}" in printed
+
+    assert runner.main(["run", "--params", str(params_path), "--only", "01"]) == 0
+    manifest = json.loads((outputs / "synthetic_500" / "2025-06" / "latest" / "manifest.json").read_text())
+    assert manifest["status"] == "success" and manifest["notebooks"]["01_data_audit"]["status"] == "ok"
+    assert not (outputs / "demo").exists()

@@ -524,3 +524,53 @@ def test_headline_figures_read_flat_or_nested_scalars():
         {"audit": {"status": "ok", "orders_clean": 1200}, "clv.total": 12345.6, "x": [1, 2]}
     )
     assert figures == {"Audit": "ok", "Orders (clean)": "1,200", "Total CLV": "12,346"}
+
+
+# ---------------------------------------------------------------- one kernel per run, side by side
+
+
+KERNEL_PROBE = ('import os, pathlib\n'
+                'pathlib.Path(run_dir, "kernel-pid-{nb}").write_text(str(os.getpid()))\n'
+                'first_count = get_ipython().execution_count\n'
+                'leaked_names = sorted(n for n in ("left_behind", "first_count_01") if n in globals())\n'
+                'pathlib.Path(run_dir, "{nb}.json").write_text(__import__("json").dumps('
+                '{{"count": first_count, "leaked": leaked_names}}))\n'
+                '{extra}')
+
+
+def test_notebooks_of_a_run_share_one_kernel_reset_between_them(workspace, tmp_path):
+    """One kernel per run (imports paid once), yet every notebook starts as in a fresh kernel:
+    no names left by the previous notebook, counting from In [1]."""
+    notebooks = tmp_path / "shared"
+    notebooks.mkdir()
+    write_notebook(notebooks / "01_first.ipynb", [
+        code(KERNEL_PROBE.format(nb="01", extra='left_behind = 1\nfirst_count_01 = first_count')),
+    ])
+    write_notebook(notebooks / "02_second.ipynb", [code(KERNEL_PROBE.format(nb="02", extra=""))])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WORKBOOK_NOTEBOOKS", str(notebooks))
+        mp.setenv("WORKBOOK_OUTPUTS", str(workspace.outputs))
+        cli = run_cli("run", "--params", str(workspace.params), "--period", "2024-11")
+    assert cli.code == 0, cli.out + cli.err
+    (run,) = workspace.run_dirs("2024-11")
+    pids = {p.read_text() for p in run.glob("kernel-pid-*")}
+    assert len(pids) == 1, "both notebooks ran in the same kernel process"
+    first, second = (json.loads((run / f"{nb}.json").read_text()) for nb in ("01", "02"))
+    assert first["leaked"] == [] and second["leaked"] == [], "the kernel was reset between notebooks"
+    assert second["count"] == first["count"], "each notebook counts its cells from In [1]"
+
+
+def test_jobs_run_periods_side_by_side(workspace):
+    cli = workspace.cli("run", "--params", str(workspace.params), "--period", "2024-07..2024-08", "--only", "01",
+                        "--jobs", "2")
+    assert cli.code == 0, cli.out + cli.err
+    for period in ("2024-07", "2024-08"):
+        (run,) = workspace.run_dirs(period)
+        assert manifest_of(run)["status"] == "success"
+        assert json.loads((run / "metrics.json").read_text())["audit"]["period"] == period
+    assert "index:" in cli.out
+
+
+def test_jobs_must_be_positive(workspace):
+    cli = workspace.cli("run", "--brand", BRAND, "--jobs", "0")
+    assert cli.code == 2 and "--jobs" in cli.err
