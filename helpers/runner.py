@@ -182,6 +182,29 @@ del _gc, _sys
 """
 
 
+HELPER_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(helpers(?:\.\w+)*)[ \t]+import[ \t]+([\w \t,]+)|import[ \t]+(helpers\.\w+))", re.M)
+
+
+def helper_imports(nb_path: Path) -> set[str]:
+    """The helpers modules a notebook imports (``from helpers import a, b`` -> helpers.a, helpers.b)."""
+    found = set()
+    try:
+        nb = nbformat.read(nb_path, as_version=4)
+    except Exception:
+        return found
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for package, names, plain in HELPER_IMPORT.findall(cell.source):
+            if plain:
+                found.add(plain)
+            elif package == "helpers":
+                found.update(f"helpers.{n.split()[0]}" for n in names.split(",") if n.strip())
+            else:
+                found.add(package)
+    return found
+
+
 class RunKernel:
     """One kernel for all notebooks of a run.
 
@@ -204,6 +227,24 @@ class RunKernel:
             run_sync(km.start_kernel)(cwd=str(config.PROJECT_ROOT))
             self._km = km
         return self._km
+
+    def warm_up(self, notebooks: list[Path]) -> None:
+        """Start the kernel now and have it import what the notebooks will import, while the
+        runner goes on with its own work: the first notebook's cells queue behind the imports."""
+        modules = sorted({m for nb in notebooks for m in helper_imports(nb)} | {"helpers.report"})
+        if not modules:
+            return
+        try:
+            from jupyter_core.utils import run_sync
+
+            client = self.manager().client()
+            client.start_channels()
+            run_sync(client.wait_for_ready)(timeout=60)
+            code = f"import importlib\nfor _m in {modules!r}:\n    importlib.import_module(_m)\ndel importlib, _m"
+            client.execute(code, silent=True, store_history=False)
+            client.stop_channels()
+        except Exception:  # a warm-up is an optimisation only: the notebooks will import anyway
+            self.shutdown()
 
     def reset(self) -> None:
         """Clear the namespace for the next notebook (a kernel that is gone is started anew)."""
@@ -332,8 +373,7 @@ def run_period(params: config.Params, period: str, notebooks: list[Path],
     run = Run(params, params_path, period, run_id, staging, manifest)
     write_manifest(staging, manifest)
 
-    execute_all(run, notebooks)
-    render_all(run)
+    execute_all(run, notebooks)  # renders each notebook's HTML as soon as it has run
     if not keep_tables:  # the run's engine tables (a copy of the clean orders): bulky, rebuilt on demand
         shutil.rmtree(staging / report.ENGINE_DIR, ignore_errors=True)
     try:
@@ -348,22 +388,32 @@ def run_period(params: config.Params, period: str, notebooks: list[Path],
 def execute_all(run: Run, notebooks: list[Path]) -> None:
     """Sequentially: later notebooks read what earlier ones wrote, so after a failure the rest
     are skipped rather than run on missing inputs."""
+    from concurrent.futures import ThreadPoolExecutor
+
     failed = False
     kernel = RunKernel()
-    try:
-        for nb_path in notebooks:
-            if failed:
-                result = NotebookResult(nb_path.stem, "skipped")
-            else:
-                result = run_notebook(nb_path, run.staging / nb_path.name, run.parameters(), kernel)
-                failed = result.status == "failed"
-                kernel.reset()
-            run.results.append(result)
-            run.manifest["notebooks"][result.name] = result.as_manifest()
-            write_manifest(run.staging, run.manifest)
-            print(progress_line(run.label, result), flush=True)
-    finally:
-        kernel.shutdown()
+    kernel.warm_up(notebooks)
+    # A notebook's HTML is rendered while the next one runs (the kernel is another process).
+    with ThreadPoolExecutor(max_workers=1) as renderer:
+        renders = []
+        try:
+            for nb_path in notebooks:
+                if failed:
+                    result = NotebookResult(nb_path.stem, "skipped")
+                else:
+                    result = run_notebook(nb_path, run.staging / nb_path.name, run.parameters(), kernel)
+                    failed = result.status == "failed"
+                    kernel.reset()
+                run.results.append(result)
+                run.manifest["notebooks"][result.name] = result.as_manifest()
+                write_manifest(run.staging, run.manifest)
+                print(progress_line(run.label, result), flush=True)
+                renders.append(renderer.submit(render_one, run, result))
+        finally:
+            kernel.shutdown()
+        for result, done in zip(run.results, renders, strict=True):
+            run.manifest["notebooks"][result.name].update(done.result())
+    write_manifest(run.staging, run.manifest)
 
 
 def progress_line(label: str, result: NotebookResult) -> str:
@@ -381,20 +431,20 @@ def progress_line(label: str, result: NotebookResult) -> str:
     return f"{label} {result.name} FAILED{where}: {error.get('ename', 'Error')}: {evalue}"
 
 
-def render_all(run: Run) -> None:
-    """Both HTML renders of every notebook that executed. A render failure is recorded and
-    fails the run, but never touches the executed notebook."""
-    for result in run.results:
-        executed = run.staging / f"{result.name}.ipynb"
-        if result.status == "skipped" or not executed.exists():
-            continue
-        entry = run.manifest["notebooks"][result.name]
-        try:
-            title = f"{result.name} · {run.params.title} {run.period}"
-            entry["html"] = render.render_notebook(executed, run.staging / "html", title=title)
-        except Exception as exc:
-            entry["html_error"] = f"{type(exc).__name__}: {config.redact(str(exc))}"
-            print(f"{run.label} {result.name} HTML render FAILED: {entry['html_error']}", flush=True)
+def render_one(run: Run, result: NotebookResult) -> dict[str, Any]:
+    """Both HTML renders of one executed notebook: {"html": paths} or {"html_error": text} for
+    its manifest entry. A render failure fails the run, but never touches the executed notebook.
+    (Runs in the render thread: it returns its entry instead of writing the shared manifest.)"""
+    executed = run.staging / f"{result.name}.ipynb"
+    if result.status == "skipped" or not executed.exists():
+        return {}
+    try:
+        title = f"{result.name} · {run.params.title} {run.period}"
+        return {"html": render.render_notebook(executed, run.staging / "html", title=title)}
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {config.redact(str(exc))}"
+        print(f"{run.label} {result.name} HTML render FAILED: {error}", flush=True)
+        return {"html_error": error}
 
 
 def publish(run: Run) -> Path:

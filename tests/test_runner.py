@@ -550,9 +550,9 @@ def test_notebooks_of_a_run_share_one_kernel_reset_between_them(workspace, tmp_p
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WORKBOOK_NOTEBOOKS", str(notebooks))
         mp.setenv("WORKBOOK_OUTPUTS", str(workspace.outputs))
-        cli = run_cli("run", "--params", str(workspace.params), "--period", "2024-11")
+        cli = run_cli("run", "--params", str(workspace.params), "--period", "2023-11")
     assert cli.code == 0, cli.out + cli.err
-    (run,) = workspace.run_dirs("2024-11")
+    (run,) = workspace.run_dirs("2023-11")
     pids = {p.read_text() for p in run.glob("kernel-pid-*")}
     assert len(pids) == 1, "both notebooks ran in the same kernel process"
     first, second = (json.loads((run / f"{nb}.json").read_text()) for nb in ("01", "02"))
@@ -561,10 +561,10 @@ def test_notebooks_of_a_run_share_one_kernel_reset_between_them(workspace, tmp_p
 
 
 def test_jobs_run_periods_side_by_side(workspace):
-    cli = workspace.cli("run", "--params", str(workspace.params), "--period", "2024-07..2024-08", "--only", "01",
+    cli = workspace.cli("run", "--params", str(workspace.params), "--period", "2023-07..2023-08", "--only", "01",
                         "--jobs", "2")
     assert cli.code == 0, cli.out + cli.err
-    for period in ("2024-07", "2024-08"):
+    for period in ("2023-07", "2023-08"):
         (run,) = workspace.run_dirs(period)
         assert manifest_of(run)["status"] == "success"
         assert json.loads((run / "metrics.json").read_text())["audit"]["period"] == period
@@ -574,3 +574,11 @@ def test_jobs_run_periods_side_by_side(workspace):
 def test_jobs_must_be_positive(workspace):
     cli = workspace.cli("run", "--brand", BRAND, "--jobs", "0")
     assert cli.code == 2 and "--jobs" in cli.err
+
+
+def test_helper_imports_of_the_real_notebooks():
+    """The kernel's warm-up imports exactly what the notebooks import from helpers."""
+    found = {nb.name: runner.helper_imports(nb) for nb in runner.select_notebooks(config.NOTEBOOKS_DIR)}
+    assert found["01_data_audit.ipynb"] == {"helpers.audit", "helpers.plots", "helpers.report"}
+    assert found["04_clv.ipynb"] == {"helpers.clv", "helpers.clv_plots", "helpers.report"}
+    assert all(name.startswith("helpers.") for names in found.values() for name in names)
