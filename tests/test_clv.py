@@ -410,6 +410,229 @@ def test_intervals_cover_the_point_estimates(cdnow_orders):
     assert set(table.index) == {"r", "alpha", "a", "b", "p", "q", "gamma"}
 
 
+# ---------------------------------------------------------------- per pattern, vectorised over draws
+# The references below are the loop versions these replaced (one draw, one pattern at a time,
+# lifetimes' fitters through PurchaseFit): the vectorised code must give the same numbers.
+
+
+def _reference_clv_draws(fit, spend, summary, settings, boot, groups=None, chunk=200_000):
+    """clv_draws as it was: a loop over the draws, np.quantile over every customer's draws."""
+    f = summary.frame
+    hist = f.groupby("row")[["x", "t_x", "T"]].first().sort_index()
+    x, t_x, T = (hist[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
+    d = clv.discount_factors(settings.horizon_months, settings.annual_discount_rate)
+    edges = summary.unit.from_months(np.arange(0, settings.horizon_months + 1))[:, None]
+    B = boot.draws
+    disc = np.empty((len(hist), B))
+    alive = np.empty((len(hist), B))
+    for b in range(B):
+        draw = fit.with_params(boot.purchase[b])
+        cumulative = draw.expected(edges, x, t_x, T)
+        disc[:, b] = np.maximum(np.diff(cumulative, axis=0), 0.0).T @ d
+        alive[:, b] = draw.p_alive(x, t_x, T)
+    n = f["repeat_spend_n"].to_numpy(dtype=float)
+    m = f["repeat_spend_mean"].to_numpy(dtype=float)
+    rows = f["row"].to_numpy()
+    lo_q, hi_q = (1 - boot.level) / 2, 1 - (1 - boot.level) / 2
+    low, high = np.empty(len(f)), np.empty(len(f))
+    total = np.zeros(B)
+    group_totals = {name: np.zeros(B) for name in (groups or {})}
+    cost_month = settings.cost_to_serve_per_year / 12.0 * d.sum()
+    p, q, v = (boot.spend[:, i][None, :] for i in range(3))
+    keep = settings.margin * (1 - settings.refund_share)
+    for start in range(0, len(f), chunk):
+        sl = slice(start, start + chunk)
+        nn, mm = n[sl][:, None], np.nan_to_num(m[sl])[:, None]
+        weight = p * nn / (p * nn + q - 1)
+        spend_b = (1 - weight) * (p * v / (q - 1)) + weight * mm
+        values = keep * spend_b * disc[rows[sl]] - cost_month * alive[rows[sl]]
+        low[sl], high[sl] = np.quantile(values, [lo_q, hi_q], axis=1)
+        total += values.sum(axis=0)
+        for name, mask in (groups or {}).items():
+            group_totals[name] += values[np.asarray(mask)[sl]].sum(axis=0)
+    return {"low": low, "high": high, "total": total, "groups": group_totals}
+
+
+def _reference_next_purchase_days(fit, x, t_x, T, horizon_days):
+    """next_purchase_days as it was: Pareto/NBD interpolated pattern by pattern."""
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    grid_days = np.unique(np.concatenate([np.geomspace(1, max(horizon_days, 2), 48), [horizon_days]]))
+    bought = np.stack([1.0 - fit.p_no_purchase(fit.unit.from_days(g), x, t_x, T) for g in grid_days])
+    days = np.full(x.size, np.nan)
+    reach = bought >= 0.5
+    idx = np.argmax(reach, axis=0)
+    for i in np.flatnonzero(reach.any(axis=0)):
+        k = idx[i]
+        if k == 0:
+            days[i] = grid_days[0]
+            continue
+        lo, hi = bought[k - 1, i], bought[k, i]
+        w = (0.5 - lo) / (hi - lo) if hi > lo else 1.0
+        days[i] = grid_days[k - 1] + w * (grid_days[k] - grid_days[k - 1])
+    return np.where(days <= horizon_days, days, np.nan)
+
+
+@pytest.fixture(scope="module")
+def cdnow_draws(cdnow_cal, cdnow_hist, cdnow_fits):
+    """Bootstrap draws of every model on the CDNOW calibration window, and the spend model."""
+    data = clv.spend_data(cdnow_cal)
+    spend = clv.fit_spend(data)
+    boots = {model: clv.bootstrap(fit, cdnow_hist, spend, data, 40, seed=5) for model, fit in cdnow_fits.items()}
+    return spend, data, boots
+
+
+def _lifetimes_fitter(model: str, values):
+    from lifetimes import BetaGeoFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
+
+    cls = {"bgnbd": BetaGeoFitter, "mbgnbd": ModifiedBetaGeoFitter, "pareto": ParetoNBDFitter}[model]
+    fitter = cls()
+    fitter.params_ = pd.Series(values, index=clv.PARAM_NAMES[model])
+    return fitter
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "pareto"])
+def test_vectorised_closed_forms_match_lifetimes(model, cdnow_hist, cdnow_fits, cdnow_draws):
+    """The closed forms broadcast over parameter draws = lifetimes' conditional expectation and
+    P(alive), draw by draw, on every CDNOW pattern."""
+    h = cdnow_hist
+    draws = cdnow_draws[2][model].purchase[:6]
+    params = tuple(draws[:, j][None, :] for j in range(4))  # (1, draws) against (patterns, 1)
+    x, t_x, T = h.x[:, None], h.t_x[:, None], h.T[:, None]
+    for t in (1.0, 13.0, 39.0, 52.18):
+        ours = clv.conditional_expected(model, params, t, x, t_x, T)
+        assert ours.shape == (len(h.frame), len(draws))
+        for b, values in enumerate(draws):
+            theirs = _lifetimes_fitter(model, values).conditional_expected_number_of_purchases_up_to_time(
+                t, h.x, h.t_x, h.T)
+            np.testing.assert_allclose(ours[:, b], theirs, rtol=1e-8, atol=1e-12)
+    alive = clv.conditional_p_alive(model, params, x, t_x, T)
+    for b, values in enumerate(draws):
+        theirs = _lifetimes_fitter(model, values).conditional_probability_alive(h.x, h.t_x, h.T)
+        np.testing.assert_allclose(alive[:, b], theirs, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "pareto"])
+def test_pattern_predictions_equal_purchase_fit(model, cdnow_hist, cdnow_fits, cdnow_draws, monkeypatch):
+    """One draw at a time, pattern_predictions gives what PurchaseFit (lifetimes' fitters) gives:
+    P(alive), E[purchases], the monthly purchases and their discounted sum; in blocks too."""
+    monkeypatch.setattr(clv, "_PARETO_CELLS", 500)  # many blocks of the Pareto/NBD integral
+    h = cdnow_hist
+    fit = cdnow_fits[model]
+    draws = np.vstack([fit.values, cdnow_draws[2][model].purchase[:3]])
+    edges = h.unit.from_months(np.arange(0, 13))
+    d = clv.discount_factors(12, 0.1)
+    out = clv.pattern_predictions(model, draws, h.x, h.t_x, h.T, times=[4.3, 39.0], edges=edges, d=d)
+    for b, values in enumerate(draws):
+        one = fit.with_params(values)
+        np.testing.assert_allclose(out["alive"][:, b], one.p_alive(h.x, h.t_x, h.T), rtol=1e-13, atol=0)
+        for t, at in zip((4.3, 39.0), out["at"], strict=True):
+            np.testing.assert_allclose(at[:, b], one.expected(t, h.x, h.t_x, h.T), rtol=1e-13, atol=0)
+        months = clv.monthly_purchases(one, h.x, h.t_x, h.T, 12, h.unit)
+        np.testing.assert_allclose(out["months"][:, b], months.sum(axis=1), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(out["disc"][:, b], months @ d, rtol=1e-12, atol=1e-15)
+
+
+def test_row_quantiles_equal_numpy():
+    """The two-order-statistics quantiles are np.quantile's numbers exactly (ties, infinities,
+    NaN rows, any number of draws)."""
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 7, 40, 200, 201):
+        values = np.round(rng.normal(size=(300, n)), 1)  # many ties
+        values[3, 0] = np.nan
+        values[5, -1] = np.inf
+        values[6, :] = -np.inf if n > 1 else values[6, :]
+        for qs in ([0.025, 0.975], [0.0, 1.0], [0.5], [0.1, 0.9, 0.333]):
+            with np.errstate(invalid="ignore"):  # inf - inf in the rows with infinities
+                expected = np.quantile(values, qs, axis=1)
+            np.testing.assert_array_equal(clv._row_quantiles(values.copy(), qs), expected)
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "pareto"])
+def test_clv_draws_equal_the_loop_over_draws(model, cdnow_cal, cdnow_fits, cdnow_draws):
+    """The vectorised clv_draws (per distinct (x, t_x, T, repeat_spend_n, repeat_spend_mean),
+    all draws at once, blocks of any size) = the loop over draws with np.quantile over every
+    customer; the same inputs give the same outputs."""
+    spend, _, boots = cdnow_draws
+    fit, boot = cdnow_fits[model], cdnow_draws[2][model]
+    settings = clv.ClvSettings(horizon_months=12, margin=0.3, annual_discount_rate=0.1, cost_to_serve_per_year=2.0,
+                               refund_share=0.02)
+    pred = clv.customer_predictions(fit, spend, cdnow_cal, settings, PERIOD_END)
+    value = clv.value_groups(pred["clv"])
+    groups = {str(g): (value == g).to_numpy() for g in value.cat.categories}
+    groups["repeat buyers"] = (cdnow_cal.frame["x"] > 0).to_numpy()  # overlapping groups
+    groups["nobody"] = np.zeros(len(pred), dtype=bool)
+    ref = _reference_clv_draws(fit, spend, cdnow_cal, settings, boot, groups)
+    scale = np.abs(ref["high"]).max()
+    for chunk in (None, 7, 250):
+        new = clv.clv_draws(fit, spend, cdnow_cal, settings, boot, groups, chunk=chunk)
+        np.testing.assert_allclose(new["low"], ref["low"], rtol=1e-9, atol=1e-12 * scale)
+        np.testing.assert_allclose(new["high"], ref["high"], rtol=1e-9, atol=1e-12 * scale)
+        np.testing.assert_allclose(new["total"], ref["total"], rtol=1e-9)
+        assert set(new["groups"]) == set(groups)
+        for name, draws in ref["groups"].items():
+            np.testing.assert_allclose(new["groups"][name], draws, rtol=1e-9, atol=1e-12 * np.abs(ref["total"]).max())
+    again = clv.clv_draws(fit, spend, cdnow_cal, settings, boot, groups)
+    for key in ("low", "high", "total"):
+        np.testing.assert_array_equal(again[key], clv.clv_draws(fit, spend, cdnow_cal, settings, boot, groups)[key])
+    # the point estimate is the same computation with one draw
+    point = clv.Bootstrap(purchase=fit.values[None, :], spend=spend.values[None, :])
+    one = clv.clv_draws(fit, spend, cdnow_cal, settings, point)
+    np.testing.assert_allclose(one["low"], pred["clv"], rtol=1e-12, atol=1e-12 * scale)
+    assert one["total"][0] == pytest.approx(pred["clv"].sum(), rel=1e-12)
+
+
+def test_customer_predictions_equal_the_purchase_fit_path(cdnow_cal, cdnow_fits, cdnow_draws):
+    """customer_predictions through pattern_predictions = the per-pattern calls of PurchaseFit
+    (lifetimes' fitters) it replaced."""
+    spend = cdnow_draws[0]
+    settings = clv.ClvSettings(horizon_months=12, margin=0.3, annual_discount_rate=0.1, cost_to_serve_per_year=2.0)
+    f = cdnow_cal.frame
+    for fit in cdnow_fits.values():
+        out = clv.customer_predictions(fit, spend, cdnow_cal, settings, PERIOD_END)
+        x, t_x, T = (f[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
+        np.testing.assert_allclose(out["p_alive"], fit.p_alive(x, t_x, T), rtol=1e-13, atol=0)
+        for days in (30, 90, 365):
+            np.testing.assert_allclose(out[f"expected_purchases_{days}"], fit.expected(days / 7, x, t_x, T),
+                                       rtol=1e-13, atol=0)
+        months = clv.monthly_purchases(fit, x, t_x, T, 12, cdnow_cal.unit)
+        np.testing.assert_allclose(out["expected_purchases_horizon"], months.sum(axis=1), rtol=1e-12, atol=1e-15)
+        by_hand = clv.discounted_clv(months, spend.expected(f["repeat_spend_n"], f["repeat_spend_mean"]), margin=0.3,
+                                     annual_discount_rate=0.1, cost_to_serve_per_year=2.0, p_alive=fit.p_alive(x, t_x, T))
+        np.testing.assert_allclose(out["clv"], by_hand, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "pareto"])
+def test_next_purchase_days_equal_the_loop(model, cdnow_hist, cdnow_fits, monkeypatch):
+    """Pareto/NBD's grid interpolation for all patterns at once (in blocks) = pattern by pattern."""
+    monkeypatch.setattr(clv, "_PARETO_CELLS", 3000)  # several blocks
+    h = cdnow_hist
+    fit = cdnow_fits[model]
+    for horizon in (365.0, 30.0):
+        new = clv.next_purchase_days(fit, h.x, h.t_x, h.T, horizon)
+        if model == "pareto":
+            np.testing.assert_array_equal(new, _reference_next_purchase_days(fit, h.x, h.t_x, h.T, horizon))
+        assert np.isfinite(new).any() and np.isnan(new).any()
+
+
+def test_holdout_predictions_per_pattern(cdnow_cal, cdnow_fits):
+    """Holdout predictions computed once per pattern = per customer."""
+    pred = clv.holdout_predictions(cdnow_fits, cdnow_cal)
+    f = cdnow_cal.frame
+    for name, fit in cdnow_fits.items():
+        np.testing.assert_allclose(pred[name], fit.expected(39.0, f["x"], f["t_x"], f["T"]), rtol=1e-13, atol=0)
+
+
+def test_bootstrap_in_blocks_is_the_same_stream(cdnow_hist, cdnow_fits, cdnow_draws, cdnow_cal, monkeypatch):
+    """Resampling the draws in blocks (bounded memory) draws the same resamples as one call:
+    the same seed gives the same parameter draws."""
+    spend, data, boots = cdnow_draws
+    fit = cdnow_fits["pareto"]
+    monkeypatch.setattr(clv, "_CELLS", 2048)  # one draw per block, likelihood rows in blocks of 128
+    small = clv.bootstrap(fit, cdnow_hist, spend, data, 40, seed=5)
+    np.testing.assert_allclose(small.purchase, boots["pareto"].purchase, rtol=1e-12)
+    np.testing.assert_allclose(small.spend, boots["pareto"].spend, rtol=1e-12)
+
+
 def test_concentration_and_groups():
     values = pd.Series([100.0, 50, 25, 10, 5, 5, 3, 1, 1, 0])
     c = clv.concentration(values)

@@ -25,6 +25,8 @@ from helpers.report import open_run
 
 PLANTED = ("slow_delivery", "unresolved_complaint", "first_order_coupon", "no_second_coupon_reminder")
 END = pd.Timestamp("2025-06-30 23:59:59")
+# log hazard ratios planted in the simulated brands of the fast tests
+PLANTED_BETAS = {"slow_delivery": -0.6, "first_order_coupon": 0.4, "no_second_coupon_reminder": -0.8}
 
 
 # ================================================================ a small simulator of customer journeys
@@ -238,7 +240,7 @@ def test_piecewise_coefficients_follow_an_effect_that_fades():
 
 
 def test_planted_effects_are_recovered_on_a_simulated_brand():
-    betas = {"slow_delivery": -0.6, "first_order_coupon": 0.4, "no_second_coupon_reminder": -0.8}
+    betas = PLANTED_BETAS
     sim = simulate(n=3000, seed=5, betas=betas)
     data = build(sim)
     eff = drivers.estimate_effects(data, cfg(bootstrap=100))
@@ -251,6 +253,107 @@ def test_planted_effects_are_recovered_on_a_simulated_brand():
     assert eff.table["design"].eq("first order").all()
     assert drivers.top_levers(eff)[0] == "no_second_coupon_reminder"
     assert not t.loc[["region=B", "region=C", "unresolved_complaint"], "significant"].any()
+
+
+def model_inputs(data: drivers.DriverData, horizon: float = 90.0):
+    """What the first-order block fits: design, whole-day times, events within N days."""
+    m = data.eligible
+    duration = m["duration"].to_numpy(float)
+    event = m["event"].to_numpy(bool) & (duration <= horizon)
+    return drivers.design_matrix(m, data.factors), drivers.whole_days(np.minimum(duration, horizon)), event
+
+
+def test_whole_days_round_up_and_keep_whole_numbers():
+    got = drivers.whole_days([0.0, 0.2, 1.0, 1.0 + 1e-9, 3.2, 89.5, 90.0, 14.000000000002])
+    assert got.tolist() == [0.0, 1.0, 1.0, 1.0, 4.0, 90.0, 90.0, 14.0]
+
+
+def test_compressed_fit_equals_the_fit_row_by_row():
+    """Customers alike in factors, day and outcome are fitted once with their count: the same
+    coefficients, covariance and baseline hazard as fitting every customer's row (to 1e-8),
+    with and without time bands; and the same as an independent Breslow fit (statsmodels)."""
+    from statsmodels.duration.hazard_regression import PHReg
+
+    data = build(simulate(n=3000, seed=21, betas=PLANTED_BETAS))
+    X, days, event = model_inputs(data)
+    pat = drivers.compress_patterns(X, days, event)
+    assert pat.count.sum() == len(X) and len(pat.count) < 0.7 * len(X)  # whole days: real compression
+    assert np.array_equal(pat.X[pat.of_row], X) and np.array_equal(pat.time[pat.of_row], days)
+    tv = np.zeros(X.shape[1], bool)
+    tv[:3] = True
+    for kw in ({}, {"tv": tv, "cuts": np.quantile(days[event], [1 / 3, 2 / 3])}):
+        packed = drivers.cox_fit(X, days, event, tol=0.0, **kw)
+        plain = drivers.cox_fit(X, days, event, tol=0.0, compress=False, **kw)
+        assert packed.converged and plain.converged
+        assert np.allclose(packed.params, plain.params, rtol=0, atol=1e-8)
+        assert np.allclose(packed.cov, plain.cov, rtol=1e-8, atol=1e-12)
+        assert np.allclose(packed.band_cumhaz(90), plain.band_cumhaz(90), rtol=1e-8)
+        assert np.allclose(drivers.schoenfeld_test(packed, int(event.sum())),
+                           drivers.schoenfeld_test(plain, int(event.sum())), atol=1e-8)
+    theirs = PHReg(days, X, status=event.astype(float), ties="breslow").fit()
+    ours = drivers.cox_fit(X, days, event, ridge=0.0)
+    assert np.allclose(ours.params, theirs.params, atol=1e-5)
+    assert np.allclose(np.sqrt(np.diag(ours.cov)), theirs.bse, atol=1e-6)
+
+
+def test_pattern_bootstrap_matches_a_customer_bootstrap():
+    """The bootstrap draws pattern counts from a multinomial (n, count / n) instead of drawing
+    customers: the same resampling in distribution. Against a plain customer-level bootstrap
+    (customer indices drawn with replacement, every customer's row refitted) of the same size,
+    the spread of every factor's effect agrees within 15 % and the 95 % intervals are as wide
+    on average (within 10 %)."""
+    data = build(simulate(n=2000, seed=31, betas=PLANTED_BETAS))
+    B, h = 400, 90.0
+    table, fit, dropped, boot, n, _ = drivers._fit_block(data.eligible, data.factors, h, cfg(), B,
+                                                           np.random.default_rng(1))
+    assert not dropped and len(table) == len(data.factors) >= 8
+    X, days, event = model_inputs(data)
+    groups = drivers._groups(data.factors)
+    rng = np.random.default_rng(2)
+    plain = np.empty((B, X.shape[1]))
+    for b in range(B):
+        w = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+        bf = drivers.cox_fit(X, days, event, weights=w, tv=fit.tv, cuts=fit.cuts, theta0=fit.params,
+                             tol=1e-6, compress=False)
+        b1, b0 = drivers.standardised(bf.coef, bf.band_cumhaz(h), X, groups, w)
+        plain[b] = b1 - b0
+    packed = boot[[f.name for f in data.factors]].to_numpy()
+    sd_ratio = packed.std(0) / plain.std(0)
+    assert np.all(np.abs(sd_ratio - 1) < 0.15), sd_ratio
+    width = np.diff(np.quantile(packed, [0.025, 0.975], axis=0), axis=0)[0]
+    width_plain = np.diff(np.quantile(plain, [0.025, 0.975], axis=0), axis=0)[0]
+    assert abs(np.mean(width / width_plain) - 1) < 0.10, width / width_plain
+    assert np.all(np.abs(packed.mean(0) - plain.mean(0)) < 0.25 * plain.std(0))
+
+
+def test_effects_do_not_depend_on_the_order_of_customers():
+    """Same inputs, same outputs: the seeded resamples are drawn over patterns in sorted order,
+    so shuffling the customers changes no number."""
+    data = build(simulate(n=1500, seed=22, betas=PLANTED_BETAS))
+    cols = ["factor", "effect", "ci_low", "ci_high", "p_value"]
+    first = drivers.estimate_effects(data, cfg(bootstrap=40)).table[cols]
+    again = drivers.estimate_effects(data, cfg(bootstrap=40)).table[cols]
+    shuffled = dataclasses.replace(data, frame=data.frame.sample(frac=1.0, random_state=3))
+    other = drivers.estimate_effects(shuffled, cfg(bootstrap=40)).table[cols]
+    pd.testing.assert_frame_equal(first, again)
+    pd.testing.assert_frame_equal(first, other, check_exact=False, rtol=1e-9, atol=1e-12)
+
+
+def test_interval_coverage_over_30_simulated_brands():
+    """Thirty simulated brands (2,000 customers, the default 200 resamples): the 95 % intervals
+    cover the true N-day effect — the planted ones and four with no effect — in at least 90 %
+    of the 210 (brand, factor) cases, and are not wide enough to cover nearly all (at most
+    99 %). Measured: 197 of 210 (94 %)."""
+    names = [*PLANTED_BETAS, "unresolved_complaint", "online_first_order", "region=B", "region=C"]
+    covered = total = 0
+    for seed in range(100, 130):
+        sim = simulate(n=2000, seed=seed, betas=PLANTED_BETAS)
+        t = drivers.estimate_effects(build(sim), cfg(bootstrap=200)).table.set_index("factor")
+        for name in names:
+            truth = sim[4](name, 90)
+            covered += int(t.loc[name, "ci_low"] <= truth <= t.loc[name, "ci_high"])
+            total += 1
+    assert 0.90 * total <= covered <= 0.99 * total, f"{covered}/{total} intervals cover the truth"
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
@@ -452,8 +555,9 @@ def test_interval_coverage_over_generated_demos(tmp_path):
     """Four more demos of the default size with other seeds: the 95 % intervals of the four
     planted effects cover the generator's truth in at least 13 of 16 cases.
 
-    Measured over 30 generated demos (100 resamples each), the intervals covered the truth 88 %
-    of the time, a little under the nominal 95 %: part of it is in the data, not the model (the
+    Measured over 30 generated demos (seeds 1-30, 100 resamples each), the intervals covered the
+    truth in 109 of 120 cases (91 %; 88 % before the whole-day pattern bootstrap), a little under
+    the nominal 95 %: part of it is in the data, not the model (the
     model-free Kaplan–Meier gap of the randomised reminder is on average 0.007 further from 0
     than the generator's formula), part is the remaining bias of a proportional-hazards fit for
     rare factors. This guards against a gross loss of calibration, not against the last percent."""
