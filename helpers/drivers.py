@@ -49,6 +49,7 @@ Ibis, executed in the engine; only customer-level frames reach pandas (DESIGN §
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import ibis
 import ibis.expr.types as ir
@@ -195,8 +196,11 @@ def kaplan_meier(duration, event, weights=None) -> KM:
     w = np.ones_like(duration) if weights is None else np.asarray(weights, dtype=float)
     if duration.size == 0:
         return KM(np.array([]), np.array([]), np.array([]), -np.inf, 0, 0)
-    order = np.argsort(duration, kind="stable")
-    d_sorted, e_sorted, w_sorted = duration[order], event[order], w[order]
+    if np.all(duration[1:] >= duration[:-1]):  # callers with many curves sort once (unadjusted)
+        d_sorted, e_sorted, w_sorted = duration, event, w
+    else:
+        order = np.argsort(duration, kind="stable")
+        d_sorted, e_sorted, w_sorted = duration[order], event[order], w[order]
     times, start = np.unique(d_sorted, return_index=True)
     at_risk = w_sorted.sum() - np.concatenate([[0.0], np.cumsum(w_sorted)])[start]
     deaths = np.add.reduceat(w_sorted * e_sorted, start)
@@ -373,17 +377,21 @@ def first_order_events(journey: ir.Table, interactions: ir.Table | None, refunds
             "coupon_issued_first": it._d.min(where=iss), "coupon_issued_last": it._d.max(where=iss),
             "coupon_reminder_first": it._d.min(where=rem), "coupon_reminder_last": it._d.max(where=rem),
         }
-        parts.append(it.group_by("customer_id").aggregate(**agg).execute())
+        parts.append(it.group_by("customer_id").aggregate(**agg))
     if refunds is not None:
         rf = refunds.join(anchor, "customer_id")
         rf = rf.mutate(_d=(rf.order_ts.epoch_seconds() - rf.ts_1.epoch_seconds()) / DAY)
         inside = (rf._d >= 0) & (rf._d <= win["refund"])
         parts.append(rf.group_by("customer_id").aggregate(refund_first=rf._d.min(where=inside),
-                                                         refund_last=rf._d.max(where=inside)).execute())
-    out = pd.DataFrame({"customer_id": pd.Series(dtype=str)})
-    for part in parts:
-        out = out.merge(part, on="customer_id", how="outer")
-    return out
+                                                         refund_last=rf._d.max(where=inside)))
+    if not parts:
+        return pd.DataFrame({"customer_id": pd.Series(dtype=str)})
+    # joined in the engine, one frame out (a pandas merge on millions of string ids is slow)
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.outer_join(part, "customer_id")
+        out = out.mutate(customer_id=out.customer_id.coalesce(out.customer_id_right)).drop("customer_id_right")
+    return out.execute()
 
 
 def availability(interactions: ir.Table | None, refunds: ir.Table | None, cfg: Drivers) -> dict[str, int]:
@@ -423,12 +431,12 @@ class DriverData:
     dependence: pd.DataFrame = field(default_factory=pd.DataFrame)
     landmark_kinds: frozenset = frozenset()  # events whose occurrence depends on the repeat purchase
 
-    @property
+    @cached_property  # a filtered copy of millions of rows: made once
     def eligible(self) -> pd.DataFrame:
         """Customers followed for the whole exposure window: the from-first-order model."""
         return self.frame[self.frame["eligible"]]
 
-    @property
+    @cached_property
     def waiting(self) -> pd.DataFrame:
         """Eligible customers who had not bought again by the end of the window: the landmark
         model, on a clock that starts at the end of the window."""
@@ -450,7 +458,8 @@ class DriverData:
 def driver_data(run) -> DriverData:
     """Build the customer-level driver frame for a run (journeys, customers, events)."""
     cfg: Drivers = run.params.drivers
-    journey = journeys(run.orders)
+    # one row per customer, computed once: the frame below and the event windows both read it
+    journey = run.store.put("driver_journeys", journeys(run.orders))
     jf = add_step_days(_sorted(journey.execute()), run.period_end)
     interactions = run.as_of("interactions")
     refunds = run.clean.refunds
@@ -483,10 +492,13 @@ def assemble(jf: pd.DataFrame, events: pd.DataFrame, customers: pd.DataFrame | N
     used_kinds: set[str] = set()
 
     # who the customer is
+    attrs = None
+    if customers is not None and len(customers.columns) > 1:  # one join for every customer attribute
+        attrs = f[["customer_id"]].merge(customers, on="customer_id", how="left")
     for var in ("acquisition_channel", "region", "member_level"):
         values = None
-        if customers is not None and var in customers.columns and customers[var].notna().any():
-            values = f[["customer_id"]].merge(customers[["customer_id", var]], on="customer_id", how="left")[var]
+        if attrs is not None and var in customers.columns and customers[var].notna().any():
+            values = attrs[var]
         elif var == "region" and "first_region" in f.columns and f["first_region"].notna().any():
             values = f["first_region"]
         if values is None:
@@ -692,6 +704,7 @@ def unadjusted(data: DriverData) -> pd.DataFrame:
     categorical level against its reference), before any adjustment: what a dashboard would
     show. Sorted by the size of the gap."""
     f = data.eligible
+    f = f.iloc[np.argsort(f["duration"].to_numpy(), kind="stable")]  # one sort for all the curves
     h = data.horizon
     rows = []
     for fac in data.factors:
