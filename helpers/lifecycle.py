@@ -309,9 +309,11 @@ def second_purchase_counts(first: ir.Table, horizons: list[int], end_day: int, e
     return frame.sort_values(["cohort_k", *by]).reset_index(drop=True)
 
 
-def customer_summary(orders: ir.Table, refunds: ir.Table | None, end_day: int) -> pd.DataFrame:
+def customer_summary(orders: ir.Table, refunds: ir.Table | None, end_day: int,
+                     extra: ir.Table | None = None) -> pd.DataFrame:
     """One row per customer with a clean order: first/last order time, orders, purchase days,
-    revenue net of refunds (to the period end), recency and tenure in days."""
+    revenue net of refunds (to the period end), recency and tenure in days; plus the columns of
+    ``extra`` (one row per customer, joined in the engine), ordered by customer id."""
     t = orders.mutate(day=orders.order_ts.date().epoch_days().cast("int64"))
     per = t.group_by("customer_id").aggregate(
         first_order_ts=t.order_ts.min(), last_order_ts=t.order_ts.max(), orders=t.count(),
@@ -322,14 +324,17 @@ def customer_summary(orders: ir.Table, refunds: ir.Table | None, end_day: int) -
         per = per.mutate(revenue=per.gross + per.refunded.fill_null(0.0))
     else:
         per = per.mutate(revenue=per.gross)
-    frame = per.execute()
+    if extra is not None:
+        per = per.left_join(extra, "customer_id").drop("customer_id_right")
+    # ordered in the engine (byte order of UTF-8 = code point order, as pandas sorts strings)
+    frame = per.order_by("customer_id").execute()
     frame["recency_days"] = (end_day - frame["last_day"]).astype("int64")
     frame["tenure_days"] = (end_day - frame["first_day"]).astype("int64")
     frame["orders"] = frame["orders"].astype("int64")
     frame["purchase_days"] = frame["purchase_days"].astype("int64")
     cols = ["customer_id", "first_order_ts", "last_order_ts", "orders", "purchase_days", "revenue",
-            "recency_days", "tenure_days"]
-    return frame[cols].sort_values("customer_id").reset_index(drop=True)
+            "recency_days", "tenure_days", *([c for c in extra.columns if c != "customer_id"] if extra is not None else [])]
+    return frame[cols].reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- the analysis of one run
@@ -408,12 +413,11 @@ class LifecycleAnalysis:
         """The customer-table columns of the contract (one row per customer with a clean order)."""
         from helpers import rfm
 
-        frame = customer_summary(self.orders, self.refunds, self.end_day)
         now = self.panel.filter(self.panel.k == self.k_run).select("customer_id", "stage")
         prev = self.panel.filter(self.panel.k == self.k_run - 1).select(
             "customer_id", previous_stage="stage")
-        stages = now.left_join(prev, "customer_id").drop("customer_id_right").execute()
-        frame = frame.merge(stages, on="customer_id", how="left")
+        stages = now.left_join(prev, "customer_id").drop("customer_id_right")
+        frame = customer_summary(self.orders, self.refunds, self.end_day, extra=stages)
         frame["previous_stage"] = frame["previous_stage"].fillna(NONE)
         scored = rfm.score_customers(frame, self.settings.rfm_bins)
         return scored
