@@ -16,7 +16,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 BRAND ?= demo
 PERIOD ?= latest
 
-.PHONY: help env demo run test test-fast lab bench lint strip clean
+.PHONY: help env demo run test test-fast lab bench bench-clv lint strip clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -47,7 +47,12 @@ lab: env  ## JupyterLab on notebooks/ with the project's environment as the kern
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (workbook)" >/dev/null
 	cd notebooks && ../$(BIN)/jupyter lab
 
-bench: env  ## benchmarks (ratios against a reference in the same run)
+BENCH_ORDERS ?= 1M,10M
+BENCH_TIMEOUT ?= 3600
+bench: env  ## all six notebooks at 1M and 10M orders vs lifetimes' fit on the same orders (BENCH_ORDERS=1M: quicker)
+	$(BIN)/python benchmarks/workbook_bench.py --orders $(BENCH_ORDERS) --strict --timeout $(BENCH_TIMEOUT) --json outputs/bench/bench.json
+
+bench-clv: env  ## the CLV path alone against lifetimes, and the benchmark harness's own checks
 	$(BIN)/python -m pytest benchmarks -q -s  # BENCH_CUSTOMERS=300000 for a quick run
 
 lint: env  ## ruff

@@ -579,6 +579,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="cache of generated brands and scratch outputs (default: data/bench/)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"generator seed (default {DEFAULT_SEED})")
     parser.add_argument("--timeout", type=float, metavar="SECONDS", help="kill any measured process after this long")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 when a measured run fails or times out (the targets never set the exit code)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--keep-outputs", action="store_true", help="keep each run's outputs folder under --work")
     parser.add_argument("--generate-only", action="store_true",
@@ -619,6 +621,10 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(_finite(result), indent=2) + "\n", encoding="utf-8")
         print(f"\njson: {args.json}")
+    rows = [*result.get("sizes", []), *result.get("brands", [])]
+    if args.strict and any(not row.get("ok", False) for row in rows):
+        print("\nat least one measured run failed (see above)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -45,6 +45,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import ibis
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
@@ -124,15 +125,16 @@ def next_period(label: str, kind: str) -> tuple[str, pd.Timestamp, pd.Timestamp]
 
 def assign_tiers(customers: pd.DataFrame, cfg: Tiers, margin: float) -> pd.DataFrame:
     """The customers with ``tier`` (ordered categorical), ``upside`` (predicted CLV / past gross
-    profit) and ``clv_rank`` (1 = highest predicted CLV). A missing CLV counts as 0."""
-    out = customers.copy()
+    profit) and ``clv_rank`` (1 = highest predicted CLV). A missing CLV counts as 0.
+
+    The customers' own columns are shared with ``customers``, not copied (a shallow copy with
+    new columns: the caller's frame is left as it was)."""
+    out = customers.copy(deep=False)
     clv = out["clv"].astype(float).fillna(0.0)
     past_profit = margin * np.maximum(out["revenue"].astype(float).fillna(0.0), typical_order_value(out))
     with np.errstate(divide="ignore", invalid="ignore"):
         upside = np.where(past_profit > 0, clv / past_profit, np.where(clv > 0, np.inf, 0.0))
-    order = pd.DataFrame({"clv": clv, "id": out["customer_id"].astype(str)}).sort_values(
-        ["clv", "id"], ascending=[False, True], kind="mergesort")
-    rank = pd.Series(np.arange(1, len(out) + 1), index=order.index).reindex(out.index)
+    rank = pd.Series(clv_rank(clv.to_numpy(), out["customer_id"].astype(str)), index=out.index)
     n = len(out)
     if cfg.method == "quantile":
         n_high = int(round(cfg.high_share * n))
@@ -143,11 +145,24 @@ def assign_tiers(customers: pd.DataFrame, cfg: Tiers, margin: float) -> pd.DataF
         high = clv >= cfg.high_threshold
         low = clv < cfg.low_threshold
     potential = ~high & ~low & (upside >= cfg.potential_ratio)
-    tier = np.select([high, low, potential], ["high", "low", "potential"], "general")
-    out["tier"] = pd.Categorical(tier, categories=list(TIERS), ordered=True)
+    code = np.select([high, low, potential], [TIERS.index("high"), TIERS.index("low"), TIERS.index("potential")],
+                     TIERS.index("general"))
+    out["tier"] = pd.Categorical.from_codes(code, categories=list(TIERS), ordered=True)
     out["upside"] = upside
     out["clv_rank"] = rank.astype(int)
     return out
+
+
+def clv_rank(clv: np.ndarray, ids: pd.Series) -> np.ndarray:
+    """1 = highest CLV, ties in CLV by customer id (ascending): two stable numpy sorts (ids, then
+    CLV descending) instead of a two-key sort of a frame; the ids are not sorted at all when they
+    already are (the customer table is kept in id order)."""
+    n = len(clv)
+    by_id = np.arange(n) if ids.is_monotonic_increasing else np.argsort(ids.to_numpy(), kind="stable")
+    order = by_id[np.argsort(-clv[by_id], kind="stable")]
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(1, n + 1)
+    return rank
 
 
 def typical_order_value(customers: pd.DataFrame) -> float:
@@ -299,14 +314,18 @@ def contact_history(run) -> tuple[pd.DataFrame, dict]:
     """Per customer, from the engine (``run.as_of``: the tables as known at the period end):
     in_crm, opted_out, complaint (a ticket not marked resolved in the last ``complaint_days``),
     last_contact_ts (campaign contacts outside the control groups, and coupon reminders).
-    Returns the frame and what the data had: {"crm", "opted_out", "complaints", "resolved",
-    "campaigns", "reminders"}."""
+    Returns the frame (sorted by customer_id) and what the data had: {"crm", "opted_out",
+    "complaints", "resolved", "campaigns", "reminders"}.
+
+    The per-source aggregates are combined in the engine (one row per customer of any source,
+    one query): pandas receives the customers, never the sources' rows, and no customer-level
+    outer merge runs in pandas (four of them over millions of string ids took most of the time)."""
     params: Params = run.params
     cfg = params.tiers
     end = pd.Timestamp(run.period_end)
     have = {"crm": False, "opted_out": False, "complaints": False, "resolved": False, "campaigns": False,
             "reminders": False}
-    frames: list[pd.DataFrame] = []
+    parts: list = []  # per-customer aggregates of each source, combined below
     cust = run.as_of("customers")
     if cust is not None:
         have["crm"] = True
@@ -315,7 +334,7 @@ def contact_history(run) -> tuple[pd.DataFrame, dict]:
         aggs = {"in_crm": known.count() > 0}
         if have["opted_out"]:
             aggs["opted_out"] = known.opted_out.fill_null(False).any()
-        frames.append(known.group_by("customer_id").aggregate(**aggs).execute())
+        parts.append(known.group_by("customer_id").aggregate(**aggs))
     inter = run.as_of("interactions")
     if inter is not None:
         kind = inter.kind.lower().strip()
@@ -326,30 +345,46 @@ def contact_history(run) -> tuple[pd.DataFrame, dict]:
         open_ticket = kind.isin(tickets) & (inter.ts > since) & (inter.ts <= end)
         if have["resolved"]:
             open_ticket = open_ticket & ~inter.resolved.fill_null(False)
-        t = inter.filter(open_ticket & inter.customer_id.notnull())
-        complaints = t.group_by("customer_id").aggregate(complaint=t.count() > 0).execute()
+        reminder = kind.isin(reminders) & (inter.ts <= end)
+        # one pass for both: open tickets (complaint) and reminders (their latest time)
+        i = inter.mutate(_open=open_ticket.fill_null(False), _reminder=reminder.fill_null(False))
+        i = i.filter((i._open | i._reminder) & i.customer_id.notnull())
+        parts.append(i.group_by("customer_id").aggregate(complaint=i._open.any(),
+                                                         last_reminder_ts=i.ts.max(where=i._reminder)))
         have["complaints"] = bool(inter.filter(kind.isin(tickets)).count().execute())
-        frames.append(complaints)
-        r = inter.filter(kind.isin(reminders) & (inter.ts <= end) & inter.customer_id.notnull())
-        rem = r.group_by("customer_id").aggregate(last_reminder_ts=r.ts.max()).execute()
-        have["reminders"] = len(rem) > 0
-        frames.append(rem)
     camp = run.as_of("campaigns")
     if camp is not None:
         control = [c.lower() for c in params.campaigns.control_labels]
         contacted = camp.filter(~camp.group.lower().strip().isin(control).fill_null(False)
                                 & (camp.contact_ts <= end) & camp.customer_id.notnull())
-        frames.append(contacted.group_by("customer_id").aggregate(last_campaign_ts=contacted.contact_ts.max()).execute())
+        parts.append(contacted.group_by("customer_id").aggregate(last_campaign_ts=contacted.contact_ts.max()))
         have["campaigns"] = True
-    out = pd.DataFrame({"customer_id": pd.Series(dtype=str)})
-    for f in frames:
-        out = out.merge(f, on="customer_id", how="outer")
+    out = _combine_per_customer(parts) if parts else pd.DataFrame({"customer_id": pd.Series(dtype=str)})
+    if inter is not None:
+        have["reminders"] = bool(out["last_reminder_ts"].notna().any())
     for col in ("in_crm", "opted_out", "complaint"):
         out[col] = out[col].eq(True) if col in out else False
     stamps = [c for c in ("last_reminder_ts", "last_campaign_ts") if c in out]
     out["last_contact_ts"] = out[stamps].max(axis=1) if stamps else pd.NaT
     out["last_contact_ts"] = pd.to_datetime(out["last_contact_ts"])
     return out[["customer_id", "in_crm", "opted_out", "complaint", "last_contact_ts"]], have
+
+
+def _combine_per_customer(parts: list) -> pd.DataFrame:
+    """Full outer combination of per-customer aggregates (each one row per customer_id, with
+    its own columns), in the engine: the parts stacked with their missing columns as NULL, then
+    one row per customer (a boolean is true when any part says so, a time is the latest), sorted
+    by customer_id. A column no part has is absent; a customer a part lacks has NULL there."""
+    columns: dict = {}
+    for p in parts:
+        for name, dtype in p.schema().items():
+            if name != "customer_id":
+                columns.setdefault(name, dtype)
+    stacked = ibis.union(*[p.select("customer_id", *[p[c] if c in p.columns else ibis.null().cast(t).name(c)
+                                                      for c, t in columns.items()]) for p in parts], distinct=False)
+    aggs = {c: (stacked[c].any().fill_null(False) if t.is_boolean() else stacked[c].max()) for c, t in columns.items()}
+    # through Arrow: Ibis's own execute turns a column holding NULLs into Python objects row by row
+    return stacked.group_by("customer_id").aggregate(**aggs).order_by("customer_id").to_pyarrow().to_pandas()
 
 
 def history_sentence(have: dict, cfg: Tiers) -> str:
@@ -420,23 +455,32 @@ def plan_contacts(frame: pd.DataFrame, history: pd.DataFrame, cfg: Tiers, *, per
     pb = playbook_frame(cfg)
     clash = [c for c in pb.columns if c not in ("tier", "stage") and c in frame.columns]
     plan = frame.drop(columns=clash)
+    plan.index = pd.RangeIndex(len(plan))
     plan["stage"] = plan["stage"].astype(str)
-    plan = plan.merge(pb.drop(columns="rule"), on=["tier", "stage"], how="left")
-    plan["action_planned"] = plan.pop("action").fillna("no_contact")
-    for col, empty in (("channel", ""), ("offer", ""), ("offer_value", 0.0), ("channel_cost", 0.0)):
-        plan[col] = plan[col].fillna(empty)
+    # Each customer's playbook row by position (tier x stage, the order of playbook_frame): a
+    # lookup, not a merge of millions of customers with a 20-row table on two string keys.
+    tier_code = pd.Categorical(plan["tier"], categories=list(TIERS)).codes.astype(np.int64)
+    stage_code = pd.Categorical(plan["stage"], categories=list(STAGES)).codes.astype(np.int64)
+    row = np.where((tier_code >= 0) & (stage_code >= 0), tier_code * len(STAGES) + stage_code, -1)
+    for col, empty in (("channel", ""), ("offer", ""), ("offer_value", 0.0), ("channel_cost", 0.0), ("action", "no_contact")):
+        values = np.append(pb[col].fillna(empty).to_numpy(), np.array([empty], dtype=pb[col].dtype))  # [-1]: no row
+        plan["action_planned" if col == "action" else col] = values[row]
     plan["tier"] = pd.Categorical(plan["tier"], categories=list(TIERS), ordered=True)
     hist = history.set_index("customer_id")
-    ids = plan["customer_id"]
-    in_crm = ids.map(hist["in_crm"]).eq(True) if has_crm else pd.Series(True, index=plan.index)
-    opted = ids.map(hist["opted_out"]).eq(True)
-    complaint = ids.map(hist["complaint"]).eq(True)
-    last = pd.to_datetime(ids.map(hist["last_contact_ts"]))
+    at = _positions(plan["customer_id"], hist.index)  # each customer's history row, once for all columns
+
+    def history_column(col: str) -> pd.Series:  # what ids.map(hist[col]) gives: NaN / NaT where absent
+        return pd.Series(pd.api.extensions.take(hist[col].to_numpy(), at, allow_fill=True), index=plan.index)
+
+    in_crm = history_column("in_crm").eq(True) if has_crm else pd.Series(True, index=plan.index)
+    opted = history_column("opted_out").eq(True)
+    complaint = history_column("complaint").eq(True)
+    last = pd.to_datetime(history_column("last_contact_ts"))
     end = pd.Timestamp(period_end)
     recent = last.notna() & (last > end - pd.Timedelta(days=cfg.suppress_recent_days)) if cfg.suppress_recent_days else \
         pd.Series(False, index=plan.index)
-    plan["suppressed"] = np.select([opted, complaint, recent, ~in_crm],
-                                   ["opted_out", "complaint", "recent_contact", "not_in_crm"], "")
+    reasons = np.array(["opted_out", "complaint", "recent_contact", "not_in_crm", ""], dtype=object)
+    plan["suppressed"] = reasons[np.select([opted, complaint, recent, ~in_crm], [0, 1, 2, 3], 4)]
     plan["last_contact_ts"] = last
     start = (end + pd.Timedelta(microseconds=1)).normalize()
     cap = pd.Timedelta(days=cfg.frequency_cap_days)
@@ -448,14 +492,30 @@ def plan_contacts(frame: pd.DataFrame, history: pd.DataFrame, cfg: Tiers, *, per
     return plan
 
 
+def _positions(ids: pd.Series, keys: pd.Index) -> np.ndarray:
+    """The position of each id in ``keys`` (-1 where absent), as ``Series.map`` looks it up.
+    When both are in strictly increasing order (the customer table and the contact history are
+    both kept in id order) one merge pass over the two sorted lists finds them; otherwise a
+    hash lookup (which, like map, refuses keys that are not unique)."""
+    left = pd.Index(ids)
+    if (left.is_monotonic_increasing and left.is_unique and keys.is_monotonic_increasing and keys.is_unique
+            and left.dtype == keys.dtype):
+        _, lidx, ridx = left.join(keys, how="left", return_indexers=True)
+        if lidx is None and ridx is not None:
+            return ridx
+        if lidx is None and ridx is None:  # the two lists are the same
+            return np.arange(len(left))
+    return keys.get_indexer(left)
+
+
 def suppression_table(plan: pd.DataFrame) -> pd.DataFrame:
     """Customers by the first suppression reason that applies: all customers, and those the
     playbook would contact. The cap row counts customers not suppressed whose next allowed
     contact falls after the next period."""
     wanted = plan["action_planned"] != "no_contact"
     free = plan["suppressed"].eq("")
-    rows = [(SUPPRESSIONS[k], int(plan["suppressed"].eq(k).sum()), int((plan["suppressed"].eq(k) & wanted).sum()))
-            for k in SUPPRESSIONS]
+    rows = [(SUPPRESSIONS[k], int(is_k.sum()), int((is_k & wanted).sum()))
+            for k, is_k in ((k, plan["suppressed"].eq(k)) for k in SUPPRESSIONS)]
     capped = free & plan["allowed"].eq(0)
     rows.append(("no contact fits in the next period (frequency cap)", int(capped.sum()), int((capped & wanted).sum())))
     rows.append(("contactable", int((free & ~capped).sum()), int((free & ~capped & wanted).sum())))
@@ -576,15 +636,17 @@ def tier_economics(plan: pd.DataFrame, response: Response, cfg: Tiers, margin: f
     """Per-customer cost per contact (channel + offer x P(redeemed)) added to the plan, and per
     tier: contactable customers, contacts the cap allows, mean cost per contact, capacity
     (the most the tier can absorb), order value, response and the incremental gross profit per
-    contactable customer at one contact (``gross``, with ``gross_lo``/``gross_hi``)."""
-    plan = plan.copy()
+    contactable customer at one contact (``gross``, with ``gross_lo``/``gross_hi``). The plan
+    comes back as a shallow copy with the new column (the caller's plan is left as it was)."""
+    plan = plan.copy(deep=False)
     rho = plan["tier"].astype(str).map(response.table["response"]).astype(float).fillna(0.0)
     redeem = (purchase_chance(plan, response.window_days) + rho.clip(lower=0)).clip(upper=1)
     cost = plan["channel_cost"].astype(float) + plan["offer_value"].astype(float) * redeem
     plan["cost_per_contact"] = np.where(plan["action_planned"] != "no_contact", np.ceil(cost * 100 - 1e-9) / 100, 0.0)
     rows = {}
+    used = plan[["tier", "eligible", "orders", "revenue", "allowed", "cost_per_contact"]]  # rows of these only
     for tier in TIERS:
-        t = plan[plan["tier"] == tier]
+        t = used[used["tier"] == tier]
         e = t[t["eligible"]]
         base = e if len(e) and e["orders"].sum() > 0 else t
         orders = base["orders"].astype(float).sum()
@@ -831,18 +893,23 @@ def assign_contacts(plan: pd.DataFrame, spend: pd.Series) -> pd.DataFrame:
     """Turn each tier's money into contacts, in priority order (predicted CLV, highest first):
     a first contact for each customer while the money lasts, then second contacts, and so on up
     to what the cap allows. Adds contacts, budget (contacts x cost per contact), action (the
-    playbook's if contacted, else no_contact) and priority (1 = contact first)."""
-    plan = plan.copy()
-    plan["contacts"] = 0
-    ordered = plan.sort_values(["tier", "clv_rank"], kind="mergesort")
+    playbook's if contacted, else no_contact) and priority (1 = contact first). Works on
+    positions in one priority order of the customers (the plan itself is not sorted); the plan
+    comes back as a shallow copy with these columns (the caller's plan is left as it was)."""
+    plan = plan.copy(deep=False)
+    order = _priority_order(plan)
+    eligible = plan["eligible"].to_numpy(bool)
+    cost_all = plan["cost_per_contact"].to_numpy(float)
+    allowed_all = plan["allowed"].to_numpy(int)
+    contacts_all = np.zeros(len(plan), dtype=np.int64)
     for tier in TIERS:
-        idx = ordered.index[(ordered["tier"] == tier).to_numpy() & ordered["eligible"].to_numpy(bool)]
-        if not len(idx):
+        pos = order[((plan["tier"] == tier).to_numpy() & eligible)[order]]  # this tier's eligible, by priority
+        if not len(pos):
             continue
         left = float(spend.get(tier, 0.0)) + 1e-9
-        cost = plan.loc[idx, "cost_per_contact"].to_numpy(float)
-        allowed = plan.loc[idx, "allowed"].to_numpy(int)
-        contacts = np.zeros(len(idx), dtype=int)
+        cost = cost_all[pos]
+        allowed = allowed_all[pos]
+        contacts = np.zeros(len(pos), dtype=int)
         for r in range(1, int(allowed.max()) + 1):
             can = np.flatnonzero(allowed >= r)
             if not len(can):
@@ -853,13 +920,29 @@ def assign_contacts(plan: pd.DataFrame, spend: pd.Series) -> pd.DataFrame:
             left -= cost[take].sum()
             if len(take) < len(can):
                 break
-        plan.loc[idx, "contacts"] = contacts
+        contacts_all[pos] = contacts
+    plan["contacts"] = contacts_all
     plan["budget"] = (plan["contacts"] * plan["cost_per_contact"]).round(2)
     plan["action"] = np.where(plan["contacts"] > 0, plan["action_planned"], "no_contact")
-    chosen = plan[plan["contacts"] > 0].sort_values(["tier", "clv_rank"], kind="mergesort")
-    plan["priority"] = pd.Series(np.arange(1, len(chosen) + 1), index=chosen.index).reindex(plan.index)
-    plan["priority"] = plan["priority"].astype("Int64")
+    reached = contacts_all > 0
+    priority = np.zeros(len(plan), dtype=np.int64)
+    priority[order[reached[order]]] = np.arange(1, int(reached.sum()) + 1)
+    plan["priority"] = pd.arrays.IntegerArray(priority, ~reached)
     return plan
+
+
+def _priority_order(plan: pd.DataFrame) -> np.ndarray:
+    """Row positions sorted by tier (its categories' order; a missing tier last), then clv_rank:
+    the order of ``plan.sort_values(["tier", "clv_rank"], kind="mergesort")`` without sorting
+    the (wide) frame itself."""
+    tier = plan["tier"]
+    if isinstance(tier.dtype, pd.CategoricalDtype):
+        codes, n_codes = tier.cat.codes.to_numpy(np.int64), len(tier.cat.categories)
+    else:
+        codes, uniques = pd.factorize(tier, sort=True)
+        codes, n_codes = codes.astype(np.int64), len(uniques)
+    codes = np.where(codes < 0, n_codes, codes)
+    return np.lexsort((plan["clv_rank"].to_numpy(), codes))
 
 
 def reasons(plan: pd.DataFrame, currency: str) -> pd.Series:
@@ -875,7 +958,8 @@ def reasons(plan: pd.DataFrame, currency: str) -> pd.Series:
 
 def export_frame(plan: pd.DataFrame, currency: str) -> pd.DataFrame:
     """The rows of the CRM lists: one per contacted customer, columns EXPORT_COLUMNS."""
-    chosen = plan[plan["contacts"] > 0].sort_values("priority").copy()
+    needed = [*[c for c in EXPORT_COLUMNS if c != "reason"], "clv", "upside", "p_alive"]
+    chosen = _rows(plan, plan["contacts"] > 0, needed).sort_values("priority").copy()
     chosen["reason"] = reasons(chosen, currency)
     chosen["not_before"] = chosen["not_before"].dt.strftime("%Y-%m-%d")
     chosen["tier"] = chosen["tier"].astype(str)
@@ -917,10 +1001,17 @@ def action_summary(plan: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["action", "tier"]).reset_index(drop=True)
 
 
+def _rows(plan: pd.DataFrame, mask: pd.Series, columns: list[str]) -> pd.DataFrame:
+    """The rows of ``mask`` with only the columns a summary reads: a plan holds every customer
+    with every column of the customer table, and selecting rows copies each column taken."""
+    return plan.loc[mask, columns]
+
+
 def action_table(plan: pd.DataFrame, currency: str):
     """Per action: customers, contacts, budget, cost per customer, channel(s), and the customers
     the playbook wanted but the money or a suppression left out."""
-    wanted = plan[plan["action_planned"] != "no_contact"]
+    wanted = _rows(plan, plan["action_planned"] != "no_contact",
+                   ["action_planned", "channel", "tier", "suppressed", "contacts", "budget"])
     rows = []
     for action in CONTACT_ACTIONS:
         w = wanted[wanted["action_planned"] == action]
@@ -941,8 +1032,8 @@ def action_table(plan: pd.DataFrame, currency: str):
 
 
 def action_findings(plan: pd.DataFrame, exports: pd.DataFrame, cfg: Tiers, currency: str, next_label: str) -> list[str]:
-    wanted = plan[plan["action_planned"] != "no_contact"]
-    reached = plan[plan["contacts"] > 0]
+    wanted = _rows(plan, plan["action_planned"] != "no_contact", ["suppressed", "contacts"])
+    reached = _rows(plan, plan["contacts"] > 0, ["contacts", "budget"])
     sup = wanted["suppressed"].value_counts()
     out = [f"The lists for {next_label} reach {fmt_int(len(reached))} customers with {fmt_int(reached['contacts'].sum())} "
            f"contacts for {fmt_money(reached['budget'].sum(), currency)} (the {cfg.export_split.replace('_', ' ')} split; "
@@ -973,7 +1064,7 @@ def action_findings(plan: pd.DataFrame, exports: pd.DataFrame, cfg: Tiers, curre
 def metrics(summary: pd.DataFrame, conc: dict, cmp: pd.DataFrame, econ: pd.DataFrame, response: Response,
             plan: pd.DataFrame, exports: pd.DataFrame, cfg: Tiers, next_label: str) -> dict:
     tiers = list(TIERS)
-    reached = plan[plan["contacts"] > 0]
+    reached = _rows(plan, plan["contacts"] > 0, ["action", "contacts", "budget"])
     return {
         "counts": {t: int(summary.loc[t, "customers"]) for t in tiers},
         "clv_share": {t: float(summary.loc[t, "clv_share"]) for t in tiers},
@@ -1013,7 +1104,7 @@ def plan_columns(plan: pd.DataFrame) -> pd.DataFrame:
     """The customer-level plan for analysts (data/tiers_plan.parquet)."""
     cols = ["customer_id", "tier", "stage", "clv", "upside", "action_planned", "suppressed", "last_contact_ts",
             "not_before", "allowed", "cost_per_contact", "contacts", "budget", "action", "priority"]
-    out = plan[cols].copy()
+    out = plan[cols].copy(deep=False)  # plan[cols] is a copy already: a second one would copy it all again
     out["tier"] = out["tier"].astype(str)
     out["upside"] = out["upside"].replace(np.inf, np.nan)
     return out
@@ -1038,7 +1129,7 @@ def conclusions(summary: pd.DataFrame, conc: dict, cmp: pd.DataFrame, econ: pd.D
         out.append(head + f"; the largest change is the {TIER_LABELS[big]} tier ({fmt_money(cmp.loc[big, 'rule_spend'], currency)} → "
                    f"{fmt_money(cmp.loc[big, 'optimized_spend'], currency)}), because there the last {currency} returns "
                    f"{cmp.loc[big, 'rule_marginal'] + 1:.2f} {currency} of gross profit under the rule.")
-    reached = plan[plan["contacts"] > 0]
+    reached = _rows(plan, plan["contacts"] > 0, ["action", "budget"])
     parts = [f"{ACTION_LABELS[a]} {fmt_int((reached['action'] == a).sum())} customers / "
              f"{fmt_money(reached.loc[reached['action'] == a, 'budget'].sum(), currency)}"
              for a in CONTACT_ACTIONS if (reached["action"] == a).any()]

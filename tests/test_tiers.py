@@ -599,3 +599,172 @@ def test_a_second_execution_starts_afresh():
     plan = tiers.plan_contacts(tiers.assign_tiers(customers, cfg, 0.3), empty_history(), cfg, period_end=END,
                                next_end=NEXT_END, has_crm=False)
     assert plan["channel"].eq("sms").all() and plan["eligible"].all()
+
+
+# ---------------------------------------------------------------- the fast paths equal the plain pandas ones
+# Notebook 05 runs on millions of customers: ranks come from numpy sorts, the playbook and the
+# contact history are looked up by position, contacts are bought on positions in priority order.
+# Each must give exactly what the plain (slow) pandas formulation gives.
+
+
+def _rank_by_sort(clv: pd.Series, ids: pd.Series) -> np.ndarray:
+    order = pd.DataFrame({"clv": clv, "id": ids.astype(str)}).sort_values(
+        ["clv", "id"], ascending=[False, True], kind="mergesort")
+    return pd.Series(np.arange(1, len(clv) + 1), index=order.index).reindex(clv.index).to_numpy()
+
+
+@pytest.mark.parametrize("sorted_ids", [True, False])
+def test_clv_rank_equals_the_two_key_sort(sorted_ids):
+    rng = np.random.default_rng(3)
+    n = 3000
+    clv = pd.Series(np.round(rng.gamma(0.5, 40, n), 0))  # many ties, many zeros
+    clv[rng.choice(n, 50, replace=False)] = -0.0
+    clv[rng.choice(n, 50, replace=False)] = np.inf
+    ids = pd.Series([f"c{i:05d}" for i in range(n)])
+    if not sorted_ids:
+        ids = ids.sample(frac=1, random_state=1).reset_index(drop=True)
+    assert (tiers.clv_rank(clv.to_numpy(), ids) == _rank_by_sort(clv, ids)).all()
+    c = make_customers(n).assign(customer_id=ids, clv=clv.where(rng.random(n) > 0.05))  # some missing
+    out = tiers.assign_tiers(c, Tiers(), margin=0.3)
+    assert (out["clv_rank"].to_numpy() == _rank_by_sort(c["clv"].fillna(0.0), ids)).all()
+    assert c.columns.tolist() == make_customers(1).columns.tolist()  # the input is left as it was
+
+
+def _plan_by_merge(frame: pd.DataFrame, history: pd.DataFrame, cfg: Tiers) -> pd.DataFrame:
+    """plan_contacts' playbook and history columns by a merge and Series.map."""
+    pb = tiers.playbook_frame(cfg)
+    plan = frame.drop(columns=[c for c in pb.columns if c not in ("tier", "stage") and c in frame.columns])
+    plan["stage"] = plan["stage"].astype(str)
+    plan = plan.merge(pb.drop(columns="rule"), on=["tier", "stage"], how="left")
+    plan["action_planned"] = plan.pop("action").fillna("no_contact")
+    for col, empty in (("channel", ""), ("offer", ""), ("offer_value", 0.0), ("channel_cost", 0.0)):
+        plan[col] = plan[col].fillna(empty)
+    hist = history.set_index("customer_id")
+    for col in ("in_crm", "opted_out", "complaint"):
+        plan[f"hist_{col}"] = plan["customer_id"].map(hist[col]).eq(True)
+    plan["last_contact_ts"] = pd.to_datetime(plan["customer_id"].map(hist["last_contact_ts"]))
+    return plan
+
+
+@pytest.mark.parametrize("frame_order, history_order", [("sorted", "sorted"), ("sorted", "shuffled"),
+                                                         ("reversed", "sorted")])
+def test_plan_contacts_lookups_equal_a_merge_and_map(frame_order, history_order):
+    cfg = Tiers(playbook=[
+        {"tier": "high", "stage": "*", "action": "vip_service", "channel": "phone", "offer_value": 0},
+        {"tier": "general", "stage": "churned", "action": "automated_winback", "channel": "app_push", "offer_value": 5},
+        {"tier": "potential", "stage": "active", "action": "growth_offer", "channel": "sms", "offer": "x2", "offer_value": 3},
+    ])
+    frame = tiers.assign_tiers(make_customers(300, seed=4), cfg, margin=0.3)
+    frame.loc[[5, 6], "stage"] = ["prospect", None]  # stages the playbook has no row for
+    frame = frame.drop(index=[10, 11, 299])  # index not 0..n-1, some customers left out
+    if frame_order == "reversed":
+        frame = frame.iloc[::-1]  # not in id order
+    history = history_fixture().iloc[:150]  # customers beyond it are missing from the CRM
+    history = pd.concat([history, pd.DataFrame({"customer_id": ["zz_only_in_history"], "in_crm": [True],
+                                                "opted_out": [True], "complaint": [False],
+                                                "last_contact_ts": [pd.NaT]})], ignore_index=True)
+    if history_order == "shuffled":
+        history = history.sample(frac=1, random_state=2)
+    plan = tiers.plan_contacts(frame, history, cfg, period_end=END, next_end=NEXT_END, has_crm=True)
+    ref = _plan_by_merge(frame, history, cfg)
+    assert plan.index.equals(pd.RangeIndex(len(frame)))
+    for col in ("customer_id", "stage", "channel", "offer", "offer_value", "channel_cost", "action_planned",
+                "last_contact_ts"):
+        pd.testing.assert_series_equal(plan[col], ref[col], check_exact=True)
+    expected = np.select([ref["hist_opted_out"], ref["hist_complaint"],
+                          ref["last_contact_ts"] > END - pd.Timedelta(days=cfg.suppress_recent_days),
+                          ~ref["hist_in_crm"]], ["opted_out", "complaint", "recent_contact", "not_in_crm"], "")
+    assert plan["suppressed"].tolist() == expected.tolist()
+    merged = [c for c in ref.columns if not c.startswith("hist_") and c != "last_contact_ts"]
+    assert list(plan.columns) == [*merged, "suppressed", "last_contact_ts", "not_before", "allowed", "eligible"]
+
+
+def _contacts_by_sort(plan: pd.DataFrame, spend: pd.Series) -> pd.DataFrame:
+    """assign_contacts' contacts and priority by sorting the plan and assigning by label."""
+    plan = plan.copy()
+    plan["contacts"] = 0
+    ordered = plan.sort_values(["tier", "clv_rank"], kind="mergesort")
+    for tier in tiers.TIERS:
+        idx = ordered.index[(ordered["tier"] == tier).to_numpy() & ordered["eligible"].to_numpy(bool)]
+        if not len(idx):
+            continue
+        left = float(spend.get(tier, 0.0)) + 1e-9
+        cost, allowed = plan.loc[idx, "cost_per_contact"].to_numpy(float), plan.loc[idx, "allowed"].to_numpy(int)
+        contacts = np.zeros(len(idx), dtype=int)
+        for r in range(1, int(allowed.max()) + 1):
+            can = np.flatnonzero(allowed >= r)
+            take = can[: int(np.sum(np.cumsum(cost[can]) <= left))]
+            contacts[take] += 1
+            left -= cost[take].sum()
+            if len(take) < len(can):
+                break
+        plan.loc[idx, "contacts"] = contacts
+    chosen = plan[plan["contacts"] > 0].sort_values(["tier", "clv_rank"], kind="mergesort")
+    plan["priority"] = pd.Series(np.arange(1, len(chosen) + 1), index=chosen.index).reindex(plan.index).astype("Int64")
+    return plan
+
+
+@pytest.mark.parametrize("budget", [40.0, 150.0, 5000.0])
+def test_assign_contacts_equals_sorting_the_plan(budget):
+    cfg = Tiers(budget=budget, frequency_cap_days=7, playbook=CONTACT_ALL)
+    plan, econ = tiers.tier_economics(plan_fixture(cfg), tiers.assumed_response(cfg, 30), cfg, margin=0.3)
+    plan = plan.sample(frac=1, random_state=5)  # rows in no particular order, labels kept
+    spend = tiers.compare_splits(econ, cfg).loc[list(tiers.TIERS), "optimized_spend"]
+    out = tiers.assign_contacts(plan, spend)
+    ref = _contacts_by_sort(plan, spend)
+    pd.testing.assert_series_equal(out["contacts"], ref["contacts"], check_exact=True)
+    pd.testing.assert_series_equal(out["priority"], ref["priority"], check_exact=True)
+    assert out["contacts"].sum() > 0 and "contacts" not in plan.columns  # the caller's plan is left as it was
+
+
+def test_contact_history_is_one_row_per_customer_of_any_source(tmp_path):
+    """The per-source aggregates are combined in the engine: every customer of any source, in id
+    order, with the flags of each source (a customer only in the campaign or the reminders is
+    not in the CRM)."""
+    (tmp_path / "orders.csv").write_text("order_id,customer_id,ts,amount\no1,k1,2024-01-02 10:00:00,50\n")
+    (tmp_path / "customers.csv").write_text("customer_id,opt\nk3,true\nk1,false\nk2,\n")
+    (tmp_path / "interactions.csv").write_text(textwrap.dedent("""\
+        customer_id,ts,kind,resolved
+        k2,2024-06-01 09:00:00,ticket,false
+        k9,2024-06-11 09:00:00,reminder,
+        k9,2024-06-02 09:00:00,reminder,
+        k2,2024-06-20 09:00:00,reminder,
+        """))
+    (tmp_path / "campaign.csv").write_text(textwrap.dedent("""\
+        campaign_id,customer_id,arm,contact_ts
+        x,k8,treatment,2024-06-05 10:00:00
+        x,k2,treatment,2024-06-25 10:00:00
+        x,k1,control,2024-06-05 10:00:00
+        """))
+    params_path = write_params(tmp_path, f"""
+        brand: hist2
+        sources:
+          orders:
+            - name: o
+              path: {tmp_path / 'orders.csv'}
+              columns: {{order_id: order_id, customer_id: customer_id, order_ts: ts, amount: amount}}
+          customers:
+            - name: crm
+              path: {tmp_path / 'customers.csv'}
+              columns: {{customer_id: customer_id, opted_out: opt}}
+          interactions:
+            - name: i
+              path: {tmp_path / 'interactions.csv'}
+              columns: {{customer_id: customer_id, ts: ts, kind: kind, resolved: resolved}}
+          campaigns:
+            - name: c
+              path: {tmp_path / 'campaign.csv'}
+              columns: {{campaign_id: campaign_id, customer_id: customer_id, group: arm, contact_ts: contact_ts}}
+    """)
+    hist, have = tiers.contact_history(run_for(params_path, "2024-06", tmp_path / "run"))
+    expected = pd.DataFrame({
+        "customer_id": ["k1", "k2", "k3", "k8", "k9"],
+        "in_crm": [True, True, True, False, False],
+        "opted_out": [False, False, True, False, False],
+        "complaint": [False, True, False, False, False],
+        "last_contact_ts": pd.to_datetime([None, "2024-06-25 10:00", None, "2024-06-05 10:00",
+                                           "2024-06-11 09:00"]).as_unit("us"),
+    })
+    pd.testing.assert_frame_equal(hist, expected, check_exact=True)
+    assert have == {"crm": True, "opted_out": True, "complaints": True, "resolved": True, "campaigns": True,
+                    "reminders": True}
