@@ -16,6 +16,7 @@ from helpers.drivers import (
     kaplan_meier,
     level_values,
 )
+from helpers.lifecycle_plots import whiskers
 from helpers.plots import thousands
 
 FAMILY_COLORS = {"customer": "#7f7f7f", "product": "#8c564b", "service": "#d62728", "marketing": "#1f77b4",
@@ -39,8 +40,8 @@ def funnel(steps: pd.DataFrame, horizon: int, title: str):
     y = np.arange(len(steps))
     bx.barh(y + 0.2, 100 * steps["conversion"], height=0.38, color="lightgray", label="made the next order so far")
     share = 100 * steps["conversion_n"]
-    err = np.vstack([share - 100 * steps["conversion_n_low"], 100 * steps["conversion_n_high"] - share])
-    bx.barh(y - 0.2, share, height=0.38, color="steelblue", xerr=np.nan_to_num(err), capsize=3,
+    err = whiskers(share, 100 * steps["conversion_n_low"], 100 * steps["conversion_n_high"])
+    bx.barh(y - 0.2, share, height=0.38, color="steelblue", xerr=err, capsize=3,
             label=f"within {horizon} days (censored, 95 % interval)")
     for yi, v, top in zip(y - 0.2, share, 100 * steps["conversion_n_high"], strict=True):
         if v == v:

@@ -77,9 +77,11 @@ def wilson(successes, trials, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
         centre = (p + z**2 / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
     lo, hi = centre - half, centre + half
-    lo = np.where(n > 0, np.clip(lo, 0, 1), np.nan)
-    hi = np.where(n > 0, np.clip(hi, 0, 1), np.nan)
-    return lo, hi
+    # exact bounds at the edges: for 0 of n the lower bound is 0 and for n of n the upper bound
+    # is 1 (the formula leaves rounding noise like 1e-17, an interval that excludes its estimate)
+    lo = np.where(k <= 0, 0.0, np.clip(np.minimum(lo, p), 0, 1))
+    hi = np.where(k >= n, 1.0, np.clip(np.maximum(hi, p), 0, 1))
+    return np.where(n > 0, lo, np.nan), np.where(n > 0, hi, np.nan)
 
 
 def rate_frame(frame: pd.DataFrame, successes: str, trials: str, prefix: str) -> pd.DataFrame:

@@ -18,6 +18,13 @@ STAGE_COLORS = {"new": "#4c9be8", "returning": "#8e6bd6", "active": "#2a9d5c", "
 RATE_COLORS = {"within_period": "#2a9d5c", "retention": "#4c72b0"}
 
 
+def whiskers(estimate, lo, hi) -> np.ndarray:
+    """Error-bar lengths (2 x n) from an estimate and its interval: never negative (an interval
+    that misses its estimate by rounding, or a missing one, draws no whisker on that side)."""
+    est, lo, hi = (np.asarray(v, dtype=float) for v in (estimate, lo, hi))
+    return np.nan_to_num(np.clip(np.vstack([est - lo, hi - est]), 0, None))
+
+
 def gap_distribution(hist: pd.DataFrame, th, title: str):
     """Share of repeat gaps by length in days, with the two thresholds marked."""
     fig, ax = plt.subplots(figsize=(10, 3.8))
@@ -219,7 +226,7 @@ def split_rates(splits: pd.DataFrame, title: str):
         part = splits[(splits["split"] == split) & (splits["metric"] == metric)].iloc[::-1]
         y = np.arange(len(part))
         rate = 100 * part["rate_window"].astype(float)
-        err = np.vstack([rate - 100 * part["rate_window_lo"].astype(float), 100 * part["rate_window_hi"].astype(float) - rate])
+        err = whiskers(rate, 100 * part["rate_window_lo"].astype(float), 100 * part["rate_window_hi"].astype(float))
         colors = ["#4c72b0" if ok else "#c9d3e6" for ok in part["enough"]]
         ax.barh(y, rate, color=colors, xerr=err, error_kw={"ecolor": "#333333", "capsize": 2, "linewidth": 0.8})
         if part["rate_period"].notna().any():

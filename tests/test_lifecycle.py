@@ -254,6 +254,32 @@ def test_lifecycle_params_are_validated(tmp_path):
         config.load_params(params_for(tmp_path, csv, "          active_days: 60\n          churn_days: 30"))
 
 
+def test_wilson_edges_are_exact_and_whiskers_never_negative():
+    """0 of n has lower bound exactly 0, n of n upper bound exactly 1 (the formula leaves 1e-17
+    above the estimate, which matplotlib refused as a negative whisker); the split chart draws
+    groups with no repeat buyer and groups where everyone came back."""
+    import matplotlib.pyplot as plt
+    from statsmodels.stats.proportion import proportion_confint
+
+    from helpers import lifecycle_plots
+
+    k, n = np.array([0, 3, 7, 5, 0]), np.array([3, 7, 7, 1000, 0])
+    lo, hi = lifecycle.wilson(k, n)
+    assert lo[0] == 0.0 and hi[2] == 1.0 and np.isnan(lo[4]) and np.isnan(hi[4])
+    ref_lo, ref_hi = proportion_confint(k[:4], n[:4], method="wilson")
+    assert np.allclose(lo[:4], ref_lo, atol=1e-12) and np.allclose(hi[:4], ref_hi, atol=1e-12)
+    p = k[:4] / n[:4]
+    assert np.all(lo[:4] <= p) and np.all(p <= hi[:4])
+    assert (lifecycle_plots.whiskers(p, lo[:4], hi[:4]) >= 0).all()
+    splits = pd.DataFrame({"split": "channel", "metric": "retention", "group": ["none back", "all back", "empty"],
+                           "k_window": [0, 40, 0], "n_window": [40, 40, 0], "k_period": np.nan, "n_period": np.nan,
+                           "enough": [True, True, False]})
+    splits = lifecycle.rate_frame(lifecycle.rate_frame(splits, "k_window", "n_window", "rate_window"),
+                                  "k_period", "n_period", "rate_period")
+    fig = lifecycle_plots.split_rates(splits, title="0/n, n/n and an empty group")
+    plt.close(fig)
+
+
 # ---------------------------------------------------------------- as-of honesty
 
 
