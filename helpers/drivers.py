@@ -20,9 +20,11 @@ Three questions, three tools:
   outcome) patterns with their counts — the same resampling in distribution, at a cost per
   resample that grows with the patterns, not the customers (see :func:`_fit_block`), so 200
   resamples take seconds at 300,000 customers. Significance: Wald tests with a
-  Holm correction for the number of factors. Proportional hazards is checked per factor with the
-  Schoenfeld-residual test; factors where it fails, and binary factors with enough repeat
-  purchases, get a hazard ratio per third of the N days (see the note above BAND_MIN_EVENTS).
+  Holm correction for the number of factors. Factors are ranked by evidence — how far their
+  interval stays from zero — not by the size of the point estimate, and a factor whose interval
+  includes zero is never called a lever. Proportional hazards is checked per factor with the
+  Schoenfeld-residual test; only a factor where it fails gets a hazard ratio per third of the N
+  days (see the note above ``PH_BANDS``).
 
 **When a factor becomes known.** Tickets, refunds and coupon reminders happen days after the
 first order. Two things can go wrong (immortal-time bias):
@@ -743,17 +745,17 @@ def unadjusted_findings(raw: pd.DataFrame, horizon: int, k: int = 3) -> list[str
 # A Cox model of the time from the first to the second order over the first N days only (the
 # effect asked for is about those N days; hazards far beyond N must not shape it).
 #
-# Proportional hazards rarely holds in repurchase data: customers differ in how eager they are,
-# the eager ones buy first, so a factor's hazard ratio fades over the days (the demo generator
-# has exactly this, a gamma-distributed purchase rate). A constant ratio is fitted mostly on the
-# early, strong part and then applied to the whole N days, which overstates the N-day effect
-# (measured on 30 generated demos: about 25 % too large for slow delivery). So a binary factor
-# with enough second purchases (BAND_MIN_EVENTS) gets a piecewise-constant coefficient, one per
-# third of the N days (cut at the tertiles of the second-purchase days); any factor the
-# Schoenfeld test finds non-proportional (Holm-adjusted) gets one too. Still one model, still
-# standardised to the N-day probability. Rare factors and customer attributes keep one ratio:
-# three ratios from a few dozen purchases would be noise.
-BAND_MIN_EVENTS = 60
+# Proportional hazards often fails in repurchase data, and not always because an effect changes:
+# customers differ in how eager they are, the eager ones buy first, so among those still waiting
+# later both groups are the less eager and a factor's hazard ratio fades over the days even when
+# it acts the same on every customer all along (selection, 'frailty'; the demo generator has a
+# gamma-distributed purchase rate). A factor gets a piecewise-constant coefficient, one per third
+# of the N days (cut at the tertiles of the second-purchase days), only where the Schoenfeld test
+# rejects a constant ratio (Holm-adjusted over the factors): where the data cannot tell a fading
+# ratio from a constant one, three ratios would be three noisy numbers for one effect. Still one
+# model with every factor in it, still standardised to the N-day probability, so the N-day effect
+# allows for the bands where they are used.
+PH_BANDS = 3
 # The model's clock: days after the first order (after the landmark), rounded UP to whole days
 # (a second order 3.2 days after the first counts on day 4; a customer followed for 88.3 days is
 # at risk through day 89). Order times carry the time of day, but the question is about N days
@@ -1156,7 +1158,7 @@ class _Standardiser:
 
 @dataclass
 class Effects:
-    table: pd.DataFrame  # one row per factor, ranked by the size of the effect
+    table: pd.DataFrame  # one row per factor, ranked by evidence (:func:`rank_by_evidence`)
     fits: dict[str, CoxFit]  # "first order" and, when needed, "landmark"
     n_model: int  # customers in the from-first-order model
     events: int  # their second purchases within N days
@@ -1226,10 +1228,13 @@ def estimate_effects(data: DriverData, cfg: Drivers, n_boot: int | None = None, 
         return None
     table = pd.concat(blocks, ignore_index=True)
     table["p_adjusted"] = holm(np.nan_to_num(table["p_value"].to_numpy(float), nan=1.0))
-    table["significant"] = table["p_adjusted"] < cfg.alpha
+    table["holm_significant"] = table["p_adjusted"] < cfg.alpha
+    # clear = the Wald test survives Holm AND the bootstrap interval excludes zero: a factor whose
+    # interval includes zero is never called clear, whatever its p-value
+    table["significant"] = table["holm_significant"] & (table["evidence"] > 0)
     table["action"] = [lever_action(r.lever, r.role, r.effect) for r in table.itertuples()]
-    table = table.reindex(table["effect"].abs().sort_values(ascending=False).index).reset_index(drop=True)
-    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    table["z"] = table["effect"] / table["se"].where(table["se"] > 0)
+    table = rank_by_evidence(table)
     return Effects(table=table, fits=fits, n_model=n_model, events=events, horizon=data.horizon,
                    window=data.window,
                    dropped=pd.DataFrame([{k: v for k, v in d.items() if k != "name"} for d in dropped],
@@ -1273,10 +1278,10 @@ def _fit_block(m: pd.DataFrame, factors: list[Factor], horizon: float, cfg: Driv
     rs = _RiskSets(pat)
     ph_fit = _newton(rs, pat.count)
     ph_p = schoenfeld_test(ph_fit, n_events)
-    ph_fails = holm(np.nan_to_num(ph_p, nan=1.0)) < cfg.alpha
-    events_with = (X[event] > 0).sum(0)
-    tv = ph_fails | (np.array([f.level is None for f in factors]) & (events_with >= BAND_MIN_EVENTS))
-    cuts = np.quantile(days[event], [1 / 3, 2 / 3]) if tv.any() else np.array([])
+    ph_adjusted = holm(np.nan_to_num(ph_p, nan=1.0))
+    ph_fails = ph_adjusted < cfg.alpha
+    tv = ph_fails.copy()  # time bands only where a constant hazard ratio is rejected
+    cuts = np.quantile(days[event], np.arange(1, PH_BANDS) / PH_BANDS) if tv.any() else np.array([])
     fit = _newton(rs, pat.count, tv, cuts) if tv.any() else ph_fit
     groups = _groups(factors)
     std = _Standardiser(rs.XG, groups)  # over the distinct design rows, weighted by their customers
@@ -1294,8 +1299,9 @@ def _fit_block(m: pd.DataFrame, factors: list[Factor], horizon: float, cfg: Driv
         draws[b] = b1 - b0
     if n_boot:
         lo, hi = np.nanquantile(draws, [cfg.alpha / 2, 1 - cfg.alpha / 2], axis=0)
+        se = np.nanstd(draws, axis=0, ddof=1) if n_boot > 1 else np.full(len(factors), np.nan)
     else:
-        lo = hi = np.full(len(factors), np.nan)
+        lo = hi = se = np.full(len(factors), np.nan)
 
     p_value = np.empty(len(factors))
     for j in range(len(factors)):
@@ -1308,6 +1314,7 @@ def _fit_block(m: pd.DataFrame, factors: list[Factor], horizon: float, cfg: Driv
         p_value[j] = stats.chi2.sf(chi, len(idx))
     x_bool = X.astype(bool)
     exposed = x_bool.sum(0)
+    travels = travels_with(x_bool, factors)
     raw_gap = []
     for j, g in enumerate(groups):
         others = ~x_bool[:, g].any(1)
@@ -1323,16 +1330,60 @@ def _fit_block(m: pd.DataFrame, factors: list[Factor], horizon: float, cfg: Driv
         "variable": [f.variable for f in factors], "level": [f.level for f in factors],
         "reference": [f.reference for f in factors],
         "n": exposed.astype(int), "n_model": n, "share": exposed / n,
-        "p_if_1": p1, "p_if_0": p0, "effect": effect, "ci_low": lo, "ci_high": hi,
-        "hazard_ratio": hr, "p_value": p_value, "raw_gap": raw_gap,
-        "ph_p_value": ph_p, "ph_holds": ~ph_fails, "banded": tv,
+        "p_if_1": p1, "p_if_0": p0, "effect": effect, "ci_low": lo, "ci_high": hi, "se": se,
+        "hazard_ratio": hr, "travels_with": travels, "p_value": p_value, "raw_gap": raw_gap,
+        "ph_p_value": ph_p, "ph_p_adjusted": ph_adjusted, "ph_holds": ~ph_fails, "banded": tv,
     })
     # what is at stake for all customers: removing a harmful factor from those exposed, or
     # extending a helpful one to those without it (share of all customers, N-day repurchase)
     table["at_stake"] = np.where(table["effect"] < 0, -table["effect"] * table["share"],
                                  table["effect"] * (1 - table["share"]))
+    # the same at the interval's bound nearest zero: what is at stake at least (0 when the
+    # interval includes zero), the figure levers are ranked by
+    table["evidence"] = interval_distance(table["ci_low"].to_numpy(float), table["ci_high"].to_numpy(float))
+    table["at_stake_low"] = table["evidence"] * np.where(table["effect"] < 0, table["share"], 1 - table["share"])
     boot = pd.DataFrame(draws, columns=[f.name for f in factors])
     return table, fit, dropped, boot, n, n_events
+
+
+def interval_distance(lo, hi) -> np.ndarray:
+    """How far an interval stays from zero: its bound nearest zero, as a magnitude (0 when the
+    interval includes zero, NaN without an interval)."""
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    out = np.where(lo > 0, lo, np.where(hi < 0, -hi, 0.0))
+    return np.where(np.isnan(lo) | np.isnan(hi), np.nan, out)
+
+
+def rank_by_evidence(table: pd.DataFrame) -> pd.DataFrame:
+    """Order factors by the evidence for an effect, not by the size of its point estimate: first
+    by how far the interval stays from zero (``evidence``), then — for the factors whose interval
+    includes zero, all tied at 0 — by |z| (effect over its bootstrap standard error). ``rank`` is
+    1, 2, ... in that order."""
+    key = pd.DataFrame({"e": table["evidence"].fillna(-1.0), "z": table["z"].abs().fillna(-1.0)})
+    order = key.sort_values(["e", "z"], ascending=False, kind="stable").index
+    out = table.reindex(order).reset_index(drop=True)
+    if "rank" in out.columns:
+        out = out.drop(columns="rank")
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out
+
+
+TRAVEL_SHARE = 0.95  # "A only happens with B": at least this share of the customers with A have B
+
+
+def travels_with(x: np.ndarray, factors: list[Factor]) -> list[str]:
+    """For each factor, the other factors (of another variable) that nearly everyone with it also
+    has (``TRAVEL_SHARE``; slow delivery only happens on online orders). Such factors are in the
+    one model together, so each effect compares like with like (a slow online order with a fast
+    online one), and the findings say so."""
+    out = []
+    n1 = x.sum(0)
+    both = x.T.astype(float) @ x.astype(float)
+    for j, f in enumerate(factors):
+        with_ = [factors[k].label for k in range(len(factors))
+                 if factors[k].variable != f.variable and n1[j] and both[j, k] >= TRAVEL_SHARE * n1[j]]
+        out.append("; ".join(with_))
+    return out
 
 
 def lever_action(lever: bool, role: str | None, effect: float) -> str | None:
@@ -1528,19 +1579,29 @@ def effects_display(effects: Effects) -> pd.DataFrame:
         "effect (points)": [f"{100 * e:+.1f}" for e in t["effect"]],
         "95 % interval": [_range(lo, hi, signed=True) for lo, hi in zip(t["ci_low"], t["ci_high"], strict=True)],
         "clear after allowing for all factors": t["significant"].map({True: "yes", False: "no"}),
+        "evidence: interval's end nearest zero (points)": [f"{100 * e:.1f}" if e > 0 else "0 (includes zero)"
+                                                           for e in t["evidence"]],
         "hazard ratio": t["hazard_ratio"],
         "unadjusted gap (points)": [f"{100 * g:+.1f}" if g == g else "n/a" for g in t["raw_gap"]],
         "compared from": t["design"],
     }).set_index("rank")
 
 
+def levers(effects: Effects) -> pd.DataFrame:
+    """The factors the brand can act on whose effect is clear (Holm-adjusted test passed and
+    interval excluding zero), by what is at stake for all customers at least: the interval's
+    bound nearest zero times the customers it concerns (``at_stake_low``), not the point
+    estimate. A factor whose interval includes zero is never among them."""
+    t = effects.table
+    t = t[t["action"].notna() & t["significant"] & (t["evidence"] > 0)]
+    return t.sort_values(["at_stake_low", "evidence"], ascending=False, kind="stable")
+
+
 def top_levers(effects: Effects | None, k: int = 3) -> list[str]:
-    """Significant factors the brand can act on, by what is at stake for all customers."""
+    """The first k of :func:`levers`."""
     if effects is None:
         return []
-    t = effects.table
-    t = t[t["action"].notna() & t["significant"]].sort_values("at_stake", ascending=False)
-    return t["factor"].head(k).tolist()
+    return levers(effects)["factor"].head(k).tolist()
 
 
 def effects_findings(effects: Effects | None, data: DriverData) -> list[str]:
@@ -1570,22 +1631,32 @@ def effects_findings(effects: Effects | None, data: DriverData) -> list[str]:
         return text[0].upper() + text[1:]
 
     def reach(r) -> str:
+        at_least = f"about {_pts(r.at_stake)} (at least {_pts(r.at_stake_low)} at the end of the interval nearest zero)"
         if r.action == "fix":
             return (f"it concerns {_pct(r.share, 0)} of customers, so fixing it for them could raise the {h}-day "
-                    f"second-purchase rate of all customers by about {_pts(r.at_stake)}")
+                    f"second-purchase rate of all customers by {at_least}")
         if r.action == "extend":
             return (f"{_pct(1 - r.share, 0)} of customers do not have it, so extending it to them could raise the "
-                    f"{h}-day second-purchase rate of all customers by about {_pts(r.at_stake)}")
+                    f"{h}-day second-purchase rate of all customers by {at_least}")
         return (f"it concerns {_pct(r.share, 0)} of customers; without it their {h}-day second-purchase rate would "
-                f"be about {_pts(r.at_stake)} higher across all customers")
+                f"be {at_least} higher across all customers")
 
-    levers = t[t["action"].notna() & t["significant"]].sort_values("at_stake", ascending=False)
-    if len(levers):
-        top = levers.iloc[0]
+    def together(r) -> str:
+        if not r.travels_with:
+            return ""
+        return (f" It almost only occurs together with *{r.travels_with}*; both are in the one model, so this "
+                "compares customers who differ in it alone.")
+
+    clear = levers(effects)
+    if len(clear):
+        top = clear.iloc[0]
         out.append(f"**The lever that matters most: {top.label}.** {cap(describe(top))}. {cap(reach(top))} "
-                   "— if the link is causal.")
-        for r in levers.iloc[1:].itertuples():
-            out.append(f"Also clear: {describe(r)}; {reach(r)}.")
+                   f"— if the link is causal.{together(top)}")
+        for r in clear.iloc[1:].itertuples():
+            out.append(f"Also clear: {describe(r)}; {reach(r)}.{together(r)}")
+        if len(clear) > 1:
+            out.append("Levers are ranked by what is at stake at the interval's end nearest zero, not by the point "
+                       "estimate: a large effect measured loosely ranks below a smaller one measured tightly.")
     else:
         out.append(f"No factor the brand can act on shows an effect we can tell apart from chance once we allow for "
                    f"the {k} factors tested.")
@@ -1593,9 +1664,17 @@ def effects_findings(effects: Effects | None, data: DriverData) -> list[str]:
     for r in markers.itertuples():
         out.append(f"A marker, not a lever: {describe(r)}. A problem that goes with more repurchase usually "
                    "marks engaged customers rather than helping them come back.")
-    maybe = t[t["action"].notna() & ~t["significant"] & ((t["ci_low"] > 0) | (t["ci_high"] < 0))]
+    maybe = t[t["action"].notna() & ~t["significant"] & (t["evidence"] > 0)]
     for r in maybe.itertuples():
-        out.append(f"Probably matters, but not conclusive after allowing for {k} factors: {describe(r)}.")
+        out.append(f"Probably matters, but not conclusive after allowing for {k} factors: {describe(r)}.{together(r)}")
+    unclear = t[t["action"].notna() & (t["evidence"] == 0)]
+    if len(unclear):
+        listed = "; ".join(f"*{r.label}* ({_range(r.ci_low, r.ci_high, signed=True)} points)"
+                           for r in unclear.itertuples())
+        out.append(f"For {len(unclear)} factor{'s' if len(unclear) > 1 else ''} the brand could act on we cannot tell "
+                   f"whether {'they raise or lower' if len(unclear) > 1 else 'it raises or lowers'} the chance: "
+                   f"{listed} — each interval includes zero, so none is ranked as a lever, however large "
+                   "its point estimate.")
     segments = t[~t["lever"] & (t["family"] != "customer") & t["significant"]]
     for r in segments.itertuples():
         out.append(f"Where to aim: {describe(r)}.")
@@ -1603,19 +1682,22 @@ def effects_findings(effects: Effects | None, data: DriverData) -> list[str]:
     if (t["family"] == "customer").any():
         out.append("Who the customer is: " + ("; ".join(describe(r) for r in who.itertuples()) + " (where to aim, not a lever)."
                                               if len(who) else "no customer attribute changes the chance clearly."))
-    for r in t[~t["ph_holds"]].itertuples():
+    for r in t[t["banded"]].itertuples():
         hrs = [float(v) for v in r.hazard_ratio.split(" → ")]
         logs = np.abs(np.log(hrs))
-        shape = "strongest in the first days, then fades" if logs[0] > logs[-1] else "weak at first, then grows"
-        out.append(f"The effect of *{r.label}* is not constant over time (proportional hazards does not hold): "
-                   f"it is {shape} (hazard ratio {r.hazard_ratio} over {r.bands.replace(' | ', ', ')}); "
-                   f"the {h}-day figure above allows for that.")
-    banded = t[t["banded"]]
-    if len(banded):
-        spans = "; ".join(f"{b} ({d})" for d, b in banded.groupby("design")["bands"].first().items())
-        out.append(f"A hazard ratio with three values (in the table) changes over time; the values hold over {spans}. "
-                   "Factors with enough repeat purchases get one per period, because repurchase differences "
-                   "usually fade as the most eager customers buy first.")
+        fades = logs[0] > logs[-1]
+        shape = "strongest in the first days, then fades" if fades else "weak at first, then grows"
+        sentence = (f"The hazard ratio of *{r.label}* is not constant over time (the proportional-hazards test "
+                    f"rejects a constant ratio, Holm-adjusted p {r.ph_p_adjusted:.2g}): "
+                    f"it is {shape} (hazard ratio {r.hazard_ratio} over {r.bands.replace(' | ', ', ')}); "
+                    f"the {h}-day figure above allows for that.")
+        if fades:
+            sentence += (" A fading ratio need not mean the effect wears off: the most eager customers buy first, so "
+                         "those still waiting later are the less eager in both groups, and that selection alone "
+                         "pulls a ratio towards 1 (frailty).")
+        out.append(sentence)
+    if len(t) and not t["banded"].any():
+        out.append("For no factor does the proportional-hazards test reject a constant hazard ratio, so each has one.")
     if data.not_measured:
         out.append("Not measured for this brand (no data), so not ruled out: "
                    + "; ".join(f"{FAMILIES[f]} ({why})" for f, why in data.not_measured.items()) + ".")
@@ -1635,6 +1717,8 @@ def drivers_metrics(steps: pd.DataFrame, summary: dict, data: DriverData, effect
                                  "n": int(r.n), "n_model": int(r.n_model), "share": r.share,
                                  "p_with": r.p_if_1, "p_without": r.p_if_0, "hazard_ratio": r.hazard_ratio,
                                  "p_value": r.p_value, "p_adjusted": r.p_adjusted, "significant": bool(r.significant),
+                                 "evidence": r.evidence, "at_stake_low": r.at_stake_low,
+                                 "travels_with": r.travels_with or None,
                                  "proportional_hazards": bool(r.ph_holds), "hazard_ratio_periods": r.bands or None,
                                  "compared_from": r.design, "rank": int(r.rank),
                                  "action": r.action}
@@ -1657,7 +1741,8 @@ def drivers_metrics(steps: pd.DataFrame, summary: dict, data: DriverData, effect
                   "second_purchases_within_n": 0 if effects is None else effects.events,
                   "bootstrap": 0 if effects is None else effects.n_boot,
                   "alpha": None if effects is None else effects.alpha,
-                  "multiple_comparisons": "holm", "model": "Cox (Breslow), follow-up cut at N days, "
+                  "multiple_comparisons": "holm", "ranking": "interval's end nearest zero, then |z|",
+                  "model": "Cox (Breslow), follow-up cut at N days, "
                   "piecewise coefficients where proportional hazards fails, g-computation"},
     }
 

@@ -33,13 +33,16 @@ PLANTED_BETAS = {"slow_delivery": -0.6, "first_order_coupon": 0.4, "no_second_co
 
 
 def simulate(n: int = 2000, seed: int = 0, betas: dict | None = None, cure: float = 0.0, rate: float = 0.02,
-             suppress_reminder: bool = False, reminder_effect_from: str = "start", span_days: float = 720.0):
+             suppress_reminder: bool = False, reminder_effect_from: str = "start", span_days: float = 720.0,
+             frailty: float | None = None):
     """Customer journeys with known driver effects on the days to the second order.
 
     Factors: slow_delivery, unresolved_complaint (within ticket_raised), first_order_coupon,
     no_second_coupon_reminder, online_first_order, region (A/B/C). The second order comes after
     an exponential wait at rate * exp(sum of betas), unless the customer is 'cured' (never comes
-    back). With ``suppress_reminder`` the reminder (day 9-11) is only sent to customers who have
+    back). ``frailty`` (a gamma shape) multiplies each customer's rate by a gamma(shape, 1 / shape)
+    draw: the eager buy first and the hazard ratios of the population fade over time, although
+    every factor acts the same on each customer all along. With ``suppress_reminder`` the reminder (day 9-11) is only sent to customers who have
     not bought again by then, as a CRM that stops reminders after a purchase would do.
     Returns (journey frame, events frame, customers frame, availability, true effect function)."""
     rng = np.random.default_rng(seed)
@@ -60,6 +63,8 @@ def simulate(n: int = 2000, seed: int = 0, betas: dict | None = None, cure: floa
     x["region=B"], x["region=C"] = region == "B", region == "C"
     eta = sum(b * x[k] for k, b in betas.items()) if betas else np.zeros(n)
     lam = rate * np.exp(eta)
+    if frailty is not None:
+        lam = lam * rng.gamma(frailty, 1.0 / frailty, n)
     wait = rng.exponential(1.0 / lam)
     wait[rng.random(n) < cure] = np.inf
     reminder_day = 9.0 + 2.0 * rng.random(n)
@@ -354,6 +359,57 @@ def test_interval_coverage_over_30_simulated_brands():
             covered += int(t.loc[name, "ci_low"] <= truth <= t.loc[name, "ci_high"])
             total += 1
     assert 0.90 * total <= covered <= 0.99 * total, f"{covered}/{total} intervals cover the truth"
+
+
+def test_factors_are_ranked_by_evidence_and_unclear_ones_are_never_levers():
+    """Rank follows the interval's end nearest zero (then |z|), not the point estimate; a factor
+    whose interval includes zero is neither 'significant' nor a lever and is named in a 'we
+    cannot tell' sentence; factors that travel together (slow delivery only online) are in the
+    one model and the finding says so."""
+    data = build(simulate(n=2000, seed=10, betas=PLANTED_BETAS))
+    eff = drivers.estimate_effects(data, cfg(bootstrap=40))
+    t = eff.table
+    assert t["rank"].tolist() == list(range(1, len(t) + 1))
+    ev = t["evidence"].to_numpy()
+    assert np.all(np.diff(ev) <= 1e-15)  # ordered by evidence
+    tied = t[t["evidence"] == 0]
+    assert np.all(np.diff(tied["z"].abs().to_numpy()) <= 1e-12)  # then by |z|
+    expected = np.where(t["ci_low"] > 0, t["ci_low"], np.where(t["ci_high"] < 0, -t["ci_high"], 0.0))
+    assert np.allclose(ev, expected)
+    assert not t.loc[t["evidence"] == 0, "significant"].any()
+    lever_rows = drivers.levers(eff)
+    assert (lever_rows["evidence"] > 0).all() and lever_rows["at_stake_low"].is_monotonic_decreasing
+    # a point estimate the size of a lever with an interval across zero: ranked below, never a lever
+    fake = t.copy()
+    i = fake.index[fake["factor"] == "online_first_order"][0]
+    fake.loc[i, ["effect", "ci_low", "ci_high", "evidence", "significant"]] = [0.5, -0.01, 0.9, 0.0, False]
+    fake = drivers.rank_by_evidence(fake)
+    eff2 = dataclasses.replace(eff, table=fake)
+    assert "online_first_order" not in drivers.top_levers(eff2, k=10)
+    assert fake.set_index("factor").loc["online_first_order", "rank"] > fake["significant"].sum()
+    text = " ".join(drivers.effects_findings(eff2, data))
+    assert "we cannot tell" in text and "*first order online (vs in store)* (-1.0 to +90.0 points)" in text
+    row = t.set_index("factor").loc["slow_delivery"]
+    assert "first order online" in row["travels_with"]
+    assert t.set_index("factor").loc["first_order_coupon", "travels_with"] != ""  # coupons only online too
+    assert "both are in the one model" in " ".join(drivers.effects_findings(eff, data))
+
+
+def test_time_bands_only_where_proportional_hazards_is_rejected():
+    """Exponential waits (proportional hazards true): no factor gets time bands, one ratio each.
+    Gamma frailty (shape 0.5) with a strong factor: its population ratio fades, the test rejects,
+    it alone is banded, and the finding offers selection (frailty) as the explanation."""
+    flat = drivers.estimate_effects(build(simulate(n=2000, seed=41, betas=PLANTED_BETAS)), cfg(bootstrap=20))
+    assert not flat.table["banded"].any()
+    assert flat.table["hazard_ratio"].str.contains("→").sum() == 0
+    data = build(simulate(n=4000, seed=42, betas={"no_second_coupon_reminder": -1.5}, frailty=0.5, rate=0.05))
+    eff = drivers.estimate_effects(data, cfg(bootstrap=20))
+    t = eff.table.set_index("factor")
+    assert set(t.index[t["banded"]]) == set(t.index[~t["ph_holds"]]) == {"no_second_coupon_reminder"}
+    hrs = [float(v) for v in t.loc["no_second_coupon_reminder", "hazard_ratio"].split(" → ")]
+    assert abs(np.log(hrs[0])) > abs(np.log(hrs[-1]))  # fades
+    text = " ".join(drivers.effects_findings(eff, data))
+    assert "selection" in text and "frailty" in text
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
