@@ -296,7 +296,7 @@ def dedup_contacts(rows: ir.Table) -> ir.Table:
     return rows.group_by(["campaign_id", "customer_id"]).aggregate(
         contact_ts=rows.contact_ts.min(), arm=rows.group.min(), role=rows.role.min(), n_arms=rows.group.nunique(),
         contacts=rows.count(), cost=rows.cost.sum(), cost_known=rows.cost.count(),
-        designed_share=rows.designed_share.mean(), channel=rows.channel.min(), offer=rows.offer.min(),
+        designed_share=rows.designed_share.mean().round(9), channel=rows.channel.min(), offer=rows.offer.min(),
         segment=rows.segment.min(),
     )
 
@@ -311,7 +311,8 @@ def campaign_overview(contacts: ir.Table, params: Params, period: str, period_en
     clean = contacts.filter(contacts.n_arms == 1)
     arms = clean.group_by(["campaign_id", "arm", "role"]).aggregate(
         n=clean.count(), first_contact=clean.contact_ts.min(), last_contact=clean.contact_ts.max(),
-        designed_share=clean.designed_share.mean(), cost=clean.cost.sum(), cost_known=clean.cost_known.sum(),
+        # rounded: a mean of millions of equal shares must not depend on the engine's summation order
+        designed_share=clean.designed_share.mean().round(9), cost=clean.cost.sum(), cost_known=clean.cost_known.sum(),
         channel=clean.channel.min(), offer=clean.offer.min(),
     ).execute()
     several = contacts.filter(contacts.n_arms > 1)

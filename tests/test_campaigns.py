@@ -523,8 +523,8 @@ def test_outcomes_keyed_by_row_number_equal_the_merge_on_ids(tmp_path, monkeypat
                                       plain.outcomes[cid].sort_values(key, ignore_index=True),
                                       check_exact=False, rtol=1e-12)
     assert fast.outcomes["test_camp"]["contacts_prior"].sum() == brand["earlier"].sum()
-    for f in ("overview", "arms"):
-        pd.testing.assert_frame_equal(getattr(fast, f), getattr(plain, f), check_exact=True)
+    for f in ("overview", "arms"):  # money sums may differ in the last bits with the engine's threads
+        pd.testing.assert_frame_equal(getattr(fast, f), getattr(plain, f), check_exact=False, rtol=1e-12)
     a, b = everything(fast), everything(plain)
     for f in ("arms", "lifts", "econ"):
         pd.testing.assert_frame_equal(a[f], b[f], check_exact=False, rtol=1e-12)
