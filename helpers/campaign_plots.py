@@ -51,25 +51,30 @@ def split_chart(split: pd.DataFrame, title: str = "Customers per arm against the
 
 def lift_chart(lifts: pd.DataFrame, currency: str, window_days: int,
                title: str = "Lift over the control group, with 95 % intervals"):
-    """Left: repurchase lift (percentage points). Right: revenue per customer, raw and CUPED."""
+    """Left: repurchase lift (percentage points), adjusted for the pre-contact characteristics and
+    raw. Right: revenue per customer, raw, CUPED and adjusted."""
     d = lifts[lifts["srm_ok"]].reset_index(drop=True)
     many = len(d) > 1 or d["campaign_id"].nunique() > 1
     labels = [_label(c, a, many) for c, a in zip(d["campaign_id"], d["arm"], strict=True)]
     y = np.arange(len(d))
     fig, axes = plt.subplots(1, 2, figsize=(11, max(3.0, 0.7 * len(d) + 2.2)), sharey=True)
     ax = axes[0]
-    est = 100 * d["repurchase_pp"].to_numpy(dtype=float)
-    ax.errorbar(est, y, xerr=np.vstack([est - 100 * d["repurchase_lo"].to_numpy(dtype=float),
-                                        100 * d["repurchase_hi"].to_numpy(dtype=float) - est]), fmt="o",
-                color=TREAT, capsize=4)
+    for col, lo, hi, color, name, dy in (("repurchase_adj", "repurchase_adj_lo", "repurchase_adj_hi", TREAT,
+                                          "adjusted for pre-contact characteristics", -0.12),
+                                         ("repurchase_pp", "repurchase_lo", "repurchase_hi", GREY, "raw difference", 0.12)):
+        v, a, b = (100 * d[k].to_numpy(dtype=float) for k in (col, lo, hi))
+        ax.errorbar(v, y + dy, xerr=np.vstack([v - a, b - v]), fmt="o", color=color, capsize=4, label=name)
+    ax.legend(fontsize=8, loc="lower right")
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel(f"repurchase lift within {window_days} days (percentage points)")
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
     ax = axes[1]
-    for col, lo, hi, color, name, dy in (("revenue_pc", "revenue_lo", "revenue_hi", TREAT, "difference in means", -0.12),
+    for col, lo, hi, color, name, dy in (("revenue_adj", "revenue_adj_lo", "revenue_adj_hi", TREAT,
+                                          "adjusted for pre-contact characteristics", -0.2),
                                          ("revenue_cuped", "revenue_cuped_lo", "revenue_cuped_hi", CUPED,
-                                          "CUPED (adjusted for pre-period revenue)", 0.12)):
+                                          "CUPED (pre-period revenue only)", 0.0),
+                                         ("revenue_pc", "revenue_lo", "revenue_hi", GREY, "raw difference in means", 0.2)):
         v, a, b = (d[k].to_numpy(dtype=float) for k in (col, lo, hi))
         ax.errorbar(v, y + dy, xerr=np.vstack([v - a, b - v]), fmt="o", color=color, capsize=4, label=name)
     ax.axvline(0, color="black", linewidth=0.8)
@@ -83,7 +88,7 @@ def lift_chart(lifts: pd.DataFrame, currency: str, window_days: int,
 
 
 def economics_chart(econ: pd.DataFrame, currency: str,
-                    title: str = "Incremental profit against the campaign's cost (95 % interval)"):
+                    title: str = "Incremental profit against the campaign's costs (95 % interval)"):
     d = econ.reset_index(drop=True)
     many = len(d) > 1
     labels = [_label(c, a, many) for c, a in zip(d["campaign_id"], d["arm"], strict=True)]
@@ -93,8 +98,12 @@ def economics_chart(econ: pd.DataFrame, currency: str,
     prof = d["incremental_profit"].to_numpy(dtype=float)
     err = np.vstack([prof - d["incremental_profit_lo"].to_numpy(dtype=float),
                      d["incremental_profit_hi"].to_numpy(dtype=float) - prof])
-    ax.bar(x - w / 2, prof, w, color=TREAT, label="incremental profit", yerr=err, capsize=5)
-    ax.bar(x + w / 2, d["cost"].fillna(0).to_numpy(dtype=float), w, color=GREY, label="contact cost")
+    ax.bar(x - w / 2, prof, w, color=TREAT, label="incremental profit before the offer's discount", yerr=err, capsize=5)
+    contact = d["cost"].fillna(0).to_numpy(dtype=float)
+    ax.bar(x + w / 2, contact, w, color=GREY, label="contact cost")
+    if "offer_cost" in d.columns and d["offer_cost"].notna().any():
+        ax.bar(x + w / 2, d["offer_cost"].fillna(0).clip(lower=0).to_numpy(dtype=float), w, bottom=contact,
+               color=CUPED, label="offer cost (extra discount redeemed)")
     ticks = [f"{lab}\nROI {roi:+.2f} (95 % CI {lo:+.2f} to {hi:+.2f})" if np.isfinite(roi) else f"{lab}\nROI: cost unknown"
              for lab, roi, lo, hi in zip(labels, d["roi"], d["roi_lo"], d["roi_hi"], strict=True)]
     ax.axhline(0, color="black", linewidth=0.8)
@@ -109,8 +118,8 @@ def economics_chart(econ: pd.DataFrame, currency: str,
 
 
 def subgroup_chart(sub: pd.DataFrame, overall: float, window_days: int, title: str):
-    """Forest plot: repurchase lift per pre-contact group, one panel per way of splitting."""
-    d = sub.dropna(subset=["repurchase_pp"]) if "repurchase_pp" in sub.columns else sub.iloc[0:0]
+    """Forest plot: adjusted repurchase lift per pre-contact group, one panel per way of splitting."""
+    d = sub.dropna(subset=["repurchase_adj"]) if "repurchase_adj" in sub.columns else sub.iloc[0:0]
     dims = list(dict.fromkeys(d["dimension"]))
     if not dims:
         fig, ax = plt.subplots(figsize=(6, 1.5))
@@ -123,9 +132,9 @@ def subgroup_chart(sub: pd.DataFrame, overall: float, window_days: int, title: s
     for ax, dim in zip(axes[:, 0], dims, strict=True):
         g = d[d["dimension"] == dim].reset_index(drop=True)
         y = np.arange(len(g))
-        est = 100 * g["repurchase_pp"].to_numpy(dtype=float)
+        est = 100 * g["repurchase_adj"].to_numpy(dtype=float)
         colors = [TREAT if p < 0.05 else GREY for p in g["p_holm"]]
-        for yi, e, lo, hi, c in zip(y, est, 100 * g["repurchase_lo"], 100 * g["repurchase_hi"], colors, strict=True):
+        for yi, e, lo, hi, c in zip(y, est, 100 * g["repurchase_adj_lo"], 100 * g["repurchase_adj_hi"], colors, strict=True):
             ax.errorbar(e, yi, xerr=[[e - lo], [hi - e]], fmt="o", color=c, capsize=4)
         ax.set_yticks(y, [f"{grp} (n={nt:,}/{nc:,})" for grp, nt, nc in zip(g["group"], g["n_treatment"], g["n_control"], strict=True)])
         ax.invert_yaxis()
@@ -133,7 +142,8 @@ def subgroup_chart(sub: pd.DataFrame, overall: float, window_days: int, title: s
         ax.axvline(100 * overall, color=CUPED, linestyle="--", linewidth=1, label="overall lift")
         ax.set_title(f"by {dim}", fontsize=10, loc="left")
     axes[0, 0].legend(fontsize=8, loc="best")
-    axes[-1, 0].set_xlabel(f"repurchase lift within {window_days} days (percentage points; blue = significant after Holm)")
+    axes[-1, 0].set_xlabel(f"adjusted repurchase lift within {window_days} days (percentage points; blue = significant "
+                           "after Holm across all groups)")
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -15,16 +15,24 @@ Which campaigns a run reads
 What is estimated (per campaign, per arm against the control group)
     * the split check (sample-ratio mismatch, chi-square against the designed shares); a failed
       check withholds every causal figure of that campaign;
+    * balance before the contact: standardised mean differences (|SMD| > 0.1 flagged) and test
+      p-values of pre-period orders and revenue, orders before, recency and segment shares;
     * repurchase = at least one purchase in the window (Newcombe interval for the difference of
       two proportions), orders, revenue and profit per customer (Welch intervals), relative lift;
+    * the same lifts adjusted for those pre-contact characteristics (Lin's interacted regression,
+      HC2 robust errors): the figures the sentences, the totals, the ROI and notebook 05 use, with
+      the raw difference beside them;
     * CUPED: revenue (profit, orders) adjusted by the same outcome in the pre-period before the
       contact, theta pooled over both arms; the point estimate keeps its expectation, the interval
       narrows by the share of variance the pre-period explains;
-    * incremental orders, revenue and profit in total (per-customer lift x customers contacted),
-      cost and ROI = (incremental profit - cost) / cost with its interval (cost is known, so the
-      interval is the profit interval rescaled);
+    * incremental buyers, orders, revenue and profit in total (adjusted per-customer lift x
+      customers contacted), the contact cost and the offer's cost (the extra discount treated
+      customers redeemed, when the orders record discounts), and ROI = (incremental profit -
+      costs) / costs with its interval (costs taken as known: the net profit interval rescaled);
     * lift per pre-contact subgroup (tier at contact, the campaign file's segment, lifecycle
-      stage and RFM group at contact) with Holm-adjusted p-values and a heterogeneity test;
+      stage and RFM group at contact) with Holm-adjusted p-values across all subgroups and a
+      heterogeneity (interaction) test per split, Holm-adjusted across splits; a group is called
+      best or worst only when its split passes;
     * lift against the number of earlier contacts in the look-back (contact fatigue);
     * without a control group: an observational pre/post comparison with a nearest-neighbour
       matched group, never called a lift.
@@ -36,7 +44,8 @@ moved people into. Tiers at contact therefore come from the customer table of th
 run whose period ended before the first contact; when there is none, the tier split is skipped
 and said so.
 
-Units: repurchase lifts (``repurchase_pp``) are in probability units (0.024 = 2.4 percentage
+Units: repurchase lifts (``repurchase_pp``, ``repurchase_pp_adjusted``; columns
+``repurchase_pp`` and ``repurchase_adj``) are in probability units (0.024 = 2.4 percentage
 points), money in the brand's currency per customer.
 
 Transaction-level work is Ibis (orders joined to contacts in the engine); pandas sees one row per
@@ -231,6 +240,132 @@ def control_size_needed(p1: float, p0: float, ratio: float, delta: float, power:
     return z * z * (p1 * (1 - p1) / ratio + p0 * (1 - p0)) / delta ** 2
 
 
+# Pre-contact covariates of the regression adjustment and the balance table (label, column).
+HISTORY = (("orders in the pre-period", "pre_orders"), ("revenue in the pre-period", "pre_revenue"),
+           ("orders before the contact", "orders_before"), ("days since the last order", "recency_days"))
+SMD_FLAG = 0.1  # |standardised mean difference| above this: the arms differ on it (Austin 2009)
+
+
+def adjustment_covariates(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """The pre-contact covariates of a frame of contacted customers, as a float matrix (columns
+    that do not vary dropped): pre-period orders and revenue, orders before the contact, log days
+    since the last order (the mean where there is none, with an indicator), and the campaign
+    file's segment as indicators (first level left out). Everything is fixed before the contact."""
+    cols: dict[str, np.ndarray] = {}
+    for name, c in (("pre-period orders", "pre_orders"), ("pre-period revenue", "pre_revenue"),
+                    ("orders before", "orders_before")):
+        if c in df.columns:
+            cols[name] = df[c].to_numpy(dtype=float)
+    if "recency_days" in df.columns:
+        r = np.log1p(df["recency_days"].to_numpy(dtype=float).clip(min=0))
+        none = ~np.isfinite(r)
+        cols["log days since last order"] = np.where(none, np.nanmean(r) if (~none).any() else 0.0, r)
+        cols["no earlier order"] = none.astype(float)
+    if "segment" in df.columns and df["segment"].notna().any():
+        seg = df["segment"].fillna("not recorded").astype(str).to_numpy()
+        for level in sorted(set(seg))[1:]:
+            cols[f"segment={level}"] = (seg == level).astype(float)
+    names = [k for k, v in cols.items() if np.isfinite(v).all() and v.size and np.ptp(v) > 0]
+    X = np.column_stack([cols[k] for k in names]) if names else np.zeros((len(df), 0))
+    return X, names
+
+
+def _full_rank(X: np.ndarray, tol: float = 1e-9) -> bool:
+    if X.shape[0] <= X.shape[1]:
+        return False
+    s = np.linalg.svd(X - X.mean(axis=0) if X.shape[1] else X, compute_uv=False)
+    return bool(s.size == 0 or s[-1] > tol * max(s[0], 1.0))
+
+
+def _independent_columns(X: np.ndarray, tol: float = 1e-9) -> np.ndarray:
+    """Indices of a linearly independent subset of the (centred) columns (QR with pivoting)."""
+    if X.shape[1] == 0:
+        return np.arange(0)
+    from scipy.linalg import qr
+
+    Xc = X - X.mean(axis=0)
+    Xc = Xc / np.where(Xc.std(axis=0) > 0, Xc.std(axis=0), 1.0)
+    _, r, piv = qr(Xc, mode="economic", pivoting=True)
+    d = np.abs(np.diag(r))
+    keep = d > tol * max(d[0], 1.0) if d.size else np.zeros(0, dtype=bool)
+    return np.sort(piv[: int(keep.sum())])
+
+
+def _ols_hc2(X: np.ndarray, Y: np.ndarray, weights_row: int = 0, chunk: int = 1 << 18) -> tuple[np.ndarray, np.ndarray]:
+    """OLS of each column of Y on X: (coefficient ``weights_row`` per outcome, its HC2 variance).
+    Only that coefficient's variance is formed: a'(sum x x' e^2 / (1 - h)) a with a the row of
+    (X'X)^-1; rows are taken in chunks, so millions of customers need no n x n or n x p x p."""
+    A = np.linalg.inv(X.T @ X)
+    B = A @ (X.T @ Y)
+    a = A[weights_row]
+    var = np.zeros(Y.shape[1])
+    for s in range(0, X.shape[0], chunk):
+        x = X[s:s + chunk]
+        h = ((x @ A) * x).sum(axis=1)
+        e = Y[s:s + chunk] - x @ B
+        w = x @ a
+        var += ((w * w / np.clip(1 - h, 1e-12, None))[:, None] * e * e).sum(axis=0)
+    return B[weights_row], var
+
+
+def regression_adjusted(Y, treated, X) -> dict:
+    """Covariate-adjusted difference in means of each outcome (columns of Y) between treated and
+    control, from pre-contact covariates X, with HC2 robust standard errors and normal 95 %
+    intervals.
+
+    Lin's (2013) interacted estimator — the outcome on the arm, the covariates centred at their
+    mean over both arms, and their interaction — when each arm has at least 10 customers per
+    parameter; it is what two separate regressions (one per arm, both evaluated at the pooled
+    covariate mean) give, and its HC2 variance is the sum of theirs, which is how it is computed.
+    With fewer customers, common slopes (ANCOVA: outcome on arm + centred covariates, HC2); with
+    fewer still, the plain difference (whose HC2 variance is the Welch one). Under randomisation
+    any of them is consistent; adjusting removes the part of a chance imbalance in the
+    covariates that predicts the outcome, and narrows the interval by what they explain."""
+    Y = np.asarray(Y, dtype=float)
+    Y = Y[:, None] if Y.ndim == 1 else Y
+    t = np.asarray(treated, dtype=bool)
+    X = np.asarray(X, dtype=float).reshape(len(t), -1)
+    n1, n0 = int(t.sum()), int((~t).sum())
+    nan = np.full(Y.shape[1], np.nan)
+    if n1 < 2 or n0 < 2:
+        return {"estimate": nan, "se": nan, "lo": nan, "hi": nan, "p": nan, "method": "none", "k": 0,
+                "columns": np.arange(0)}
+    columns = _independent_columns(X)
+    X = X[:, columns]
+    k = X.shape[1]
+    Xc = X - X.mean(axis=0)
+    method = "unadjusted"
+    if k and min(n1, n0) >= 10 * (k + 1) and _full_rank(Xc[t]) and _full_rank(Xc[~t]):
+        est, var = np.zeros(Y.shape[1]), np.zeros(Y.shape[1])
+        for arm, sign in ((t, 1.0), (~t, -1.0)):
+            b, v = _ols_hc2(np.column_stack([np.ones(int(arm.sum())), Xc[arm]]), Y[arm])
+            est += sign * b
+            var += v
+        method = "Lin (interacted), HC2"
+    else:
+        use = Xc if k and n1 + n0 >= 10 * (k + 2) else Xc[:, :0]
+        if use.shape[1]:
+            method = "ANCOVA (common slopes), HC2"
+        D = np.column_stack([np.ones(t.size), t.astype(float), use])
+        est, var = _ols_hc2(D, Y, weights_row=1)
+    se = np.sqrt(var)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(se > 0, 2 * stats.norm.sf(np.abs(est) / se), np.where(est == 0, 1.0, 0.0))
+    return {"estimate": est, "se": se, "lo": est - Z95 * se, "hi": est + Z95 * se, "p": p, "method": method, "k": k,
+            "columns": columns}
+
+
+def smd(x1, x0) -> float:
+    """Standardised mean difference (mean1 - mean0) / sqrt((var1 + var0) / 2); NaN ignored."""
+    x1, x0 = np.asarray(x1, dtype=float), np.asarray(x0, dtype=float)
+    x1, x0 = x1[np.isfinite(x1)], x0[np.isfinite(x0)]
+    if x1.size < 2 or x0.size < 2:
+        return math.nan
+    pooled = math.sqrt((x1.var(ddof=1) + x0.var(ddof=1)) / 2)
+    d = float(x1.mean() - x0.mean())
+    return d / pooled if pooled > 0 else (0.0 if d == 0 else math.copysign(math.inf, d))
+
+
 # ================================================================ the study: data in, frames out
 
 
@@ -249,6 +384,7 @@ class Study:
     dimensions: dict[str, str] = field(default_factory=dict)  # subgroup column -> description
     notes: list[str] = field(default_factory=list)  # data issues worth a sentence
     profit_basis: str = ""
+    has_discount: bool = False  # the orders record discounts: the offer's cost can be counted
     thresholds: tuple[int, int] | None = None  # (active_days, churn_days) for stage at contact
 
     @property
@@ -354,17 +490,23 @@ def campaign_overview(contacts: ir.Table, params: Params, period: str, period_en
     return pd.DataFrame(rows), arms
 
 
-def profit_expression(orders: ir.Table, params: Params) -> tuple[ir.Value, str]:
-    """Profit of an order: the margin column, else amount - cost, else amount x business margin."""
+def profit_expression(orders: ir.Table, params: Params) -> tuple[ir.Value, str, float, bool]:
+    """Profit of an order: the margin column, else amount - cost, else amount x business margin;
+    with the share of an order's discount that this profit already carries (a margin or a cost
+    column: profit of the amount paid, all of it; the business margin: only that share, since
+    the goods cost the same with or without a discount) and whether any order records a discount."""
     rate = params.business.margin
-    counts = orders.aggregate(m=orders.margin.count(), c=orders.cost.count()).execute()
+    counts = orders.aggregate(m=orders.margin.count(), c=orders.cost.count(),
+                              d=orders.discount.count(where=orders.discount != 0)).execute()
+    discounts = bool(int(counts["d"].iloc[0] or 0))
     if int(counts["m"].iloc[0]):
         return (orders.margin.fill_null(orders.amount * rate),
-                "the orders' margin column (business margin where missing)")
+                "the orders' margin column (business margin where missing)", 1.0, discounts)
     if int(counts["c"].iloc[0]):
         return ((orders.amount - orders.cost).fill_null(orders.amount * rate),
-                "amount minus the orders' cost column (business margin where missing)")
-    return orders.amount * rate, f"revenue x the business margin of {fmt_pct(rate, 0)} (no cost or margin column)"
+                "amount minus the orders' cost column (business margin where missing)", 1.0, discounts)
+    return (orders.amount * rate, f"revenue x the business margin of {fmt_pct(rate, 0)} (no cost or margin column)",
+            rate, discounts)
 
 
 def _window_aggregates(keys: ir.Table, orders: ir.Table, refunds: ir.Table, profit, cfg: Campaigns,
@@ -372,7 +514,7 @@ def _window_aggregates(keys: ir.Table, orders: ir.Table, refunds: ir.Table, prof
     """Per (campaign, customer) order and refund aggregates around each contact, in the engine,
     keyed by ``by`` (columns of ``keys`` that identify a contact)."""
     o = orders.select(oid=orders.customer_id, ts=orders.order_ts, amount=orders.amount, profit=profit,
-                      outlier=orders.is_outlier.fill_null(False))
+                      discount=orders.discount.fill_null(0.0), outlier=orders.is_outlier.fill_null(False))
     j = keys.join(o, keys.customer_id == o.oid)
     end = j.contact_ts + ibis.interval(days=cfg.window_days)
     pre = j.contact_ts - ibis.interval(days=cfg.pre_period_days)
@@ -383,7 +525,7 @@ def _window_aggregates(keys: ir.Table, orders: ir.Table, refunds: ir.Table, prof
     agg = j.group_by(list(by)).aggregate(
         orders=j.ts.count(where=in_w), outlier_orders=j.ts.count(where=in_w & j.outlier),
         revenue=j.amount.sum(where=in_w & money), profit=j.profit.sum(where=in_w & money),
-        pre_orders=j.ts.count(where=in_pre), pre_revenue=j.amount.sum(where=in_pre & money),
+        discount=j.discount.sum(where=in_w & money), pre_orders=j.ts.count(where=in_pre), pre_revenue=j.amount.sum(where=in_pre & money),
         pre_profit=j.profit.sum(where=in_pre & money),
         orders_before=j.ts.count(where=before), revenue_before=j.amount.sum(where=before & money),
         first_before=j.ts.min(where=before), last_before=j.ts.max(where=before),
@@ -402,7 +544,7 @@ def _merge_outcomes(base: pd.DataFrame, agg: pd.DataFrame, ragg: pd.DataFrame, m
     df = _left_join(_left_join(base, agg, on), ragg, on)
     for col in ("orders", "outlier_orders", "pre_orders", "orders_before"):
         df[col] = df[col].fillna(0).astype(int)
-    for col in ("revenue", "profit", "pre_revenue", "pre_profit", "revenue_before", "refund", "pre_refund"):
+    for col in ("revenue", "profit", "discount", "pre_revenue", "pre_profit", "revenue_before", "refund", "pre_refund"):
         df[col] = df[col].fillna(0.0).astype(float)
     # refunds are negative amounts: net revenue, and the profit they take back at the business margin
     df["revenue"] += df["refund"]
@@ -559,7 +701,7 @@ def build_study(data, orders: ir.Table, refunds: ir.Table, params: Params, perio
     if not read:
         return study
     orders, refunds = _materialize(data.con, orders, refunds)
-    profit, study.profit_basis = profit_expression(orders, params)
+    profit, study.profit_basis, discount_in_profit, study.has_discount = profit_expression(orders, params)
     margin = params.business.margin
     keys = contacts.filter(contacts.campaign_id.isin(read) & (contacts.n_arms == 1))
     keys = keys.select("campaign_id", "customer_id", "contact_ts", "arm", "role", "cost", "cost_known", "segment",
@@ -576,6 +718,10 @@ def build_study(data, orders: ir.Table, refunds: ir.Table, params: Params, perio
     df["contacts_prior"] = df["contacts_prior"].fillna(0).astype(int)
     df = df.drop(columns=[c for c in ("_row",) if c in df.columns])
     df["cost"] = _costs(df, params)
+    # what an order earns once its discount is paid for: a profit at the business margin is a
+    # share of the amount paid, but the goods cost what they cost at the full price
+    df["profit_after_offer"] = df["profit"] - (1.0 - discount_in_profit) * df["discount"]
+    df["profit_before_offer"] = df["profit_after_offer"] + df["discount"]
 
     first_contact = study.overview.loc[study.overview["campaign_id"].isin(read), "first_contact"].min()
     study.thresholds = stage_thresholds(orders, first_contact, params)
@@ -670,7 +816,7 @@ def _execute(expr: ir.Table) -> pd.DataFrame:
 
 def _materialize(con, orders: ir.Table, refunds: ir.Table) -> tuple[ir.Table, ir.Table]:
     """The clean orders and refunds (the columns used here) as temporary tables."""
-    cols = ["customer_id", "order_ts", "amount", "cost", "margin", "is_outlier"]
+    cols = ["customer_id", "order_ts", "amount", "cost", "margin", "discount", "is_outlier"]
     return _temp(con, orders.select(*cols)), _temp(con, refunds.select("customer_id", "order_ts", "amount"))
 
 
@@ -723,6 +869,92 @@ def split_table(study: Study) -> pd.DataFrame:
     }).set_index(["campaign", "arm"])
 
 
+def balance_table(study: Study) -> pd.DataFrame:
+    """Were the arms alike before the contact? Per campaign read with a control, treatment arm
+    and pre-contact characteristic: the means (shares) in the arm and in the control group, the
+    standardised mean difference, a test p-value (Welch's t; for a share the two-proportion z)
+    and a flag where |SMD| > SMD_FLAG. Recency is over the customers with an earlier order (the
+    share without one is its own row); segment shares when the campaign file has a segment."""
+    rows = []
+    for cid in study.ids(READ):
+        df = study.outcomes[cid]
+        c = df[df["role"] == "control"]
+        for arm, t in df[df["role"] == "treatment"].groupby("arm", sort=True):
+            for label, col in HISTORY:
+                x1, x0 = t[col].to_numpy(dtype=float), c[col].to_numpy(dtype=float)
+                x1, x0 = x1[np.isfinite(x1)], x0[np.isfinite(x0)]
+                p = (float(stats.ttest_ind(x1, x0, equal_var=False).pvalue)
+                     if min(x1.size, x0.size) >= 2 and (x1.std() > 0 or x0.std() > 0) else math.nan)
+                rows.append({"campaign_id": cid, "arm": arm, "characteristic": label, "column": col,
+                             "treatment": x1.mean() if x1.size else math.nan,
+                             "control": x0.mean() if x0.size else math.nan, "smd": smd(x1, x0), "p": p})
+            shares = []
+            if df["recency_days"].isna().any():
+                shares.append(("share with no earlier order", "no_earlier_order", t["recency_days"].isna(),
+                               c["recency_days"].isna()))
+            if "segment" in study.dimensions:
+                for level in sorted(df["segment"].astype(str).unique()):
+                    shares.append((f"share in segment {level}", f"segment={level}", t["segment"].astype(str) == level,
+                                   c["segment"].astype(str) == level))
+            for label, col, a, b in shares:
+                est = diff_proportions(a.sum(), len(a), b.sum(), len(b))
+                rows.append({"campaign_id": cid, "arm": arm, "characteristic": label, "column": col,
+                             "treatment": a.mean(), "control": b.mean(), "smd": smd(a, b), "p": est["p"]})
+    out = pd.DataFrame(rows, columns=["campaign_id", "arm", "characteristic", "column", "treatment", "control", "smd", "p"])
+    out["imbalanced"] = out["smd"].abs() > SMD_FLAG
+    return out
+
+
+def balance_display(bal: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """The balance table as a stakeholder reads it."""
+    if bal.empty:
+        return bal
+    share = bal["column"].str.startswith(("segment=", "no_earlier"))
+    money = bal["column"].eq("pre_revenue")
+
+    def value(x, s_, m_):
+        return _f_pct(x) if s_ else (f"{_f_num(x, 1)} {currency}" if m_ else _f_num(x, 2))
+
+    return pd.DataFrame({
+        "campaign": bal["campaign_id"], "arm": bal["arm"], "before the contact": bal["characteristic"],
+        "contacted": [value(x, s_, m_) for x, s_, m_ in zip(bal["treatment"], share, money, strict=True)],
+        "control": [value(x, s_, m_) for x, s_, m_ in zip(bal["control"], share, money, strict=True)],
+        "standardised difference": [_f_num(x, 2, True) for x in bal["smd"]],
+        "p": [f"{p:.3g}" if _finite(p) else "" for p in bal["p"]],
+        "balance": np.where(bal["imbalanced"], f"differs (|SMD| > {SMD_FLAG:g})", "balanced"),
+    }).set_index(["campaign", "arm", "before the contact"])
+
+
+def balance_sentences(study: Study, bal: pd.DataFrame, lifts: pd.DataFrame) -> list[str]:
+    """What the balance table says, and what it does to the raw lift."""
+    if bal.empty:
+        return [section_skipped(study, "balance to check")]
+    out = []
+    for (cid, arm), g in bal.groupby(["campaign_id", "arm"], sort=False):
+        off = g[g["imbalanced"]]
+        if off.empty:
+            out.append(f"{cid} / {arm}: the arms were alike before the contact on all {len(g)} characteristics "
+                       f"(every standardised difference within ±{SMD_FLAG:g}), so the raw and the adjusted lifts should "
+                       "agree.")
+            continue
+        share = off["column"].str.startswith(("segment=", "no_earlier"))
+        items = "; ".join(
+            f"{r.characteristic} {(_f_pct(r.treatment) if s_ else _f_num(r.treatment, 2))} against "
+            f"{(_f_pct(r.control) if s_ else _f_num(r.control, 2))} (SMD {r.smd:+.2f}, p = {r.p:.2g})"
+            for r, s_ in zip(off.itertuples(), share, strict=True))
+        line = (f"{cid} / {arm}: {len(off)} of {len(g)} pre-contact characteristics differ between the arms by more "
+                f"than {SMD_FLAG:g} standard deviations — {items}.")
+        row = lifts[(lifts["campaign_id"] == cid) & (lifts["arm"] == arm)] if not lifts.empty else lifts
+        if len(row) and bool(row["srm_ok"].iloc[0]) and _finite(row["repurchase_adj"].iloc[0]):
+            raw, adj = float(row["repurchase_pp"].iloc[0]), float(row["repurchase_adj"].iloc[0])
+            line += (" A random split leaves differences like these now and then; they matter when they predict "
+                     f"buying. The raw difference in repurchase ({_pp(raw)}) mixes them with the campaign's effect; "
+                     f"adjusted for the pre-contact characteristics it is {_pp(adj)}, {abs(100 * (raw - adj)):.1f} pp "
+                     f"{'lower' if raw > adj else 'higher'}. The adjusted lift is the one reported and used below.")
+        out.append(line)
+    return out
+
+
 def arm_outcomes(study: Study) -> pd.DataFrame:
     """Per campaign read and arm: customers and outcomes per customer in the window."""
     rows = []
@@ -741,7 +973,12 @@ def arm_outcomes(study: Study) -> pd.DataFrame:
     return out.sort_values(["campaign_id", "role", "arm"], ignore_index=True)
 
 
-COMPARED = ("purchased", "orders", "pre_orders", "revenue", "pre_revenue", "profit", "pre_profit", "cost")  # compare() reads
+COMPARED = ("purchased", "orders", "pre_orders", "revenue", "pre_revenue", "profit", "pre_profit", "cost",  # compare() reads
+            "discount", "profit_after_offer", "profit_before_offer", "orders_before", "recency_days", "segment")
+# the outcomes compare() adjusts for the pre-contact covariates, and the prefix of their columns
+ADJUSTED = (("purchased", "repurchase_adj"), ("revenue", "revenue_adj"), ("profit", "profit_adj"),
+            ("orders", "orders_adj"), ("discount", "discount_adj"), ("profit_after_offer", "profit_after_offer_adj"),
+            ("profit_before_offer", "profit_before_offer_adj"))
 
 
 def _select(df: pd.DataFrame, rows: pd.Series | np.ndarray | None, *columns: str) -> pd.DataFrame:
@@ -765,6 +1002,7 @@ def compare(t: pd.DataFrame, c: pd.DataFrame) -> dict:
     se_c = c["revenue"].std(ddof=1) / math.sqrt(n0) if n0 > 1 else math.nan
     rrel = ratio_interval(t["revenue"].mean(), se_t, c["revenue"].mean(), se_c)
     cost_pc = float(t["cost"].mean()) if n1 else math.nan
+    adj = adjusted_lifts(t, c)
     return {
         "n_treatment": n1, "n_control": n0,
         "rate_treatment": x1 / n1 if n1 else math.nan, "rate_control": x0 / n0 if n0 else math.nan,
@@ -778,8 +1016,29 @@ def compare(t: pd.DataFrame, c: pd.DataFrame) -> dict:
         "revenue_cuped_se": rev["se"], "cuped_theta": rev["theta"],
         "cuped_variance_reduction": rev["variance_reduction"], "cuped_width_ratio": rev["width_ratio"],
         "profit_pc": prof["estimate"], "profit_lo": prof["lo"], "profit_hi": prof["hi"], "profit_se": prof["se"],
-        "cost_pc": cost_pc, "net_pc": prof["estimate"] - cost_pc,
+        **adj, "cost_pc": cost_pc,
+        # net profit per contact: the adjusted lift in profit after the offer's discounts, less the contact cost
+        "net_pc": adj.get("profit_after_offer_adj", prof["estimate"]) - cost_pc,
     }
+
+
+def adjusted_lifts(t: pd.DataFrame, c: pd.DataFrame) -> dict:
+    """Every outcome of ADJUSTED (those the frames have) adjusted for the pre-contact covariates
+    (regression_adjusted): ``<prefix>``, ``_lo``, ``_hi``, ``_se``, ``_p``, with the method and
+    the covariates used, and the discount treated customers redeemed per customer (raw)."""
+    both = pd.concat([t, c], ignore_index=True)
+    X, names = adjustment_covariates(both)
+    have = [(col, name) for col, name in ADJUSTED if col in both.columns]
+    res = regression_adjusted(both[[col for col, _ in have]].to_numpy(dtype=float),
+                              np.r_[np.ones(len(t), dtype=bool), np.zeros(len(c), dtype=bool)], X)
+    used = res["method"] not in ("unadjusted", "none")
+    out: dict = {"adjust_method": res["method"],
+                 "adjust_covariates": ", ".join(names[i] for i in res["columns"]) if used else "",
+                 "discount_treated_pc": float(t["discount"].mean()) if "discount" in t.columns and len(t) else math.nan}
+    for j, (_, name) in enumerate(have):
+        for key, suffix in (("estimate", ""), ("lo", "_lo"), ("hi", "_hi"), ("se", "_se"), ("p", "_p")):
+            out[name + suffix] = float(res[key][j])
+    return out
 
 
 def lift_table(study: Study) -> pd.DataFrame:
@@ -847,8 +1106,10 @@ def lift_display(lifts: pd.DataFrame, currency: str) -> pd.DataFrame:
     return pd.DataFrame({
         "campaign": L["campaign_id"], "arm": L["arm"],
         "treated / control": [f"{a:,} / {b:,}" for a, b in zip(L["n_treatment"], L["n_control"], strict=True)],
-        "repurchase lift": col([f"{_f_num(100 * x, 1, True)} pp" for x in L["repurchase_pp"]]),
-        "95 % CI": col([_f_ci(lo, hi, 100, 1, " pp") for lo, hi in zip(L["repurchase_lo"], L["repurchase_hi"], strict=True)]),
+        "repurchase lift (adjusted)": col([f"{_f_num(100 * x, 1, True)} pp" for x in L["repurchase_adj"]]),
+        "adjusted 95 % CI": col([_f_ci(lo, hi, 100, 1, " pp") for lo, hi in zip(L["repurchase_adj_lo"], L["repurchase_adj_hi"], strict=True)]),
+        "raw difference": col([f"{_f_num(100 * x, 1, True)} pp" for x in L["repurchase_pp"]]),
+        "raw 95 % CI": col([_f_ci(lo, hi, 100, 1, " pp") for lo, hi in zip(L["repurchase_lo"], L["repurchase_hi"], strict=True)]),
         "relative": col([_f_num(100 * x, 0, True) + " %" if _finite(x) else "" for x in L["repurchase_rel"]]),
         "relative 95 % CI": col([_f_ci(lo, hi, 100, 0, " %") for lo, hi in zip(L["repurchase_rel_lo"], L["repurchase_rel_hi"], strict=True)]),
         f"revenue / customer ({currency})": col([_f_num(x, 2, True) for x in L["revenue_pc"]]),
@@ -856,38 +1117,65 @@ def lift_display(lifts: pd.DataFrame, currency: str) -> pd.DataFrame:
         f"CUPED revenue / customer ({currency})": col([_f_num(x, 2, True) for x in L["revenue_cuped"]]),
         "CUPED 95 % CI": col([_f_ci(lo, hi, 1, 2) for lo, hi in zip(L["revenue_cuped_lo"], L["revenue_cuped_hi"], strict=True)]),
         "CUPED variance removed": col([_f_pct(x) for x in L["cuped_variance_reduction"]]),
+        f"adjusted revenue / customer ({currency})": col([_f_num(x, 2, True) for x in L["revenue_adj"]]),
+        "adjusted revenue 95 % CI": col([_f_ci(lo, hi, 1, 2) for lo, hi in zip(L["revenue_adj_lo"], L["revenue_adj_hi"], strict=True)]),
     }).set_index(["campaign", "arm"])
 
 
 def economics(study: Study, lifts: pd.DataFrame) -> pd.DataFrame:
-    """Incremental orders, revenue and profit in total, cost and ROI with intervals, per arm.
-    Money totals use the CUPED-adjusted lifts (same expectation, narrower interval)."""
+    """Incremental buyers, orders, revenue and profit in total, the costs and ROI with intervals,
+    per arm, from the covariate-adjusted lifts (per-customer lift x customers contacted).
+
+    Costs counted: the contact cost (the campaign file's cost, else the channel's cost per
+    contact) and, when the orders record discounts, the offer's cost — the discount treated
+    customers redeemed in the window beyond what the control group's customers redeemed
+    (coupons they would have used anyway), adjusted like every other outcome.
+    ``incremental_profit`` is the extra profit before the offer's discount; ``net_profit`` =
+    incremental profit - contact cost - offer cost, which is the lift in profit after discounts
+    minus the contact cost, and carries its interval; ROI = net profit / (contact + offer cost),
+    the costs taken as known."""
     rows = []
     for r in lifts.itertuples():
         if not r.srm_ok:
             continue
         t = study.outcomes[r.campaign_id]
-        t = _select(t, (t["role"] == "treatment") & (t["arm"] == r.arm), "cost")
+        t = _select(t, (t["role"] == "treatment") & (t["arm"] == r.arm), "cost", "discount")
         n = len(t)
         cost = float(t["cost"].sum())
         cost_known = bool(np.isfinite(cost)) and cost > 0
+        offer = n * r.discount_adj if study.has_discount else math.nan
         row = {"campaign_id": r.campaign_id, "arm": r.arm, "n_treatment": n,
-               "incremental_buyers": n * r.repurchase_pp, "incremental_buyers_lo": n * r.repurchase_lo,
-               "incremental_buyers_hi": n * r.repurchase_hi,
-               "incremental_orders": n * r.orders_pc, "incremental_orders_lo": n * r.orders_lo,
-               "incremental_orders_hi": n * r.orders_hi,
-               "incremental_revenue": n * r.revenue_cuped, "incremental_revenue_lo": n * r.revenue_cuped_lo,
-               "incremental_revenue_hi": n * r.revenue_cuped_hi,
-               "incremental_profit": n * r.profit_pc, "incremental_profit_lo": n * r.profit_lo,
-               "incremental_profit_hi": n * r.profit_hi, "cost": cost if np.isfinite(cost) else math.nan}
-        row["net_profit"] = row["incremental_profit"] - (cost if cost_known else 0.0)
-        if cost_known:
-            row.update(roi=(row["incremental_profit"] - cost) / cost, roi_lo=(row["incremental_profit_lo"] - cost) / cost,
-                       roi_hi=(row["incremental_profit_hi"] - cost) / cost)
+               "incremental_buyers": n * r.repurchase_adj, "incremental_buyers_lo": n * r.repurchase_adj_lo,
+               "incremental_buyers_hi": n * r.repurchase_adj_hi,
+               "incremental_orders": n * r.orders_adj, "incremental_orders_lo": n * r.orders_adj_lo,
+               "incremental_orders_hi": n * r.orders_adj_hi,
+               "incremental_revenue": n * r.revenue_adj, "incremental_revenue_lo": n * r.revenue_adj_lo,
+               "incremental_revenue_hi": n * r.revenue_adj_hi,
+               "incremental_profit": n * r.profit_before_offer_adj, "incremental_profit_lo": n * r.profit_before_offer_adj_lo,
+               "incremental_profit_hi": n * r.profit_before_offer_adj_hi, "cost": cost if np.isfinite(cost) else math.nan,
+               "offer_cost": offer, "offer_cost_lo": n * r.discount_adj_lo if study.has_discount else math.nan,
+               "offer_cost_hi": n * r.discount_adj_hi if study.has_discount else math.nan,
+               "discount_redeemed": float(t["discount"].sum()) if study.has_discount else math.nan}
+        known = (cost if cost_known else 0.0) + (max(offer, 0.0) if study.has_discount else 0.0)
+        row["total_cost"] = known if (cost_known or study.has_discount) else math.nan
+        contact = cost if cost_known else 0.0
+        row["net_profit"] = n * r.profit_after_offer_adj - contact
+        row["net_profit_lo"] = n * r.profit_after_offer_adj_lo - contact
+        row["net_profit_hi"] = n * r.profit_after_offer_adj_hi - contact
+        if known > 0:
+            row.update(roi=row["net_profit"] / known, roi_lo=row["net_profit_lo"] / known, roi_hi=row["net_profit_hi"] / known)
         else:
             row.update(roi=math.nan, roi_lo=math.nan, roi_hi=math.nan)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def costs_counted(study: Study) -> str:
+    """Which costs the ROI counts, in words."""
+    if study.has_discount:
+        return ("the contact cost and the offer's cost (the discount treated customers redeemed in the window beyond "
+                "the control group's rate of discounts)")
+    return "the contact cost only (the orders record no discount, so the offer's cost cannot be counted)"
 
 
 def economics_display(econ: pd.DataFrame, currency: str) -> pd.DataFrame:
@@ -907,6 +1195,8 @@ def economics_display(econ: pd.DataFrame, currency: str) -> pd.DataFrame:
         f"extra profit ({currency})": [_f_num(x, 0, True) for x in e["incremental_profit"]],
         "profit 95 % CI": pair("incremental_profit"),
         f"contact cost ({currency})": [_f_num(x, 0) for x in e["cost"]],
+        f"offer cost ({currency})": [_f_num(x, 0) if _finite(x) else "not recorded" for x in e["offer_cost"]],
+        f"net profit ({currency})": [_f_num(x, 0, True) for x in e["net_profit"]], "net profit 95 % CI": pair("net_profit"),
         "ROI": [_f_num(x, 2, True) for x in e["roi"]], "ROI 95 % CI": pair("roi", 2),
     }).set_index(["campaign", "arm"])
 
@@ -940,9 +1230,10 @@ def _lift_by(df: pd.DataFrame, column: str, min_group_size: int) -> pd.DataFrame
             row.update(compare(t, c))
         rows.append(row)
     out = pd.DataFrame(rows)
-    if "repurchase_p" not in out.columns:
-        out["repurchase_p"] = math.nan
-    out["p_holm"] = holm(out["repurchase_p"])
+    for col in ("repurchase_p", "repurchase_adj_p"):
+        if col not in out.columns:
+            out[col] = math.nan
+    out["p_holm"] = holm(out["repurchase_adj_p"])
     return out
 
 
@@ -953,26 +1244,51 @@ def subgroup_tables(study: Study, campaign_id: str, arm: str) -> pd.DataFrame:
         return pd.DataFrame()
     df = _arm_and_control(study.outcomes[campaign_id], arm, *study.dimensions)
     parts = [_lift_by(df, dim, study.cfg.min_group_size) for dim in study.dimensions]
-    return pd.concat(parts, ignore_index=True)
+    out = pd.concat(parts, ignore_index=True)
+    out["p_holm"] = holm(out["repurchase_adj_p"])  # across every subgroup of every dimension
+    return out
+
+
+def dimension_tests(sub: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Per way of splitting: do its groups' adjusted lifts differ by more than chance (Cochran's
+    Q on the adjusted lifts and their robust standard errors: a test of the arm x group
+    interaction), Holm-adjusted across the dimensions. A group is named the best (highest lift)
+    or the worst only where its dimension's test survives the correction; otherwise
+    ``best``/``worst`` are None."""
+    rows = []
+    est = sub.dropna(subset=["repurchase_adj"]) if "repurchase_adj" in sub.columns else sub.iloc[0:0]
+    for dim, g in est.groupby("dimension", sort=False):
+        q, p, k = heterogeneity(g["repurchase_adj"], g["repurchase_adj_se"])
+        rows.append({"dimension": dim, "groups": k, "q": q, "p": p,
+                     "best": g.loc[g["repurchase_adj"].idxmax(), "group"], "worst": g.loc[g["repurchase_adj"].idxmin(), "group"]})
+    out = pd.DataFrame(rows, columns=["dimension", "groups", "q", "p", "best", "worst"])
+    out["p_holm"] = holm(out["p"])
+    out["differ"] = out["p_holm"] < alpha
+    out.loc[~out["differ"], ["best", "worst"]] = None
+    return out
 
 
 def subgroup_display(sub: pd.DataFrame, currency: str) -> pd.DataFrame:
     if sub.empty:
         return sub
     g = sub.reindex(columns=[*sub.columns, *[c for c in ("repurchase_pp", "repurchase_lo", "repurchase_hi", "rate_control",
-                                                          "revenue_cuped", "revenue_cuped_lo", "revenue_cuped_hi", "net_pc")
+                                                          "repurchase_adj", "repurchase_adj_lo", "repurchase_adj_hi",
+                                                          "revenue_adj", "revenue_adj_lo", "revenue_adj_hi",
+                                                          "profit_after_offer_adj", "cost_pc")
                                              if c not in sub.columns]])
     small = g["repurchase_pp"].isna()
     return pd.DataFrame({
         "by": g["dimension"], "group": g["group"],
         "treated / control": [f"{a:,} / {b:,}" for a, b in zip(g["n_treatment"], g["n_control"], strict=True)],
         "control bought": [_f_pct(x) for x in g["rate_control"]],
-        "repurchase lift": ["too few customers" if s_ else f"{_f_num(100 * x, 1, True)} pp" for s_, x in zip(small, g["repurchase_pp"], strict=True)],
-        "95 % CI": [_f_ci(lo, hi, 100, 1, " pp") for lo, hi in zip(g["repurchase_lo"], g["repurchase_hi"], strict=True)],
-        "Holm-adjusted p": [f"{p:.3f}" if _finite(p) else "" for p in g["p_holm"]],
-        f"revenue lift / customer ({currency}, CUPED)": [_f_num(x, 1, True) for x in g["revenue_cuped"]],
-        "revenue 95 % CI": [_f_ci(lo, hi, 1, 1) for lo, hi in zip(g["revenue_cuped_lo"], g["revenue_cuped_hi"], strict=True)],
-        f"net profit / contact ({currency})": [_f_num(x, 2, True) for x in g["net_pc"]],
+        "repurchase lift (adjusted)": ["too few customers" if s_ else f"{_f_num(100 * x, 1, True)} pp" for s_, x in zip(small, g["repurchase_adj"], strict=True)],
+        "95 % CI": [_f_ci(lo, hi, 100, 1, " pp") for lo, hi in zip(g["repurchase_adj_lo"], g["repurchase_adj_hi"], strict=True)],
+        "raw difference": ["" if s_ else f"{_f_num(100 * x, 1, True)} pp" for s_, x in zip(small, g["repurchase_pp"], strict=True)],
+        "Holm-adjusted p (all groups)": [f"{p:.3f}" if _finite(p) else "" for p in g["p_holm"]],
+        f"revenue lift / customer ({currency}, adjusted)": [_f_num(x, 1, True) for x in g["revenue_adj"]],
+        "revenue 95 % CI": [_f_ci(lo, hi, 1, 1) for lo, hi in zip(g["revenue_adj_lo"], g["revenue_adj_hi"], strict=True)],
+        f"net profit / contact ({currency})": [_f_num(x - c, 2, True) if _finite(x) and _finite(c) else ""
+                                               for x, c in zip(g["profit_after_offer_adj"], g["cost_pc"], strict=True)],
     }).set_index(["by", "group"])
 
 
@@ -1020,23 +1336,34 @@ def response_payload(study: Study, lifts: pd.DataFrame) -> dict | None:
     best = ok.iloc[0]
     column, by = dim
     groups = lift_by(study, best["campaign_id"], best["arm"], column)
+    arm_row = study.arms[(study.arms["campaign_id"] == best["campaign_id"]) & (study.arms["arm"] == best["arm"])]
+    channel = arm_row["channel"].iloc[0] if len(arm_row) and isinstance(arm_row["channel"].iloc[0], str) else None
 
     def fields(r) -> dict:
+        adjusted = [_num(r.get("repurchase_adj")), _num(r.get("repurchase_adj_lo")), _num(r.get("repurchase_adj_hi"))]
         return {"n_treatment": int(r["n_treatment"]), "n_control": int(r["n_control"]),
-                "repurchase_pp": _num(r.get("repurchase_pp")),
-                "repurchase_pp_ci": [_num(r.get("repurchase_lo")), _num(r.get("repurchase_hi"))],
-                "revenue_per_customer": _num(r.get("revenue_cuped")),
-                "revenue_per_customer_ci": [_num(r.get("revenue_cuped_lo")), _num(r.get("revenue_cuped_hi"))],
-                "cost_per_customer": _num(r.get("cost_pc"))}
+                # repurchase_pp carries the adjusted lift: the figure to plan with (the raw one beside it)
+                "repurchase_pp": adjusted[0], "repurchase_pp_ci": adjusted[1:],
+                "repurchase_pp_adjusted": adjusted[0], "repurchase_pp_adjusted_ci": adjusted[1:],
+                "repurchase_pp_raw": _num(r.get("repurchase_pp")),
+                "repurchase_pp_raw_ci": [_num(r.get("repurchase_lo")), _num(r.get("repurchase_hi"))],
+                "revenue_per_customer": _num(r.get("revenue_adj")),
+                "revenue_per_customer_ci": [_num(r.get("revenue_adj_lo")), _num(r.get("revenue_adj_hi"))],
+                "cost_per_customer": _num(r.get("cost_pc")),
+                "offer_cost_per_customer": _num(r.get("discount_adj")) if study.has_discount else None,
+                "adjustment": r.get("adjust_method") if isinstance(r.get("adjust_method"), str) else None}
 
     return {
-        "campaign_id": str(best["campaign_id"]), "arm": str(best["arm"]), "period": study.period, "by": by,
+        "campaign_id": str(best["campaign_id"]), "arm": str(best["arm"]), "channel": channel, "period": study.period,
+        "by": by,
         "window_days": int(study.cfg.window_days),
         "response": {r["group"]: fields(r) for _, r in groups.iterrows()},
         "overall": fields(best),
-        "notes": ("repurchase_pp in probability units (0.02 = 2 percentage points); revenue per customer is the "
-                  "CUPED-adjusted lift in " + study.currency + "; groups fixed before the contact: "
-                  + study.dimensions[column]),
+        "notes": ("repurchase_pp in probability units (0.02 = 2 percentage points) is the lift adjusted for the "
+                  "customers' pre-contact characteristics (= repurchase_pp_adjusted; the unadjusted difference is "
+                  "repurchase_pp_raw); revenue per customer is the adjusted lift in " + study.currency
+                  + "; offer cost per customer is the extra discount treated customers redeemed; groups fixed before "
+                  "the contact: " + study.dimensions[column]),
     }
 
 
@@ -1174,8 +1501,13 @@ def observational_all(study: Study) -> dict[str, dict]:
 
 
 def campaign_metrics(study: Study, arms_out: pd.DataFrame, lifts: pd.DataFrame, econ: pd.DataFrame,
-                     obs: dict[str, dict] | None = None) -> dict:
-    """metrics.json 'campaigns': per campaign id, srm_p, arms and lift (brief's keys, plus more)."""
+                     obs: dict[str, dict] | None = None, balance: pd.DataFrame | None = None) -> dict:
+    """metrics.json 'campaigns': per campaign id, srm_p, arms and lift (brief's keys, plus more).
+
+    ``lift.<arm>.repurchase_pp`` is the raw difference; ``repurchase_pp_adjusted`` (with
+    ``_ci``) the lift adjusted for the pre-contact characteristics, the figure the sentences, the
+    incremental buyers, the ROI and notebook 05 use (same units: probability, 0.024 = 2.4 pp).
+    ``balance.<arm>.<characteristic>``: standardised difference, p and the |SMD| > 0.1 flag."""
     out: dict = {}
     if study.overview.empty:
         return out
@@ -1214,6 +1546,23 @@ def campaign_metrics(study: Study, arms_out: pd.DataFrame, lifts: pd.DataFrame, 
                     "cost": _num(e.get("cost")) if len(e) else None,
                     "roi": _num(e.get("roi")) if len(e) else None,
                     "roi_ci": [_num(e.get("roi_lo")), _num(e.get("roi_hi"))] if len(e) else [None, None],
+                    "repurchase_pp_adjusted": _num(r.repurchase_adj),
+                    "repurchase_pp_adjusted_ci": [_num(r.repurchase_adj_lo), _num(r.repurchase_adj_hi)],
+                    "revenue_per_customer_adjusted": _num(r.revenue_adj),
+                    "revenue_per_customer_adjusted_ci": [_num(r.revenue_adj_lo), _num(r.revenue_adj_hi)],
+                    "adjustment": {"method": r.adjust_method if isinstance(r.adjust_method, str) else None,
+                                   "covariates": (r.adjust_covariates.split(", ") if isinstance(r.adjust_covariates, str)
+                                                  and r.adjust_covariates else [])},
+                    "incremental_buyers": _num(e.get("incremental_buyers")) if len(e) else None,
+                    "incremental_buyers_ci": ([_num(e.get("incremental_buyers_lo")), _num(e.get("incremental_buyers_hi"))]
+                                              if len(e) else [None, None]),
+                    "contact_cost": _num(e.get("cost")) if len(e) else None,
+                    "offer_cost": _num(e.get("offer_cost")) if len(e) else None,
+                    "discount_redeemed": _num(e.get("discount_redeemed")) if len(e) else None,
+                    "total_cost": _num(e.get("total_cost")) if len(e) else None,
+                    "net_profit": _num(e.get("net_profit")) if len(e) else None,
+                    "net_profit_ci": [_num(e.get("net_profit_lo")), _num(e.get("net_profit_hi"))] if len(e) else [None, None],
+                    "costs_counted": costs_counted(study),
                 }
         if obs and row.campaign_id in obs:
             o = obs[row.campaign_id]
@@ -1221,6 +1570,11 @@ def campaign_metrics(study: Study, arms_out: pd.DataFrame, lifts: pd.DataFrame, 
                                                                     "matched_post", "difference", "difference_lo",
                                                                     "difference_hi")}
             entry["observational"]["label"] = "observational pre/post against a matched group; not a causal lift"
+        if balance is not None and not balance.empty:
+            for arm, g in balance[balance["campaign_id"] == row.campaign_id].groupby("arm", sort=True):
+                entry.setdefault("balance", {})[arm] = {
+                    r.column: {"treatment": _num(r.treatment), "control": _num(r.control), "smd": _num(r.smd),
+                               "p": _num(r.p), "imbalanced": bool(r.imbalanced)} for r in g.itertuples()}
         out[row.campaign_id] = entry
     return out
 
@@ -1299,21 +1653,36 @@ def lift_sentences(study: Study, arms_out: pd.DataFrame, lifts: pd.DataFrame) ->
         if not r.srm_ok:
             out.append(f"{r.campaign_id} / {r.arm}: figures withheld (the split check failed).")
             continue
-        verdict = ("raised" if r.repurchase_lo > 0 else "lowered" if r.repurchase_hi < 0 else None)
+        verdict = ("raised" if r.repurchase_adj_lo > 0 else "lowered" if r.repurchase_adj_hi < 0 else None)
+        raw_verdict = ("raised" if r.repurchase_lo > 0 else "lowered" if r.repurchase_hi < 0 else None)
         head = (f"{r.campaign_id} / {r.arm}: {fmt_pct(r.rate_treatment)} of contacted customers bought within "
-                f"{study.cfg.window_days} days against {fmt_pct(r.rate_control)} of the control group, a lift of "
-                f"{_pp(r.repurchase_pp)} ({_ci_pp(r.repurchase_lo, r.repurchase_hi)})")
+                f"{study.cfg.window_days} days against {fmt_pct(r.rate_control)} of the control group, a raw difference "
+                f"of {_pp(r.repurchase_pp)} ({_ci_pp(r.repurchase_lo, r.repurchase_hi)}). Adjusted for what the customers "
+                f"were before the contact ({_covariates_phrase(r.adjust_covariates)}; {r.adjust_method}), the lift is "
+                f"**{_pp(r.repurchase_adj)}** ({_ci_pp(r.repurchase_adj_lo, r.repurchase_adj_hi)})")
         if verdict:
-            rel = f", {fmt_pct(r.repurchase_rel, 0)} more buyers than without it" if np.isfinite(r.repurchase_rel) and verdict == "raised" else ""
+            base = r.rate_treatment - r.repurchase_adj  # the treated customers' rate without the campaign
+            rel = (f", {fmt_pct(r.repurchase_adj / base, 0)} more buyers than without it"
+                   if verdict == "raised" and _finite(base) and base > 0 else "")
             out.append(head + f": the campaign {verdict} repurchase{rel}.")
         else:
-            out.append(head + ": the interval includes zero, so **we cannot tell** whether it changed repurchase.")
-        out.append(f"Revenue per customer in the window: {r.revenue_pc:+,.1f} {cur} ({_ci_money(r.revenue_lo, r.revenue_hi, cur)}). "
-                   f"Adjusted for each customer's revenue in the {study.cfg.pre_period_days} days before contact "
-                   f"(CUPED), {r.revenue_cuped:+,.1f} {cur} ({_ci_money(r.revenue_cuped_lo, r.revenue_cuped_hi, cur)}): "
-                   f"the pre-period explains {fmt_pct(r.cuped_variance_reduction)} of the variance and the interval is "
-                   f"{fmt_pct(1 - r.cuped_width_ratio)} narrower.")
+            out.append(head + ": the interval includes zero, so **we cannot tell** whether it changed repurchase"
+                       + (f" — although the raw difference alone would have said it {raw_verdict} it: that came from "
+                          "arms that differed before the contact (section 1)." if raw_verdict else "."))
+        out.append(f"Revenue per customer in the window: {r.revenue_pc:+,.1f} {cur} raw ({_ci_money(r.revenue_lo, r.revenue_hi, cur)}); "
+                   f"with CUPED (each customer's revenue in the {study.cfg.pre_period_days} days before contact) "
+                   f"{r.revenue_cuped:+,.1f} {cur} ({_ci_money(r.revenue_cuped_lo, r.revenue_cuped_hi, cur)}), the "
+                   f"pre-period explaining {fmt_pct(r.cuped_variance_reduction)} of the variance; adjusted for all the "
+                   f"pre-contact characteristics above, **{r.revenue_adj:+,.1f} {cur}** "
+                   f"({_ci_money(r.revenue_adj_lo, r.revenue_adj_hi, cur)}), the figure used for the money below.")
     return out
+
+
+def _covariates_phrase(names) -> str:
+    """The covariates in words (the segment's indicators named once)."""
+    if not (isinstance(names, str) and names):
+        return "no covariate could be used"
+    return ", ".join(dict.fromkeys("segment" if n.startswith("segment=") else n for n in names.split(", ")))
 
 
 def lifts_row(study: Study, campaign_id: str, arm: str) -> dict:
@@ -1326,7 +1695,8 @@ def lifts_row(study: Study, campaign_id: str, arm: str) -> dict:
 def audience_to_settle(est: dict, power: float = 0.8) -> float:
     """How many times the campaign's audience (same split) it would take for the net profit per
     contact now estimated to be detected as different from zero (5 %, two-sided, given power)."""
-    net, se = est.get("net_pc", math.nan), est.get("profit_se", math.nan)
+    net = est.get("profit_after_offer_adj", math.nan) - est.get("cost_pc", math.nan)
+    se = est.get("profit_after_offer_adj_se", math.nan)
     if not (_finite(net) and _finite(se)) or net == 0 or se <= 0:
         return math.nan
     z = Z95 + float(stats.norm.ppf(power))
@@ -1337,13 +1707,20 @@ def economics_sentences(study: Study, econ: pd.DataFrame) -> list[str]:
     cur = study.currency
     if econ.empty:
         return [section_skipped(study, "incremental profit to total")]
-    out = [f"Profit is {study.profit_basis}; money figures are CUPED-adjusted and net of refunds in the window"
-           + ("; wholesale-size (outlier) orders count as purchases but not as revenue." if study.cfg.exclude_outlier_revenue else ".")]
+    out = [f"Profit is {study.profit_basis}; money figures are adjusted for the pre-contact characteristics and net of "
+           "refunds in the window"
+           + ("; wholesale-size (outlier) orders count as purchases but not as revenue" if study.cfg.exclude_outlier_revenue else "")
+           + f". The ROI counts {costs_counted(study)}."]
     for r in econ.itertuples():
-        line = (f"{r.campaign_id} / {r.arm}: about {fmt_int(r.incremental_orders)} extra orders "
+        line = (f"{r.campaign_id} / {r.arm}: about {fmt_int(r.incremental_buyers)} extra buyers "
+                f"(95 % CI {r.incremental_buyers_lo:,.0f} to {r.incremental_buyers_hi:,.0f}), "
+                f"{fmt_int(r.incremental_orders)} extra orders "
                 f"(95 % CI {r.incremental_orders_lo:,.0f} to {r.incremental_orders_hi:,.0f}), "
                 f"{fmt_money(r.incremental_revenue, cur)} extra revenue and {fmt_money(r.incremental_profit, cur)} extra profit "
-                f"(95 % CI {r.incremental_profit_lo:,.0f} to {r.incremental_profit_hi:,.0f})")
+                f"before the offer's discount (95 % CI {r.incremental_profit_lo:,.0f} to {r.incremental_profit_hi:,.0f})")
+        if _finite(r.offer_cost):
+            line += (f"; treated customers redeemed {fmt_money(r.discount_redeemed, cur)} of discounts in the window, "
+                     f"{fmt_money(r.offer_cost, cur)} more than the control group's rate implies (the offer's cost)")
         if np.isfinite(r.roi):
             if r.roi_lo > 0:
                 call = "it paid for itself"
@@ -1355,36 +1732,46 @@ def economics_sentences(study: Study, econ: pd.DataFrame) -> list[str]:
                 if np.isfinite(scale):
                     call += (f"; settling it would take about {scale:,.1f} times as many customers with the same split"
                              " (or pooling several campaigns like it)")
-            line += (f", for a contact cost of {fmt_money(r.cost, cur)}: ROI {r.roi:+.2f} "
+            costs = (f"a contact cost of {fmt_money(r.cost, cur)}" if _finite(r.cost) and r.cost > 0 else "no contact cost recorded")
+            if _finite(r.offer_cost):
+                costs += f" and an offer cost of {fmt_money(max(r.offer_cost, 0.0), cur)}"
+            line += (f". Against {costs}, the net profit is {fmt_money(r.net_profit, cur)} (95 % CI "
+                     f"{r.net_profit_lo:,.0f} to {r.net_profit_hi:,.0f}): ROI {r.roi:+.2f} "
                      f"(95 % CI {r.roi_lo:+.2f} to {r.roi_hi:+.2f}) — {call}.")
         else:
-            line += "; the contact cost is not recorded (no cost column and no cost per contact for its channel), so ROI cannot be computed."
+            line += "; no contact or offer cost is recorded (no cost column, no cost per contact for its channel, no discounts), so ROI cannot be computed."
         out.append(line)
     return out
 
 
 def subgroup_sentences(study: Study, sub: pd.DataFrame, campaign_id: str, arm: str) -> list[str]:
-    if sub.empty or "repurchase_pp" not in sub.columns:
+    if sub.empty or "repurchase_adj" not in sub.columns or sub["repurchase_adj"].isna().all():
         return [f"{campaign_id} / {arm}: no subgroup has {study.cfg.min_group_size}+ customers in both arms."]
     out = []
-    est = sub.dropna(subset=["repurchase_pp"])
+    est = sub.dropna(subset=["repurchase_adj"])
     n_tests = len(est)
-    n_sig = int((est["repurchase_p"] < 0.05).sum())
+    n_sig = int((est["repurchase_adj_p"] < 0.05).sum())
     n_holm = int((est["p_holm"] < 0.05).sum())
     out.append(f"{campaign_id} / {arm}: {n_tests} subgroup lifts were estimated over {sub['dimension'].nunique()} "
                f"ways of splitting. With this many comparisons about {n_tests * 0.05:.1f} would look significant at 5 % "
-               f"by chance alone; {n_sig} do, and {n_holm} remain after Holm's correction. Read a single subgroup's "
-               "interval as a hint, not a finding, unless it survives the correction.")
-    for dim, g in est.groupby("dimension", sort=False):
-        if len(g) < 2:
+               f"by chance alone; {n_sig} do, and {n_holm} remain after Holm's correction across all of them. A group "
+               "is called best or worst only when the groups of its split differ by more than chance after correcting "
+               "for the number of splits.")
+    tests = dimension_tests(sub)
+    for t in tests.itertuples():
+        if t.groups < 2:
             continue
-        q, p, k = heterogeneity(g["repurchase_pp"], g["repurchase_se"])
-        hi, lo = g.loc[g["repurchase_pp"].idxmax()], g.loc[g["repurchase_pp"].idxmin()]
-        differ = (f"the groups differ by more than chance (heterogeneity p = {p:.2g})" if p < 0.05 else
-                  f"the differences between groups are within chance (heterogeneity p = {p:.2g})")
-        out.append(f"By {dim}: lift ranges from {_pp(lo['repurchase_pp'])} ({lo['group']}) to {_pp(hi['repurchase_pp'])} "
-                   f"({hi['group']}); {differ}.")
-    small = sub[sub.get("repurchase_pp", pd.Series(dtype=float)).isna()]
+        g = est[est["dimension"] == t.dimension]
+        if t.differ:
+            hi, lo = g.set_index("group").loc[t.best], g.set_index("group").loc[t.worst]
+            out.append(f"By {t.dimension}: the groups differ by more than chance (interaction p = {t.p:.2g}, "
+                       f"{t.p_holm:.2g} after Holm across {len(tests)} splits): the lift is highest in {t.best} "
+                       f"({_pp(hi['repurchase_adj'])}) and lowest in {t.worst} ({_pp(lo['repurchase_adj'])}).")
+        else:
+            out.append(f"By {t.dimension}: lifts from {_pp(g['repurchase_adj'].min())} to {_pp(g['repurchase_adj'].max())} "
+                       f"across {t.groups} groups, but the differences are within chance (interaction p = {t.p:.2g}, "
+                       f"{t.p_holm:.2g} after Holm): no group stands out as best or worst.")
+    small = sub[sub["repurchase_adj"].isna()]
     if len(small):
         out.append(f"{len(small)} group(s) have fewer than {study.cfg.min_group_size} customers in an arm and are not estimated: "
                    + ", ".join(f"{r.dimension} {r.group}" for r in small.itertuples()) + ".")
@@ -1460,25 +1847,29 @@ def _findings(study: Study, lifts: pd.DataFrame, econ: pd.DataFrame, subs: dict[
     ok = lifts[lifts["srm_ok"]].merge(econ, on=["campaign_id", "arm"], how="left", suffixes=("", "_e"))
     for r in ok.itertuples():
         what = f"{r.campaign_id}" + (f" ({r.arm})" if (lifts["campaign_id"] == r.campaign_id).sum() > 1 else "")
-        s = (f"{what} moved repurchase by {_pp(r.repurchase_pp)} ({_ci_pp(r.repurchase_lo, r.repurchase_hi)}) and "
-             f"earned about {fmt_money(r.incremental_profit, cur)} extra profit")
+        s = (f"{what} changed repurchase by an estimated {_pp(r.repurchase_adj)} ({_ci_pp(r.repurchase_adj_lo, r.repurchase_adj_hi)}, "
+             f"adjusted for the customers' history; the raw difference was {_pp(r.repurchase_pp)}) and "
+             f"earned about {fmt_money(r.incremental_profit, cur)} extra profit before the offer's discount")
         if np.isfinite(r.roi):
-            s += f" on {fmt_money(r.cost, cur)} of contacts (ROI {r.roi:+.2f}, 95 % CI {r.roi_lo:+.2f} to {r.roi_hi:+.2f})"
+            spent = fmt_money(r.total_cost, cur)
+            what_cost = "contacts and the offer" if _finite(r.offer_cost) else "contacts"
+            s += (f" on {spent} of {what_cost} (net {fmt_money(r.net_profit, cur)}; ROI {r.roi:+.2f}, "
+                  f"95 % CI {r.roi_lo:+.2f} to {r.roi_hi:+.2f})")
         s += ". "
         if np.isfinite(r.roi) and r.roi_lo > 0:
             s += "It pays: repeat it"
         elif np.isfinite(r.roi) and r.roi_hi < 0:
             s += "It does not pay at this cost: change the offer or the audience before repeating it"
-        elif r.repurchase_lo > 0:
+        elif r.repurchase_adj_lo > 0:
             s += ("It brings customers back, but whether it pays is within the noise: repeat it with a cheaper contact or "
                   "a narrower audience, keep the control group, and pool the results until the return is clear")
         else:
             need = control_size_needed(r.rate_treatment, r.rate_control, r.n_treatment / max(r.n_control, 1),
-                                       r.repurchase_pp if r.repurchase_pp > 0 else 0.01)
+                                       r.repurchase_adj if r.repurchase_adj > 0 else 0.01)
             s += (f"We cannot tell whether it works; to detect a lift of this size next time, keep a control group of "
                   f"about {fmt_int(need)} customers")
         sub = subs.get((r.campaign_id, r.arm))
-        if sub is not None and "net_pc" in sub.columns:
+        if sub is not None and "repurchase_adj" in sub.columns:
             s += _targeting(sub, cur)
         s += "."
         ft = fatigue_tables.get(r.campaign_id)
@@ -1493,23 +1884,30 @@ def _findings(study: Study, lifts: pd.DataFrame, econ: pd.DataFrame, subs: dict[
 
 
 def _targeting(sub: pd.DataFrame, cur: str) -> str:
-    """Where to aim the campaign next time, from the subgroup estimates (pre-contact groups)."""
-    est = sub.dropna(subset=["repurchase_pp"])
+    """Where to aim the campaign next time, from the subgroup estimates (pre-contact groups):
+    only groups whose lift survives Holm's correction across all subgroups, in a split whose
+    groups differ by more than chance (dimension_tests), are named."""
+    est = sub.dropna(subset=["repurchase_adj"]) if "repurchase_adj" in sub.columns else sub.iloc[0:0]
     if est.empty:
         return ""
+    tests = dimension_tests(sub)
+    differ = set(tests.loc[tests["differ"], "dimension"])
+    est = est.assign(net=est["profit_after_offer_adj"] - est["cost_pc"],
+                     net_lo=est["profit_after_offer_adj_lo"] - est["cost_pc"],
+                     net_hi=est["profit_after_offer_adj_hi"] - est["cost_pc"])
+    firm = est[est["dimension"].isin(differ) & (est["p_holm"] < 0.05)]
     out = ""
-    sure = est[(est["repurchase_lo"] > 0) & (est["profit_lo"] > est["cost_pc"])]
+    sure = firm[(firm["repurchase_adj_lo"] > 0) & (firm["net_lo"] > 0)]
     if len(sure):
         out += "; it clearly pays in " + ", ".join(
-            f"{g.group} ({g.dimension}: {_pp(g.repurchase_pp)}, net {g.net_pc:+,.1f} {cur} per contact)"
-            for g in sure.sort_values("net_pc", ascending=False).head(3).itertuples()) + " — aim it there"
+            f"{g.group} ({g.dimension}: {_pp(g.repurchase_adj)}, net {g.net:+,.1f} {cur} per contact)"
+            for g in sure.sort_values("net", ascending=False).head(3).itertuples()) + " — aim it there"
+    elif len(differ):
+        out += ("; the groups of " + ", ".join(sorted(differ)) + " respond differently, but no single group's return is "
+                "beyond doubt after correcting for the comparisons")
     else:
-        best = est.loc[est["net_pc"].idxmax()]
-        if best["net_pc"] > 0:
-            out += (f"; the best return per contact is in {best['group']} ({best['dimension']}: net "
-                    f"{best['net_pc']:+,.1f} {cur} per contact, {_pp(best['repurchase_pp'])} repurchase), though not yet "
-                    "beyond doubt")
-    loses = est[est["profit_hi"] < est["cost_pc"]]
+        out += "; no subgroup stands out once the number of comparisons is accounted for, so keep the audience as it was"
+    loses = est[est["dimension"].isin(differ) & (est["net_hi"] < 0)]
     if len(loses):
         out += ("; it costs more than it earns in " + ", ".join(f"{g.group} ({g.dimension})" for g in loses.head(3).itertuples())
                 + " — leave them out or use a cheaper channel")

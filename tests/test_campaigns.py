@@ -83,16 +83,88 @@ def test_cuped_narrows_and_stays_unbiased_under_randomisation():
     assert max(ratios) < 0.65
 
 
+def test_regression_adjustment_equals_statsmodels_ols_with_hc2():
+    """Lin's interacted estimator and the common-slopes fallback: the arm coefficient and its HC2
+    standard error as statsmodels computes them on the full design, and the plain difference
+    (no covariate) with the Welch standard error."""
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(3)
+    n = 600
+    treated = rng.random(n) < 0.7
+    df = pd.DataFrame({"pre_orders": rng.poisson(1.0, n), "pre_revenue": rng.gamma(1.5, 40.0, n),
+                       "orders_before": rng.poisson(3.0, n) + 1, "recency_days": rng.exponential(120.0, n),
+                       "segment": rng.choice(["a", "b", "c"], n)})
+    df.loc[:4, "recency_days"] = np.nan  # no earlier order
+    X, names = cp.adjustment_covariates(df)
+    assert names == ["pre-period orders", "pre-period revenue", "orders before", "log days since last order",
+                     "no earlier order", "segment=b", "segment=c"]
+    signal = 0.3 * df["pre_orders"] + 0.002 * df["pre_revenue"] - 0.05 * np.log1p(df["recency_days"].fillna(100))
+    y = np.column_stack([(rng.random(n) < (0.2 + 0.1 * treated + 0.1 * signal).clip(0, 1)).astype(float),
+                         50 * signal + 8 * treated + 3 * treated * df["pre_orders"] + rng.normal(0, 20, n)])
+    res = cp.regression_adjusted(y, treated, X)
+    assert res["method"].startswith("Lin")
+    Xc = X - X.mean(axis=0)
+    full = np.column_stack([np.ones(n), treated, Xc, treated[:, None] * Xc])
+    for j in range(2):
+        fit = sm.OLS(y[:, j], full).fit(cov_type="HC2")
+        assert res["estimate"][j] == pytest.approx(fit.params[1], rel=1e-9)
+        assert res["se"][j] == pytest.approx(fit.bse[1], rel=1e-9)
+        assert [res["lo"][j], res["hi"][j]] == pytest.approx(fit.conf_int()[1].tolist(), rel=1e-9)
+    few = np.r_[np.flatnonzero(~treated)[:60], np.flatnonzero(treated)[:200]]  # 60 controls: too few to interact
+    small = cp.regression_adjusted(y[few], treated[few], X[few])
+    assert small["method"].startswith("ANCOVA")
+    fit = sm.OLS(y[few, 1], np.column_stack([np.ones(few.size), treated[few], Xc[few] - Xc[few].mean(axis=0)])).fit(
+        cov_type="HC2")
+    assert small["estimate"][1] == pytest.approx(fit.params[1], rel=1e-9)
+    assert small["se"][1] == pytest.approx(fit.bse[1], rel=1e-9)
+    plain = cp.regression_adjusted(y[:, 1], treated, np.zeros((n, 0)))
+    welch = cp.diff_means(y[treated, 1], y[~treated, 1])
+    assert plain["method"] == "unadjusted"
+    assert (plain["estimate"][0], plain["se"][0]) == pytest.approx((welch["estimate"], welch["se"]), rel=1e-9)
+
+
+def test_smd_and_the_subgroup_claims_need_the_multiplicity_correction():
+    assert cp.smd([1, 2, 3, 4], [1, 2, 3, 4]) == 0
+    assert cp.smd([2.0, 4.0], [0.0, 2.0]) == pytest.approx(2 / math.sqrt(2))
+    rows = []
+    for dim, lifts in (("flat", [0.02, 0.03, 0.025]), ("steep", [0.0, 0.01, 0.12])):
+        for g, lift in zip("xyz", lifts, strict=True):
+            rows.append({"dimension": dim, "group": f"{dim}-{g}", "repurchase_adj": lift, "repurchase_adj_se": 0.015,
+                         "repurchase_adj_lo": lift - 0.03, "repurchase_adj_hi": lift + 0.03,
+                         "repurchase_adj_p": 2 * float(cp.stats.norm.sf(lift / 0.015)),
+                         "profit_after_offer_adj": 100 * lift, "profit_after_offer_adj_lo": 100 * lift - 2,
+                         "profit_after_offer_adj_hi": 100 * lift + 2, "cost_pc": 1.0})
+    sub = pd.DataFrame(rows)
+    sub["p_holm"] = cp.holm(sub["repurchase_adj_p"])
+    tests = cp.dimension_tests(sub).set_index("dimension")
+    assert not tests.loc["flat", "differ"] and tests.loc["flat", "best"] is None
+    assert tests.loc["steep", "differ"] and tests.loc["steep", "best"] == "steep-z"
+    assert tests.loc["steep", "p_holm"] == pytest.approx(min(1.0, 2 * tests.loc["steep", "p"]))
+    text = cp._targeting(sub, "CNY")
+    assert "steep-z" in text and "flat-" not in text
+    # the same lifts with three times the noise: nothing survives, nothing is named
+    noisy = sub.assign(repurchase_adj_se=0.045, repurchase_adj_p=lambda d: 2 * cp.stats.norm.sf(d["repurchase_adj"] / 0.045))
+    noisy["p_holm"] = cp.holm(noisy["repurchase_adj_p"])
+    assert not cp.dimension_tests(noisy)["differ"].any()
+    assert "no subgroup stands out" in cp._targeting(noisy, "CNY") and "steep-z" not in cp._targeting(noisy, "CNY")
+
+
 # ================================================================ hand-built brands
 
 
 def make_brand(folder: Path, *, arms: dict[str, tuple[float, float]] | None = None, n: int = 4000, seed: int = 0,
                drop_control: float = 0.0, history_share: float = 0.0, fatigue: float = 0.0,
-               observational: bool = False, contact: pd.Timestamp = CONTACT, campaign_id: str = "test_camp") -> dict:
+               observational: bool = False, contact: pd.Timestamp = CONTACT, campaign_id: str = "test_camp",
+               tilt: float = 0.0) -> dict:
     """Orders and a campaign file with a planted effect. ``arms`` maps arm -> (designed share,
-    rate multiplier in the window); control is the arm named 'control'. Returns the params path
-    and the planted truth (expected difference in P(buy in window) per arm, over all customers
-    of the campaign)."""
+    rate multiplier in the window); control is the arm named 'control'. ``tilt`` (two arms only)
+    skews the split by history: the campaign file gets a segment, 'frequent' (3+ orders before
+    the contact) or 'occasional', and the first arm's share is raised by ``tilt`` x the
+    occasional share among the frequent and lowered by ``tilt`` x the frequent share among the
+    occasional — the split keeps its design overall, but the first arm holds more of the
+    customers who buy more. Returns the params path and the planted truth (expected difference
+    in P(buy in window) per arm, over all customers of the campaign)."""
     rng = np.random.default_rng(seed)
     arms = arms or {"treatment": (0.8, 2.0), "control": (0.2, 1.0)}
     ids = np.array([f"C{i:05d}" for i in range(n)])
@@ -108,6 +180,12 @@ def make_brand(folder: Path, *, arms: dict[str, tuple[float, float]] | None = No
         rank = lam.argsort().argsort() / n
         chosen = rng.random(n) < 0.1 + 0.6 * rank
         arm = np.where(chosen, names[0], "")
+    elif tilt:
+        chosen = np.ones(n, dtype=bool)
+        frequent = k_hist >= 2
+        f = frequent.mean()
+        share = arms[names[0]][0] + np.where(frequent, tilt * (1 - f), -tilt * f)
+        arm = np.where(rng.random(n) < share, names[0], names[1])
     else:
         chosen = np.ones(n, dtype=bool)
         arm = rng.choice(names, size=n, p=[arms[a][0] for a in names])
@@ -135,6 +213,8 @@ def make_brand(folder: Path, *, arms: dict[str, tuple[float, float]] | None = No
         rows.append((campaign_id, ids[i], a, contact + pd.Timedelta(minutes=int(rng.integers(0, 240))),
                      0.0 if a == "control" else 1.0, arms[a][0]))
     camp = pd.DataFrame(rows, columns=["campaign_id", "customer_id", "group", "contact_ts", "cost", "designed_share"])
+    if tilt:
+        camp["segment"] = np.where(frequent, "frequent", "occasional")[np.flatnonzero(chosen)]
     if drop_control:
         ctrl = camp.index[camp["group"] == "control"]
         camp = camp.drop(rng.choice(ctrl, size=int(drop_control * len(ctrl)), replace=False))
@@ -162,7 +242,7 @@ def make_brand(folder: Path, *, arms: dict[str, tuple[float, float]] | None = No
                                     "amount": "amount"}}],
             "campaigns": [{"name": "camp", "path": str(folder / "campaign.csv"),
                            "columns": {c: c for c in ("campaign_id", "customer_id", "group", "contact_ts", "cost",
-                                                      "designed_share")}}],
+                                                      "designed_share", *(["segment"] if tilt else []))}}],
         },
         "business": {"currency": "CNY", "margin": 0.3},
     }), encoding="utf-8")
@@ -202,6 +282,32 @@ def test_two_arm_brand_recovers_the_planted_lift(tmp_path):
                                            "revenue_per_customer_ci", "roi"}
     assert m["srm_p"] > study.cfg.srm_alpha and m["lift"]["treatment"]["causal"] is True
     json.dumps(out["metrics"])  # plain JSON types only (report._jsonable handles timestamps)
+
+
+def test_arms_imbalanced_on_history_bias_the_raw_lift_and_the_adjusted_one_recovers_it(tmp_path):
+    """The split passes its check, but the treated arm holds more frequent buyers: the balance
+    table flags it, the raw difference overstates the planted lift (its interval misses it), and
+    the lift adjusted for the pre-contact history and segment recovers it."""
+    brand = make_brand(tmp_path, n=2000, seed=2, tilt=0.3, arms={"treatment": (0.5, 2.0), "control": (0.5, 1.0)})
+    truth = brand["truth"]["treatment"]
+    study = study_for(brand["params"])
+    assert study.srm_ok("test_camp")
+    bal = cp.balance_table(study).set_index("column")
+    assert bal.loc["segment=frequent", "imbalanced"] and bal.loc["orders_before", "imbalanced"]
+    assert bal.loc["orders_before", "smd"] > 0.2 and bal.loc["orders_before", "p"] < 0.001
+    lift = cp.lift_table(study).iloc[0]
+    assert lift["repurchase_lo"] > truth + 0.03  # raw: biased upwards, its interval misses the truth
+    assert lift["repurchase_adj_lo"] < truth < lift["repurchase_adj_hi"]
+    assert abs(lift["repurchase_adj"] - truth) < 0.25 * abs(lift["repurchase_pp"] - truth)
+    assert "segment=occasional" in lift["adjust_covariates"] and "orders before" in lift["adjust_covariates"]
+    econ = cp.economics(study, cp.lift_table(study)).iloc[0]
+    assert econ["incremental_buyers"] == pytest.approx(lift["n_treatment"] * lift["repurchase_adj"])
+    text = " ".join(cp.balance_sentences(study, cp.balance_table(study), cp.lift_table(study)))
+    assert "differ between the arms" in text and _pp(lift["repurchase_adj"]) in text
+
+
+def _pp(x: float) -> str:
+    return f"{100 * x:+.1f} pp"
 
 
 def test_a_broken_split_is_caught_and_withholds_causal_figures(tmp_path):
@@ -315,9 +421,13 @@ def test_response_file_uses_tiers_at_contact_from_an_earlier_run(tmp_path):
         assert payload["by"] == "tier" and set(payload["response"]) == {"general", "low"}
         assert "2024-04" in study.dimensions["tier"]
         g = payload["response"]["low"]
-        assert set(g) == {"n_treatment", "n_control", "repurchase_pp", "repurchase_pp_ci", "revenue_per_customer",
-                          "revenue_per_customer_ci", "cost_per_customer"}
+        assert set(g) == {"n_treatment", "n_control", "repurchase_pp", "repurchase_pp_ci", "repurchase_pp_adjusted",
+                          "repurchase_pp_adjusted_ci", "repurchase_pp_raw", "repurchase_pp_raw_ci",
+                          "revenue_per_customer", "revenue_per_customer_ci", "cost_per_customer",
+                          "offer_cost_per_customer", "adjustment"}
         assert g["repurchase_pp_ci"][0] < g["repurchase_pp"] < g["repurchase_pp_ci"][1]
+        # what notebook 05 reads (repurchase_pp) is the adjusted lift
+        assert (g["repurchase_pp"], g["repurchase_pp_ci"]) == (g["repurchase_pp_adjusted"], g["repurchase_pp_adjusted_ci"])
         assert payload["overall"]["n_treatment"] == int(lifts.iloc[0]["n_treatment"])
         assert payload["window_days"] == WINDOW and payload["period"] == PERIOD
     finally:
@@ -376,6 +486,46 @@ def test_demo_campaign_is_read_in_the_latest_period_and_recovers_the_truth():
     assert econ["cost"] == pytest.approx(truth["n"]["treatment"] * truth["cost_per_treated_contact"])
     payload = cp.response_payload(study, cp.lift_table(study))
     assert payload["by"] == "segment" and set(payload["response"]) == set(truth["n_by_segment"])
+
+
+def test_demo_adjusted_lift_is_near_the_planted_uplift_and_roi_counts_the_offer():
+    """The demo's arms differ before the contact (more earlier orders among the treated); the
+    raw difference is inflated, the adjusted lift is within 1 pp of the planted uplift and its
+    interval covers it. It is what the totals, the metrics and the response file for notebook
+    05 carry; the ROI counts the offer's discount as well as the contact cost."""
+    study = study_for_demo()
+    truth = _DEMO["truth"]
+    planted = truth["uplift"]["overall"]
+    bal = cp.balance_table(study).set_index("column")
+    assert bal.loc["orders_before", "imbalanced"] and bal.loc["orders_before", "p"] < 0.05
+    lifts = cp.lift_table(study)
+    lift = lifts.iloc[0]
+    assert abs(lift["repurchase_adj"] - planted) < 0.01
+    assert lift["repurchase_adj_lo"] < planted < lift["repurchase_adj_hi"]
+    assert lift["repurchase_pp"] - planted > lift["repurchase_adj"] - planted  # the raw figure is further off
+    econ = cp.economics(study, lifts)
+    e = econ.iloc[0]
+    n = truth["n"]["treatment"]
+    assert e["incremental_buyers"] == pytest.approx(n * lift["repurchase_adj"])
+    assert study.has_discount and e["offer_cost"] > 0 and e["discount_redeemed"] >= e["offer_cost"]
+    assert e["total_cost"] == pytest.approx(e["cost"] + e["offer_cost"])
+    assert e["net_profit"] == pytest.approx(e["incremental_profit"] - e["total_cost"])
+    assert e["roi"] == pytest.approx(e["net_profit"] / e["total_cost"])
+    m = cp.campaign_metrics(study, cp.arm_outcomes(study), lifts, econ, {}, cp.balance_table(study))
+    m = m[truth["campaign_id"]]
+    got = m["lift"]["treatment"]
+    assert got["repurchase_pp"] == pytest.approx(lift["repurchase_pp"])  # the raw figure keeps its key
+    assert got["repurchase_pp_adjusted"] == pytest.approx(lift["repurchase_adj"])
+    assert got["repurchase_pp_adjusted_ci"] == pytest.approx([lift["repurchase_adj_lo"], lift["repurchase_adj_hi"]])
+    assert got["offer_cost"] == pytest.approx(e["offer_cost"]) and "offer" in got["costs_counted"]
+    assert m["balance"]["treatment"]["orders_before"]["imbalanced"] is True
+    json.dumps(m)
+    payload = cp.response_payload(study, lifts)
+    assert payload["overall"]["repurchase_pp"] == pytest.approx(lift["repurchase_adj"])
+    assert payload["overall"]["repurchase_pp_raw"] == pytest.approx(lift["repurchase_pp"])
+    assert payload["channel"] == "sms"  # notebook 05 carries a lift only to the channel it was measured on
+    text = " ".join(cp.lift_sentences(study, cp.arm_outcomes(study), lifts))
+    assert f"**{_pp(lift['repurchase_adj'])}**" in text
 
 
 # ---------------------------------------------------------------- across generator seeds
@@ -498,7 +648,7 @@ def _lift_by_on_full_frames(study: cp.Study, campaign_id: str, arm: str, column:
             row.update(cp.compare(t, c))
         rows.append(row)
     out = pd.DataFrame(rows)
-    out["p_holm"] = cp.holm(out["repurchase_p"])
+    out["p_holm"] = cp.holm(out["repurchase_adj_p"])
     return out
 
 
@@ -526,13 +676,15 @@ def test_outcomes_keyed_by_row_number_equal_the_merge_on_ids(tmp_path, monkeypat
     for f in ("overview", "arms"):  # money sums may differ in the last bits with the engine's threads
         pd.testing.assert_frame_equal(getattr(fast, f), getattr(plain, f), check_exact=False, rtol=1e-12)
     a, b = everything(fast), everything(plain)
-    for f in ("arms", "lifts", "econ"):
-        pd.testing.assert_frame_equal(a[f], b[f], check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(a["arms"], b["arms"], check_exact=False, rtol=1e-12)
+    for f in ("lifts", "econ"):  # the covariate adjustment carries those last bits of the money sums a little further
+        pd.testing.assert_frame_equal(a[f], b[f], check_exact=False, rtol=1e-9)
     lifts = a["lifts"]
     subs = cp.subgroups(fast, lifts)
     assert set(subs) == {("test_camp", "offer_a"), ("test_camp", "offer_b")}
     for (cid, arm), sub in subs.items():
         ref = pd.concat([_lift_by_on_full_frames(fast, cid, arm, d) for d in fast.dimensions], ignore_index=True)
+        ref["p_holm"] = cp.holm(ref["repurchase_adj_p"])  # across every group of every dimension
         pd.testing.assert_frame_equal(sub, ref, check_exact=True)
     for cid in fast.readable():
         pd.testing.assert_frame_equal(cp.fatigue(fast, cid, "offer_a"), cp.fatigue(plain, cid, "offer_a"),
