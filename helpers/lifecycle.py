@@ -103,7 +103,7 @@ def trend_test(successes, trials) -> dict:
     idx = np.arange(len(k), dtype=float)
     keep = n > 0
     out = {"periods": int(keep.sum()), "direction": "too few periods", "first_fit": math.nan,
-           "last_fit": math.nan, "slope": math.nan, "slope_lo": math.nan, "slope_hi": math.nan}
+           "last_fit": math.nan, "slope": math.nan, "slope_lo": math.nan, "slope_hi": math.nan, "last_z": math.nan}
     if keep.sum() < 4:
         return out
     k, n, idx = k[keep], n[keep], idx[keep]
@@ -117,9 +117,122 @@ def trend_test(successes, trials) -> dict:
     lo, hi = fit.conf_int()[1]
     fitted = fit.predict(sm.add_constant(np.array([idx[0], idx[-1]]), has_constant="add"))
     direction = "rising" if lo > 0 else "falling" if hi < 0 else "no clear trend"
-    out.update(direction=direction, first_fit=float(fitted[0]), last_fit=float(fitted[1]),
-               slope=float(fit.params[1]), slope_lo=float(lo), slope_hi=float(hi))
+    # how far the last period sits from the fitted line, in (quasi-binomial) standard errors: a
+    # seasonal peak at the window's end shows here before it shows in the slope
+    mu = float(fitted[1])
+    last_z = (k[-1] / n[-1] - mu) / math.sqrt(max(mu * (1 - mu), 1e-12) / n[-1] * scale)
+    out.update(direction=direction, first_fit=float(fitted[0]), last_fit=mu,
+               slope=float(fit.params[1]), slope_lo=float(lo), slope_hi=float(hi), last_z=float(last_z))
     return out
+
+
+PERIODS_PER_YEAR = {"month": 12, "quarter": 4, "week": 52}
+
+
+def seasonality_test(successes, trials, kind: str) -> float:
+    """p-value of the period of the year in a rate's history (quasi-binomial GLM: a linear trend
+    plus one level per month / quarter / week of the year, against the trend alone, F test on the
+    deviance with the Pearson scale). NaN when fewer than two full years of periods with buyers
+    exist: then seasonality cannot be tested (nor ruled out)."""
+    import statsmodels.api as sm
+    from scipy.stats import f as f_dist
+
+    per_year = PERIODS_PER_YEAR.get(kind)
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    idx = np.arange(len(k))
+    keep = n > 0
+    if per_year is None or keep.sum() < 2 * per_year + 1:
+        return math.nan
+    k, n, idx = k[keep], n[keep], idx[keep]
+    if np.all(k == 0) or np.all(k == n):
+        return math.nan
+    season = pd.get_dummies(idx % per_year, drop_first=True, dtype=float).to_numpy()
+    small = sm.add_constant(idx.astype(float))
+    big = np.column_stack([small, season])
+    f0 = sm.GLM(k / n, small, family=sm.families.Binomial(), var_weights=n).fit()
+    f1 = sm.GLM(k / n, big, family=sm.families.Binomial(), var_weights=n).fit()
+    df_num, df_den = big.shape[1] - small.shape[1], f1.df_resid
+    if df_den <= 0:
+        return math.nan
+    scale = max(1.0, f1.pearson_chi2 / df_den)
+    stat = (f0.deviance - f1.deviance) / df_num / scale
+    return float(f_dist.sf(stat, df_num, df_den))
+
+
+def year_over_year(successes, trials, labels, kind: str) -> dict | None:
+    """The last period's rate against the same period a year earlier (Newcombe interval of the
+    difference, the two periods' buyers taken as independent samples); None when the data do not
+    cover the period a year earlier (or it had no buyers). ``then_label`` names that period either
+    way through :func:`year_earlier_label`."""
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    per_year = PERIODS_PER_YEAR.get(kind)
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    if per_year is None or len(k) <= per_year or n[-1] <= 0 or n[-1 - per_year] <= 0:
+        return None
+    k1, n1, k0, n0 = k[-1], n[-1], k[-1 - per_year], n[-1 - per_year]
+    lo, hi = confint_proportions_2indep(k1, n1, k0, n0, method="newcomb", compare="diff")
+    return {"then_label": list(labels)[-1 - per_year], "now": k1 / n1, "then": k0 / n0, "n_now": int(n1),
+            "n_then": int(n0), "difference": k1 / n1 - k0 / n0, "difference_lo": float(lo), "difference_hi": float(hi)}
+
+
+def year_earlier_label(period: str, kind: str) -> str:
+    per = config.to_period(period, kind)
+    return config.period_label(per - PERIODS_PER_YEAR.get(kind, 0), kind)
+
+
+def cluster_effective_n(k, n, clusters, kk, kn, nn) -> tuple[np.ndarray, np.ndarray]:
+    """Effective sample size of a rate pooled over customer-periods where a customer can count in
+    several periods: the ratio estimator p = sum k_i / sum n_i over customers i has the
+    cluster-robust variance m / (m - 1) x sum (k_i - p n_i)^2 / (sum n_i)^2 (m customers); the
+    design effect is that over the binomial p (1 - p) / sum n_i, never below 1 (the interval is
+    never narrower than one counting every customer-period as independent). Returns
+    (n / design effect, design effect); a Wilson interval on the effective n is then the
+    cluster-robust interval. Sums of squares come from the engine (:meth:`_cluster_sums`)."""
+    k, n, m, kk, kn, nn = (np.asarray(v, dtype=float) for v in (k, n, clusters, kk, kn, nn))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        resid = kk - 2 * p * kn + p**2 * nn
+        var_cluster = m / (m - 1) * resid / n**2
+        var_binomial = p * (1 - p) / n
+        deff = np.where((m > 1) & (m < n) & (var_binomial > 0), var_cluster / var_binomial, 1.0)
+    deff = np.where(np.isfinite(deff), np.maximum(deff, 1.0), 1.0)
+    return np.where(n > 0, n / deff, 0.0), deff
+
+
+def compare_extremes(rates, n_effective, groups) -> dict:
+    """The highest against the lowest of several group rates, corrected for having picked the
+    pair after looking: every pair of the G groups is tested (two-proportion z on the effective
+    sample sizes), the p-values are Holm-adjusted over the G (G - 1) / 2 pairs, and the interval of
+    the highest-minus-lowest difference is Bonferroni-widened to the same family (level
+    1 - 0.05 / pairs)."""
+    from scipy.stats import norm
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(rates, dtype=float)
+    n = np.asarray(n_effective, dtype=float)
+    g = len(p)
+    hi, lo = int(np.nanargmax(p)), int(np.nanargmin(p))
+    var = p * (1 - p) / n
+    pairs = [(i, j) for i in range(g) for j in range(i + 1, g)]
+    pvals = []
+    for i, j in pairs:
+        se = math.sqrt(var[i] + var[j]) if var[i] + var[j] > 0 else math.nan
+        z = (p[i] - p[j]) / se if se == se and se > 0 else (0.0 if p[i] == p[j] else math.inf)
+        pvals.append(2 * float(norm.sf(abs(z))))
+    adjusted = multipletests(pvals, method="holm")[1] if pairs else np.array([])
+    idx = pairs.index((min(hi, lo), max(hi, lo))) if hi != lo else None
+    m = len(pairs)
+    zc = float(norm.isf(0.025 / max(m, 1)))
+    se = math.sqrt(var[hi] + var[lo])
+    diff = float(p[hi] - p[lo])
+    p_adj = float(adjusted[idx]) if idx is not None else 1.0
+    return {"groups": g, "pairs": m, "highest": groups[hi], "lowest": groups[lo], "difference": diff,
+            "difference_lo": diff - zc * se, "difference_hi": diff + zc * se,
+            "p_value": float(pvals[idx]) if idx is not None else 1.0, "p_adjusted": p_adj,
+            "separated": bool(p_adj < 0.05 and diff - zc * se > 0)}
 
 
 def materialize(expr: ir.Table) -> ir.Table:
@@ -339,6 +452,148 @@ def customer_summary(orders: ir.Table, refunds: ir.Table | None, end_day: int,
     return frame[cols].reset_index(drop=True)
 
 
+# ---------------------------------------------------------------- revenue bridge and purchase gaps
+
+BRIDGE_KINDS = ("new", "repeat")
+BRIDGE_FACTORS = ("customers", "purchases per customer", "order value")
+GAP_STEPS = 5  # purchase gaps shown one by one up to the 5th -> 6th; later ones pooled in the last
+
+
+def _log_mean(a: float, b: float) -> float:
+    """Logarithmic mean (a - b) / (ln a - ln b), = a when a = b: the weight that makes the log
+    decomposition add up exactly."""
+    if a <= 0 or b <= 0:
+        return 0.0
+    return a if math.isclose(a, b, rel_tol=1e-12) else (a - b) / (math.log(a) - math.log(b))
+
+
+def revenue_bridge(before: pd.DataFrame, after: pd.DataFrame) -> dict:
+    """Decompose the change of order revenue between two periods into customers x purchases per
+    customer x order value, separately for new and repeat customers (``before`` / ``after``: one
+    row per kind with customers, orders, revenue).
+
+    For each kind R = C x (O / C) x (R / O), and the change R1 - R0 is split by the logarithmic
+    mean Divisia index: each factor's part is L(R1, R0) x ln(X1 / X0), L the logarithmic mean.
+    The three parts add up to the change exactly (the logs of the factors sum to the log of R),
+    and the kinds add up to the total. A kind absent in one period (no new customers, say) has
+    no ratio to take: its whole change is put on its customers. Returns the components (kind,
+    factor, change) with the totals."""
+    b = before.set_index("kind").reindex(list(BRIDGE_KINDS)).fillna(0)
+    a = after.set_index("kind").reindex(list(BRIDGE_KINDS)).fillna(0)
+    rows = []
+    for kind in BRIDGE_KINDS:
+        c0, o0, r0 = float(b.at[kind, "customers"]), float(b.at[kind, "orders"]), float(b.at[kind, "revenue"])
+        c1, o1, r1 = float(a.at[kind, "customers"]), float(a.at[kind, "orders"]), float(a.at[kind, "revenue"])
+        if min(c0, o0, r0, c1, o1, r1) <= 0:
+            parts = [r1 - r0, 0.0, 0.0]
+        else:
+            w = _log_mean(r1, r0)
+            parts = [w * math.log(c1 / c0), w * math.log((o1 / c1) / (o0 / c0)), w * math.log((r1 / o1) / (r0 / o0))]
+        for factor, value, x0, x1 in zip(BRIDGE_FACTORS, parts,
+                                         (c0, o0 / c0 if c0 else math.nan, r0 / o0 if o0 else math.nan),
+                                         (c1, o1 / c1 if c1 else math.nan, r1 / o1 if o1 else math.nan), strict=True):
+            rows.append({"kind": kind, "factor": factor, "change": value, "before": x0, "after": x1})
+    parts = pd.DataFrame(rows)
+    r_before, r_after = float(b["revenue"].sum()), float(a["revenue"].sum())
+    return {"revenue_before": r_before, "revenue_after": r_after, "change": r_after - r_before,
+            "by_kind": {k: float(a.at[k, "revenue"] - b.at[k, "revenue"]) for k in BRIDGE_KINDS}, "parts": parts}
+
+
+def gap_quantiles(days: ir.Table, max_step: int = GAP_STEPS) -> pd.DataFrame:
+    """Per purchase number j (gap from the j-th purchase day to the next; j = max_step pools the
+    later ones): gaps, customers, and the quartiles of the days, computed in the engine."""
+    w = ibis.window(group_by="customer_id", order_by="day")
+    t = days.mutate(j=ibis.row_number().over(w) + 1, gap=(days.day.lead().over(w) - days.day).cast("int64"))
+    t = t.filter(t.gap.notnull())
+    t = t.mutate(step=ibis.least(t.j, max_step).cast("int64"))
+    out = t.group_by("step").aggregate(gaps=t.count(), customers=t.customer_id.nunique(),
+                                       q25=t.gap.quantile(0.25), median=t.gap.quantile(0.5),
+                                       q75=t.gap.quantile(0.75)).order_by("step").execute()
+    out["label"] = [_step_label(int(j), max_step) for j in out["step"]]
+    return out[["step", "label", "gaps", "customers", "q25", "median", "q75"]]
+
+
+def _step_label(j: int, last: int) -> str:
+    def nth(i: int) -> str:
+        return f"{i}{'st' if i % 10 == 1 and i != 11 else 'nd' if i % 10 == 2 and i != 12 else 'rd' if i % 10 == 3 and i != 13 else 'th'}"
+
+    return f"{nth(j)} → {nth(j + 1)}" if j < last else f"{nth(j)}+ → next"
+
+
+def category_gap_quantiles(orders: ir.Table, top: int = 8) -> pd.DataFrame:
+    """Days between consecutive purchase days of the same customer in the same category, with
+    quartiles, for the ``top`` categories with the most such gaps (engine)."""
+    t = orders.filter(orders.category.notnull())
+    t = t.mutate(day=t.order_ts.date().epoch_days().cast("int64"), category=t.category.cast("string"))
+    d = t.select("customer_id", "category", "day").distinct()
+    w = ibis.window(group_by=["customer_id", "category"], order_by="day")
+    g = d.mutate(gap=(d.day.lead().over(w) - d.day).cast("int64"))
+    g = g.filter(g.gap.notnull())
+    out = g.group_by("category").aggregate(gaps=g.count(), customers=g.customer_id.nunique(),
+                                           q25=g.gap.quantile(0.25), median=g.gap.quantile(0.5),
+                                           q75=g.gap.quantile(0.75))
+    return out.order_by([ibis.desc("gaps"), "category"]).limit(top).execute()
+
+
+def bridge_findings(bridge: dict | None, currency: str, kind: str) -> list[str]:
+    if bridge is None:
+        return [f"There is no earlier {kind} in the data to compare revenue with."]
+    r0, r1, d = bridge["revenue_before"], bridge["revenue_after"], bridge["change"]
+    rel = f" ({100 * d / r0:+.1f} %)" if r0 else ""
+    out = [f"Order revenue (before refunds) went from {r0:,.0f} {currency} in {bridge['before']} to {r1:,.0f} "
+           f"{currency} in {bridge['after']}: {d:+,.0f} {currency}{rel}; new customers {bridge['by_kind']['new']:+,.0f}, "
+           f"repeat customers {bridge['by_kind']['repeat']:+,.0f}."]
+    p = bridge["parts"]
+    if d and len(p):
+        listed = "; ".join(f"{r.kind} customers' {r.factor} {r.change:+,.0f}"
+                           + (f" ({_fmt_factor(r.factor, r.before, currency)} → {_fmt_factor(r.factor, r.after, currency)})"
+                              if r.before == r.before and r.after == r.after else "")
+                           for r in p.reindex(p["change"].abs().sort_values(ascending=False).index).itertuples()
+                           if abs(r.change) >= 0.005 * max(abs(d), 1.0))
+        top = p.loc[p["change"].abs().idxmax()]
+        out.append(f"The change splits into {listed} (the parts add up to the change exactly). The largest part is "
+                   f"{top['kind']} customers' {top['factor']}.")
+    return out
+
+
+def _fmt_factor(factor: str, value: float, currency: str) -> str:
+    if factor == "customers":
+        return f"{value:,.0f}"
+    if factor == "purchases per customer":
+        return f"{value:.2f}"
+    return f"{value:,.0f} {currency}"
+
+
+def gap_findings(steps: pd.DataFrame, categories: pd.DataFrame) -> list[str]:
+    if steps.empty:
+        return ["No customer has bought on two different days: there is no time between purchases to measure."]
+    parts = "; ".join(f"{r.label}: median {r.median:.0f} days (half within {r.q25:.0f}–{r.q75:.0f}; "
+                      f"{int(r.gaps):,} gaps)" for r in steps.itertuples())
+    out = [f"Among customers who bought again, the time to the next purchase — {parts}."]
+    first, later = steps.iloc[0], steps.iloc[1:]
+    if len(later):
+        faster = later[later["median"] < first["median"]]
+        if len(faster) == len(later):
+            out.append(f"Every later gap is shorter than the first (median {first['median']:.0f} days for the "
+                       f"1st → 2nd against {later['median'].min():.0f}–{later['median'].max():.0f} after): the second "
+                       "purchase is the slow step. Part of this is who is left — customers who reach later purchases "
+                       "are the frequent buyers — not only a rhythm setting in.")
+    out.append("These are completed gaps only: customers who have not come back yet have none, so long gaps "
+               "are under-represented and the medians lean short.")
+    if len(categories):
+        c = categories.sort_values("median")
+        out.append("Replenishment cycle by category (same customer, same category): " + "; ".join(
+            f"{r.category} median {r.median:.0f} days ({r.q25:.0f}–{r.q75:.0f}, {int(r.gaps):,} gaps)"
+            for r in c.itertuples()) + ".")
+    return out
+
+
+def gap_table(steps: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"purchase": steps["label"], "gaps": steps["gaps"], "customers": steps["customers"],
+                         "25 % within (days)": steps["q25"].round(0), "median (days)": steps["median"].round(0),
+                         "75 % within (days)": steps["q75"].round(0)}).set_index("purchase")
+
+
 # ---------------------------------------------------------------- the analysis of one run
 
 
@@ -351,7 +606,9 @@ class LifecycleAnalysis:
         self.period, self.kind, self.settings = period, kind, settings
         cols = ["order_id", "customer_id", "order_ts", "amount"]
         split_cols = [c for c in settings.split_by if c in orders.columns and c not in cols]
-        self.orders = materialize(orders.select(*cols, *split_cols))
+        extra = ["category"] if "category" in orders.columns and "category" not in split_cols else []
+        self.orders = materialize(orders.select(*cols, *split_cols, *extra))
+        self.has_category = "category" in orders.columns
         self.refunds = (materialize(refunds.select("customer_id", "order_ts", "amount"))
                         if refunds is not None else None)
         self.customers_table = customers
@@ -475,6 +732,28 @@ class LifecycleAnalysis:
             out[col] = out[col].fillna(0).astype("int64")
         return out
 
+    def _cluster_sums(self, ks: list[int], by: str) -> dict[str, pd.DataFrame]:
+        """Per split value, for the two window rates: customers (clusters) and the sums over
+        customers of k_i^2, k_i n_i and n_i^2, where n_i is customer i's customer-periods in the
+        group and k_i its successes. A customer counted in several periods of the window is one
+        cluster: these sums give the cluster-robust variance (:func:`cluster_effective_n`)."""
+        act = self._activity
+        cur = act.filter(act.k.isin(ks))
+        within = cur.select("customer_id", by, _s=(cur.n_days >= 2).cast("int64"))
+        prev = act.filter(act.k.isin([k - 1 for k in ks]))
+        base = prev.select(customer_id=prev.customer_id, k=prev.k + 1, grp=prev[by])
+        nxt = act.select(customer_id=act.customer_id, k_next=act.k)
+        joined = base.left_join(nxt, [base.customer_id == nxt.customer_id, base.k == nxt.k_next])
+        ret = joined.select(customer_id=joined.customer_id, _s=joined.k_next.notnull().cast("int64"), **{by: joined.grp})
+        out = {}
+        for metric, t in (("within-period repurchase", within), ("retention", ret)):
+            per = t.group_by(["customer_id", by]).aggregate(_n=t.count(), _k=t._s.sum())
+            g = per.group_by(by).aggregate(customers=per.count(), kk=(per._k * per._k).sum(),
+                                           kn=(per._k * per._n).sum(), nn=(per._n * per._n).sum()).execute()
+            g[by] = g[by].fillna(UNKNOWN).astype(str)
+            out[metric] = g.groupby(by)[["customers", "kk", "kn", "nn"]].sum()
+        return out
+
     @cached_property
     def trend(self) -> pd.DataFrame:
         """Within-period repurchase and retention over the last trend_periods periods, with 95 %
@@ -486,6 +765,22 @@ class LifecycleAnalysis:
         frame = rate_frame(frame, "repeat_buyers", "buyers", "within_period")
         frame = rate_frame(frame, "retained", "base", "retention")
         return frame.rename(columns={"label": "period"})
+
+    @cached_property
+    def history(self) -> pd.DataFrame:
+        """Both period rates for every period of the calendar (the trend shows the last
+        trend_periods): what the year-on-year comparison and the seasonality test read."""
+        frame = self.calendar[["k", "label"]].merge(self._rates(self.calendar["k"].tolist()), on="k", how="left")
+        for col in ("buyers", "repeat_buyers", "base", "retained"):
+            frame[col] = frame[col].fillna(0).astype("int64")
+        return frame.rename(columns={"label": "period"})
+
+    def seasonal(self, k_col: str, n_col: str) -> dict:
+        """Year-on-year comparison and seasonality test of one rate over the whole history."""
+        h = self.history
+        return {"year_over_year": year_over_year(h[k_col], h[n_col], h["period"], self.kind),
+                "seasonality_p": seasonality_test(h[k_col], h[n_col], self.kind),
+                "year_earlier": year_earlier_label(self.period, self.kind) if self.kind in PERIODS_PER_YEAR else None}
 
     @cached_property
     def _first(self) -> ir.Table:
@@ -549,12 +844,14 @@ class LifecycleAnalysis:
         ks = self.ends(self.settings.trend_periods)["k"].tolist()
         for col, source in self.splits_available.items():
             r = self._rates(ks, by=col)
+            clusters = self._cluster_sums(ks, col)
             for metric, k_col, n_col in (("within-period repurchase", "repeat_buyers", "buyers"),
                                          ("retention", "retained", "base")):
                 now = r[r["k"] == self.k_run].groupby(col)[[k_col, n_col]].sum()
                 pooled = r.groupby(col)[[k_col, n_col]].sum()
                 part = pooled.rename(columns={k_col: "k_window", n_col: "n_window"}).join(
-                    now.rename(columns={k_col: "k_period", n_col: "n_period"}), how="left").fillna(0)
+                    now.rename(columns={k_col: "k_period", n_col: "n_period"}), how="left").join(
+                    clusters[metric], how="left").fillna(0)
                 frames.append(_lump(part.reset_index().rename(columns={col: "group"}), "n_window")
                               .assign(split=col, source=source, metric=metric))
             n_max = max(self.settings.second_purchase_days)
@@ -565,19 +862,73 @@ class LifecycleAnalysis:
             part = sp.groupby(col)[[f"second_{n_max}", f"eligible_{n_max}"]].sum().rename(
                 columns={f"second_{n_max}": "k_window", f"eligible_{n_max}": "n_window"})
             part["k_period"], part["n_period"] = np.nan, np.nan
+            # one first purchase per customer: every customer is their own cluster of one
+            part["customers"], part["kk"] = part["n_window"], part["k_window"]
+            part["kn"], part["nn"] = part["k_window"], part["n_window"]
             frames.append(_lump(part.reset_index().rename(columns={col: "group"}), "n_window")
                           .assign(split=col, source=source, metric=f"{n_max}-day second purchase"))
+        columns = ["split", "source", "metric", "group", "k_window", "n_window", "customers", "design_effect",
+                   "n_effective", "rate_window", "rate_window_lo", "rate_window_hi", "k_period", "n_period",
+                   "rate_period", "rate_period_lo", "rate_period_hi", "enough"]
         if not frames:
-            return pd.DataFrame(columns=["split", "source", "metric", "group", "k_window", "n_window", "rate_window",
-                                         "rate_window_lo", "rate_window_hi", "k_period", "n_period", "rate_period",
-                                         "rate_period_lo", "rate_period_hi", "enough"])
+            return pd.DataFrame(columns=columns)
         out = pd.concat(frames, ignore_index=True)
         out = rate_frame(out, "k_window", "n_window", "rate_window")
+        out["n_effective"], out["design_effect"] = cluster_effective_n(
+            out["k_window"], out["n_window"], out["customers"], out["kk"], out["kn"], out["nn"])
+        out["rate_window_lo"], out["rate_window_hi"] = wilson(out["rate_window"].fillna(0) * out["n_effective"],
+                                                              out["n_effective"])
         out = rate_frame(out, "k_period", "n_period", "rate_period")
-        out["enough"] = out["n_window"] >= self.settings.min_group_size
-        return out[["split", "source", "metric", "group", "k_window", "n_window", "rate_window", "rate_window_lo",
-                    "rate_window_hi", "k_period", "n_period", "rate_period", "rate_period_lo", "rate_period_hi",
-                    "enough"]]
+        out["enough"] = out["customers"] >= self.settings.min_group_size
+        return out[columns]
+
+    # ------------------------------------------------------------ revenue bridge and purchase gaps
+    def revenue_cells(self, ks: list[int]) -> pd.DataFrame:
+        """Per period k in ``ks`` and customer kind (new: first purchase in that period; repeat:
+        bought before): customers, orders and order revenue (before refunds). Computed in the
+        engine from the per-customer activity and the first-purchase cohorts."""
+        act = self._activity
+        act = act.filter(act.k.isin([int(k) for k in ks]))
+        cohort = self._first.select("customer_id", "cohort_k")
+        j = act.join(cohort, "customer_id")
+        j = j.mutate(kind=ibis.ifelse(j.cohort_k == j.k, "new", "repeat"))
+        cells = j.group_by(["k", "kind"]).aggregate(customers=j.count(), orders=j.n_orders.sum(),
+                                                    revenue=j.amount.sum()).execute()
+        full = pd.MultiIndex.from_product([[int(k) for k in ks], list(BRIDGE_KINDS)], names=["k", "kind"])
+        cells = cells.set_index(["k", "kind"]).reindex(full).fillna(0).reset_index()
+        cells[["customers", "orders"]] = cells[["customers", "orders"]].astype("int64")
+        cells["revenue"] = cells["revenue"].astype(float)
+        return cells
+
+    def revenue_bridge(self, against: str = "previous") -> dict | None:
+        """Order revenue of the run's period against the previous period (``against='previous'``)
+        or the same period a year earlier (``'year'``), decomposed by :func:`revenue_bridge`.
+        None when the calendar does not reach the earlier period."""
+        back = 1 if against == "previous" else PERIODS_PER_YEAR.get(self.kind, 0)
+        k0 = self.k_run - back
+        if back <= 0 or k0 < int(self.calendar["k"].iloc[0]):
+            return None
+        cells = self.revenue_cells([k0, self.k_run])
+        labels = self.calendar.set_index("k")["label"]
+        out = revenue_bridge(cells[cells["k"] == k0], cells[cells["k"] == self.k_run])
+        out.update(before=labels[k0], after=labels[self.k_run], cells=cells.assign(period=cells["k"].map(labels)))
+        return out
+
+    @cached_property
+    def purchase_gaps(self) -> pd.DataFrame:
+        """Days from each purchase day to the customer's next one, by purchase number (1st → 2nd,
+        2nd → 3rd, ..., the last step pooling the later ones): gaps, customers, quartiles. Only
+        completed gaps (a customer who has not come back yet has none)."""
+        return gap_quantiles(self.days, max_step=GAP_STEPS)
+
+    @cached_property
+    def category_gaps(self) -> pd.DataFrame:
+        """The replenishment cycle per category: days between consecutive purchase days of the
+        same customer in the same category (quartiles), for the categories with the most gaps.
+        Empty when the orders carry no category."""
+        if not self.has_category or not _has_values(self.orders.category):
+            return pd.DataFrame(columns=["category", "gaps", "customers", "q25", "median", "q75"])
+        return category_gap_quantiles(self.orders)
 
     # ------------------------------------------------------------ cohorts
     @cached_property
@@ -642,7 +993,16 @@ class LifecycleAnalysis:
         prev_counts = self.stage_counts.loc[prev_label] if prev_label else None
         matrix = self.transition_matrix()
         flows = {f"{a}->{b}": int(matrix.at[a, b]) for a in matrix.index for b in matrix.columns if matrix.at[a, b]}
+        bridge = self.revenue_bridge()
+        gaps = self.purchase_gaps
         return {
+            "revenue_bridge": None if bridge is None else {
+                "before": bridge["before"], "after": bridge["after"], "revenue_before": bridge["revenue_before"],
+                "revenue_after": bridge["revenue_after"], "change": bridge["change"], "by_kind": bridge["by_kind"],
+                "parts": {f"{r.kind}.{r.factor}": float(r.change) for r in bridge["parts"].itertuples()}},
+            "purchase_gap_days": {r.label: {"gaps": int(r.gaps), "q25": _num(r.q25), "median": _num(r.median),
+                                            "q75": _num(r.q75)} for r in gaps.itertuples()},
+            "replenishment_days_by_category": {str(r.category): _num(r.median) for r in self.category_gaps.itertuples()},
             "period": self.period,
             "customers": int(counts.sum()),
             "stage_counts": {s: int(counts.get(s, 0)) for s in STAGES},
@@ -817,7 +1177,45 @@ def rate_findings(a: LifecycleAnalysis) -> list[str]:
         else:
             sentence += f"; {test['direction']} to tell a trend."
         out.append(sentence)
+        season = a.seasonal(k_col, n_col)
+        extra = seasonal_sentence(label, a.period, a.kind, test, season)
+        if extra:
+            out.append(extra)
     return out
+
+
+def seasonal_sentence(label: str, period: str, kind: str, test: dict, season: dict) -> str | None:
+    """The same period a year earlier, where the data cover it and a season may be at work (the
+    rate's period-of-year pattern is significant, or the history is too short to test it); or,
+    where they do not cover it, a warning when the trend or the last period may be a season."""
+    yoy, p_season, then = season["year_over_year"], season["seasonality_p"], season["year_earlier"]
+    if then is None:
+        return None
+    seasonal = p_season == p_season and p_season < 0.05
+    untested = p_season != p_season
+    if yoy is not None and (seasonal or untested):
+        why = (f"the rate swings with the {kind} of the year (seasonality test p {p_season:.2g}), so this, not the "
+               f"{kind}-to-{kind} trend, is the fair comparison" if seasonal else
+               "the history is too short to test for a season, and a season cannot fake this comparison")
+        d, lo, hi = yoy["difference"], yoy["difference_lo"], yoy["difference_hi"]
+        verdict = ("higher than a year earlier" if lo > 0 else "lower than a year earlier" if hi < 0
+                   else "we cannot tell it from a year earlier")
+        return (f"{label} against {yoy['then_label']}, the same {kind} a year earlier: {100 * yoy['then']:.1f} % → "
+                f"{100 * yoy['now']:.1f} % ({100 * d:+.1f} points, 95 % CI {100 * lo:+.1f} to {100 * hi:+.1f}; "
+                f"{yoy['n_then']:,} and {yoy['n_now']:,} customers): {verdict}; {why}.")
+    if yoy is None and (seasonal or untested):
+        stands_out = test.get("last_z", math.nan) == test.get("last_z", math.nan) and abs(test["last_z"]) > 2
+        if test["direction"] in ("rising", "falling") or stands_out:
+            what = []
+            if stands_out:
+                what.append(f"{period} sits {abs(test['last_z']):.1f} standard errors "
+                            f"{'above' if test['last_z'] > 0 else 'below'} the fitted line")
+            if test["direction"] in ("rising", "falling"):
+                what.append(f"the window is {test['direction']}")
+            return (f"{label}: {' and '.join(what)}, but the data do not reach back to {then}, the same {kind} a year "
+                    f"earlier, so a seasonal swing cannot be told from a change; read it as possibly seasonal until a "
+                    f"year-on-year comparison is possible.")
+    return None
 
 
 def second_purchase_findings(a: LifecycleAnalysis) -> list[str]:
@@ -865,16 +1263,26 @@ def split_findings(a: LifecycleAnalysis) -> list[str]:
         if len(ok) < 2:
             out.append(f"{metric} by {split}: too few customers per group to compare.")
             continue
+        ok = ok.reset_index(drop=True)
+        c = compare_extremes(ok["rate_window"], ok["n_effective"], ok["group"].tolist())
         hi, lo = ok.loc[ok["rate_window"].idxmax()], ok.loc[ok["rate_window"].idxmin()]
-        separated = hi["rate_window_lo"] > lo["rate_window_hi"]
-        verdict = "the intervals do not overlap" if separated else "the intervals overlap: we cannot tell them apart"
+        verdict = ("we can tell them apart" if c["separated"] else "we cannot tell them apart")
         out.append(f"{metric} by {split}: highest {hi['group']} {100 * hi['rate_window']:.1f} % "
-                   f"({int(hi['n_window']):,}), lowest {lo['group']} {100 * lo['rate_window']:.1f} % "
-                   f"({int(lo['n_window']):,}); {verdict}.")
+                   f"({_count_words(hi)}), lowest {lo['group']} {100 * lo['rate_window']:.1f} % "
+                   f"({_count_words(lo)}); difference {100 * c['difference']:.1f} points (95 % interval "
+                   f"{100 * c['difference_lo']:+.1f} to {100 * c['difference_hi']:+.1f}, widened for the {c['pairs']} "
+                   f"pairs among {c['groups']} groups; Holm-adjusted p {c['p_adjusted']:.2g}): {verdict}.")
     missing = [c for c in a.settings.split_by if c not in a.splits_available]
     if missing:
         out.append(f"Not split by {', '.join(missing)}: the data has no such column.")
     return out
+
+
+def _count_words(row) -> str:
+    """'1,234 customers' or, when customers count in several periods of the window,
+    '1,234 customers, 2,345 customer-periods'."""
+    customers, n = int(row["customers"]), int(row["n_window"])
+    return f"{customers:,} customers" if customers == n else f"{customers:,} customers, {n:,} customer-periods"
 
 
 def cohort_findings(a: LifecycleAnalysis, currency: str) -> list[str]:
@@ -965,6 +1373,7 @@ def summary_findings(a: LifecycleAnalysis, segments: pd.DataFrame, currency: str
     flows = flow_findings(a)
     out += flows[:1]
     out += rate_findings(a)
+    out += bridge_findings(a.revenue_bridge(), currency, a.kind)[:1]
     sp = second_purchase_findings(a)
     valid = a.second_purchase[a.second_purchase["customers"] > 0]
     if len(valid):

@@ -232,11 +232,12 @@ def split_rates(splits: pd.DataFrame, title: str):
         if part["rate_period"].notna().any():
             ax.plot(100 * part["rate_period"].astype(float), y, "o", color="#d1495b", markersize=4,
                     label="this period only")
-        ax.set_yticks(y, [f"{g} ({int(n):,})" for g, n in zip(part["group"], part["n_window"], strict=True)], fontsize=8)
+        sizes = part["customers"] if "customers" in part else part["n_window"]
+        ax.set_yticks(y, [f"{g} ({int(n):,})" for g, n in zip(part["group"], sizes, strict=True)], fontsize=8)
         ax.set_title(f"{metric} by {split}", fontsize=9)
         ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
     for ax in axes[-1]:
-        ax.set_xlabel("rate (%); bars: pooled window, whiskers: 95 %")
+        ax.set_xlabel("rate (%); bars: pooled window, whiskers: 95 % (customers as clusters)")
     handles, labels = axes[0][0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="upper right", fontsize=8)
@@ -320,5 +321,71 @@ def rfm_segments(table: pd.DataFrame, currency: str, title: str):
     ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
     ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False)
     ax.set_title(title, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+BRIDGE_COLORS = {"new": "#4c9be8", "repeat": "#2a9d5c"}
+
+
+def revenue_bridge(bridge: dict, currency: str, title: str):
+    """Waterfall from the earlier period's order revenue to this period's: one bar per customer
+    kind and factor (customers, purchases per customer, order value), up green / down red."""
+    fig, ax = plt.subplots(figsize=(11, 4.4))
+    if bridge is None:
+        ax.text(0.5, 0.5, "no earlier period to compare with", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        ax.set_title(title)
+        return fig
+    parts = bridge["parts"]
+    labels = [bridge["before"]] + [f"{r.kind}:\n{r.factor}" for r in parts.itertuples()] + [bridge["after"]]
+    level = bridge["revenue_before"]
+    ax.bar(0, level, color="#9a9a9a")
+    for i, r in enumerate(parts.itertuples(), start=1):
+        bottom = level if r.change >= 0 else level + r.change
+        ax.bar(i, abs(r.change), bottom=bottom, color="#2a9d5c" if r.change >= 0 else "#d1495b",
+               edgecolor=BRIDGE_COLORS[r.kind], linewidth=2)
+        ax.text(i, max(level, level + r.change), f"{r.change:+,.0f}", ha="center", va="bottom", fontsize=8)
+        level += r.change
+    ax.bar(len(labels) - 1, bridge["revenue_after"], color="#555555")
+    for x, v in ((0, bridge["revenue_before"]), (len(labels) - 1, bridge["revenue_after"])):
+        ax.text(x, v, f"{v:,.0f}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(labels)), labels, fontsize=8)
+    ax.set_xlabel("order revenue of the earlier period, the change from each factor (outline: new / repeat "
+                  "customers), this period")
+    ax.set_ylabel(f"order revenue before refunds ({currency})")
+    ax.yaxis.set_major_formatter(FuncFormatter(thousands))
+    low = min(bridge["revenue_before"], bridge["revenue_after"], level)
+    ax.set_ylim(bottom=max(0, low - 0.25 * abs(bridge["change"]) - 0.05 * low) if low > 0 else None)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def purchase_gaps(steps: pd.DataFrame, categories: pd.DataFrame, title: str):
+    """Median days to the next purchase (dot) with the middle half (bar: 25 % to 75 %), by purchase
+    number and, where the orders carry one, by category (same customer, same category)."""
+    panels = [("by purchase number", steps, "label")]
+    if len(categories):
+        panels.append(("by category (same customer, same category)", categories.sort_values("median"), "category"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 0.42 * max(len(p[1]) for p in panels) + 1.8),
+                             squeeze=False)
+    for ax, (name, frame, key) in zip(axes[0], panels, strict=True):
+        if frame.empty:
+            ax.text(0.5, 0.5, "no customer bought on two different days", ha="center", va="center",
+                    transform=ax.transAxes)
+            ax.set_title(name, fontsize=10)
+            continue
+        f = frame.iloc[::-1]
+        y = np.arange(len(f))
+        ax.barh(y, f["q75"] - f["q25"], left=f["q25"], height=0.5, color="#9bb7d4", label="middle half (25–75 %)")
+        ax.plot(f["median"], y, "o", color="#2a6f97", label="median")
+        ax.set_yticks(y, [f"{k} ({int(n):,})" for k, n in zip(f[key], f["gaps"], strict=True)], fontsize=8)
+        ax.set_xlabel("days to the next purchase")
+        ax.set_xlim(left=0)
+        ax.set_title(name, fontsize=10)
+    axes[0][0].set_ylabel("step (gaps)")
+    axes[0][0].legend(fontsize=8, loc="lower right")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig

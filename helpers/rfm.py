@@ -12,6 +12,14 @@ splitting identical customers at random as rank-based quintiles do. R is scored 
 
 Segments. Named on a 5 x 5 grid of R and FM = round((F + M) / 2), the scores taken on a five-level
 scale whatever ``bins`` is (see :data:`SEGMENTS` for the cells).
+
+Names never contradict the lifecycle stage. R is a rank among this brand's customers, so where most
+customers are long gone an R of 4 can lie past the churn line, and where most buy often an R of 2
+can still be active. When the customer table carries the lifecycle ``stage``, a name that claims a
+recent purchase (champions, loyal, new, ...) is not given to a churned customer — they are *lapsed
+loyal* (FM 4-5) or *lapsed* — and a name that claims a long absence (at risk, can't lose,
+hibernating, lost) is not given to a new, returning or active customer — they are *loyal* (FM 4-5),
+*need attention* (FM 3) or *active, low value* (see :data:`STAGE_NAMES`).
 """
 
 from __future__ import annotations
@@ -33,7 +41,18 @@ SEGMENTS: dict[str, tuple[tuple[int, ...], tuple[int, ...], str]] = {
     "hibernating": ((2,), (1, 2), "long gone, low frequency and spend"),
     "lost": ((1,), (1, 2), "longest gone, low frequency and spend"),
 }
-SEGMENT_ORDER = list(SEGMENTS)
+# names given instead of a grid name that would contradict the lifecycle stage
+STAGE_NAMES: dict[str, str] = {
+    "lapsed loyal": "were frequent or big spenders, now past the churn line",
+    "lapsed": "past the churn line, middling or low frequency and spend",
+    "active, low value": "bought within the active window, but rarely and for little",
+}
+RECENT_NAMES = frozenset({"champions", "loyal", "potential loyalists", "new", "promising", "need attention",
+                          "about to sleep"})  # say the customer bought recently or is only fading
+GONE_NAMES = frozenset({"at risk", "can't lose", "hibernating", "lost"})  # say the customer has been gone long
+LIVE_STAGES = frozenset({"new", "returning", "active"})
+SEGMENT_ORDER = [*SEGMENTS, *STAGE_NAMES]
+DEFINITIONS = {**{k: v[2] for k, v in SEGMENTS.items()}, **STAGE_NAMES}
 
 
 def quantile_score(values: pd.Series, bins: int, higher_is_better: bool = True) -> pd.Series:
@@ -53,8 +72,24 @@ def segment_of(r5: pd.Series, fm5: pd.Series) -> pd.Series:
     return out
 
 
+def reconcile_with_stage(segment: pd.Series, stage: pd.Series, fm5: pd.Series) -> pd.Series:
+    """Grid names that contradict the lifecycle stage renamed (module docstring): a churned
+    customer is never champions / loyal / new ..., a new, returning or active one never at risk /
+    lost ...; every other name is kept."""
+    out = segment.copy()
+    churned_recent = (stage == "churned") & segment.isin(RECENT_NAMES)
+    out[churned_recent & (fm5 >= 4)] = "lapsed loyal"
+    out[churned_recent & (fm5 < 4)] = "lapsed"
+    live_gone = stage.isin(LIVE_STAGES) & segment.isin(GONE_NAMES)
+    out[live_gone & (fm5 >= 4)] = "loyal"
+    out[live_gone & (fm5 == 3)] = "need attention"
+    out[live_gone & (fm5 <= 2)] = "active, low value"
+    return out
+
+
 def score_customers(customers: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
-    """Add r_score, f_score, m_score (1..bins) and rfm_segment to the customer table."""
+    """Add r_score, f_score, m_score (1..bins) and rfm_segment to the customer table (named so
+    as not to contradict the ``stage`` column where the table has one)."""
     out = customers.copy()
     rec, freq, mon = out["recency_days"], out["purchase_days"], out["revenue"]
     out["r_score"] = quantile_score(rec, bins, higher_is_better=False)
@@ -63,6 +98,8 @@ def score_customers(customers: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
     r5 = quantile_score(rec, 5, higher_is_better=False)
     fm5 = np.floor((quantile_score(freq, 5) + quantile_score(mon, 5)) / 2 + 0.5).astype("int64")
     out["rfm_segment"] = segment_of(r5, fm5)
+    if "stage" in out.columns:
+        out["rfm_segment"] = reconcile_with_stage(out["rfm_segment"], out["stage"], fm5)
     return out
 
 
@@ -94,7 +131,7 @@ def segment_table(customers: pd.DataFrame) -> pd.DataFrame:
     g["customer_share"] = g["customers"] / max(1, len(c))
     g["revenue_share"] = g["revenue"] / total_rev if total_rev else np.nan
     g["average_order_value"] = g["revenue"] / g["orders"].where(g["orders"] > 0)
-    g["definition"] = [SEGMENTS[s][2] for s in g.index]
+    g["definition"] = [DEFINITIONS[s] for s in g.index]
     g.index.name = "segment"
     return g[["customers", "customer_share", "revenue", "revenue_share", "average_order_value",
               "purchase_days", "recency_days", "definition"]]

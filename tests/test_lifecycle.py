@@ -280,6 +280,131 @@ def test_wilson_edges_are_exact_and_whiskers_never_negative():
     plt.close(fig)
 
 
+def test_cluster_robust_split_intervals_count_each_customer_once():
+    """A rate pooled over customer-periods: the cluster-robust variance from the engine's sums
+    of squares equals the sandwich computed customer by customer; clusters of one leave the
+    binomial interval alone; customers repeating the same outcome shrink the effective n."""
+    rng = np.random.default_rng(3)
+    n_i = rng.integers(1, 6, 400).astype(float)
+    k_i = rng.binomial(n_i.astype(int), rng.beta(1, 3, 400)).astype(float)
+    k, n = k_i.sum(), n_i.sum()
+    eff, deff = lifecycle.cluster_effective_n(k, n, 400, (k_i**2).sum(), (k_i * n_i).sum(), (n_i**2).sum())
+    p = k / n
+    sandwich = 400 / 399 * ((k_i - p * n_i) ** 2).sum() / n**2
+    assert float(deff) == pytest.approx(sandwich / (p * (1 - p) / n))
+    assert float(deff) > 1.5 and float(eff) == pytest.approx(n / float(deff))
+    eff1, deff1 = lifecycle.cluster_effective_n([30], [100], [100], [30], [30], [100])
+    assert deff1.tolist() == [1.0] and eff1.tolist() == [100.0]
+
+
+def test_highest_against_lowest_group_is_corrected_for_the_pairs():
+    from statsmodels.stats.multitest import multipletests
+
+    rates, n_eff = [0.30, 0.20, 0.26, 0.25], [800.0, 700.0, 500.0, 60.0]
+    c = lifecycle.compare_extremes(rates, n_eff, ["a", "b", "c", "d"])
+    assert (c["highest"], c["lowest"], c["pairs"], c["groups"]) == ("a", "b", 6, 4)
+    assert c["difference"] == pytest.approx(0.10)
+    raw = 2 * __import__("scipy.stats").stats.norm.sf(0.10 / math.sqrt(0.3 * 0.7 / 800 + 0.2 * 0.8 / 700))
+    assert c["p_value"] == pytest.approx(raw)
+    assert c["p_adjusted"] >= c["p_value"] and c["separated"]
+    pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
+    zs = [(rates[i] - rates[j]) / math.sqrt(rates[i] * (1 - rates[i]) / n_eff[i] + rates[j] * (1 - rates[j]) / n_eff[j])
+          for i, j in pairs]
+    holm = multipletests([2 * __import__("scipy.stats").stats.norm.sf(abs(z)) for z in zs], method="holm")[1]
+    assert c["p_adjusted"] == pytest.approx(holm[pairs.index((0, 1))])
+    # the same gap between small groups: the unadjusted test would flag it, the family-wise one does not
+    small = lifecycle.compare_extremes([0.30, 0.22, 0.25, 0.24, 0.26], [300.0] * 5, list("abcde"))
+    assert small["p_value"] < 0.05 and not small["separated"] and small["pairs"] == 10
+
+
+def test_trend_sentences_compare_with_the_same_month_a_year_earlier():
+    """A rate with a November peak: over three years the period-of-year test finds the season
+    and the sentence compares November with the November before; over the first twelve months
+    only (no November a year earlier) the peak is flagged as possibly seasonal, not a change."""
+    months = pd.period_range("2021-12", "2024-11", freq="M")
+    rng = np.random.default_rng(5)
+    n = np.full(len(months), 2000)
+    p = np.where(months.month == 11, 0.30, np.where(months.month == 10, 0.24, 0.18))
+    k = rng.binomial(n, p)
+    labels = [str(m) for m in months]
+    assert lifecycle.seasonality_test(k, n, "month") < 0.001
+    yoy = lifecycle.year_over_year(k, n, labels, "month")
+    assert yoy["then_label"] == "2023-11" and yoy["now"] == k[-1] / n[-1]
+    season = {"year_over_year": yoy, "seasonality_p": lifecycle.seasonality_test(k, n, "month"),
+              "year_earlier": lifecycle.year_earlier_label("2024-11", "month")}
+    text = lifecycle.seasonal_sentence("Retention", "2024-11", "month", lifecycle.trend_test(k[-12:], n[-12:]), season)
+    assert "against 2023-11, the same month a year earlier" in text and "seasonality test" in text
+    first = slice(0, 12)  # 2021-12 .. 2022-11: no November a year earlier
+    test = lifecycle.trend_test(k[first], n[first])
+    assert test["last_z"] > 2
+    short = {"year_over_year": lifecycle.year_over_year(k[first], n[first], labels[first], "month"),
+             "seasonality_p": lifecycle.seasonality_test(k[first], n[first], "month"),
+             "year_earlier": lifecycle.year_earlier_label("2022-11", "month")}
+    assert short["year_over_year"] is None and math.isnan(short["seasonality_p"])
+    text = lifecycle.seasonal_sentence("Retention", "2022-11", "month", test, short)
+    assert "do not reach back to 2021-11" in text and "seasonal" in text
+    flat = rng.binomial(n, 0.2)
+    assert lifecycle.seasonality_test(flat, n, "month") > 0.01
+    none = {"year_over_year": lifecycle.year_over_year(flat, n, labels, "month"),
+            "seasonality_p": lifecycle.seasonality_test(flat, n, "month"), "year_earlier": "2023-11"}
+    assert lifecycle.seasonal_sentence("Retention", "2024-11", "month", lifecycle.trend_test(flat, n), none) is None
+
+
+def test_revenue_bridge_adds_up_on_a_hand_computed_fixture():
+    """New: 10 customers, 12 orders, 600 -> 15, 15, 600: revenue flat, so the three parts cancel:
+    600 ln 1.5 (customers), 600 ln(1 / 1.2) (purchases per customer), 600 ln 0.8 (order value).
+    Repeat: 20, 30, 1800 -> 20, 40, 2400: only purchases per customer moved (1.5 -> 2, order value
+    60 both times), so it takes the whole +600. A kind absent before puts its change on customers."""
+    before = pd.DataFrame({"kind": ["new", "repeat"], "customers": [10, 20], "orders": [12, 30], "revenue": [600.0, 1800.0]})
+    after = pd.DataFrame({"kind": ["new", "repeat"], "customers": [15, 20], "orders": [15, 40], "revenue": [600.0, 2400.0]})
+    b = lifecycle.revenue_bridge(before, after)
+    parts = b["parts"].set_index(["kind", "factor"])["change"]
+    assert parts[("new", "customers")] == pytest.approx(600 * math.log(1.5))
+    assert parts[("new", "purchases per customer")] == pytest.approx(600 * math.log(1 / 1.2))
+    assert parts[("new", "order value")] == pytest.approx(600 * math.log(0.8))
+    assert parts[("repeat", "purchases per customer")] == pytest.approx(600.0)
+    assert parts[("repeat", "customers")] == pytest.approx(0.0, abs=1e-9)
+    assert parts[("repeat", "order value")] == pytest.approx(0.0, abs=1e-9)
+    assert b["change"] == 600.0 and parts.sum() == pytest.approx(600.0, abs=1e-9)
+    none_before = lifecycle.revenue_bridge(before.assign(customers=[0, 20], orders=[0, 30], revenue=[0.0, 1800.0]), after)
+    p2 = none_before["parts"].set_index(["kind", "factor"])["change"]
+    assert p2[("new", "customers")] == 600.0 and p2.sum() == pytest.approx(1200.0)
+    text = " ".join(lifecycle.bridge_findings({**b, "before": "2024-05", "after": "2024-06"}, "CNY", "month"))
+    assert "+600 CNY (+25.0 %)" in text and "repeat customers' purchases per customer +600 (1.50 → 2.00)" in text
+
+
+def test_revenue_bridge_and_purchase_gaps_on_the_hand_orders(hand):
+    """May -> June of the hand orders: May new A, B, J, K (4 orders, 210), repeat C (20); June new
+    new1, lastday, I (4 orders: I twice on one day, 115), repeat A, G, H, K (5 orders, 220). Gaps
+    between purchase days: 1st -> 2nd A 26, C 60, D 91, G 97, H 214, K 9; 2nd -> 3rd K 22."""
+    _, a = hand
+    b = a.revenue_bridge()
+    cells = b["cells"].set_index(["period", "kind"])[["customers", "orders", "revenue"]]
+    assert cells.loc[("2024-05", "new")].tolist() == [4, 4, 210.0]
+    assert cells.loc[("2024-05", "repeat")].tolist() == [1, 1, 20.0]
+    assert cells.loc[("2024-06", "new")].tolist() == [3, 4, 115.0]
+    assert cells.loc[("2024-06", "repeat")].tolist() == [4, 5, 220.0]
+    assert b["change"] == pytest.approx(105.0) and b["parts"]["change"].sum() == pytest.approx(105.0)
+    assert a.revenue_bridge("year") is None  # the data start in 2023-11
+    g = a.purchase_gaps.set_index("step")
+    first = [26, 60, 91, 97, (pd.Timestamp("2024-06-02") - pd.Timestamp("2023-11-01")).days, 9]
+    assert g.at[1, "gaps"] == 6 and g.at[2, "gaps"] == 1 and list(g.index) == [1, 2]
+    assert g.loc[1, ["q25", "median", "q75"]].tolist() == pytest.approx(np.quantile(first, [0.25, 0.5, 0.75]).tolist())
+    assert g.at[2, "median"] == 22 and g.at[1, "label"] == "1st → 2nd"
+    assert a.category_gaps.empty  # the hand orders carry no category
+    import ibis
+
+    orders = ibis.memtable(pd.DataFrame({
+        "customer_id": ["x", "x", "x", "y", "y", "y"],
+        "order_ts": pd.to_datetime(["2024-01-01 10:00", "2024-01-11 09:00", "2024-01-11 18:00", "2024-01-01 10:00",
+                                    "2024-01-05 10:00", "2024-02-04 10:00"]),
+        "category": ["tea", "tea", "tea", "tea", "cake", "cake"]}))
+    cat = lifecycle.category_gap_quantiles(orders).set_index("category")
+    assert cat.at["tea", "gaps"] == 1 and cat.at["tea", "median"] == 10  # x: Jan 1 -> Jan 11 (twice that day)
+    assert cat.at["cake", "median"] == 30
+    assert "Replenishment cycle by category" in " ".join(lifecycle.gap_findings(a.purchase_gaps, cat.reset_index()))
+
+
 # ---------------------------------------------------------------- as-of honesty
 
 
