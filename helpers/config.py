@@ -357,6 +357,15 @@ class Tiers(_Strict):
     assumed_response_band: float = Field(default=0.5, gt=0, lt=1, description="assumptions carry no interval: the profit "
                                          "range shown uses the assumed response times (1 -/+ this)")
     saturation: float = Field(default=1.0, gt=0, description="k in 1 - exp(-k x spend per customer / cost per contact)")
+    channels: dict[str, list[str]] = Field(
+        default_factory=dict, description="channels each tier may be contacted through (the budget is optimised over "
+        "tier x channel); a tier not named here uses the channels its playbook rows give")
+    channel_response_factor: dict[str, float] = Field(
+        default_factory=dict, description="assumed response of a channel never measured = the tier's assumed_response x "
+        "this factor (1 for a channel not named); a channel a campaign measured uses its measured lift instead")
+    retention_effect: float = Field(
+        default=1.0, ge=0, le=1, description="share of a customer's at-risk future value ((1 - P(alive)) x the CLV if "
+        "alive) that an incremental purchase keeps; 0 counts only the purchase itself")
     playbook: list[dict[str, str | float | int]] = Field(
         default_factory=lambda: [
             {"tier": "high", "stage": "*", "action": "vip_service", "channel": "phone", "offer": "priority service and early access", "offer_value": 0},
@@ -423,6 +432,17 @@ class Tiers(_Strict):
         dupes = sorted({c for c in cells if cells.count(c) > 1})
         if dupes:
             raise ValueError(f"playbook: more than one row for tier x stage {dupes}")
+        for tier, chans in self.channels.items():
+            if tier not in tiers:
+                raise ValueError(f"channels: tier {tier!r} is not one of {list(tiers)}")
+            unknown = [c for c in chans if c not in self.cost_per_contact]
+            if not chans:
+                raise ValueError(f"channels.{tier}: needs at least one channel")
+            if unknown:
+                raise ValueError(f"channels.{tier}: {unknown} have no cost in cost_per_contact ({sorted(self.cost_per_contact)})")
+        bad = sorted(k for k, v in self.channel_response_factor.items() if k not in self.cost_per_contact or not v >= 0)
+        if bad:
+            raise ValueError(f"channel_response_factor: {bad} must be channels of cost_per_contact with a factor at or above 0")
         return self
 
 

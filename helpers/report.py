@@ -336,3 +336,42 @@ def say(*sentences: str) -> None:
 
     text = "\n".join(f"- {s}" if not s.startswith(("- ", "#", "**")) else s for s in sentences if s)
     display(Markdown(text))
+
+
+# ---------------------------------------------------------------- business assumptions
+
+# The figures a money answer rests on, by params section and field: when a brand's params file
+# does not set one, the workbook's generic default is used and the answer is only illustrative.
+BUSINESS_ASSUMPTIONS = (("business", "margin", "gross margin"),
+                        ("tiers", "budget", "retention budget"),
+                        ("tiers", "cost_per_contact", "cost per contact"))
+
+
+def default_assumptions(params: Params) -> list[str]:
+    """The business assumptions (BUSINESS_ASSUMPTIONS) the brand's params leave at the
+    workbook's defaults, as ``section.field`` names: set explicitly in the params file (even to
+    the default's value) counts as the brand's own figure."""
+    out = []
+    for section, name, _ in BUSINESS_ASSUMPTIONS:
+        given = section in params.model_fields_set and name in getattr(params, section).model_fields_set
+        if not given:
+            out.append(f"{section}.{name}")
+    return out
+
+
+def is_illustrative(params: Params) -> bool:
+    """True when any business assumption is a default: money figures are then illustrative and
+    customer lists drafts."""
+    return bool(default_assumptions(params))
+
+
+def illustrative_sentence(params: Params) -> str:
+    """The label a page puts above its money figures when they rest on defaults ('' if none)."""
+    names = {f"{s}.{n}": label for s, n, label in BUSINESS_ASSUMPTIONS}
+    missing = default_assumptions(params)
+    if not missing:
+        return ""
+    what = ", ".join(f"{names[m]} (`{m}`)" for m in missing)
+    return (f"**Illustrative.** The params of {params.brand} do not set the {what}: the workbook's generic defaults "
+            "are used, so the money figures on this page show how the method works, not a plan for this brand. Set "
+            "them in the brand's params file to make the plan decision-grade.")

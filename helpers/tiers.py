@@ -8,34 +8,33 @@ Definitions (the notebook prints them next to the numbers):
   is upside: a customer between the two bands whose predicted CLV is at least
   ``potential_ratio`` times the gross profit made so far (past revenue x business.margin).
   Everyone else in the middle band is *general*.
-* **Response model.** Contacting a tier's customers lifts their chance to buy in the campaign
-  window by ``rho`` (incremental repurchase probability at one contact per customer: measured
-  by notebook 06 of an earlier period, else ``tiers.assumed_response``). An incremental
-  purchase is worth the tier's order value x margin (the window only: later purchases of a
-  retained customer are not counted). Spending ``x`` on a tier of ``n`` contactable customers
-  at ``c`` per contact yields the gross incremental profit
-
-      G(x) = n * rho * v * (1 - exp(-k x / (n c))) / (1 - exp(-k))
-
-  which is ``n rho v`` at one contact per customer (``x = n c``) and saturates: spend below one
-  contact per customer reaches the highest-priority customers first, spend above it buys
-  further contacts up to the frequency cap, each worth less than the one before. ``k`` is
-  ``tiers.saturation``. Expected incremental profit = G(x) - x; ROI = profit / spend.
+* **What a contact is worth, the response curve and the split** over tier x channel cells:
+  :mod:`helpers.budget` (an incremental purchase is worth the order's margin plus the at-risk
+  future value it keeps; each cell has its channel's cost and response and a concave curve;
+  the optimiser keeps every tier's contacts within the frequency cap).
+* **Response.** Per cell, the incremental repurchase probability at one contact per customer:
+  for the channel a campaign used, the lift notebook 06 measured in an earlier period (the
+  covariate-adjusted estimate when reported, with its 95 % interval); every other channel keeps
+  ``tiers.assumed_response`` x ``tiers.channel_response_factor``, labelled assumed.
 * **Cost per contact** = channel cost + offer value x the chance the offer is redeemed
   (the customer's chance to buy in the window, from notebook 04's expected purchases, plus the
   lift): an offer is paid by everyone who uses it, including those who would have bought anyway.
-* **Budget split.** The rule of thumb gives each tier its share of the budget, spent up to what
-  the tier can absorb under the cap (the rest stays unspent). The data-driven split maximises
-  the summed expected profit with SLSQP under: total spend <= budget, 0 <= spend <= the tier's
-  capacity (contactable customers x contacts the cap allows x cost). The rule's split is a
-  feasible point of that problem, so the optimum is never worse under the same assumptions.
+* **Budget split.** The rule of thumb gives each tier its share of the budget, spent through the
+  channels the playbook gives its customers, up to what they can absorb under the cap (the rest
+  stays unspent). The data-driven split maximises the summed expected profit over the cells.
+  The rule's split is a feasible point of that problem, so the optimum is never worse under the
+  same assumptions. Both are shown with the profit at the low and high ends of the response.
 * **Actions.** The playbook maps tier x stage to an action, channel and offer. Customers who
   opted out, have a ticket not marked resolved in the last ``complaint_days``, were contacted in
   the last ``suppress_recent_days`` before the period end, or are missing from the CRM table are
   suppressed. The frequency cap allows one contact per ``frequency_cap_days``: a customer's
   first contact is not before the last earlier contact + the cap, and the number of contacts
-  in the next period is what fits in it. Each tier's money buys contacts in priority order
-  (predicted CLV, highest first): first one contact each, then second contacts, and so on.
+  in the next period is what fits in it. Each cell's money buys contacts through its channel in
+  priority order (predicted CLV, highest first; the higher-response channel takes the top of the
+  list): first one contact each, then second contacts, and so on; one channel per customer.
+* **Illustrative.** A brand whose params leave the margin, budget or contact costs at the
+  workbook's defaults (:func:`helpers.report.default_assumptions`) gets its page labelled
+  illustrative and its lists named ``draft_<action>.csv``.
 """
 
 from __future__ import annotations
@@ -48,9 +47,9 @@ from pathlib import Path
 import ibis
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
 
-from helpers import config
+from helpers import budget, config
+from helpers.budget import expected_profit, gross_profit, marginal_gross, optimize, rule_of_thumb  # noqa: F401 (the public API)
 from helpers.config import Params, Tiers
 from helpers.report import fmt_int, fmt_pct
 from helpers.report import fmt_money as _fmt_money
@@ -524,58 +523,113 @@ def suppression_table(plan: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# ---------------------------------------------------------------- channels of each tier
+
+
+def tier_channels(cfg: Tiers) -> dict[str, list[str]]:
+    """The channels each tier may be contacted through: params ``tiers.channels``, else the
+    channels its playbook rows give (a tier the playbook never contacts has none)."""
+    pb = playbook_frame(cfg)
+    out = {}
+    for tier in TIERS:
+        own = [c for c in dict.fromkeys(pb.loc[(pb["tier"] == tier) & (pb["action"] != "no_contact"), "channel"]) if c]
+        out[tier] = list(cfg.channels.get(tier, own)) if own else []
+    return out
+
+
+def campaign_channels(run) -> dict:
+    """The channel each campaign arm used, from the campaign table in the engine (arms whose
+    contacts all went through one channel): {(campaign_id, arm): channel}. Empty when the
+    brand's campaign table has no channel column."""
+    camp = run.as_of("campaigns")
+    if camp is None or not _mapped(run.params, "campaigns", "channel"):
+        return {}
+    g = camp.filter(camp.channel.notnull()).group_by(["campaign_id", "group"]).aggregate(
+        channel=camp.channel.min(), channels=camp.channel.nunique()).to_pyarrow().to_pandas()
+    return {(str(r.campaign_id), str(r.group)): str(r.channel) for r in g.itertuples() if r.channels == 1}
+
+
 # ---------------------------------------------------------------- measured or assumed response
 
 
 @dataclass
 class Response:
-    """Incremental repurchase probability per tier at one contact per customer, with a range,
-    and where it came from."""
+    """Incremental repurchase probability per tier x channel at one contact per customer, with
+    a range, and where it came from. A channel is measured only when a campaign used it; every
+    other channel keeps its assumed response (``source`` says which)."""
 
-    kind: str  # "measured" | "assumed"
-    table: pd.DataFrame  # index tier: response, response_lo, response_hi, basis
+    kind: str  # "measured" (at least one cell uses a measured lift) | "assumed"
+    table: pd.DataFrame  # index (tier, channel): response, response_lo, response_hi, basis, source
     campaign_id: str = ""
+    arm: str = ""
     period: str = ""
+    channel: str = ""  # the channel the measured campaign used
+    estimate: str = ""  # "covariate-adjusted" | "raw difference"
     window_days: int = 30
     note: str = ""
     path: str = ""
     notes: list[str] = field(default_factory=list)
 
+    def assumed_channels(self) -> list[str]:
+        t = self.table
+        return sorted(set(t.index.get_level_values("channel")[t["source"] == "assumed"]))
+
     def sentence(self) -> str:
+        assumed = self.assumed_channels()
+        rest = (f" Channels no campaign has measured ({', '.join(assumed)}) keep the **assumed** response of params "
+                f"(`tiers.assumed_response` x `tiers.channel_response_factor`, range {self.note}); a lift is never "
+                "carried to a channel it was not measured on." if assumed else "")
         if self.kind == "measured":
-            bases = sorted(set(self.table["basis"]))
-            return (f"The response per tier is **measured**: the lift of campaign {self.campaign_id!r} as notebook 06 "
-                    f"measured it in period {self.period} (repurchase within {self.window_days} days, treatment vs "
-                    f"control; {'; '.join(bases)}). The range shown is the interval notebook 06 reported for it.")
-        return ("The response per tier is **assumed**, not measured: no earlier period of this brand has a "
-                "measured campaign lift (notebook 06 writes one), so the figures come from params "
-                f"`tiers.assumed_response`. Assumptions carry no interval; the range shown is the assumption "
-                f"{self.note}. Treat the split as a what-if until a campaign with a control group has been measured."
+            bases = sorted(set(self.table.loc[self.table["source"] == "measured", "basis"]))
+            return (f"The response of **{self.channel}** contacts is **measured**: the {self.estimate} lift of campaign "
+                    f"{self.campaign_id!r} (arm {self.arm!r}) as notebook 06 measured it in period {self.period} "
+                    f"(repurchase within {self.window_days} days, treatment vs control; {'; '.join(bases)}). Its range "
+                    "is the 95 % interval notebook 06 reported." + rest
+                    + (f" ({' '.join(self.notes)})" if self.notes else ""))
+        return ("The response is **assumed**, not measured: no earlier period of this brand has a measured campaign "
+                "lift for a channel this plan uses (notebook 06 writes one), so the figures come from params "
+                f"`tiers.assumed_response` (x `tiers.channel_response_factor` per channel). Assumptions carry no "
+                f"interval; the range shown is the assumption {self.note}. Treat the split as a what-if until a "
+                "campaign with a control group has been measured."
                 + (f" ({' '.join(self.notes)})" if self.notes else ""))
 
 
 def assumed_response(cfg: Tiers, window_days: int, notes: list[str] | None = None) -> Response:
+    """Every tier x channel cell at its assumed response (tier's assumption x channel factor)."""
     b = cfg.assumed_response_band
-    rows = {t: {"response": cfg.assumed_response[t], "response_lo": cfg.assumed_response[t] * (1 - b),
-                "response_hi": cfg.assumed_response[t] * (1 + b), "basis": "assumed (params)"} for t in TIERS}
-    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("tier")
-    return Response("assumed", table, window_days=window_days, note=f"-/+ {fmt_pct(b, 0)} (`tiers.assumed_response_band`)",
-                    notes=notes or [])
+    rows = {}
+    for tier, chans in tier_channels(cfg).items():
+        for ch in chans:
+            r = cfg.assumed_response[tier] * cfg.channel_response_factor.get(ch, 1.0)
+            rows[(tier, ch)] = {"response": r, "response_lo": r * (1 - b), "response_hi": r * (1 + b),
+                                "basis": "assumed (params)", "source": "assumed"}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table = table.reindex(columns=["response", "response_lo", "response_hi", "basis", "source"])
+    table.index = pd.MultiIndex.from_tuples(list(rows), names=["tier", "channel"])
+    return Response("assumed", table, window_days=window_days,
+                    note=f"-/+ {fmt_pct(b, 0)} (`tiers.assumed_response_band`)", notes=notes or [])
 
 
-def load_response(previous: tuple[str, Path] | None, plan: pd.DataFrame, cfg: Tiers, window_days: int = 30) -> Response:
-    """The latest measured lift (``run.previous_output(RESPONSE_FILE)``) mapped to tiers, else the
-    params assumptions. Groups named like tiers map directly; groups by stage are weighted by each
-    tier's stage mix among its contactable customers; anything else (e.g. recency segments) gives
-    every tier the campaign's overall lift."""
+def load_response(previous: tuple[str, Path] | None, plan: pd.DataFrame, cfg: Tiers, window_days: int = 30,
+                  channels: dict | None = None) -> Response:
+    """The latest measured lift (``run.previous_output(RESPONSE_FILE)``) for the channel its
+    campaign used, mapped to tiers; every other cell keeps its assumed response. The lift is
+    the covariate-adjusted one (``repurchase_pp_adjusted``) when notebook 06 reported it (in the
+    response file or that run's metrics.json), else the raw difference. The channel is the
+    file's ``channel``, else the arm's channel in ``channels`` (:func:`campaign_channels`).
+    Groups named like tiers map directly; groups by stage are weighted by each tier's stage mix
+    among its contactable customers; anything else gives every tier the campaign's overall lift."""
+    base = assumed_response(cfg, window_days)
     if previous is None:
-        return assumed_response(cfg, window_days)
+        return base
     period, path = previous
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        campaign, arm = str(doc.get("campaign_id", "?")), str(doc.get("arm", ""))
+        adjusted = _metrics_lift(Path(path), campaign, arm)
         groups = {str(k): _lift(v) for k, v in (doc.get("response") or {}).items()}
         groups = {k: v for k, v in groups.items() if v is not None}
-        overall = _lift(doc.get("overall")) if doc.get("overall") else None
+        overall = _lift({**(doc.get("overall") or {}), **adjusted}) if doc.get("overall") or adjusted else None
         if overall is None and groups:
             overall = _pooled(list(groups.values()))
         if overall is None:
@@ -583,46 +637,77 @@ def load_response(previous: tuple[str, Path] | None, plan: pd.DataFrame, cfg: Ti
     except (OSError, ValueError, TypeError, AttributeError) as exc:
         return assumed_response(cfg, window_days, [f"A campaign response file of period {period} was found but could "
                                                     f"not be read ({exc}), so assumptions are used."])
+    label = f"campaign {campaign!r} of period {doc.get('period', period)}"
+    channel = str(doc.get("channel") or (channels or {}).get((campaign, arm)) or "")
+    if not channel:
+        return assumed_response(cfg, window_days, [
+            f"{label[0].upper() + label[1:]} has a measured lift, but the campaign table does not record its channel, "
+            "and a lift is not carried to a channel it was not measured on: assumptions are used."])
+    used = [t for t in TIERS if (t, channel) in base.table.index]
+    if not used:
+        return assumed_response(cfg, window_days, [
+            f"{label[0].upper() + label[1:]} measured {channel} contacts, a channel no tier of this plan uses "
+            "(`tiers.channels` / the playbook): assumptions are used."])
     by = str(doc.get("by", ""))
-    rows = {}
-    for tier in TIERS:
+    table = base.table.copy()
+    for tier in used:
         if tier in groups:
-            rows[tier] = {**groups[tier], "basis": "measured for this tier"}
+            row = {**groups[tier], "basis": "measured for this tier"}
         elif by == "stage" and set(groups) & set(STAGES):
             mix = plan.loc[(plan["tier"] == tier) & plan["eligible"], "stage"].value_counts(normalize=True)
             if mix.empty:
                 mix = plan.loc[plan["tier"] == tier, "stage"].value_counts(normalize=True)
             parts = {k: sum(w * (groups.get(s) or overall)[k] for s, w in mix.items()) for k in
                      ("response", "response_lo", "response_hi")} if len(mix) else dict(overall)
-            rows[tier] = {**parts, "basis": "measured by stage, weighted by the tier's stage mix"}
+            row = {**parts, "basis": "measured by stage, weighted by the tier's stage mix"}
         else:
             what = f"by {by}" if by else "by group"
-            rows[tier] = {**overall, "basis": f"overall lift (measured {what}, which does not map to tiers)"}
-    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("tier")
-    return Response("measured", table, campaign_id=str(doc.get("campaign_id", "?")), period=str(doc.get("period", period)),
-                    window_days=int(doc.get("window_days") or window_days), path=str(path))
+            row = {**overall, "basis": f"overall lift (measured {what}, which does not map to tiers)"}
+        for k in ("response", "response_lo", "response_hi", "basis"):
+            table.loc[(tier, channel), k] = row[k]
+        table.loc[(tier, channel), "source"] = "measured"
+    estimate = "covariate-adjusted" if overall.get("adjusted") else "raw difference"
+    return Response("measured", table, campaign_id=campaign, arm=arm, period=str(doc.get("period", period)),
+                    channel=channel, estimate=estimate, window_days=int(doc.get("window_days") or window_days),
+                    note=base.note, path=str(path))
+
+
+def _metrics_lift(path: Path, campaign: str, arm: str) -> dict:
+    """The covariate-adjusted lift notebook 06 wrote to the same run's metrics.json
+    (campaigns.<campaign>.lift.<arm>.repurchase_pp_adjusted[_ci]), or {}."""
+    try:
+        doc = json.loads((path.parent.parent / "metrics.json").read_text(encoding="utf-8"))
+        lift = doc["campaigns"][campaign]["lift"][arm]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {k: lift[k] for k in ("repurchase_pp_adjusted", "repurchase_pp_adjusted_ci") if lift.get(k) is not None}
 
 
 def _lift(rec) -> dict | None:
-    if not isinstance(rec, dict) or rec.get("repurchase_pp") is None:
+    """A lift record as response, range and size; the covariate-adjusted estimate when present."""
+    if not isinstance(rec, dict):
         return None
-    pp = float(rec["repurchase_pp"])
-    ci = rec.get("repurchase_pp_ci") or [pp, pp]
+    adjusted = rec.get("repurchase_pp_adjusted") is not None
+    key = "repurchase_pp_adjusted" if adjusted else "repurchase_pp"
+    if rec.get(key) is None:
+        return None
+    pp = float(rec[key])
+    ci = rec.get(f"{key}_ci") or [pp, pp]
     lo, hi = (float(ci[0]) if ci[0] is not None else pp), (float(ci[1]) if ci[1] is not None else pp)
     if not all(math.isfinite(v) for v in (pp, lo, hi)):
         return None
     return {"response": pp, "response_lo": min(lo, pp), "response_hi": max(hi, pp),
-            "n_treatment": int(rec.get("n_treatment") or 0)}
+            "n_treatment": int(rec.get("n_treatment") or 0), "adjusted": adjusted}
 
 
 def _pooled(recs: list[dict]) -> dict:
     w = np.array([max(r["n_treatment"], 1) for r in recs], dtype=float)
     w /= w.sum()
     return {k: float(sum(wi * r[k] for wi, r in zip(w, recs, strict=True))) for k in ("response", "response_lo", "response_hi")} | {
-        "n_treatment": int(sum(r["n_treatment"] for r in recs))}
+        "n_treatment": int(sum(r["n_treatment"] for r in recs)), "adjusted": all(r.get("adjusted") for r in recs)}
 
 
-# ---------------------------------------------------------------- tier economics
+# ---------------------------------------------------------------- cell economics
 
 
 def purchase_chance(frame: pd.DataFrame, window_days: int) -> pd.Series:
@@ -632,264 +717,370 @@ def purchase_chance(frame: pd.DataFrame, window_days: int) -> pd.Series:
     return 1 - np.exp(-expected)
 
 
+def cost_column(channel: str) -> str:
+    return f"cost:{channel}"
+
+
 def tier_economics(plan: pd.DataFrame, response: Response, cfg: Tiers, margin: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-customer cost per contact (channel + offer x P(redeemed)) added to the plan, and per
-    tier: contactable customers, contacts the cap allows, mean cost per contact, capacity
-    (the most the tier can absorb), order value, response and the incremental gross profit per
-    contactable customer at one contact (``gross``, with ``gross_lo``/``gross_hi``). The plan
-    comes back as a shallow copy with the new column (the caller's plan is left as it was)."""
+    """Per customer: what an incremental purchase is worth (:func:`helpers.budget.contact_value`:
+    order_profit, at_risk, purchase_value, alive) and the cost of a contact through each channel
+    (``cost:<channel>``: channel + offer x P(redeemed), P(redeemed) = the chance to buy in the
+    window + the cell's lift; ``cost_per_contact`` for the playbook's channel). Per tier x
+    channel cell: contactable customers, the tier's contact slots under the cap
+    (``max_contacts``), mean cost per contact (weighted by the contacts the cap allows), capacity,
+    the value of an incremental purchase
+    (P(alive)-weighted mean: :func:`helpers.budget.weighted_value`),
+    response and range, gross profit per customer at one contact (``gross``, ``gross_lo``,
+    ``gross_hi``), and the rule of thumb's share and capacity (the customers the playbook gives
+    the channel). The plan comes back as a shallow copy with the new columns."""
     plan = plan.copy(deep=False)
-    rho = plan["tier"].astype(str).map(response.table["response"]).astype(float).fillna(0.0)
-    redeem = (purchase_chance(plan, response.window_days) + rho.clip(lower=0)).clip(upper=1)
-    cost = plan["channel_cost"].astype(float) + plan["offer_value"].astype(float) * redeem
-    plan["cost_per_contact"] = np.where(plan["action_planned"] != "no_contact", np.ceil(cost * 100 - 1e-9) / 100, 0.0)
+    value = budget.contact_value(plan, margin, cfg.retention_effect)
+    for col in value.columns:
+        plan[col] = value[col]
+    chance = purchase_chance(plan, response.window_days).to_numpy()
+    tier = plan["tier"].astype(str)
+    contact = (plan["action_planned"] != "no_contact").to_numpy()
+    offer = plan["offer_value"].astype(float).to_numpy()
+    table = response.table
+    chans = sorted(set(table.index.get_level_values("channel")) | set(plan["channel"].loc[contact].unique()) - {""})
+    for ch in chans:
+        rho = tier.map(table["response"].xs(ch, level="channel")) if ch in table.index.get_level_values("channel") else \
+            pd.Series(np.nan, index=plan.index)
+        redeem = np.clip(chance + np.clip(rho.astype(float).fillna(0.0).to_numpy(), 0, None), None, 1)
+        cost = cfg.cost_per_contact[ch] + offer * redeem
+        plan[cost_column(ch)] = np.where(contact, np.ceil(cost * 100 - 1e-9) / 100, 0.0)
+    own = np.zeros(len(plan))
+    for ch in chans:
+        own = np.where(plan["channel"].to_numpy() == ch, plan[cost_column(ch)].to_numpy(), own)
+    plan["cost_per_contact"] = own
+    used = plan[["tier", "eligible", "allowed", "channel", "order_profit", "at_risk", "alive",
+                 *[cost_column(c) for c in chans]]]  # rows of these only
     rows = {}
-    used = plan[["tier", "eligible", "orders", "revenue", "allowed", "cost_per_contact"]]  # rows of these only
-    for tier in TIERS:
-        t = used[used["tier"] == tier]
-        e = t[t["eligible"]]
-        base = e if len(e) and e["orders"].sum() > 0 else t
-        orders = base["orders"].astype(float).sum()
-        value = max(float(base["revenue"].astype(float).sum() / orders), 0.0) if orders > 0 else 0.0
-        r = response.table.loc[tier]
-        rows[tier] = {
-            "customers": len(t),
-            "contactable": len(e),
-            "max_contacts": int(e["allowed"].sum()),
-            "cost_per_contact": float(e["cost_per_contact"].mean()) if len(e) else 0.0,
-            "capacity": float((e["allowed"] * e["cost_per_contact"]).sum()),
-            "order_value": value,
-            "response": float(r["response"]),
-            "response_lo": float(r["response_lo"]),
-            "response_hi": float(r["response_hi"]),
-            "gross": float(r["response"]) * value * margin,
-            "gross_lo": float(r["response_lo"]) * value * margin,
-            "gross_hi": float(r["response_hi"]) * value * margin,
-            "basis": r["basis"],
-        }
-    econ = pd.DataFrame.from_dict(rows, orient="index").rename_axis("tier")
+    for t, t_chans in tier_channels(cfg).items():
+        tt = used[used["tier"] == t]
+        e = tt[tt["eligible"]]
+        slots = e["allowed"].astype(float)
+        for ch in t_chans:
+            r = table.loc[(t, ch)]
+            cost = e[cost_column(ch)]
+            mine = e["channel"] == ch
+            worth = budget.weighted_value(e, cfg.retention_effect)
+            v = worth["value"]
+            # mean cost per contact weighted by the contacts the cap allows: capacity / cost = the slots
+            mean_cost = float((slots * cost).sum() / slots.sum()) if slots.sum() > 0 else \
+                (float(cost.mean()) if len(e) else 0.0)
+            rows[(t, ch)] = {
+                "customers": len(tt), "contactable": len(e), "max_contacts": int(slots.sum()),
+                "cost_per_contact": mean_cost,
+                "capacity": float((slots * cost).sum()),
+                "order_profit": worth["order_profit"], "at_risk": worth["at_risk"],
+                "value": v,
+                "response": float(r["response"]), "response_lo": float(r["response_lo"]),
+                "response_hi": float(r["response_hi"]),
+                "gross": float(r["response"]) * v, "gross_lo": float(r["response_lo"]) * v,
+                "gross_hi": float(r["response_hi"]) * v,
+                "basis": r["basis"], "source": r["source"],
+                "rule_share": float(slots[mine].sum()), "rule_capacity": float(slots[mine].sum()) * mean_cost,
+            }
+    econ = pd.DataFrame.from_dict(rows, orient="index")
+    econ.index = pd.MultiIndex.from_tuples(list(rows), names=["tier", "channel"]) if rows else \
+        pd.MultiIndex.from_tuples([], names=["tier", "channel"])
     return plan, econ
 
 
-# ---------------------------------------------------------------- the response curve and the split
+# ---------------------------------------------------------------- the split (the model is in helpers.budget)
 
 
-def gross_profit(x, n, g, c, k: float) -> np.ndarray:
-    """Expected incremental gross profit of spending x on tiers with n contactable customers,
-    gross profit g per customer at one contact, cost c per contact and saturation k."""
-    x, n, g, c = (np.asarray(a, dtype=float) for a in (x, n, g, c))
-    ok = (n > 0) & (c > 0)
-    safe_n, safe_c = np.where(ok, n, 1.0), np.where(ok, c, 1.0)
-    out = safe_n * g * -np.expm1(-k * x / (safe_n * safe_c)) / -math.expm1(-k)
-    return np.where(ok, out, 0.0)
+def cell_splits(econ: pd.DataFrame, cfg: Tiers) -> pd.DataFrame:
+    """Rule of thumb vs data-driven split per tier x channel cell."""
+    return budget.cell_splits(econ, cfg.budget, cfg.saturation, cfg.rule_of_thumb)
 
 
-def marginal_gross(x, n, g, c, k: float) -> np.ndarray:
-    """d gross_profit / d x: the gross profit one more unit of money buys."""
-    x, n, g, c = (np.asarray(a, dtype=float) for a in (x, n, g, c))
-    ok = (n > 0) & (c > 0)
-    safe_n, safe_c = np.where(ok, n, 1.0), np.where(ok, c, 1.0)
-    out = g * k / safe_c * np.exp(-k * x / (safe_n * safe_c)) / -math.expm1(-k)
-    return np.where(ok, out, 0.0)
+def compare_splits(econ: pd.DataFrame, cfg: Tiers, cells: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Rule of thumb vs data-driven split per tier and in total: budget, spend, expected
+    incremental profit (with the range at the response's bounds), the best cell's marginal
+    return and ROI (sums over each tier's channels)."""
+    return budget.by_tier(cell_splits(econ, cfg) if cells is None else cells, list(TIERS))
 
 
-def _arrays(econ: pd.DataFrame, gross: str = "gross"):
-    return (econ["contactable"].to_numpy(float), econ[gross].to_numpy(float),
-            econ["cost_per_contact"].to_numpy(float), econ["capacity"].to_numpy(float))
-
-
-def expected_profit(spend, econ: pd.DataFrame, k: float, gross: str = "gross") -> np.ndarray:
-    """Expected incremental profit per tier (gross profit - spend)."""
-    n, g, c, _ = _arrays(econ, gross)
-    spend = np.asarray(spend, dtype=float)
-    return gross_profit(spend, n, g, c, k) - spend
-
-
-def rule_of_thumb(econ: pd.DataFrame, budget: float, shares: dict[str, float]) -> tuple[pd.Series, pd.Series]:
-    """(money the rule gives each tier, what it can spend: the share capped at the tier's capacity)."""
-    nominal = pd.Series({t: budget * shares.get(t, 0.0) for t in econ.index}, dtype=float)
-    spend = np.minimum(nominal, econ["capacity"])
-    return nominal, spend
-
-
-def optimize(econ: pd.DataFrame, budget: float, k: float, start: pd.Series | None = None) -> pd.Series:
-    """Spend per tier maximising the summed expected incremental profit (SLSQP), subject to
-    total <= budget and 0 <= spend <= capacity. Starts from ``start`` (the rule of thumb) and
-    never returns anything worse than it."""
-    n, g, c, cap = _arrays(econ)
-    upper = np.minimum(cap, budget)
-    if budget <= 0 or not (upper > 0).any():
-        return pd.Series(0.0, index=econ.index)
-    scale = float(budget)
-    x0 = np.clip(np.zeros(len(n)) if start is None else start.reindex(econ.index).to_numpy(float), 0, upper)
-    if x0.sum() > budget:
-        x0 *= budget / x0.sum()
-
-    def negative(y):
-        x = y * scale
-        return -float((gross_profit(x, n, g, c, k) - x).sum()) / scale
-
-    def gradient(y):
-        return -(marginal_gross(y * scale, n, g, c, k) - 1.0)
-
-    res = minimize(negative, x0 / scale, jac=gradient, method="SLSQP",
-                   bounds=[(0.0, u / scale) for u in upper],
-                   constraints=[{"type": "ineq", "fun": lambda y: budget / scale - y.sum(),
-                                 "jac": lambda y: -np.ones_like(y)}],
-                   options={"ftol": 1e-14, "maxiter": 1000})
-    x = np.clip(res.x * scale, 0, upper)
-    if x.sum() > budget:
-        x *= budget / x.sum()
-    best = x if -negative(x / scale) >= -negative(x0 / scale) else x0
-    return pd.Series(best, index=econ.index)
-
-
-def compare_splits(econ: pd.DataFrame, cfg: Tiers) -> pd.DataFrame:
-    """Rule of thumb vs data-driven split per tier and in total: budget, spend, contacts bought,
-    expected incremental profit (with the range at the response's bounds) and ROI."""
-    k, budget = cfg.saturation, cfg.budget
-    nominal, rule = rule_of_thumb(econ, budget, cfg.rule_of_thumb)
-    best = optimize(econ, budget, k, start=rule)
-    out = pd.DataFrame(index=econ.index)
-    out["rule_budget"] = nominal
-    for name, spend in (("rule", rule), ("optimized", best)):
-        out[f"{name}_spend"] = spend
-        out[f"{name}_profit"] = expected_profit(spend, econ, k)
-        out[f"{name}_profit_lo"] = expected_profit(spend, econ, k, "gross_lo")
-        out[f"{name}_profit_hi"] = expected_profit(spend, econ, k, "gross_hi")
-        out[f"{name}_marginal"] = marginal_gross(spend, *_arrays(econ)[:3], k) - 1
-    out["optimized_budget"] = out["optimized_spend"]
-    total = out.sum(numeric_only=True)
-    total[["rule_marginal", "optimized_marginal"]] = np.nan
-    out.loc["total"] = total
-    for name in ("rule", "optimized"):
-        spend = out[f"{name}_spend"]
-        out[f"{name}_roi"] = np.where(spend > 0, out[f"{name}_profit"] / spend.where(spend > 0, 1), np.nan)
-    return out
-
-
-def split_table(cmp: pd.DataFrame, econ: pd.DataFrame, currency: str):
-    """The two splits side by side, for the report."""
-    rows = cmp.copy()
-    e = econ.reindex(rows.index)
+def split_table(cells: pd.DataFrame, econ: pd.DataFrame, currency: str):
+    """The two splits side by side per tier x channel, with a total row, for the report."""
+    e = budget.cells(econ)
+    rows = cells.reindex(e.index)
     table = pd.DataFrame({
+        "response from": e["source"],
         "contactable customers": e["contactable"],
         f"cost per contact ({currency})": e["cost_per_contact"],
+        f"value of an incremental purchase ({currency})": e["value"],
         "response (lift per contact)": e["response"],
-        "response range": [f"{lo:+.1%} to {hi:+.1%}" if pd.notna(lo) else "" for lo, hi in
-                           zip(e["response_lo"], e["response_hi"], strict=True)],
-        f"rule of thumb: budget ({currency})": rows["rule_budget"],
+        "response range": [f"{lo:+.1%} to {hi:+.1%}" for lo, hi in zip(e["response_lo"], e["response_hi"], strict=True)],
         f"rule of thumb: spend ({currency})": rows["rule_spend"],
-        f"rule of thumb: profit ({currency})": rows["rule_profit"],
-        "rule of thumb: ROI": rows["rule_roi"],
+        f"rule of thumb: profit range ({currency})": _ranges(rows, "rule"),
         f"data-driven: spend ({currency})": rows["optimized_spend"],
         f"data-driven: profit ({currency})": rows["optimized_profit"],
-        f"data-driven: profit range ({currency})": [f"{lo:,.0f} to {hi:,.0f}" for lo, hi in
-                                                    zip(rows["optimized_profit_lo"], rows["optimized_profit_hi"], strict=True)],
-        "data-driven: ROI": rows["optimized_roi"],
+        f"data-driven: profit range ({currency})": _ranges(rows, "optimized"),
     })
-    table.index = [TIER_LABELS.get(t, t) for t in table.index]
-    table.index.name = "tier"
-    money = [c for c in table.columns if f"({currency})" in c and "range" not in c]
-    fmt = {c: "{:,.0f}" for c in money}
+    table.index = pd.MultiIndex.from_tuples([(TIER_LABELS.get(t, t), ch) for t, ch in table.index], names=["tier", "channel"])
+    tot = rows.sum(numeric_only=True)
+    total = {c: np.nan for c in table.columns} | {
+        "response from": "", "response range": "",
+        f"rule of thumb: spend ({currency})": tot["rule_spend"],
+        f"rule of thumb: profit range ({currency})": _ranges(tot.to_frame().T, "rule")[0],
+        f"data-driven: spend ({currency})": tot["optimized_spend"],
+        f"data-driven: profit ({currency})": tot["optimized_profit"],
+        f"data-driven: profit range ({currency})": _ranges(tot.to_frame().T, "optimized")[0]}
+    table.loc[("total", ""), :] = pd.Series(total)
+    fmt = {c: "{:,.0f}" for c in table.columns if f"({currency})" in c and "range" not in c}
     fmt[f"cost per contact ({currency})"] = "{:,.2f}"
-    fmt.update({"contactable customers": "{:,.0f}", "response (lift per contact)": "{:+.1%}",
-                "rule of thumb: ROI": "{:+.0%}", "data-driven: ROI": "{:+.0%}"})
+    fmt.update({"contactable customers": "{:,.0f}", "response (lift per contact)": "{:+.1%}"})
     return table.style.format(fmt, na_rep="–")
 
 
+def _ranges(rows: pd.DataFrame, name: str) -> list[str]:
+    def f(v) -> str:  # a value that rounds to zero never shows as -0
+        return f"{0.0 if round(float(v)) == 0 else float(v):,.0f}"
+    return [f"{f(m)} ({f(lo)} to {f(hi)})" for m, lo, hi in
+            zip(rows[f"{name}_profit"], rows[f"{name}_profit_lo"], rows[f"{name}_profit_hi"], strict=True)]
+
+
 def sensitivity(econ: pd.DataFrame, cfg: Tiers, multipliers=(0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4),
-                saturations=(0.25, 0.5, 1, 2, 4)) -> pd.DataFrame:
-    """How the answer moves with the assumptions: the response of every tier scaled by a
-    multiplier, or the saturation k changed; the data-driven split is re-optimised each time.
-    Long frame: parameter, value, split, tier, spend, profit."""
+                saturations=(0.25, 0.5, 1, 2, 4), retention=(0.0, 0.25, 0.5, 1.0)) -> pd.DataFrame:
+    """How the answer moves with the assumptions: the response of every cell scaled by a
+    multiplier, the saturation k changed, or the retention effect changed (the share of the
+    at-risk future value an incremental purchase keeps); the data-driven split is re-optimised
+    each time. Long frame: parameter, value, split, tier, spend, profit (summed over channels)."""
+    econ = budget.cells(econ)
+    tier = np.asarray(econ.index.get_level_values(0))
     rows = []
-    for param, values in (("response", multipliers), ("saturation", saturations)):
+    for param, values in (("response", multipliers), ("saturation", saturations), ("retention", retention)):
         for v in values:
             e = econ.copy()
             k = cfg.saturation
             if param == "response":
                 e["gross"] = e["gross"] * v
-            else:
+            elif param == "saturation":
                 k = float(v)
-            _, rule = rule_of_thumb(e, cfg.budget, cfg.rule_of_thumb)
-            best = optimize(e, cfg.budget, k, start=rule)
+            elif "order_profit" in e:
+                e["gross"] = e["response"] * (e["order_profit"] + float(v) * e["at_risk"])
+            _, rule = budget.rule_of_thumb(e, cfg.budget, cfg.rule_of_thumb)
+            best = budget.optimize(e, cfg.budget, k, start=rule)
             for split, spend in (("rule of thumb", rule), ("data-driven", best)):
-                profit = expected_profit(spend, e, k)
-                for tier, s, p in zip(e.index, spend, profit, strict=True):
-                    rows.append({"parameter": param, "value": float(v), "split": split, "tier": tier,
+                profit = budget.expected_profit(spend, e, k)
+                per = pd.DataFrame({"spend": np.asarray(spend, float), "profit": profit}).groupby(tier).sum()
+                for t in TIERS:
+                    s, p = (per.loc[t, "spend"], per.loc[t, "profit"]) if t in per.index else (0.0, 0.0)
+                    rows.append({"parameter": param, "value": float(v), "split": split, "tier": t,
                                  "spend": float(s), "profit": float(p)})
     return pd.DataFrame(rows)
 
 
 def split_findings(cmp: pd.DataFrame, econ: pd.DataFrame, sens: pd.DataFrame, cfg: Tiers, currency: str,
-                   response_kind: str = "assumed") -> list[str]:
+                   response: Response | str = "assumed", cells: pd.DataFrame | None = None) -> list[str]:
+    kind = response if isinstance(response, str) else response.kind
+    econ = budget.cells(econ)
+    cells = budget.cell_splits(econ, cfg.budget, cfg.saturation, cfg.rule_of_thumb) if cells is None else cells
     tot = cmp.loc["total"]
-    budget = cfg.budget
+    total_budget = cfg.budget
     out = []
-    rule_unspent = budget - tot.rule_spend
+    rule_unspent = total_budget - tot.rule_spend
     out.append(
         f"The rule of thumb ({' / '.join(fmt_pct(cfg.rule_of_thumb[t], 0) for t in TIERS)}) of a "
-        f"{fmt_money(budget, currency)} budget can spend {fmt_money(tot.rule_spend, currency)}"
+        f"{fmt_money(total_budget, currency)} budget, each tier's share spent through the channels its playbook gives, "
+        f"can spend {fmt_money(tot.rule_spend, currency)}"
         + (f" ({fmt_money(rule_unspent, currency)} does not fit under the frequency cap in the tiers it is given to)"
            if rule_unspent > 0.5 else "")
-        + f" and is expected to return {fmt_money(tot.rule_profit, currency)} of incremental profit"
-        + (f" (ROI {fmt_pct(tot.rule_roi, 0)})." if tot.rule_spend > 0 else "."))
+        + f" and is expected to return {fmt_money(tot.rule_profit, currency)} of incremental profit (range "
+        f"{fmt_money(tot.rule_profit_lo, currency)} to {fmt_money(tot.rule_profit_hi, currency)} at the response's bounds)"
+        + (f", ROI {fmt_pct(tot.rule_roi, 0)}." if tot.rule_spend > 0 else "."))
     out.append(
-        f"The data-driven split spends {fmt_money(tot.optimized_spend, currency)} for an expected "
+        f"The data-driven split over tier x channel spends {fmt_money(tot.optimized_spend, currency)} for an expected "
         f"{fmt_money(tot.optimized_profit, currency)} (range {fmt_money(tot.optimized_profit_lo, currency)} to "
         f"{fmt_money(tot.optimized_profit_hi, currency)} at the response's bounds)"
         + (f", ROI {fmt_pct(tot.optimized_roi, 0)}" if tot.optimized_spend > 0 else "")
         + f": {fmt_money(tot.optimized_profit - tot.rule_profit, currency)} more than the rule under the same assumptions.")
-    if budget - tot.optimized_spend > 0.5:
-        capped = [TIER_LABELS[t] for t in TIERS if econ.loc[t, "capacity"] - cmp.loc[t, "optimized_spend"] < 0.01
-                  and econ.loc[t, "capacity"] > 0]
-        out.append(f"It leaves {fmt_money(budget - tot.optimized_spend, currency)} unspent: beyond that, another contact "
-                   "is expected to return less than it costs"
-                   + (f", or the frequency cap is reached ({', '.join(capped)})" if capped else "") + ".")
-    moves = cmp.loc[list(TIERS), "optimized_spend"] - cmp.loc[list(TIERS), "rule_spend"]
-    if moves.abs().max() > 0.5:
-        m = cmp.loc[list(TIERS), "rule_marginal"] + 1
-        returns = ", ".join(f"{TIER_LABELS[t]} {m[t]:.2f}" for t in TIERS if econ.loc[t, "contactable"] > 0)
-        up = [f"{TIER_LABELS[t]} ({fmt_money(cmp.loc[t, 'rule_spend'], currency)} → "
-              f"{fmt_money(cmp.loc[t, 'optimized_spend'], currency)})" for t in TIERS if moves[t] > 0.5]
-        down = [f"{TIER_LABELS[t]} ({fmt_money(cmp.loc[t, 'rule_spend'], currency)} → "
-                f"{fmt_money(cmp.loc[t, 'optimized_spend'], currency)})" for t in TIERS if moves[t] < -0.5]
+    funded = cells[cells["optimized_spend"] >= 0.5]
+    if len(funded):
+        parts = [f"{TIER_LABELS[t]} by {ch} {fmt_money(s, currency)} ({econ.loc[(t, ch), 'source']})"
+                 for (t, ch), s in funded["optimized_spend"].items()]
+        out.append("Where the money goes: " + "; ".join(parts) + ".")
+    high = econ.xs("high", level="tier") if "high" in econ.index.get_level_values(0) else econ.iloc[:0]
+    if len(high) and "order_profit" in high:
+        h = high.iloc[0]
+        share = cmp.loc["high", "optimized_spend"] / total_budget if total_budget else 0.0
         out.append(
-            f"Why they differ: at the rule's split, the last {currency} spent in each tier brings back this much gross "
-            f"profit: {returns} {currency}. Below 1.00 that {currency} loses money. The data-driven split moves spend "
-            + (f"away from {_and(down)}" if down else "")
-            + (" and " if down and up else "")
-            + (f"towards {_and(up)}" if up else "")
-            + f", until the last {currency} in every funded tier returns the same, and no tier is funded past "
-            f"the point where it returns less than 1.00 (or past its frequency cap).")
-    skipped = [t for t in TIERS if econ.loc[t, "contactable"] > 0 and cmp.loc[t, "optimized_spend"] < 0.5]
-    first = marginal_gross(np.zeros(len(econ)), *_arrays(econ)[:3], cfg.saturation)
-    first = pd.Series(first, index=econ.index)
-    losing = [TIER_LABELS[t] for t in skipped if first[t] < 1]
-    beaten = [TIER_LABELS[t] for t in skipped if first[t] >= 1]
+            f"An incremental purchase by a high-value customer is worth {fmt_money(h.value, currency)} on average: "
+            f"{fmt_money(h.order_profit, currency)} of margin on the order and {fmt_money(h.value - h.order_profit, currency)} "
+            f"of future value kept (their mean at-risk value {fmt_money(h.at_risk, currency)} x retention effect "
+            f"{cfg.retention_effect:g}); the data-driven split gives the tier {fmt_money(cmp.loc['high', 'optimized_spend'], currency)} "
+            f"({fmt_pct(share)} of the budget).")
+    if total_budget - tot.optimized_spend > 0.5:
+        out.append(f"It leaves {fmt_money(total_budget - tot.optimized_spend, currency)} unspent: beyond that, another "
+                   "contact is expected to return less than it costs, or every contactable customer has as many contacts "
+                   "as the frequency cap allows.")
+    skipped = [(t, ch) for (t, ch) in econ.index if econ.loc[(t, ch), "contactable"] > 0
+               and cells.loc[(t, ch), "optimized_spend"] < 0.5]
+    first = pd.Series(budget.marginal_gross(np.zeros(len(econ)), *budget.arrays(econ)[:3], cfg.saturation), index=econ.index)
+    losing = [f"{TIER_LABELS[t]} by {ch}" for t, ch in skipped if first[(t, ch)] < 1]
+    beaten = [f"{TIER_LABELS[t]} by {ch}" for t, ch in skipped if first[(t, ch)] >= 1]
     if losing:
-        out.append(f"Under these assumptions even the first contact costs more than it returns in the {_and(losing)} "
-                   f"tier{'s' if len(losing) > 1 else ''}: the data-driven split gives {'them' if len(losing) > 1 else 'it'} nothing.")
+        out.append(f"Even the first contact costs more than it returns for {_and(losing)}: no money goes there.")
     if beaten:
-        out.append(f"The {_and(beaten)} tier{'s' if len(beaten) > 1 else ''} would pay for {'their' if len(beaten) > 1 else 'its'} "
-                   "first contacts, but the same money returns more in the funded tiers, so the data-driven split gives "
+        out.append(f"{_and(beaten)[0].upper() + _and(beaten)[1:]} would pay for the first contacts, but the same money "
+                   "(or the same customers' contact slots) returns more elsewhere, so the data-driven split gives "
                    f"{'them' if len(beaten) > 1 else 'it'} nothing at this budget.")
     resp = sens[(sens["parameter"] == "response")].groupby(["value", "split"])["profit"].sum().unstack()
     lo_v, hi_v = resp.index.min(), resp.index.max()
     out.append(
         f"Sensitivity: with every response at {lo_v:g}x the "
-        f"{'measured one' if response_kind == 'measured' else 'assumption'} the data-driven split expects "
+        f"{'measured or assumed one' if kind == 'measured' else 'assumption'} the data-driven split expects "
         f"{fmt_money(resp.loc[lo_v, 'data-driven'], currency)} and the rule {fmt_money(resp.loc[lo_v, 'rule of thumb'], currency)}; "
         f"at {hi_v:g}x, {fmt_money(resp.loc[hi_v, 'data-driven'], currency)} and "
         f"{fmt_money(resp.loc[hi_v, 'rule of thumb'], currency)}.")
+    ret = sens[(sens["parameter"] == "retention") & (sens["split"] == "data-driven")]
+    if len(ret):
+        none = ret[ret["value"] == ret["value"].min()]
+        high_none = float(none.loc[none["tier"] == "high", "spend"].sum())
+        out.append(f"If a contact kept none of the at-risk future value (retention effect {ret['value'].min():g}: only "
+                   f"the purchase counts), the data-driven split would expect {fmt_money(none['profit'].sum(), currency)} "
+                   f"and give the high-value tier {fmt_money(high_none, currency)}.")
     return out
+
+
+# ---------------------------------------------------------------- confidence in the tiers
+
+
+def tier_confidence(frame: pd.DataFrame, cfg: Tiers, margin: float) -> pd.DataFrame:
+    """Per tier: customers whose CLV interval of notebook 04 (``clv_low`` to ``clv_high``: the
+    parameter uncertainty of the fitted models, by bootstrap) reaches across a tier boundary, so
+    that their tier could be higher or lower. The boundaries: the CLV halfway between the
+    lowest high-value customer and the best customer below them (``absolute``: the
+    threshold), the same at the low-value cut, and the potential ratio (the interval of CLV /
+    past gross profit). Columns customers, could_be_higher, could_be_lower, uncertain, share."""
+    clv = frame["clv"].astype(float).fillna(0.0)
+    lo = frame["clv_low"].astype(float).fillna(clv)
+    hi = frame["clv_high"].astype(float).fillna(clv)
+    tier = frame["tier"].astype(str)
+    if cfg.method == "quantile":
+        high_cut = _midpoint(clv[tier == "high"].min(), clv[tier != "high"].max())
+        low_cut = _midpoint(clv[tier != "low"].min(), clv[tier == "low"].max())
+    else:
+        high_cut, low_cut = cfg.high_threshold, cfg.low_threshold
+    past = margin * np.maximum(frame["revenue"].astype(float).fillna(0.0), typical_order_value(frame))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        up_lo = np.where(past > 0, lo / past, np.inf)
+        up_hi = np.where(past > 0, hi / past, np.inf)
+    middle = tier.isin(["potential", "general"])
+    higher = ((tier != "high") & (hi >= high_cut)) | ((tier == "low") & (hi >= low_cut)) | \
+        ((tier == "general") & (up_hi >= cfg.potential_ratio))
+    lower = ((tier == "high") & (lo < high_cut)) | (middle & (lo < low_cut)) | \
+        ((tier == "potential") & (up_lo < cfg.potential_ratio))
+    higher, lower = pd.Series(np.asarray(higher), index=frame.index), pd.Series(np.asarray(lower), index=frame.index)
+    g = pd.DataFrame({"tier": tier, "higher": higher, "lower": lower, "either": higher | lower}).groupby("tier")
+    out = pd.DataFrame({"customers": g.size(), "could_be_higher": g["higher"].sum(), "could_be_lower": g["lower"].sum(),
+                        "uncertain": g["either"].sum()}).reindex(list(TIERS)).fillna(0).astype(int)
+    out.loc["total"] = out.sum()
+    out["share"] = out["uncertain"] / out["customers"].where(out["customers"] > 0)
+    out.attrs.update(high_cut=float(high_cut), low_cut=float(low_cut))
+    return out
+
+
+def _midpoint(a, b) -> float:
+    vals = [float(v) for v in (a, b) if pd.notna(v)]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def confidence_sentence(conf: pd.DataFrame, currency: str) -> str:
+    tot = conf.loc["total"]
+    if not tot.customers:
+        return ""
+    parts = [f"{TIER_LABELS[t]} {fmt_int(conf.loc[t, 'uncertain'])} of {fmt_int(conf.loc[t, 'customers'])}"
+             for t in TIERS if conf.loc[t, "customers"]]
+    return (f"Confidence in the tiers: {fmt_int(tot.uncertain)} customers ({fmt_pct(tot.share)}) have a CLV interval "
+            f"(notebook 04's, from the uncertainty of the fitted model) that reaches across a tier boundary (high-value "
+            f"cut {fmt_money(conf.attrs['high_cut'], currency)}, low-value cut {fmt_money(conf.attrs['low_cut'], currency, 2)}, "
+            f"or the potential ratio): {'; '.join(parts)}. Their tier could be one step higher or lower; the rest are "
+            "placed with confidence.")
 
 
 # ---------------------------------------------------------------- customers in the lists
 
 
-def assign_contacts(plan: pd.DataFrame, spend: pd.Series) -> pd.DataFrame:
+def assign_contacts(plan: pd.DataFrame, spend: pd.Series, econ: pd.DataFrame | None = None,
+                    by_playbook: bool = False) -> pd.DataFrame:
+    """Turn the money into contacts. ``spend`` per tier x channel cell (index (tier, channel)):
+    :func:`assign_cells`; per tier: :func:`assign_tier_money` (each customer by the playbook's
+    channel)."""
+    if isinstance(spend.index, pd.MultiIndex):
+        return assign_cells(plan, spend, econ, by_playbook=by_playbook)
+    return assign_tier_money(plan, spend)
+
+
+def assign_cells(plan: pd.DataFrame, spend: pd.Series, econ: pd.DataFrame | None = None,
+                 by_playbook: bool = False) -> pd.DataFrame:
+    """Each cell's money buys contacts through its channel, in priority order (predicted CLV,
+    highest first), one channel per customer. Within a tier the cells take turns: the cell of
+    the highest response first (``econ``; else the order of ``spend``) gives first contacts to
+    the customers at the top of the list while its money lasts, the next cell to the next
+    customers, and so on; then each cell buys second contacts for its own customers, up to
+    what the cap allows. ``by_playbook``: a cell reaches only the customers whose playbook
+    channel is its channel (the rule of thumb). Sets channel, cost_per_contact (the chosen
+    channel's; the playbook's for customers not contacted), contacts, budget, action and
+    priority; the plan comes back as a shallow copy (the caller's plan is left as it was)."""
+    plan = plan.copy(deep=False)
+    order = _priority_order(plan)
+    eligible = plan["eligible"].to_numpy(bool)
+    allowed_all = plan["allowed"].to_numpy(int)
+    playbook = plan["channel"].to_numpy(object)
+    channel_all = playbook.copy()
+    cost_all = plan["cost_per_contact"].to_numpy(float).copy()
+    contacts_all = np.zeros(len(plan), dtype=np.int64)
+    for tier in TIERS:
+        cells = [(ch, float(money)) for (t, ch), money in spend.items() if t == tier and money > 0]
+        if econ is not None:
+            rank = {ch: (-float(econ.loc[(tier, ch), "response"]), -float(econ.loc[(tier, ch), "cost_per_contact"]))
+                    for ch, _ in cells if (tier, ch) in econ.index}
+            cells.sort(key=lambda cm: rank.get(cm[0], (0.0, 0.0)))
+        pos = order[((plan["tier"] == tier).to_numpy() & eligible)[order]]  # this tier's eligible, by priority
+        if not cells or not len(pos):
+            continue
+        allowed = allowed_all[pos]
+        costs = [plan[cost_column(ch)].to_numpy(float)[pos] for ch, _ in cells]
+        left = [money + 1e-9 for _, money in cells]
+        count = np.zeros(len(pos), dtype=np.int64)
+        cell = np.full(len(pos), -1)
+        active = [True] * len(cells)
+        for r in range(1, int(allowed.max()) + 1):
+            for j, (ch, _) in enumerate(cells):
+                if not active[j]:
+                    continue
+                if r == 1:
+                    free = (cell == -1) & (allowed >= 1)
+                    can = np.flatnonzero(free & (playbook[pos] == ch) if by_playbook else free)
+                else:
+                    can = np.flatnonzero((cell == j) & (count == r - 1) & (allowed >= r))
+                if not len(can):  # no customer left for this cell (in round 1: earlier cells took them all)
+                    active[j] = False
+                    continue
+                cum = np.cumsum(costs[j][can])
+                take = can[: int(np.sum(cum <= left[j]))]  # costs are >= 0: the affordable ones are a prefix
+                count[take] += 1
+                cell[take] = j
+                left[j] -= costs[j][take].sum()
+                if len(take) < len(can):
+                    active[j] = False
+            if not any(active):
+                break
+        contacts_all[pos] = count
+        for j, (ch, _) in enumerate(cells):
+            mine = pos[cell == j]
+            channel_all[mine] = ch
+            cost_all[mine] = costs[j][cell == j]
+    plan["channel"] = channel_all
+    plan["cost_per_contact"] = cost_all
+    return _finish_contacts(plan, order, contacts_all)
+
+
+def assign_tier_money(plan: pd.DataFrame, spend: pd.Series) -> pd.DataFrame:
     """Turn each tier's money into contacts, in priority order (predicted CLV, highest first):
     a first contact for each customer while the money lasts, then second contacts, and so on up
     to what the cap allows. Adds contacts, budget (contacts x cost per contact), action (the
@@ -921,6 +1112,10 @@ def assign_contacts(plan: pd.DataFrame, spend: pd.Series) -> pd.DataFrame:
             if len(take) < len(can):
                 break
         contacts_all[pos] = contacts
+    return _finish_contacts(plan, order, contacts_all)
+
+
+def _finish_contacts(plan: pd.DataFrame, order: np.ndarray, contacts_all: np.ndarray) -> pd.DataFrame:
     plan["contacts"] = contacts_all
     plan["budget"] = (plan["contacts"] * plan["cost_per_contact"]).round(2)
     plan["action"] = np.where(plan["contacts"] > 0, plan["action_planned"], "no_contact")
@@ -967,26 +1162,32 @@ def export_frame(plan: pd.DataFrame, currency: str) -> pd.DataFrame:
     return chosen[list(EXPORT_COLUMNS)].reset_index(drop=True)
 
 
-def write_exports(folder: Path, plan: pd.DataFrame, currency: str) -> pd.DataFrame:
+DRAFT_PREFIX = "draft_"
+
+
+def write_exports(folder: Path, plan: pd.DataFrame, currency: str, draft: bool = False) -> pd.DataFrame:
     """exports/<action>.csv for every contact action (header only when nobody is on it) and
-    exports/do_not_contact.csv (suppressed customers and why). Earlier CSVs in the folder are
+    exports/do_not_contact.csv (suppressed customers and why); ``draft`` (a plan on default
+    business assumptions, :func:`helpers.report.is_illustrative`) names them
+    ``draft_<action>.csv`` so nobody imports them as a plan. Earlier CSVs in the folder are
     removed first, so the folder always matches this plan. Returns one row per file."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.csv"):
         old.unlink()
+    prefix = DRAFT_PREFIX if draft else ""
     rows = export_frame(plan, currency)
     summary = []
     for action in CONTACT_ACTIONS:
         part = rows[rows["action"] == action]
-        path = folder / f"{action}.csv"
+        path = folder / f"{prefix}{action}.csv"
         part.to_csv(path, index=False, encoding="utf-8")
         summary.append({"file": f"exports/{path.name}", "action": action, "customers": len(part),
                         "contacts": int(part["contacts"].sum()), "budget": float(part["budget"].sum())})
     dnc = plan.loc[plan["suppressed"] != "", ["customer_id", "suppressed", "tier"]].rename(columns={"suppressed": "reason"})
     dnc = dnc.assign(tier=dnc["tier"].astype(str)).sort_values("customer_id")
-    dnc.to_csv(folder / "do_not_contact.csv", index=False, encoding="utf-8")
-    summary.append({"file": "exports/do_not_contact.csv", "action": "do_not_contact", "customers": len(dnc),
+    dnc.to_csv(folder / f"{prefix}do_not_contact.csv", index=False, encoding="utf-8")
+    summary.append({"file": f"exports/{prefix}do_not_contact.csv", "action": "do_not_contact", "customers": len(dnc),
                     "contacts": 0, "budget": 0.0})
     return pd.DataFrame(summary)
 
@@ -1050,11 +1251,14 @@ def action_findings(plan: pd.DataFrame, exports: pd.DataFrame, cfg: Tiers, curre
         out.append(f"Suppressed before any money was assigned (first reason that applies): {', '.join(parts)}; "
                    f"{fmt_int(sup.drop('', errors='ignore').sum())} of them "
                    f"({fmt_pct(sup.drop('', errors='ignore').sum() / max(len(wanted), 1))} of the customers the playbook "
-                   "would contact) would otherwise be on a list. All are in `exports/do_not_contact.csv`.")
+                   f"would contact) would otherwise be on a list. All are in `{exports['file'].iloc[-1]}`.")
+    if exports["file"].str.startswith(f"exports/{DRAFT_PREFIX}").any():
+        out.append(f"The lists are **drafts** (`exports/{DRAFT_PREFIX}*.csv`): the plan rests on default business "
+                   "assumptions; set them in the brand's params before importing any list into the CRM.")
     unfunded = wanted[(wanted["suppressed"] == "") & (wanted["contacts"] == 0)]
     if len(unfunded):
         out.append(f"{fmt_int(len(unfunded))} contactable customers get no contact in {next_label}: their tier's money "
-                   "went to customers of higher predicted CLV first, or the split gives their tier none.")
+                   "went to customers of higher predicted CLV first, or the split gives their tier (or their channel) none.")
     return out
 
 
@@ -1062,10 +1266,17 @@ def action_findings(plan: pd.DataFrame, exports: pd.DataFrame, cfg: Tiers, curre
 
 
 def metrics(summary: pd.DataFrame, conc: dict, cmp: pd.DataFrame, econ: pd.DataFrame, response: Response,
-            plan: pd.DataFrame, exports: pd.DataFrame, cfg: Tiers, next_label: str) -> dict:
+            plan: pd.DataFrame, exports: pd.DataFrame, cfg: Tiers, next_label: str, cells: pd.DataFrame | None = None,
+            confidence: pd.DataFrame | None = None, defaults: list[str] | None = None) -> dict:
     tiers = list(TIERS)
+    econ = budget.cells(econ)
+    cells = budget.cell_splits(econ, cfg.budget, cfg.saturation, cfg.rule_of_thumb) if cells is None else cells
     reached = _rows(plan, plan["contacts"] > 0, ["action", "contacts", "budget"])
-    return {
+
+    def per_cell(frame: pd.DataFrame, col: str) -> dict:
+        return {t: {ch: float(frame.loc[(t, ch), col]) for (tt, ch) in frame.index if tt == t} for t in tiers}
+
+    out = {
         "counts": {t: int(summary.loc[t, "customers"]) for t in tiers},
         "clv_share": {t: float(summary.loc[t, "clv_share"]) for t in tiers},
         "revenue_share": {t: float(summary.loc[t, "revenue_share"]) for t in tiers},
@@ -1075,6 +1286,7 @@ def metrics(summary: pd.DataFrame, conc: dict, cmp: pd.DataFrame, econ: pd.DataF
                    "optimized": {t: float(cmp.loc[t, "optimized_spend"]) for t in tiers}},
         "spend": {"rule_of_thumb": {t: float(cmp.loc[t, "rule_spend"]) for t in tiers},
                   "optimized": {t: float(cmp.loc[t, "optimized_spend"]) for t in tiers}},
+        "spend_by_channel": {"rule_of_thumb": per_cell(cells, "rule_spend"), "optimized": per_cell(cells, "optimized_spend")},
         "expected_profit": {"rule_of_thumb": float(cmp.loc["total", "rule_profit"]),
                             "optimized": float(cmp.loc["total", "optimized_profit"])},
         "expected_profit_range": {"rule_of_thumb": [float(cmp.loc["total", "rule_profit_lo"]), float(cmp.loc["total", "rule_profit_hi"])],
@@ -1082,9 +1294,18 @@ def metrics(summary: pd.DataFrame, conc: dict, cmp: pd.DataFrame, econ: pd.DataF
         "roi": {"rule_of_thumb": cmp.loc["total", "rule_roi"], "optimized": cmp.loc["total", "optimized_roi"]},
         "total_budget": cfg.budget,
         "response_source": response.kind,
-        "response": {t: float(econ.loc[t, "response"]) for t in tiers},
+        "response": per_cell(econ, "response"),
+        "response_range": {t: {ch: [float(econ.loc[(t, ch), "response_lo"]), float(econ.loc[(t, ch), "response_hi"])]
+                               for (tt, ch) in econ.index if tt == t} for t in tiers},
+        "response_basis": {t: {ch: str(econ.loc[(t, ch), "source"]) for (tt, ch) in econ.index if tt == t} for t in tiers},
         "response_campaign": response.campaign_id or None,
+        "response_arm": response.arm or None,
+        "response_channel": response.channel or None,
+        "response_estimate": response.estimate or None,
         "response_period": response.period or None,
+        "value_per_incremental_purchase": {t: float(econ.xs(t, level="tier")["value"].iloc[0])
+                                           if t in econ.index.get_level_values(0) and "value" in econ else None for t in tiers},
+        "retention_effect": cfg.retention_effect,
         "plan_period": next_label,
         "export_split": cfg.export_split,
         "actions": {a: {"customers": int((reached["action"] == a).sum()), "contacts": int(reached.loc[reached["action"] == a, "contacts"].sum()),
@@ -1092,7 +1313,13 @@ def metrics(summary: pd.DataFrame, conc: dict, cmp: pd.DataFrame, econ: pd.DataF
         "suppressed": {k: int((plan["suppressed"] == k).sum()) for k in SUPPRESSIONS},
         "exports": {r.file: int(r.customers) for r in exports.itertuples()},
         "frequency_cap_days": cfg.frequency_cap_days,
+        "illustrative": bool(defaults),
+        "default_assumptions": list(defaults or []),
     }
+    if confidence is not None:
+        out["tier_uncertain"] = {t: int(confidence.loc[t, "uncertain"]) for t in tiers}
+        out["tier_uncertain_share"] = float(confidence.loc["total", "share"]) if confidence.loc["total", "customers"] else None
+    return out
 
 
 def customer_columns(plan: pd.DataFrame) -> pd.DataFrame:
@@ -1103,7 +1330,8 @@ def customer_columns(plan: pd.DataFrame) -> pd.DataFrame:
 def plan_columns(plan: pd.DataFrame) -> pd.DataFrame:
     """The customer-level plan for analysts (data/tiers_plan.parquet)."""
     cols = ["customer_id", "tier", "stage", "clv", "upside", "action_planned", "suppressed", "last_contact_ts",
-            "not_before", "allowed", "cost_per_contact", "contacts", "budget", "action", "priority"]
+            "not_before", "allowed", "channel", "cost_per_contact", "contacts", "budget", "action", "priority"]
+    cols += [c for c in ("purchase_value",) if c in plan]
     out = plan[cols].copy(deep=False)  # plan[cols] is a copy already: a second one would copy it all again
     out["tier"] = out["tier"].astype(str)
     out["upside"] = out["upside"].replace(np.inf, np.nan)
@@ -1111,24 +1339,28 @@ def plan_columns(plan: pd.DataFrame) -> pd.DataFrame:
 
 
 def conclusions(summary: pd.DataFrame, conc: dict, cmp: pd.DataFrame, econ: pd.DataFrame, response: Response,
-                plan: pd.DataFrame, cfg: Tiers, currency: str, next_label: str) -> list[str]:
-    """The notebook's findings in four sentences, from the numbers."""
+                plan: pd.DataFrame, cfg: Tiers, currency: str, next_label: str, illustrative: str = "") -> list[str]:
+    """The notebook's findings in four or five sentences, from the numbers."""
     tot = cmp.loc["total"]
     high = summary.loc["high"]
-    out = [f"- **Concentration.** {fmt_pct(high.customer_share)} of customers (the high-value tier) hold "
-           f"{fmt_pct(high.clv_share)} of predicted CLV; the top 20 % hold {fmt_pct(conc['top_20_share'])}."]
+    out = [illustrative] if illustrative else []
+    out.append(f"- **Concentration.** {fmt_pct(high.customer_share)} of customers (the high-value tier) hold "
+               f"{fmt_pct(high.clv_share)} of predicted CLV; the top 20 % hold {fmt_pct(conc['top_20_share'])}.")
     moves = (cmp.loc[list(TIERS), "optimized_spend"] - cmp.loc[list(TIERS), "rule_spend"])
     big = moves.abs().idxmax()
     rule = " / ".join(f"{100 * cfg.rule_of_thumb[t]:g}" for t in TIERS)
-    head = (f"- **Split.** With the {'measured' if response.kind == 'measured' else 'assumed'} response, the data-driven "
-            f"split expects {fmt_money(tot.optimized_profit, currency)} of incremental profit against "
-            f"{fmt_money(tot.rule_profit, currency)} for the {rule} % rule")
+    head = (f"- **Split.** With the {'measured (where a campaign measured it) and assumed' if response.kind == 'measured' else 'assumed'} "
+            f"response, the data-driven split over tier x channel expects {fmt_money(tot.optimized_profit, currency)} of "
+            f"incremental profit (range {fmt_money(tot.optimized_profit_lo, currency)} to "
+            f"{fmt_money(tot.optimized_profit_hi, currency)}) against {fmt_money(tot.rule_profit, currency)} "
+            f"({fmt_money(tot.rule_profit_lo, currency)} to {fmt_money(tot.rule_profit_hi, currency)}) for the {rule} % rule")
+    share = cmp.loc["high", "optimized_spend"] / cfg.budget if cfg.budget else 0.0
+    tail = f"; the high-value tier gets {fmt_money(cmp.loc['high', 'optimized_spend'], currency)} ({fmt_pct(share)} of the budget)."
     if abs(moves[big]) < 0.5:
-        out.append(head + "; the two splits agree.")
+        out.append(head + "; the two splits agree" + tail)
     else:
         out.append(head + f"; the largest change is the {TIER_LABELS[big]} tier ({fmt_money(cmp.loc[big, 'rule_spend'], currency)} → "
-                   f"{fmt_money(cmp.loc[big, 'optimized_spend'], currency)}), because there the last {currency} returns "
-                   f"{cmp.loc[big, 'rule_marginal'] + 1:.2f} {currency} of gross profit under the rule.")
+                   f"{fmt_money(cmp.loc[big, 'optimized_spend'], currency)})" + tail)
     reached = _rows(plan, plan["contacts"] > 0, ["action", "budget"])
     parts = [f"{ACTION_LABELS[a]} {fmt_int((reached['action'] == a).sum())} customers / "
              f"{fmt_money(reached.loc[reached['action'] == a, 'budget'].sum(), currency)}"
@@ -1140,6 +1372,9 @@ def conclusions(summary: pd.DataFrame, conc: dict, cmp: pd.DataFrame, econ: pd.D
         out.append("- **Caveat.** The response is an assumption, not a measurement: run a campaign with a control group "
                    "(notebook 06) to replace it; the sensitivity chart shows how far the answer depends on it.")
     else:
-        out.append(f"- **Caveat.** The response comes from one campaign ({response.campaign_id}, {response.period}); "
-                   "its interval is carried into the profit ranges above.")
+        assumed = response.assumed_channels()
+        out.append(f"- **Where the response comes from.** {response.channel} contacts: campaign {response.campaign_id} "
+                   f"(arm {response.arm}), measured by notebook 06 in {response.period} ({response.estimate}); its interval "
+                   "is carried into the profit ranges above."
+                   + (f" {_and(assumed)} never measured: assumed (params), labelled so in the table." if assumed else ""))
     return out

@@ -65,9 +65,13 @@ def value_concentration(frame: pd.DataFrame, summary: pd.DataFrame, currency: st
     return fig
 
 
-def budget_split(cmp: pd.DataFrame, currency: str, title: str):
+CHANNEL_SHADES = ("#00838f", "#4fb3bf", "#005662", "#80deea", "#26a69a")
+
+
+def budget_split(cmp: pd.DataFrame, currency: str, title: str, cells: pd.DataFrame | None = None):
     """Spend and expected incremental profit per tier under the two splits (the profit bars
-    carry the range at the response's bounds)."""
+    carry the range at the response's bounds); with ``cells`` (per tier x channel) the
+    data-driven spend is stacked by channel."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
     tiers = list(TIERS)
     x = np.arange(len(tiers))
@@ -76,7 +80,15 @@ def budget_split(cmp: pd.DataFrame, currency: str, title: str):
     ax.bar(x - w / 2, cmp.loc[tiers, "rule_budget"], w, facecolor="none", edgecolor=SPLIT_COLORS["rule of thumb"],
            linestyle="--", label="rule of thumb: its share of the budget")
     ax.bar(x - w / 2, cmp.loc[tiers, "rule_spend"], w, color=SPLIT_COLORS["rule of thumb"], label="rule of thumb: spendable")
-    ax.bar(x + w / 2, cmp.loc[tiers, "optimized_spend"], w, color=SPLIT_COLORS["data-driven"], label="data-driven")
+    if cells is None or not len(cells):
+        ax.bar(x + w / 2, cmp.loc[tiers, "optimized_spend"], w, color=SPLIT_COLORS["data-driven"], label="data-driven")
+    else:
+        by = cells["optimized_spend"].unstack("channel").reindex(tiers).fillna(0.0)
+        bottom = np.zeros(len(tiers))
+        for i, ch in enumerate(by.columns):
+            ax.bar(x + w / 2, by[ch].to_numpy(float), w, bottom=bottom, color=CHANNEL_SHADES[i % len(CHANNEL_SHADES)],
+                   label=f"data-driven: {ch}" if ch else "data-driven")
+            bottom += by[ch].to_numpy(float)
     ax.set_xticks(x, [TIER_LABELS[t] for t in tiers])
     ax.set_ylabel(f"spend ({currency})")
     ax.yaxis.set_major_formatter(FuncFormatter(thousands))

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from helpers import config, sources, tiers
+from helpers import budget, config, report, sources, tiers
 from helpers.config import Tiers
 from helpers.report import open_run
 from tests.conftest import write_params
@@ -70,6 +70,11 @@ def test_missing_notebooks_are_named_not_a_key_error():
     ({"playbook": [{"tier": "low", "stage": "*", "action": "no_contact"}] * 2}, "more than one row"),
     ({"frequency_cap_days": 0}, "greater than or equal to 1"),
     ({"high_share": 0.6, "low_share": 0.5}, "must be below 1"),
+    ({"channels": {"high": ["pigeon"]}}, r"channels.high: \['pigeon'\] have no cost"),
+    ({"channels": {"vip": ["sms"]}}, "tier 'vip' is not one of"),
+    ({"channels": {"high": []}}, "needs at least one channel"),
+    ({"channel_response_factor": {"sms": -1.0}}, "channel_response_factor"),
+    ({"retention_effect": 1.5}, "less than or equal to 1"),
 ])
 def test_tiers_params_are_checked(change, message):
     with pytest.raises(ValidationError, match=message):
@@ -317,7 +322,7 @@ def test_contacts_follow_the_money_the_cap_and_the_priority(funded_plan):
         e = plan[(plan["tier"] == t) & plan["eligible"]].sort_values("clv_rank")
         reached = e["contacts"].to_numpy() > 0
         assert not (np.diff(reached.astype(int)) > 0).any()
-    assert econ.loc["high", "cost_per_contact"] == pytest.approx(cfg.cost_per_contact["phone"])
+    assert econ.loc[("high", "phone"), "cost_per_contact"] == pytest.approx(cfg.cost_per_contact["phone"])
 
 
 def test_exports_schema_no_duplicates_suppressions_and_counts(funded_plan, tmp_path):
@@ -368,12 +373,13 @@ def test_customer_columns_are_tier_and_action(funded_plan):
 # ---------------------------------------------------------------- measured or assumed response
 
 
-def response_doc(by: str, groups: dict[str, float]) -> dict:
+def response_doc(by: str, groups: dict[str, float], channel: str | None = "sms") -> dict:
     def rec(pp):
         return {"n_treatment": 400, "n_control": 100, "repurchase_pp": pp, "repurchase_pp_ci": [pp - 0.02, pp + 0.02],
                 "revenue_per_customer": 10.0, "revenue_per_customer_ci": [2.0, 18.0], "cost_per_customer": 1.5}
-    return {"campaign_id": "spring", "period": "2024-05", "by": by, "window_days": 21,
-            "response": {k: rec(v) for k, v in groups.items()}, "overall": rec(0.025)}
+    doc = {"campaign_id": "spring", "arm": "treatment", "period": "2024-05", "by": by, "window_days": 21,
+           "response": {k: rec(v) for k, v in groups.items()}, "overall": rec(0.025)}
+    return doc | ({"channel": channel} if channel else {})
 
 
 def test_no_history_means_assumptions_said_in_words():
@@ -381,8 +387,11 @@ def test_no_history_means_assumptions_said_in_words():
     r = tiers.load_response(None, plan_fixture(cfg), cfg, 30)
     assert r.kind == "assumed"
     assert "assumed" in r.sentence() and "not measured" in r.sentence()
-    assert r.table["response"].to_dict() == cfg.assumed_response
-    assert r.table.loc["high", "response_lo"] == pytest.approx(cfg.assumed_response["high"] * 0.5)
+    cells = r.table.index
+    assert set(cells) == {(t, ch) for t, chans in tiers.tier_channels(cfg).items() for ch in chans}
+    assert all(r.table.loc[c, "response"] == cfg.assumed_response[c[0]] for c in cells)
+    assert (r.table["source"] == "assumed").all()
+    assert r.table.loc[("high", "phone"), "response_lo"] == pytest.approx(cfg.assumed_response["high"] * 0.5)
 
 
 def test_measured_by_tier_by_stage_and_by_segment(tmp_path):
@@ -392,15 +401,16 @@ def test_measured_by_tier_by_stage_and_by_segment(tmp_path):
     path.write_text(json.dumps(response_doc("tier", {"high": 0.05, "low": 0.01})))
     r = tiers.load_response(("2024-05", path), plan, cfg)
     assert r.kind == "measured" and r.window_days == 21 and "measured" in r.sentence() and "spring" in r.sentence()
-    assert r.table.loc["high", "response"] == 0.05 and r.table.loc["low", "response"] == 0.01
-    assert r.table.loc["general", "response"] == 0.025  # not measured for this tier: the overall lift
-    assert r.table.loc["high", "response_lo"] == pytest.approx(0.03)
+    assert r.table.loc[("high", "sms"), "response"] == 0.05 and r.table.loc[("low", "sms"), "response"] == 0.01
+    assert r.table.loc[("general", "sms"), "response"] == 0.025  # not measured for this tier: the overall lift
+    assert r.table.loc[("high", "sms"), "response_lo"] == pytest.approx(0.03)
+    assert r.estimate == "raw difference" and (r.table["source"] == "measured").all()
 
     path.write_text(json.dumps(response_doc("stage", {s: 0.01 * (i + 1) for i, s in enumerate(tiers.STAGES)})))
     r = tiers.load_response(("2024-05", path), plan, cfg)
     mix = plan.loc[(plan["tier"] == "high") & plan["eligible"], "stage"].value_counts(normalize=True)
     expected = sum(w * 0.01 * (tiers.STAGES.index(s) + 1) for s, w in mix.items())
-    assert r.table.loc["high", "response"] == pytest.approx(expected)
+    assert r.table.loc[("high", "sms"), "response"] == pytest.approx(expected)
 
     path.write_text(json.dumps(response_doc("segment", {"recent": 0.05, "lapsed": 0.01})))
     r = tiers.load_response(("2024-05", path), plan, cfg)
@@ -569,12 +579,18 @@ def test_notebook_without_campaign_history_says_it_used_assumptions(tmp_path):
     # a measured lift from an earlier period's run is used and said so
     earlier = config.outputs_dir() / "demo" / "2025-05" / "latest" / "data"
     earlier.mkdir(parents=True, exist_ok=True)
-    (earlier / "campaign_response.json").write_text(json.dumps(response_doc("tier", {"high": 0.06, "general": 0.02})))
+    # as notebook 06 writes it: no channel in the file, the channel is the demo campaign table's
+    doc = response_doc("tier", {"high": 0.06, "general": 0.02}, channel=None) | {"campaign_id": "spring_winback"}
+    (earlier / "campaign_response.json").write_text(json.dumps(doc))
     try:
         demo_customer_table(tmp_path / "run2")
         text = run_notebook(tmp_path / "run2")
-        assert "is **measured**" in text and "spring" in text
-        assert json.loads((tmp_path / "run2" / "metrics.json").read_text())["tiers"]["response_source"] == "measured"
+        assert "is **measured**" in text and "spring_winback" in text
+        m = json.loads((tmp_path / "run2" / "metrics.json").read_text())["tiers"]
+        assert m["response_source"] == "measured" and m["response_channel"] == "sms"
+        assert m["response"]["high"]["sms"] == 0.06 and m["response_basis"]["high"] == {"phone": "assumed", "sms": "measured"}
+        assert m["budget"]["optimized"]["high"] >= 0.01 * m["total_budget"]  # the high-value tier is funded
+        assert m["illustrative"] is False and not any("draft_" in f for f in m["exports"])
     finally:
         import shutil
 
@@ -768,3 +784,213 @@ def test_contact_history_is_one_row_per_customer_of_any_source(tmp_path):
     pd.testing.assert_frame_equal(hist, expected, check_exact=True)
     assert have == {"crm": True, "opted_out": True, "complaints": True, "resolved": True, "campaigns": True,
                     "reminders": True}
+
+
+# ---------------------------------------------------------------- tier x channel: value, cells, the optimum
+
+
+def cell_frame(rows: dict, slots: dict | None = None) -> pd.DataFrame:
+    """Cells {(tier, channel): (n, g, c)}; capacity from the tier's contact slots (huge when not given)."""
+    idx = pd.MultiIndex.from_tuples(list(rows), names=["tier", "channel"])
+    n, g, c = (np.array([v[i] for v in rows.values()], dtype=float) for i in range(3))
+    m = np.array([(slots or {}).get(t, 1e9) for t, _ in rows], dtype=float)
+    return pd.DataFrame({"contactable": n, "gross": g, "gross_lo": g / 2, "gross_hi": g * 1.5, "cost_per_contact": c,
+                         "max_contacts": m, "capacity": m * c}, index=idx)
+
+
+def test_cell_optimum_matches_the_closed_form_over_tier_and_channel():
+    """Four cells (two tiers x two channels), the slots not binding, the budget binding: the
+    water-filling solution of the summed concave curves."""
+    rows = {("high", "phone"): (300, 9.0, 3.0), ("high", "sms"): (300, 4.0, 0.4),
+            ("general", "sms"): (1500, 1.2, 0.3), ("general", "app_push"): (1500, 0.5, 0.05)}
+    n, g, c = (np.array([v[i] for v in rows.values()]) for i in range(3))
+    k, budget = 1.0, 600.0
+    expected, lam = closed_form(n, g, c, k, budget)
+    assert lam > 1 and (expected > 0).all()
+    got = tiers.optimize(cell_frame(rows), budget, k)
+    assert got.to_numpy() == pytest.approx(expected, rel=1e-4, abs=1e-3)
+    assert tiers.marginal_gross(got, n, g, c, k) == pytest.approx(np.full(4, lam), rel=1e-4)
+
+
+def test_cell_optimum_under_the_tiers_contact_slots_equals_a_grid_search():
+    """One tier, two channels sharing 150 contact slots, money plentiful: the slots bind, and the
+    optimum found by brute force along the binding constraint is what the optimiser finds."""
+    rows = {("high", "phone"): (100, 12.0, 3.0), ("high", "sms"): (100, 5.0, 0.2)}
+    e = cell_frame(rows, slots={"high": 150})
+    k, budget = 1.0, 1e5
+    got = tiers.optimize(e, budget, k)
+    n, g, c = (e[col].to_numpy() for col in ("contactable", "gross", "cost_per_contact"))
+
+    def profit(x):
+        return float((tiers.gross_profit(x, n, g, c, k) - x).sum())
+
+    # without the slots the optimum would buy more than 150 contacts
+    free = tiers.optimize(cell_frame(rows), budget, k)
+    assert (free / c).sum() > 150 * 1.05
+    phone = np.linspace(0, 150, 150_001)  # contacts by phone; the rest of the slots by SMS
+    best = max((profit(np.array([p * c[0], (150 - p) * c[1]])), p) for p in phone[::10])
+    fine = phone[(phone >= best[1] - 0.01) & (phone <= best[1] + 0.01)]
+    value, p = max((profit(np.array([q * c[0], (150 - q) * c[1]])), q) for q in fine)
+    assert (got / c).sum() == pytest.approx(150, rel=1e-6)
+    assert got.iloc[0] / c[0] == pytest.approx(p, abs=0.02)
+    assert profit(got.to_numpy()) >= value - 1e-6
+
+
+def test_rule_of_thumb_over_cells_follows_the_playbook_channels():
+    e = cell_frame({("high", "phone"): (10, 1, 3.0), ("high", "sms"): (10, 1, 0.1), ("low", "sms"): (5, 1, 0.1)})
+    e["rule_share"] = [30.0, 10.0, 0.0]  # slots of the customers the playbook gives each channel
+    e["rule_capacity"] = [90.0, 1.0, 0.0]
+    nominal, spend = tiers.rule_of_thumb(e, 100.0, {"high": 0.8, "potential": 0.1, "general": 0.05, "low": 0.05})
+    assert nominal.tolist() == pytest.approx([60.0, 20.0, 5.0])  # low has no playbook channel: equal shares
+    assert spend.tolist() == pytest.approx([60.0, 1.0, 0.0])
+
+
+def test_contact_value_keeps_the_at_risk_future_value():
+    c = pd.DataFrame({"orders": [2, 2, 1, 4], "revenue": [200.0, 200.0, 50.0, 400.0], "clv": [300.0, 300.0, 10.0, 0.0],
+                      "p_alive": [1.0, 0.5, 0.2, 0.0]})
+    v = budget.contact_value(c, margin=0.3, retention_effect=1.0)
+    assert v["order_profit"].tolist() == pytest.approx([30.0, 30.0, 15.0, 30.0])
+    assert v["at_risk"].tolist() == pytest.approx([0.0, 300.0, 40.0, 0.0])  # (1 - P(alive)) x CLV / P(alive)
+    assert v["purchase_value"].tolist() == pytest.approx([30.0, 330.0, 55.0, 30.0])
+    assert budget.contact_value(c, 0.3, 0.0)["purchase_value"].tolist() == pytest.approx([30.0, 30.0, 15.0, 30.0])
+    # the response comes from the alive: weights P(alive); (1 - P(alive)) x CLV summed over P(alive)
+    w = budget.weighted_value(v, 1.0)
+    assert w["at_risk"] == pytest.approx((0 + 150 + 8 + 0) / 1.7)
+    assert w["value"] == pytest.approx((30 + 0.5 * 30 + 0.2 * 15) / 1.7 + w["at_risk"])
+
+
+def channel_cfg(**kw) -> Tiers:
+    return Tiers(channels={"high": ["phone", "sms"], "potential": ["sms"], "general": ["sms", "app_push"], "low": ["app_push"]},
+                 channel_response_factor={"phone": 2.0, "app_push": 0.5}, **kw)
+
+
+def test_an_untested_channel_keeps_its_assumed_response(tmp_path):
+    cfg = channel_cfg()
+    plan = plan_fixture(cfg)
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(response_doc("tier", {"high": 0.05, "general": 0.02})))
+    r = tiers.load_response(("2024-05", path), plan, cfg)
+    t = r.table
+    assert r.kind == "measured" and r.channel == "sms"
+    assert t.loc[("high", "sms"), "response"] == 0.05 and t.loc[("high", "sms"), "source"] == "measured"
+    assert t.loc[("high", "phone"), "response"] == pytest.approx(cfg.assumed_response["high"] * 2.0)
+    assert t.loc[("general", "app_push"), "response"] == pytest.approx(cfg.assumed_response["general"] * 0.5)
+    assert (t.loc[[("high", "phone"), ("general", "app_push"), ("low", "app_push")], "source"] == "assumed").all()
+    assert "keep the **assumed** response" in r.sentence() and "app_push, phone" in r.sentence()
+    plan, econ = tiers.tier_economics(plan, r, cfg, margin=0.3)
+    assert econ.loc[("high", "phone"), "source"] == "assumed" and econ.loc[("high", "sms"), "source"] == "measured"
+    cells = tiers.cell_splits(econ, cfg)
+    funded = tiers.assign_contacts(plan, cells["optimized_spend"], econ)
+    m = tiers.metrics(tiers.tier_summary(funded), tiers.concentration(funded), tiers.compare_splits(econ, cfg, cells), econ,
+                      r, funded, pd.DataFrame({"file": [], "customers": []}), cfg, NEXT_LABEL, cells=cells)
+    assert m["response_basis"]["high"] == {"phone": "assumed", "sms": "measured"}
+    assert m["response"]["high"]["sms"] == 0.05 and m["response_channel"] == "sms"
+
+    # the channel from the campaign table when the file does not name it; unknown -> assumed
+    path.write_text(json.dumps(response_doc("tier", {"high": 0.05}, channel=None)))
+    r = tiers.load_response(("2024-05", path), plan, cfg, channels={("spring", "treatment"): "sms"})
+    assert r.table.loc[("high", "sms"), "source"] == "measured"
+    r = tiers.load_response(("2024-05", path), plan, cfg)
+    assert r.kind == "assumed" and "does not record its channel" in r.sentence()
+    # measured on a channel the plan does not use: assumptions, said so
+    path.write_text(json.dumps(response_doc("tier", {"high": 0.05}, channel="email")))
+    r = tiers.load_response(("2024-05", path), plan, cfg)
+    assert r.kind == "assumed" and "no tier of this plan uses" in r.sentence()
+
+
+def test_the_covariate_adjusted_lift_is_preferred(tmp_path):
+    cfg = channel_cfg()
+    plan = plan_fixture(cfg)
+    run = tmp_path / "run"
+    (run / "data").mkdir(parents=True)
+    path = run / "data" / "campaign_response.json"
+    doc = response_doc("segment", {"recent": 0.05})
+    path.write_text(json.dumps(doc))
+    (run / "metrics.json").write_text(json.dumps({"campaigns": {"spring": {"lift": {"treatment": {
+        "repurchase_pp": 0.025, "repurchase_pp_adjusted": 0.031, "repurchase_pp_adjusted_ci": [0.011, 0.051]}}}}}))
+    r = tiers.load_response(("2024-05", path), plan, cfg)
+    assert r.estimate == "covariate-adjusted" and "covariate-adjusted" in r.sentence()
+    assert r.table.loc[("high", "sms"), ["response", "response_lo", "response_hi"]].tolist() == pytest.approx([0.031, 0.011, 0.051])
+    (run / "metrics.json").unlink()  # the raw difference when notebook 06 reported no adjusted lift
+    r = tiers.load_response(("2024-05", path), plan, cfg)
+    assert r.estimate == "raw difference" and r.table.loc[("high", "sms"), "response"] == 0.025
+    doc["overall"] |= {"repurchase_pp_adjusted": 0.02, "repurchase_pp_adjusted_ci": [0.0, 0.04]}  # in the file itself
+    path.write_text(json.dumps(doc))
+    assert tiers.load_response(("2024-05", path), plan, cfg).table.loc[("general", "sms"), "response"] == 0.02
+
+
+def test_the_high_tier_is_funded_when_its_at_risk_value_says_so():
+    """Same response everywhere; the high tier's customers are valuable and at risk: the
+    data-driven split funds it (the 30-day-window valuation alone would not), and its lists
+    use both channels, one channel per customer, the higher-response channel for the top."""
+    cfg = channel_cfg(budget=300.0, playbook=[
+        {"tier": "high", "stage": "*", "action": "vip_service", "channel": "phone", "offer_value": 0},
+        {"tier": "*", "stage": "*", "action": "routine_offer", "channel": "sms", "offer_value": 2},
+        {"tier": "low", "stage": "*", "action": "automated_winback", "channel": "app_push", "offer_value": 1}])
+    c = make_customers(200)
+    c["p_alive"] = np.where(np.arange(200) < 20, 0.4, 0.95)  # the top 10 % are at risk
+    plan = tiers.plan_contacts(tiers.assign_tiers(c, cfg, 0.3), empty_history(), cfg, period_end=END,
+                               next_end=NEXT_END, has_crm=False)
+    r = tiers.assumed_response(cfg, 30)
+    shares = {}
+    for effect in (0.0, 1.0):
+        cfg_e = cfg.model_copy(update={"retention_effect": effect})
+        p, econ = tiers.tier_economics(plan, r, cfg_e, margin=0.3)
+        cells = tiers.cell_splits(econ, cfg_e)
+        cmp = tiers.compare_splits(econ, cfg_e, cells)
+        shares[effect] = cmp.loc["high", "optimized_spend"] / cfg.budget
+        assert cmp.loc["total", "optimized_profit"] >= cmp.loc["total", "rule_profit"] - 1e-6
+        assert cmp.loc["total", "optimized_profit_lo"] <= cmp.loc["total", "optimized_profit"] <= cmp.loc["total", "optimized_profit_hi"]
+        # the rule of thumb's cells stay within each tier's contact slots
+        slots = (cells["rule_spend"] / econ["cost_per_contact"]).groupby(level="tier").sum()
+        assert (slots <= econ.groupby(level="tier")["max_contacts"].first() + 1e-6).all()
+    assert shares[1.0] >= 0.01 and shares[1.0] > shares[0.0]
+    out = tiers.assign_contacts(p, cells["optimized_spend"], econ)
+    high = out[(out["tier"] == "high") & (out["contacts"] > 0)].sort_values("clv_rank")
+    assert set(high["channel"]) <= {"phone", "sms"}
+    phone = high["channel"].eq("phone").to_numpy()
+    if phone.any() and (~phone).any():
+        assert not (np.diff(phone.astype(int)) > 0).any()  # phone (the higher response) to the top customers
+    spent = out.groupby(["tier", "channel"], observed=True)["budget"].sum()
+    for (t, ch), money in cells["optimized_spend"].items():
+        assert spent.get((t, ch), 0.0) <= money + 1e-6
+    assert (out["contacts"] <= out["allowed"]).all() and out["budget"].sum() <= cfg.budget + 1e-6
+
+
+def test_one_cell_per_tier_buys_what_tier_money_buys():
+    cfg = Tiers(budget=150.0, frequency_cap_days=7, playbook=CONTACT_ALL)
+    plan, econ = tiers.tier_economics(plan_fixture(cfg), tiers.assumed_response(cfg, 30), cfg, margin=0.3)
+    cells = tiers.cell_splits(econ, cfg)
+    by_cell = tiers.assign_contacts(plan, cells["optimized_spend"], econ)
+    by_tier = tiers.assign_contacts(plan, cells["optimized_spend"].droplevel("channel"))
+    pd.testing.assert_series_equal(by_cell["contacts"], by_tier["contacts"], check_exact=True)
+    pd.testing.assert_series_equal(by_cell["priority"], by_tier["priority"], check_exact=True)
+
+
+def test_tier_confidence_counts_intervals_across_a_boundary():
+    c = make_customers(100)
+    c["clv"] = np.linspace(1000, 10, 100)
+    c["clv_low"], c["clv_high"] = c["clv"] - 5, c["clv"] + 5
+    c.loc[9, "clv_low"] = 850.0  # the last high customer's interval reaches below the cut (high: top 10)
+    c.loc[10, "clv_high"] = 1000.0  # the first general's reaches above it
+    c["revenue"], c["orders"] = 1e6, 1  # nobody is potential
+    frame = tiers.assign_tiers(c, Tiers(high_share=0.1, low_share=0.4), 0.3)
+    conf = tiers.tier_confidence(frame, Tiers(high_share=0.1, low_share=0.4), 0.3)
+    assert conf.loc["high", "could_be_lower"] == 1 and conf.loc["general", "could_be_higher"] >= 1
+    assert conf.attrs["high_cut"] == pytest.approx((c.loc[9, "clv"] + c.loc[10, "clv"]) / 2)
+    assert conf.loc["total", "uncertain"] == conf.loc[list(tiers.TIERS), "uncertain"].sum()
+    assert "reaches across a tier boundary" in tiers.confidence_sentence(conf, "CNY")
+
+
+def test_default_business_assumptions_make_the_plan_illustrative_and_the_lists_drafts(funded_plan, tmp_path):
+    assert report.default_assumptions(config.load_params(brand="demo")) == []
+    assert report.default_assumptions(config.load_params(brand="cdnow")) == ["tiers.budget", "tiers.cost_per_contact"]
+    assert "Illustrative" in report.illustrative_sentence(config.load_params(brand="cdnow"))
+    assert report.illustrative_sentence(config.load_params(brand="demo")) == ""
+    plan = funded_plan[1]
+    summary = tiers.write_exports(tmp_path / "exports", plan, "CNY", draft=True)
+    names = sorted(p.name for p in (tmp_path / "exports").glob("*.csv"))
+    assert names == sorted(f"draft_{a}.csv" for a in [*tiers.CONTACT_ACTIONS, "do_not_contact"])
+    assert summary["file"].str.startswith("exports/draft_").all()
+    text = " ".join(tiers.action_findings(plan, summary, funded_plan[0], "CNY", NEXT_LABEL))
+    assert "**drafts**" in text and "exports/draft_do_not_contact.csv" in text
