@@ -251,44 +251,44 @@ def adjustment_covariates(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     that do not vary dropped): pre-period orders and revenue, orders before the contact, log days
     since the last order (the mean where there is none, with an indicator), and the campaign
     file's segment as indicators (first level left out). Everything is fixed before the contact."""
-    cols: dict[str, np.ndarray] = {}
+    parts: list[tuple[str, np.ndarray]] = []
     for name, c in (("pre-period orders", "pre_orders"), ("pre-period revenue", "pre_revenue"),
                     ("orders before", "orders_before")):
         if c in df.columns:
-            cols[name] = df[c].to_numpy(dtype=float)
+            parts.append((name, df[c].to_numpy(dtype=float)))
     if "recency_days" in df.columns:
         r = np.log1p(df["recency_days"].to_numpy(dtype=float).clip(min=0))
         none = ~np.isfinite(r)
-        cols["log days since last order"] = np.where(none, np.nanmean(r) if (~none).any() else 0.0, r)
-        cols["no earlier order"] = none.astype(float)
+        parts.append(("log days since last order", np.where(none, np.nanmean(r) if (~none).any() else 0.0, r)))
+        parts.append(("no earlier order", none))
     if "segment" in df.columns and df["segment"].notna().any():
-        seg = df["segment"].fillna("not recorded").astype(str).to_numpy()
-        for level in sorted(set(seg))[1:]:
-            cols[f"segment={level}"] = (seg == level).astype(float)
-    names = [k for k, v in cols.items() if np.isfinite(v).all() and v.size and np.ptp(v) > 0]
-    X = np.column_stack([cols[k] for k in names]) if names else np.zeros((len(df), 0))
-    return X, names
+        seg = df["segment"].fillna("not recorded")
+        try:
+            codes, levels = pd.factorize(seg, sort=True)
+        except TypeError:  # mixed types: compare as text
+            codes, levels = pd.factorize(seg.astype(str), sort=True)
+        parts += [(f"segment={level}", codes == j) for j, level in enumerate(levels) if j]
+    keep = [(name, v) for name, v in parts if v.size and np.isfinite(v).all() and v.min() != v.max()]
+    X = np.empty((len(df), len(keep)))
+    for j, (_, v) in enumerate(keep):
+        X[:, j] = v
+    return X, [name for name, _ in keep]
 
 
-def _full_rank(X: np.ndarray, tol: float = 1e-9) -> bool:
-    if X.shape[0] <= X.shape[1]:
-        return False
-    s = np.linalg.svd(X - X.mean(axis=0) if X.shape[1] else X, compute_uv=False)
-    return bool(s.size == 0 or s[-1] > tol * max(s[0], 1.0))
-
-
-def _independent_columns(X: np.ndarray, tol: float = 1e-9) -> np.ndarray:
-    """Indices of a linearly independent subset of the (centred) columns (QR with pivoting)."""
-    if X.shape[1] == 0:
+def _independent_columns(gram: np.ndarray, tol: float = 1e-9) -> np.ndarray:
+    """Indices of the columns of a centred design, taken in order, that are not (almost) linear
+    combinations of those before them, from its cross-product matrix ``gram``: a column is kept
+    when the smallest eigenvalue of the kept columns' correlation matrix stays above ``tol``."""
+    d = np.diag(gram)
+    if not d.size:
         return np.arange(0)
-    from scipy.linalg import qr
-
-    Xc = X - X.mean(axis=0)
-    Xc = Xc / np.where(Xc.std(axis=0) > 0, Xc.std(axis=0), 1.0)
-    _, r, piv = qr(Xc, mode="economic", pivoting=True)
-    d = np.abs(np.diag(r))
-    keep = d > tol * max(d[0], 1.0) if d.size else np.zeros(0, dtype=bool)
-    return np.sort(piv[: int(keep.sum())])
+    scale = np.sqrt(np.where(d > 0, d, 1.0))
+    corr = gram / np.outer(scale, scale)
+    chosen: list[int] = []
+    for j in range(d.size):
+        if d[j] > 0 and np.linalg.eigvalsh(corr[np.ix_([*chosen, j], [*chosen, j])])[0] > tol:
+            chosen.append(j)
+    return np.array(chosen, dtype=int)
 
 
 def _ols_hc2(X: np.ndarray, Y: np.ndarray, weights_row: int = 0, chunk: int = 1 << 18) -> tuple[np.ndarray, np.ndarray]:
@@ -308,6 +308,26 @@ def _ols_hc2(X: np.ndarray, Y: np.ndarray, weights_row: int = 0, chunk: int = 1 
     return B[weights_row], var
 
 
+def _arm_intercept_hc2(x: np.ndarray, y: np.ndarray, chunk: int = 1 << 18) -> tuple[np.ndarray, np.ndarray]:
+    """``_ols_hc2`` of y on [1, x] for the intercept, without forming [1, x]: the cross-products
+    of the intercept column are x's column sums, and each row's leverage and weight are built
+    from x's row (an outcome frame of millions of customers is not copied)."""
+    n = x.shape[0]
+    s = x.sum(axis=0)
+    zz = np.empty((x.shape[1] + 1, x.shape[1] + 1))
+    zz[0, 0], zz[0, 1:], zz[1:, 0], zz[1:, 1:] = n, s, s, x.T @ x
+    A = np.linalg.inv(zz)
+    B = A @ np.vstack([y.sum(axis=0), x.T @ y])
+    var = np.zeros(y.shape[1])
+    for lo in range(0, n, chunk):
+        xc, yc = x[lo:lo + chunk], y[lo:lo + chunk]
+        w = A[0, 0] + xc @ A[1:, 0]  # the row's weight in the intercept: z (X'X)^-1 e_0
+        h = A[0, 0] + 2 * (xc @ A[1:, 0]) + ((xc @ A[1:, 1:]) * xc).sum(axis=1)
+        e = yc - B[0] - xc @ B[1:]
+        var += ((w * w / np.clip(1 - h, 1e-12, None))[:, None] * e * e).sum(axis=0)
+    return B[0], var
+
+
 def regression_adjusted(Y, treated, X) -> dict:
     """Covariate-adjusted difference in means of each outcome (columns of Y) between treated and
     control, from pre-contact covariates X, with HC2 robust standard errors and normal 95 %
@@ -320,7 +340,8 @@ def regression_adjusted(Y, treated, X) -> dict:
     With fewer customers, common slopes (ANCOVA: outcome on arm + centred covariates, HC2); with
     fewer still, the plain difference (whose HC2 variance is the Welch one). Under randomisation
     any of them is consistent; adjusting removes the part of a chance imbalance in the
-    covariates that predicts the outcome, and narrows the interval by what they explain."""
+    covariates that predicts the outcome, and narrows the interval by what they explain.
+    Covariates that are linear combinations of others are left out (``columns``: those used)."""
     Y = np.asarray(Y, dtype=float)
     Y = Y[:, None] if Y.ndim == 1 else Y
     t = np.asarray(treated, dtype=bool)
@@ -330,15 +351,26 @@ def regression_adjusted(Y, treated, X) -> dict:
     if n1 < 2 or n0 < 2:
         return {"estimate": nan, "se": nan, "lo": nan, "hi": nan, "p": nan, "method": "none", "k": 0,
                 "columns": np.arange(0)}
-    columns = _independent_columns(X)
-    X = X[:, columns]
-    k = X.shape[1]
+    if t[n1:].any():  # the treated first, so that each arm is a slice (no copy of its rows)
+        order = np.argsort(~t, kind="stable")
+        Y, X, t = Y[order], X[order], t[order]
     Xc = X - X.mean(axis=0)
+    columns = _independent_columns(Xc.T @ Xc)
+    if columns.size < Xc.shape[1]:
+        Xc = Xc[:, columns]
+    k = Xc.shape[1]
+    arms = ((slice(0, n1), 1.0), (slice(n1, None), -1.0))
+
+    def full_rank(rows: slice) -> bool:
+        x = Xc[rows]
+        s = x.sum(axis=0)
+        return _independent_columns(x.T @ x - np.outer(s, s) / x.shape[0]).size == k
+
     method = "unadjusted"
-    if k and min(n1, n0) >= 10 * (k + 1) and _full_rank(Xc[t]) and _full_rank(Xc[~t]):
+    if k and min(n1, n0) >= 10 * (k + 1) and all(full_rank(rows) for rows, _ in arms):
         est, var = np.zeros(Y.shape[1]), np.zeros(Y.shape[1])
-        for arm, sign in ((t, 1.0), (~t, -1.0)):
-            b, v = _ols_hc2(np.column_stack([np.ones(int(arm.sum())), Xc[arm]]), Y[arm])
+        for rows, sign in arms:
+            b, v = _arm_intercept_hc2(Xc[rows], Y[rows])
             est += sign * b
             var += v
         method = "Lin (interacted), HC2"
@@ -1026,11 +1058,14 @@ def adjusted_lifts(t: pd.DataFrame, c: pd.DataFrame) -> dict:
     """Every outcome of ADJUSTED (those the frames have) adjusted for the pre-contact covariates
     (regression_adjusted): ``<prefix>``, ``_lo``, ``_hi``, ``_se``, ``_p``, with the method and
     the covariates used, and the discount treated customers redeemed per customer (raw)."""
-    both = pd.concat([t, c], ignore_index=True)
-    X, names = adjustment_covariates(both)
-    have = [(col, name) for col, name in ADJUSTED if col in both.columns]
-    res = regression_adjusted(both[[col for col, _ in have]].to_numpy(dtype=float),
-                              np.r_[np.ones(len(t), dtype=bool), np.zeros(len(c), dtype=bool)], X)
+    covariates = [col for col in ("pre_orders", "pre_revenue", "orders_before", "recency_days", "segment")
+                  if col in t.columns]
+    X, names = adjustment_covariates(pd.concat([t[covariates], c[covariates]], ignore_index=True))
+    have = [(col, name) for col, name in ADJUSTED if col in t.columns]
+    Y = np.empty((len(t) + len(c), len(have)))
+    for j, (col, _) in enumerate(have):
+        Y[: len(t), j], Y[len(t):, j] = t[col].to_numpy(dtype=float), c[col].to_numpy(dtype=float)
+    res = regression_adjusted(Y, np.r_[np.ones(len(t), dtype=bool), np.zeros(len(c), dtype=bool)], X)
     used = res["method"] not in ("unadjusted", "none")
     out: dict = {"adjust_method": res["method"],
                  "adjust_covariates": ", ".join(names[i] for i in res["columns"]) if used else "",

@@ -87,7 +87,7 @@ def test_regression_adjustment_equals_statsmodels_ols_with_hc2():
     """Lin's interacted estimator and the common-slopes fallback: the arm coefficient and its HC2
     standard error as statsmodels computes them on the full design, and the plain difference
     (no covariate) with the Welch standard error."""
-    import statsmodels.api as sm
+    from statsmodels.regression.linear_model import OLS
 
     rng = np.random.default_rng(3)
     n = 600
@@ -107,14 +107,14 @@ def test_regression_adjustment_equals_statsmodels_ols_with_hc2():
     Xc = X - X.mean(axis=0)
     full = np.column_stack([np.ones(n), treated, Xc, treated[:, None] * Xc])
     for j in range(2):
-        fit = sm.OLS(y[:, j], full).fit(cov_type="HC2")
+        fit = OLS(y[:, j], full).fit(cov_type="HC2")
         assert res["estimate"][j] == pytest.approx(fit.params[1], rel=1e-9)
         assert res["se"][j] == pytest.approx(fit.bse[1], rel=1e-9)
         assert [res["lo"][j], res["hi"][j]] == pytest.approx(fit.conf_int()[1].tolist(), rel=1e-9)
     few = np.r_[np.flatnonzero(~treated)[:60], np.flatnonzero(treated)[:200]]  # 60 controls: too few to interact
     small = cp.regression_adjusted(y[few], treated[few], X[few])
     assert small["method"].startswith("ANCOVA")
-    fit = sm.OLS(y[few, 1], np.column_stack([np.ones(few.size), treated[few], Xc[few] - Xc[few].mean(axis=0)])).fit(
+    fit = OLS(y[few, 1], np.column_stack([np.ones(few.size), treated[few], Xc[few] - Xc[few].mean(axis=0)])).fit(
         cov_type="HC2")
     assert small["estimate"][1] == pytest.approx(fit.params[1], rel=1e-9)
     assert small["se"][1] == pytest.approx(fit.bse[1], rel=1e-9)
