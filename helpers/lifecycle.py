@@ -30,6 +30,16 @@ Definitions (printed in the notebook by :func:`definitions`):
 - **cohort retention**: share of a first-purchase cohort who bought in the j-th period after it;
   **cumulative revenue per customer** (LTV curve): the cohort's net revenue up to period j divided
   by its number of customers.
+- **split comparisons**: a rate pooled over the trend window counts a customer once per period
+  bought in, so its interval is cluster-robust (each customer one cluster); the highest group is
+  compared with the lowest with a Holm correction over all pairs of groups.
+- **year-on-year**: the period's rate against the same period a year earlier, where the data cover
+  it and the rate swings with the time of year (or the history is too short to test that).
+- **revenue bridge**: order revenue (before refunds) = customers x purchases per customer x order
+  value, for new and repeat customers; its change from the previous period split by a log
+  (Divisia) decomposition whose parts add up exactly.
+- **time between purchases**: days from each purchase day to the customer's next, by purchase
+  number; the replenishment cycle is the same within one category (completed gaps only).
 """
 
 from __future__ import annotations
@@ -1036,6 +1046,8 @@ class LifecycleAnalysis:
             "second_purchase_customers": {str(n): int(sp.at[n, "customers"]) for n in sp.index},
             "second_purchase_cohorts": {str(n): [sp.at[n, "first_cohort"], sp.at[n, "last_cohort"]] for n in sp.index},
             "second_purchase_all_history": {str(n): _num(sp.at[n, "rate_all"]) for n in sp.index},
+            "year_over_year": {name: _yoy(self.seasonal(k_col, n_col)) for name, k_col, n_col in (
+                ("within_period", "repeat_buyers", "buyers"), ("retention", "retained", "base"))},
             "trend": [{"period": r.period, "within_period": _num(r.within_period), "retention": _num(r.retention),
                        "buyers": int(r.buyers)} for r in self.trend.itertuples()],
             "cohort": {
@@ -1045,6 +1057,15 @@ class LifecycleAnalysis:
                                                            for r in summary.itertuples()},
             },
         }
+
+
+def _yoy(season: dict) -> dict | None:
+    y = season["year_over_year"]
+    if y is None:
+        return {"then": season["year_earlier"], "covered": False, "seasonality_p": _num(season["seasonality_p"])}
+    return {"then": y["then_label"], "covered": True, "rate_then": _num(y["then"]), "rate_now": _num(y["now"]),
+            "difference": _num(y["difference"]), "ci": [_num(y["difference_lo"]), _num(y["difference_hi"])],
+            "seasonality_p": _num(season["seasonality_p"])}
 
 
 def _num(x):
