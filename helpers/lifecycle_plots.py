@@ -385,7 +385,8 @@ def purchase_gaps(steps: pd.DataFrame, categories: pd.DataFrame, title: str):
         ax.set_xlim(left=0)
         ax.set_title(name, fontsize=10)
     axes[0][0].set_ylabel("step (gaps)")
-    axes[0][0].legend(fontsize=8, loc="lower right")
+    if axes[0][0].get_legend_handles_labels()[0]:
+        axes[0][0].legend(fontsize=8, loc="lower right")
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -405,6 +405,31 @@ def test_revenue_bridge_and_purchase_gaps_on_the_hand_orders(hand):
     assert "Replenishment cycle by category" in " ".join(lifecycle.gap_findings(a.purchase_gaps, cat.reset_index()))
 
 
+def test_a_brand_where_nobody_bought_twice_draws_every_chart(tmp_path):
+    """Every rate is 0 of n: each chart of notebook 02 draws (no negative whisker) and each
+    section says what it can."""
+    import matplotlib.pyplot as plt
+
+    from helpers import lifecycle_plots as lp
+    from helpers import rfm
+
+    once = [(f"c{i}", [f"2024-0{1 + i % 6}-1{i % 9} 10:00"], [20 + i]) for i in range(12)]
+    run, a = open_tiny(tmp_path, once)
+    assert (a.trend["repeat_buyers"] == 0).all() and (a.trend["retained"] == 0).all()
+    assert (a.trend["within_period_lo"].dropna() == 0).all()
+    figs = [lp.gap_distribution(a.gaps, a.thresholds, "t"), lp.rate_trend(a.trend, "t"),
+            lp.second_purchase_trend(a.second_purchase_cohorts, [30, 60, 90], 12, "t"),
+            lp.cohort_heatmap(a.cohort_matrix, "month", "t"), lp.ltv_curves(a.cohort_matrix, "month", "CNY", "t"),
+            lp.revenue_bridge(a.revenue_bridge(), "CNY", "t"), lp.purchase_gaps(a.purchase_gaps, a.category_gaps, "t"),
+            lp.rfm_segments(rfm.segment_table(a.customer_frame), "CNY", "t")]
+    for f in figs:
+        plt.close(f)
+    assert a.purchase_gaps.empty and "no customer has bought on two different days" in " ".join(
+        lifecycle.gap_findings(a.purchase_gaps, a.category_gaps)).lower()
+    text = " ".join(lifecycle.rate_findings(a) + lifecycle.second_purchase_findings(a))
+    assert "flat" in text or "too few" in text
+
+
 # ---------------------------------------------------------------- as-of honesty
 
 
