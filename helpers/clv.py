@@ -299,6 +299,21 @@ def histogram(summary: Summary | ir.Table, unit: str | TimeUnit | None = None) -
     return Histogram(hist, unit)
 
 
+def fitting_histogram(summary: Summary, first_from: int | None = None) -> Histogram:
+    """The histogram the purchase models are fitted on: every customer of the summary, or (with
+    ``first_from``, an epoch day) only those whose first purchase is on or after it — the
+    customers acquired after a burn-in when the data are left-truncated
+    (:mod:`helpers.clv_checks`). The summary's own ``row`` pointers stay those of all customers."""
+    if first_from is None:
+        return histogram(summary)
+    if "row" not in summary.frame.columns:
+        histogram(summary)
+    keep = summary.frame["first_epoch_day"].to_numpy() >= int(first_from)
+    sub = Summary(frame=summary.frame.loc[keep].drop(columns="row").reset_index(drop=True), unit=summary.unit,
+                  end_day=summary.end_day, holdout_days=summary.holdout_days, same_day=summary.same_day)
+    return histogram(sub)
+
+
 def refund_rate(orders: ir.Table, refunds: ir.Table | None) -> float:
     """Refunds as a share of gross purchase amounts (refund amounts are negative)."""
     gross = float(np.nan_to_num(orders.amount.sum().execute() or 0.0))
@@ -1170,11 +1185,14 @@ def choose_model(table: pd.DataFrame, pred: pd.DataFrame | None = None, z: float
     """The model with the lowest holdout RMSE — unless the holdout cannot tell the best models
     apart. With the per-customer predictions, each model's squared errors are compared with the
     best model's customer by customer (a paired z-test on the difference of mean squared
-    errors); the models within ``z`` standard errors of the best are tied, and among tied models
-    the one with the highest calibration log-likelihood is kept (they have the same number of
-    parameters). A difference of less than ``material`` (1 %) of the RMSE counts as a tie too,
-    however many customers make it significant. Says whether the chosen model beats the naive
-    baseline, by the same test."""
+    errors); the models within ``z`` standard errors of the best are tied. A difference of less
+    than ``material`` (1 %) of the RMSE counts as a tie too, however many customers make it
+    significant. Among tied models, those whose holdout *total* is clearly further from what
+    happened than the closest one's are dropped (the CLV is a sum over customers, so it inherits
+    the error of the total; "clearly": beyond :func:`total_tolerance`, the holdout total's own
+    noise), and the calibration log-likelihood decides among the rest (they have the same number
+    of parameters). So a tie never keeps a model whose holdout total is clearly the worst.
+    Says whether the chosen model beats the naive baseline, by the same test."""
     models = table[table["model"] != "baseline"].sort_values("rmse", kind="stable").reset_index(drop=True)
     base = table[table["model"] == "baseline"].iloc[0]
     best = models.iloc[0]
@@ -1190,20 +1208,40 @@ def choose_model(table: pd.DataFrame, pred: pd.DataFrame | None = None, z: float
     rmse = dict(zip(models["model"], models["rmse"], strict=True))
     tied = [m for m in models["model"] if m == best["model"] or z_score(m, best["model"]) < z
             or rmse[m] < best["rmse"] * (1 + material)]
-    chosen = models[models["model"].isin(tied)].sort_values("loglik", ascending=False, kind="stable").iloc[0]
+    candidates = models[models["model"].isin(tied)].assign(_abs_total=lambda t: t["total_error"].abs().fillna(np.inf))
+    closest = candidates.sort_values("_abs_total", kind="stable").iloc[0]
+    candidates = candidates[candidates["_abs_total"] <= closest["_abs_total"] + total_tolerance(pred, closest["model"], z,
+                                                                                               material)]
+    chosen = candidates.sort_values("loglik", ascending=False, kind="stable").iloc[0]
     others = models[models["model"] != chosen["model"]]
     lower = bool(chosen["rmse"] < base["rmse"])
     beats = lower and (z_score("baseline", chosen["model"]) >= z if pred is not None else True)
     return {
         "model": chosen["model"], "label": chosen["label"], "rmse": float(chosen["rmse"]),
         "best_rmse_model": best["label"], "tied": [MODEL_NAMES[m] for m in tied],
-        "by": "holdout error" if len(tied) == 1 else "calibration log-likelihood among models tied on holdout error",
+        "by": "holdout error" if len(tied) == 1 else (
+            "holdout total among models tied on per-customer holdout error" if len(candidates) == 1 else
+            "calibration log-likelihood among models tied on per-customer holdout error and on the holdout total"),
+        "total_tied": [MODEL_NAMES.get(m, m) for m in candidates["model"]],
         "baseline_rmse": float(base["rmse"]), "beats_baseline": bool(beats), "lower_than_baseline": lower,
         "improvement": float(1 - chosen["rmse"] / base["rmse"]),
         "others": {r["label"]: float(r["rmse"]) for _, r in others.iterrows()},
+        "other_totals": {r["label"]: float(r["total_error"]) for _, r in others.iterrows() if r["model"] in tied},
         "total_error": float(chosen["total_error"]), "loglik": float(chosen["loglik"]),
         "any_beats_baseline": bool((models["rmse"] < base["rmse"]).any()),
     }
+
+
+def total_tolerance(pred: pd.DataFrame | None, model: str, z: float = 1.96, material: float = 0.01) -> float:
+    """How far apart two models' relative errors of the holdout total may be and still count as
+    tied: ``z`` standard errors of the total's relative error (the per-customer errors' standard
+    deviation x sqrt(customers) / the actual total: the noise of the holdout itself), and at
+    least ``material``."""
+    if pred is None or pred["actual"].sum() <= 0:
+        return material
+    err = pred[model] - pred["actual"]
+    se = float(err.std(ddof=1) * np.sqrt(len(err)) / pred["actual"].sum())
+    return max(material, z * se) if np.isfinite(se) else material
 
 
 def holdout_by_frequency(pred: pd.DataFrame, fits: dict[str, PurchaseFit], cap: int = 7) -> pd.DataFrame:
@@ -1757,6 +1795,27 @@ def interval(draws: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def with_forecast_error(value: float, low: float, high: float, relative_error: float | None) -> tuple[float, float]:
+    """An interval on a total that holds the forecast error as well as the parameter
+    uncertainty. The bootstrap interval (low, high) says how well the data pin the parameters
+    down; it says nothing about the model being wrong, which the holdout measures: the chosen
+    model's total was off by ``relative_error`` (a share). Each side's half-width is combined
+    with ``relative_error x value`` in quadrature (independent sources of error): the interval is
+    at least as wide as the error the holdout saw. It is a lower bound for horizons longer than
+    the holdout, over which forecast errors usually grow."""
+    if relative_error is None or not np.isfinite(relative_error):
+        return low, high
+    band = abs(float(relative_error)) * abs(float(value))
+    return (float(value - np.hypot(value - low, band)), float(value + np.hypot(high - value, band)))
+
+
+def total_interval(res: ClvResult, draws: np.ndarray, value: float) -> tuple[float, float]:
+    """The interval shown and written for a total: bootstrap percentiles widened by the holdout's
+    forecast error (:func:`with_forecast_error`)."""
+    lo, hi = interval(draws, res.boot.level)
+    return with_forecast_error(value, lo, hi, res.forecast_error)
+
+
 # ================================================================ reading the results
 
 
@@ -1922,18 +1981,23 @@ class HoldoutResult:
     by_frequency: pd.DataFrame | None = None
     tracking: pd.DataFrame | None = None
     skipped: str | None = None
+    calibrate_from: int | None = None  # epoch day: the fits saw only customers acquired from it (burn-in)
+    fit_customers: int = 0  # customers the fits were calibrated on
 
     @property
     def holdout(self) -> float:
         return self.unit.from_days(self.holdout_days)
 
 
-def holdout_validation(run) -> HoldoutResult:
-    """Step 2: fit every model on the calibration window, predict the holdout, compare."""
+def holdout_validation(run, calibrate_from: int | None = None) -> HoldoutResult:
+    """Step 2: fit every model on the calibration window, predict the holdout, compare. With
+    ``calibrate_from`` (an epoch day: the end of a burn-in, see :mod:`helpers.clv_checks`) the
+    models are fitted only on customers acquired from that day, and predict every calibration
+    customer — the earlier ones too, since they get predictions from the same fit later."""
     p = run.params.clv
     unit = unit_of(run)
     days, cal_end = holdout_split_days(run.period_end, p.holdout, unit)
-    res = HoldoutResult(unit=unit, holdout_days=days, cal_end=cal_end)
+    res = HoldoutResult(unit=unit, holdout_days=days, cal_end=cal_end, calibrate_from=calibrate_from)
     summary = customer_summary(run.orders, run.period_end, unit, holdout_days=days, same_day=p.same_day,
                                exclude_outliers=p.exclude_outliers)
     res.summary = summary
@@ -1946,7 +2010,13 @@ def holdout_validation(run) -> HoldoutResult:
                        "checked on a holdout.")
         return res
     res.hist = summary.histogram()
-    res.fits, res.failed = fit_models(res.hist, list(p.models), penalizer=p.penalizer,
+    fit_hist = res.hist
+    if calibrate_from is not None:
+        fit_hist = fitting_histogram(summary, calibrate_from)
+        if fit_hist.customers == 0 or fit_hist.frame["x"].sum() == 0:
+            res.calibrate_from, fit_hist = None, res.hist  # too few acquired after the burn-in: say so below
+    res.fit_customers = fit_hist.customers
+    res.fits, res.failed = fit_models(fit_hist, list(p.models), penalizer=p.penalizer,
                                       fallback_penalizer=p.fallback_penalizer)
     if not res.fits:
         res.skipped = "No model could be fitted on the calibration window: " + " ".join(res.failed.values())
@@ -1984,12 +2054,24 @@ def holdout_sentences(res: HoldoutResult) -> list[str]:
     lines = [f"Calibration to {res.cal_end:%Y-%m-%d}, holdout the following {res.holdout:g} {res.unit.plural} to "
              f"the period end: the {_fmt_int(n)} customers who had bought by then made {_fmt_int(actual)} repeat "
              "purchases in the holdout."]
+    if res.calibrate_from is not None:
+        lines.append(f"The models were fitted on the {_fmt_int(res.fit_customers)} of them acquired from "
+                     f"{from_epoch_day(res.calibrate_from):%Y-%m-%d} (after the burn-in, section 1) and predict all "
+                     f"{_fmt_int(n)}.")
     if len(c["tied"]) > 1:
         others = ", ".join(f"{k} {v:.3f}" for k, v in c["others"].items())
-        lines.append(f"The holdout cannot tell {', '.join(c['tied'])} apart (per-customer RMSE: {c['label']} "
+        totals = f"holdout totals: {c['label']} {100 * c['total_error']:+.1f} %" + "".join(
+            f"; {k} {100 * v:+.1f} %" for k, v in c["other_totals"].items())
+        dropped = [m for m in c["tied"] if m not in c["total_tied"]]
+        if "holdout total among" in c["by"]:
+            why = f"whose holdout total is clearly the closest to what happened ({totals})"
+        else:
+            why = (f"which fits the calibration data best among {', '.join(c['total_tied'])} (log-likelihood "
+                   f"{c['loglik']:,.1f}; their holdout totals differ by less than the holdout's own noise; {totals})"
+                   + (f"; {', '.join(dropped)} left out for a clearly worse total" if dropped else ""))
+        lines.append(f"The holdout cannot tell {', '.join(c['tied'])} apart on per-customer error (RMSE: {c['label']} "
                      f"{c['rmse']:.3f}; {others}; differences within two standard errors or below 1 %). We keep the "
-                     f"{c['label']}, "
-                     f"which fits the calibration data best (log-likelihood {c['loglik']:,.1f}).")
+                     f"{c['label']}, {why}.")
     else:
         others = ", ".join(f"{k} {v:.3f}" for k, v in c["others"].items())
         lines.append(f"The {c['label']} predicts each customer's holdout purchases best (RMSE {c['rmse']:.3f}"
@@ -2088,12 +2170,25 @@ class ClvResult:
     stage: pd.Series | None = None
     params_table: pd.DataFrame | None = None
     bootstrap_note: str = ""
+    fit_hist: Histogram | None = None  # what the fit saw: all customers, or those acquired after a burn-in
+    calibrate_from: int | None = None  # epoch day of the burn-in's end (None: no burn-in)
+    forecast_error: float | None = None  # |relative error of the holdout total|: widens the intervals on totals
+
+    @property
+    def fitted_on(self) -> Histogram:
+        return self.fit_hist if self.fit_hist is not None else self.hist
 
 
-def customer_values(run, hist_res: HistoryResult, spend: SpendResult, hold: HoldoutResult) -> ClvResult:
+def customer_values(run, hist_res: HistoryResult, spend: SpendResult, hold: HoldoutResult,
+                    calibrate_from: int | None = None) -> ClvResult:
     """Step 4: refit the chosen model on all data to the period end; per-customer predictions.
-    If the chosen model cannot be refitted, the next one (by holdout error) is used, and said."""
+    If the chosen model cannot be refitted, the next one (by holdout error) is used, and said.
+    With ``calibrate_from`` (the end of a burn-in, an epoch day) the refit sees only customers
+    acquired from that day; every customer is still predicted from their own history."""
     p = run.params.clv
+    fit_hist = hist_res.hist if calibrate_from is None else fitting_histogram(hist_res.summary, calibrate_from)
+    if fit_hist.customers == 0 or fit_hist.frame["x"].sum() == 0:
+        fit_hist, calibrate_from = hist_res.hist, None
     ranked = [] if hold.table is None else \
         list(hold.table[hold.table["model"] != "baseline"].sort_values("rmse")["model"])
     first = hold.choice["model"] if hold.choice else p.models[0]
@@ -2101,7 +2196,7 @@ def customer_values(run, hist_res: HistoryResult, spend: SpendResult, hold: Hold
     problems = []
     for model in candidates:
         try:
-            fit = fit_purchases(hist_res.hist, model, penalizer=p.penalizer, fallback_penalizer=p.fallback_penalizer)
+            fit = fit_purchases(fit_hist, model, penalizer=p.penalizer, fallback_penalizer=p.fallback_penalizer)
             break
         except ClvFitError as exc:
             problems.append(str(exc))
@@ -2113,7 +2208,7 @@ def customer_values(run, hist_res: HistoryResult, spend: SpendResult, hold: Hold
     settings = settings_from(run.params, spend.refund_share)
     preds = customer_predictions(fit, spend.fit, hist_res.summary, settings, run.period_end)
     return ClvResult(fit=fit, summary=hist_res.summary, hist=hist_res.hist, spend=spend, settings=settings,
-                     predictions=preds)
+                     predictions=preds, fit_hist=fit_hist, calibrate_from=calibrate_from)
 
 
 def value_table(res: ClvResult, currency: str) -> pd.DataFrame:
@@ -2136,9 +2231,13 @@ def value_table(res: ClvResult, currency: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["figure", "value"]).set_index("figure")
 
 
-def add_intervals(run, res: ClvResult) -> ClvResult:
-    """Step 5: bootstrap the parameters, recompute every customer's CLV under each draw."""
+def add_intervals(run, res: ClvResult, hold: HoldoutResult | None = None) -> ClvResult:
+    """Step 5: bootstrap the parameters, recompute every customer's CLV under each draw. With
+    the holdout result, the intervals on totals also carry the forecast error the holdout
+    measured (:func:`total_interval`)."""
     p = run.params.clv
+    if hold is not None and hold.choice is not None and np.isfinite(hold.choice["total_error"]):
+        res.forecast_error = abs(float(hold.choice["total_error"]))
     res.groups = value_groups(res.predictions["clv"])
     current = run.customers()
     if current is not None and "stage" in current.columns:
@@ -2154,7 +2253,8 @@ def add_intervals(run, res: ClvResult) -> ClvResult:
     groups = {f"value: {g}": (res.groups == g).to_numpy() for g in res.groups.cat.categories}
     if res.stage is not None:
         groups.update({f"stage: {s}": (res.stage == s).to_numpy() for s in sorted(res.stage.unique())})
-    res.boot = bootstrap(res.fit, res.hist, res.spend.fit, res.spend.data, p.bootstrap, seed=p.seed, level=p.interval)
+    res.boot = bootstrap(res.fit, res.fitted_on, res.spend.fit, res.spend.data, p.bootstrap, seed=p.seed,
+                         level=p.interval)
     res.draws = clv_draws(res.fit, res.spend.fit, res.summary, res.settings, res.boot, groups)
     res.predictions["clv_low"] = res.draws["low"]
     res.predictions["clv_high"] = res.draws["high"]
@@ -2169,7 +2269,7 @@ def interval_table(res: ClvResult, currency: str) -> pd.DataFrame:
     """Total CLV and per group, with the bootstrap interval and the share of the total."""
     pr = res.predictions
     total = pr["clv"].sum()
-    lo, hi = interval(res.draws["total"], res.boot.level) if res.draws else (np.nan, np.nan)
+    lo, hi = total_interval(res, res.draws["total"], total) if res.draws else (np.nan, np.nan)
     rows = [{"group": "all customers", "customers": len(pr), "clv": total, "low": lo, "high": hi, "share": 1.0}]
     sets = [("value", res.groups)] + ([("stage", res.stage)] if res.stage is not None else [])
     for kind, labels in sets:
@@ -2177,8 +2277,8 @@ def interval_table(res: ClvResult, currency: str) -> pd.DataFrame:
         for g in cats:
             mask = (labels == g).to_numpy()
             key = f"{kind}: {g}"
-            lo, hi = interval(res.draws["groups"][key], res.boot.level) if res.draws else (np.nan, np.nan)
             value = pr.loc[mask, "clv"].sum()
+            lo, hi = total_interval(res, res.draws["groups"][key], value) if res.draws else (np.nan, np.nan)
             rows.append({"group": key, "customers": int(mask.sum()), "clv": value, "low": lo, "high": hi,
                          "share": value / total if total else np.nan})
     return pd.DataFrame(rows).set_index("group")
@@ -2211,6 +2311,11 @@ def value_sentences(res: ClvResult, currency: str) -> list[str]:
     if c["negative_share"] > 0:
         lines.append(f"{_pct(c['negative_share'])} of customers have a negative CLV: their expected margin does not "
                      "cover the cost to serve them.")
+    if res.calibrate_from is not None:
+        lines.append(f"The {res.fit.name} was refitted on the {_fmt_int(res.fitted_on.customers)} customers acquired from "
+                     f"{from_epoch_day(res.calibrate_from):%Y-%m-%d} (after the burn-in); the "
+                     f"{_fmt_int(len(pr) - res.fitted_on.customers)} customers first seen before are valued with the "
+                     "same parameters from their own purchases since then.")
     if res.fit.warning:
         lines.append(res.fit.warning + ".")
     return lines
@@ -2219,18 +2324,30 @@ def value_sentences(res: ClvResult, currency: str) -> list[str]:
 def interval_sentences(res: ClvResult, currency: str, truth_note: str = "") -> list[str]:
     if res.draws is None:
         return [res.bootstrap_note]
-    lo, hi = interval(res.draws["total"], res.boot.level)
     total = res.predictions["clv"].sum()
+    plo, phi = interval(res.draws["total"], res.boot.level)
+    lo, hi = total_interval(res, res.draws["total"], total)
     top = res.groups.cat.categories[0]
-    tlo, thi = interval(res.draws["groups"][f"value: {top}"], res.boot.level)
+    top_value = res.predictions.loc[(res.groups == top).to_numpy(), "clv"].sum()
+    tlo, thi = total_interval(res, res.draws["groups"][f"value: {top}"], top_value)
     width = (hi - lo) / total if total else np.nan
+    pwidth = (phi - plo) / total if total else np.nan
     lines = [f"Total CLV {_money(total, currency)}, {_pct(res.boot.level, 0)} interval {_money(lo, currency)} to "
              f"{_money(hi, currency)} (±{_pct(width / 2, 0)}); the {top} of customers: {_money(tlo, currency)} to "
-             f"{_money(thi, currency)}.",
-             "These intervals reflect the uncertainty of the fitted parameters (how well the data pin the models "
-             "down), not how much one customer's actual purchases will vary: a single customer's outcome is far "
-             "more uncertain than their interval (clv_low, clv_high) suggests.",
-             res.bootstrap_note]
+             f"{_money(thi, currency)}."]
+    if res.forecast_error is not None:
+        lines.append(f"The intervals on totals combine two sources of error: the parameters' uncertainty (bootstrap, "
+                     f"alone ±{_pct(pwidth / 2, 1)} on the total) and the forecast error measured on the holdout, where "
+                     f"the chosen model's total was off by {_pct(res.forecast_error)}. The CLV horizon "
+                     f"({res.settings.horizon_months} months) is longer than the holdout, so read even these as a lower "
+                     "bound on the uncertainty.")
+    else:
+        lines.append(f"No holdout measured the forecast error, so these intervals (±{_pct(pwidth / 2, 1)}) hold the "
+                     "parameters' uncertainty only and understate how far the total may be off.")
+    lines += ["The per-customer intervals (clv_low, clv_high) reflect the uncertainty of the fitted parameters only, "
+              "not how much one customer's actual purchases will vary: a single customer's outcome is far more "
+              "uncertain than their interval suggests.",
+              res.bootstrap_note]
     if res.fit.warning and "almost no dropout" in res.fit.warning:
         lines.append("The dropout parameters are not identified (see section 4): their intervals in the table are not "
                      "meaningful, and the CLV intervals leave out the uncertainty about churn.")
@@ -2267,6 +2384,10 @@ def findings(hold: HoldoutResult, res: ClvResult, lost: pd.DataFrame, currency: 
                      f"revenue now have P(alive) below 30 % (median {_pct(lost['p_alive'].median(), 0)}); they brought "
                      f"{_money(lost['past_revenue'].sum(), currency)} in the past. The list is in "
                      "data/clv_lost_valuable.csv for a win-back campaign.")
+    elif res.fit.warning and "almost no dropout" in res.fit.warning:
+        lines.append("- **Valuable customers probably lost:** cannot be told — the model finds no dropout, so it counts "
+                     "every customer as alive (P(alive) about 1). Use the lifecycle stages of notebook 02 (dormant, "
+                     "churned) for win-back lists instead.")
     else:
         lines.append("- **Valuable customers probably lost:** none — every repeat buyer in the top 20 % by past revenue "
                      "still has P(alive) of 30 % or more.")
@@ -2306,7 +2427,8 @@ def acquisition_channels(run, customer_ids: pd.Series) -> pd.Series | None:
 def metrics(hold: HoldoutResult, res: ClvResult) -> dict:
     """The clv section of metrics.json (stable names)."""
     pr = res.predictions
-    total_low, total_high = interval(res.draws["total"], res.boot.level) if res.draws else (None, None)
+    total_low, total_high = total_interval(res, res.draws["total"], float(pr["clv"].sum())) if res.draws else (None, None)
+    param_low, param_high = interval(res.draws["total"], res.boot.level) if res.draws else (None, None)
     out = {
         "model": res.fit.model, "model_label": res.fit.name, "time_unit": res.fit.unit.name,
         "params": {k: float(v) for k, v in res.fit.params.items()}, "loglik": float(res.fit.loglik),
@@ -2319,6 +2441,10 @@ def metrics(hold: HoldoutResult, res: ClvResult) -> dict:
         "horizon_months": int(res.settings.horizon_months),
         "total": float(pr["clv"].sum()),
         "total_interval": [total_low, total_high],
+        "total_interval_parameters": [param_low, param_high],
+        "total_interval_forecast_error": res.forecast_error,
+        "fit_customers": int(res.fitted_on.customers),
+        "calibrated_from": None if res.calibrate_from is None else f"{from_epoch_day(res.calibrate_from):%Y-%m-%d}",
         "interval_level": float(res.boot.level) if res.boot else None,
         "bootstrap_draws": int(res.boot.draws) if res.boot else 0,
         "expected_purchases_365": float(pr["expected_purchases_365"].sum()),
@@ -2347,3 +2473,10 @@ def metrics(hold: HoldoutResult, res: ClvResult) -> dict:
         out["holdout"] = {"actual": None, "predicted": None, "baseline_error": None, "model_error": None,
                           "skipped": hold.skipped}
     return out
+
+
+# The checks of notebook 04 — left truncation, holdout calibration by decile, the reliability
+# verdict, the sensitivity table — live in helpers.clv_checks, which builds on this module. They
+# are reachable as ``clv.checks`` so the notebook imports one module (imported last: it reads
+# this module's names).
+from helpers import clv_checks as checks  # noqa: E402, F401

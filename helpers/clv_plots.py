@@ -140,3 +140,57 @@ def group_intervals(table: pd.DataFrame, currency: str, level: float, title: str
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def acquisitions(periods: pd.DataFrame, kind: str, window_days: int, title: str):
+    """Customers by the period of their first observed purchase (bars; the burn-in shaded) and
+    their mean repeat purchases within ``window_days`` of it (line, right axis)."""
+    fig, ax = plt.subplots(figsize=(10, 4))
+    pos = np.arange(len(periods))
+    burn = periods["burn_in"].to_numpy(dtype=bool)
+    ax.bar(pos, periods["customers"], color=np.where(burn, "indianred", "steelblue"))
+    ax.set_xticks(pos, [str(p) for p in periods["period"]], rotation=90 if len(periods) > 14 else 0, fontsize=8)
+    ax.set_xlabel(f"{kind} of the first observed purchase" + (" (red: burn-in, left out of the calibration)"
+                                                               if burn.any() else ""))
+    ax.set_ylabel("customers (first observed purchase)")
+    ax.yaxis.set_major_formatter(FuncFormatter(thousands))
+    right = ax.twinx()
+    right.plot(pos, periods["early_mean"], color="black", marker="o", linewidth=1.5,
+               label=f"repeat purchases within {window_days} days of the first (mean)")
+    right.set_ylabel(f"repeat purchases within {window_days} days\nof the first (mean per customer)")
+    right.set_ylim(bottom=0)
+    right.legend(fontsize=8, loc="upper right")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def decile_calibration(by_purchases: pd.DataFrame, by_alive: pd.DataFrame, holdout_label: str, title: str):
+    """Holdout calibration by tenths of customers. Left: predicted vs actual holdout purchases per
+    customer, by tenth of predicted purchases. Right: mean P(alive), the predicted chance of
+    buying at all in the holdout, and the share who did, by tenth of P(alive)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    ax = axes[0]
+    pos = np.asarray(by_purchases.index)
+    ax.bar(pos - 0.2, by_purchases["predicted"], width=0.4, color="steelblue", label="predicted")
+    ax.bar(pos + 0.2, by_purchases["actual"], width=0.4, color="lightgray", edgecolor="gray", label="actual")
+    ax.set_xticks(pos)
+    ax.set_xlabel("tenth of customers by predicted holdout purchases (1 = fewest)")
+    ax.set_ylabel(f"purchases per customer in the holdout\n({holdout_label})")
+    ax.set_title("Predicted vs actual purchases")
+    ax.legend(fontsize=8, loc="upper left")
+    ax = axes[1]
+    pos = np.asarray(by_alive.index)
+    ax.plot(pos, 100 * by_alive["p_alive"], color="darkgreen", marker="s", label="mean P(alive) at the calibration end")
+    ax.plot(pos, 100 * by_alive["p_return"], color="steelblue", marker="o", label="predicted: buys in the holdout")
+    ax.plot(pos, 100 * by_alive["returned"], color="black", marker="x", linestyle="--", label="actual: bought in the holdout")
+    ax.set_xticks(pos)
+    ax.set_ylim(0, 105)
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.set_xlabel("tenth of customers by P(alive) (1 = lowest)")
+    ax.set_ylabel("customers (%)")
+    ax.set_title("P(alive) against who came back")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import clv, config, demo
+from helpers import clv, clv_checks, config, demo
 
 LIFETIMES_DATA = Path(next(iter(importlib.util.find_spec("lifetimes").submodule_search_locations))) / "datasets"
 CAL_END = pd.Timestamp("1997-09-30")
@@ -361,11 +361,21 @@ def test_choice_ties_and_baseline():
     fits = {"m1": Fake(-100.0), "m2": Fake(-90.0)}
     clv.MODEL_NAMES.update({"m1": "model one", "m2": "model two"})
     try:
+        # both totals exact: tied on the holdout, the better calibration fit wins
+        for m in ("m1", "m2"):
+            pred[m] -= pred[m].mean() - actual.mean()
         table = clv.evaluate_holdout(pred, fits)
         choice = clv.choose_model(table, pred)
         assert set(choice["tied"]) == {"model one", "model two"}
-        assert choice["model"] == "m2"  # tied on the holdout: the better calibration fit wins
+        assert choice["model"] == "m2" and "log-likelihood" in choice["by"]
         assert choice["beats_baseline"]
+        # tied per customer, but m2's total is 10 % high: the closer total wins over the likelihood
+        pred["m2"] += 0.1 * actual.mean()
+        table = clv.evaluate_holdout(pred, fits)
+        choice = clv.choose_model(table, pred)
+        assert set(choice["tied"]) == {"model one", "model two"}
+        assert table.set_index("model").loc["m2", "total_error"] == pytest.approx(0.1)
+        assert choice["model"] == "m1" and "holdout total" in choice["by"]
         # a baseline as good as the models: nobody beats it
         pred["baseline"] = actual + rng.normal(0, 1.0, 4000)
         choice = clv.choose_model(clv.evaluate_holdout(pred, fits), pred)
@@ -934,3 +944,187 @@ def test_clv_to_cac_by_channel():
     assert list(table.index) == ["app", "store"]  # no cost for 'unknown', no customers for 'tv'
     assert table.loc["app", "mean_clv"] == 20.0 and table.loc["app", "clv_to_cac"] == 2.0
     assert table.loc["store", "clv_to_cac"] == 0.5 and table.loc["app", "mean_clv_low"] == 12.5
+
+
+# ---------------------------------------------------------------- checks: left truncation, deciles, verdict
+
+
+def _simulate_bgnbd(n, r, alpha, a, b, acquire_days, seed, cap=120):
+    """Purchase times (days) of BG/NBD customers acquired uniformly over ``acquire_days``: a
+    first purchase, then exponential gaps at a gamma-distributed rate, dropping out after each
+    repeat purchase with a beta-distributed probability. Shape (n, cap + 1), inf after dropout."""
+    rng = np.random.default_rng(seed)
+    t0 = rng.uniform(0, acquire_days, n)
+    lam = rng.gamma(r, 1 / alpha, n)
+    k = rng.geometric(rng.beta(a, b, n))  # repeat purchases made; drops out right after the k-th
+    times = t0[:, None] + np.cumsum(rng.exponential(1.0, (n, cap)) / lam[:, None], axis=1)
+    times = np.where(np.arange(cap)[None, :] < k[:, None], times, np.inf)
+    return np.concatenate([t0[:, None], times], axis=1)
+
+
+def _observed(times, start, end, origin="2019-01-01"):
+    """The orders a brand's data hold when they cover days [start, end) only."""
+    cust, j = np.nonzero((times >= start) & (times < end))
+    day = np.floor(times[cust, j]).astype(int)
+    frame = pd.DataFrame({"customer_id": cust.astype(str),
+                          "order_ts": pd.Timestamp(origin) + pd.to_timedelta(day, unit="D"), "amount": 10.0})
+    frame["order_id"] = np.arange(len(frame)).astype(str)
+    return ibis.memtable(frame)
+
+
+def test_left_truncation_detected_and_burn_in_recovers_dropout():
+    """A brand acquiring customers for three years (BG/NBD, planted dropout a = 0.8, b = 2.5 per
+    day) whose data hold only the last year: the first month's 'new' customers are mostly old
+    ones. The check finds it; the fit on customers acquired after the burn-in is closer to the
+    planted dropout than the naive fit on everyone. With the whole history, nothing is found."""
+    planted = {"r": 0.5, "alpha": 10.0, "a": 0.8, "b": 2.5}
+    times = _simulate_bgnbd(9000, **planted, acquire_days=1096, seed=3)
+    end = pd.Timestamp("2021-12-31 23:59:59")
+    orders = _observed(times, 731, 1096)  # 2021-01-01 to 2021-12-31
+    s = clv.customer_summary(orders, end, "week")
+    t = clv_checks.detect_truncation(s.frame["first_day"], clv_checks.early_repeats(orders, s, 90), s.end, "month", 90)
+    assert t.detected and t.bunching > clv_checks.BUNCHING and t.early_ratio > clv_checks.EARLY_RATIO
+    assert t.burn_in_end == pd.Timestamp("2021-02-01") and t.calibrate_from == clv.epoch_day("2021-02-01")
+    assert t.customers_before + t.customers_after == len(s.frame)
+    assert t.customers_before == int((s.frame["first_day"] < t.burn_in_end).sum())
+    text = " ".join(clv_checks.truncation_sentences(t))
+    assert "left-truncated" in text and f"{t.customers_after:,} customers acquired from 2021-02-01" in text
+
+    truth = planted["a"] / (planted["a"] + planted["b"])
+    naive = clv.fit_purchases(s.histogram(), "bgnbd")
+    burn_hist = clv.fitting_histogram(s, t.calibrate_from)
+    assert burn_hist.customers == t.customers_after
+    burn = clv.fit_purchases(burn_hist, "bgnbd")
+    dropout = {name: f.params["a"] / (f.params["a"] + f.params["b"]) for name, f in (("naive", naive), ("burn", burn))}
+    assert abs(dropout["burn"] - truth) < 0.5 * abs(dropout["naive"] - truth), dropout
+    assert abs(burn.params["a"] - planted["a"]) < abs(naive.params["a"] - planted["a"])
+
+    full = _observed(times, 0, 1096)
+    s2 = clv.customer_summary(full, end, "week")
+    t2 = clv_checks.detect_truncation(s2.frame["first_day"], clv_checks.early_repeats(full, s2, 90), s2.end, "month", 90)
+    assert not t2.detected and t2.calibrate_from is None and abs(t2.early_ratio - 1) < 0.2
+
+
+def test_closed_cohort_is_not_truncation():
+    """Every customer acquired in the first three months (like CDNOW): the first month's count is
+    far above the later months' (zero), but its customers come back no sooner than the next
+    months' — nothing to fix."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    first = pd.Series(pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 90, n), unit="D"))
+    early = pd.Series(rng.poisson(0.6, n).astype(float))
+    t = clv_checks.detect_truncation(first, early, pd.Timestamp("2021-06-30"), "month", 90)
+    assert t.bunching == np.inf and not t.detected and abs(t.early_ratio - 1) < 0.15
+    assert "behave like the later ones" in " ".join(clv_checks.truncation_sentences(t))
+
+
+def test_decile_calibration_by_hand():
+    """20 customers: each tenth holds two, ranked by the predicted purchases (and by P(alive))."""
+    predicted = np.arange(1, 21, dtype=float) / 10
+    actual = np.array([0, 1, 0, 0, 2, 0, 1, 1, 0, 3, 0, 0, 4, 1, 0, 2, 5, 0, 1, 1], dtype=float)
+    p_alive = predicted[::-1] / 2  # the reverse order: tenth 1 by P(alive) is customers 19, 20
+    scores = pd.DataFrame({"predicted": predicted, "actual": actual, "p_alive": p_alive,
+                           "p_return": np.linspace(0.05, 0.95, 20), "after_burn_in": True})
+    cal = clv_checks.decile_calibration(scores)
+    by_pred, by_alive = cal["purchases"], cal["p_alive"]
+    assert list(by_pred.index) == list(range(1, 11)) and (by_pred["customers"] == 2).all()
+    for k in range(1, 11):
+        rows = [2 * k - 2, 2 * k - 1]
+        assert by_pred.loc[k, "predicted"] == pytest.approx(predicted[rows].mean())
+        assert by_pred.loc[k, "actual"] == pytest.approx(actual[rows].mean())
+        assert by_pred.loc[k, "returned"] == pytest.approx((actual[rows] > 0).mean())
+        back = [19 - (2 * k - 2), 19 - (2 * k - 1)]
+        assert by_alive.loc[k, "p_alive"] == pytest.approx(p_alive[back].mean())
+        assert by_alive.loc[k, "p_return"] == pytest.approx(scores["p_return"].to_numpy()[back].mean())
+        assert by_alive.loc[k, "returned"] == pytest.approx((actual[back] > 0).mean())
+    gaps = (by_alive["p_return"] - by_alive["returned"]).abs()
+    assert cal["max_return_gap"] == pytest.approx(gaps.max()) and cal["max_return_gap_tenth"] == int(gaps.idxmax())
+    assert cal["top_tenth_ratio"] == pytest.approx(actual[18:].mean() / predicted[18:].mean())
+    assert clv_checks.segment_table(scores) is None
+    shown = clv_checks.decile_table(cal, "purchases")
+    assert len(shown) == 10 and shown["actual share"].iloc[0] == "50.0 %"
+
+
+def test_interval_holds_the_holdout_error():
+    """The bootstrap interval 98-103 on a total of 100 with a holdout total off by 19 %: each side
+    combined with 19 in quadrature; no holdout, no change."""
+    lo, hi = clv.with_forecast_error(100.0, 98.0, 103.0, -0.19)
+    assert lo == pytest.approx(100 - np.hypot(2, 19)) and hi == pytest.approx(100 + np.hypot(3, 19))
+    assert clv.with_forecast_error(100.0, 98.0, 103.0, None) == (98.0, 103.0)
+
+
+@pytest.fixture(scope="module")
+def cdnow_value(cdnow_orders):
+    """CDNOW to 1998-06 with the modified BG/NBD: customer predictions as notebook 04 makes them."""
+    s = clv.customer_summary(cdnow_orders, PERIOD_END, "week")
+    h = s.histogram()
+    fit = clv.fit_purchases(h, "mbgnbd")
+    data = clv.spend_data(s)
+    spend = clv.SpendResult(fit=clv.fit_spend(data), data=data, by_frequency=pd.DataFrame(), refund_share=0.02,
+                            warn_at=0.3)
+    settings = clv.ClvSettings(horizon_months=12, margin=0.3, annual_discount_rate=0.1, cost_to_serve_per_year=1.0,
+                               refund_share=0.02)
+    pred = clv.customer_predictions(fit, spend.fit, s, settings, PERIOD_END)
+    return clv.ClvResult(fit=fit, summary=s, hist=h, spend=spend, settings=settings, predictions=pred)
+
+
+def test_sensitivity_grid(cdnow_value):
+    res = cdnow_value
+    table = clv_checks.sensitivity(res, margins=[0.15, 0.3], rates=[0.0, 0.1], horizons=[6, 12])
+    base = res.predictions["clv"].sum()
+    assert np.allclose(table.loc[table["params value"], "total_clv"], base)
+    assert set(table["varied"]) == {"margin", "annual discount rate", "horizon (months)"}
+    row = table.set_index(["varied", "value"])["total_clv"]
+    cost = res.settings.cost_to_serve_per_year / 12 * clv.discount_factors(12, 0.1).sum() * res.predictions["p_alive"].sum()
+    assert row[("margin", 0.15)] == pytest.approx((base + cost) / 2 - cost)  # the margin scales the value, not the cost
+    assert row[("annual discount rate", 0.0)] > base > row[("horizon (months)", 6.0)]
+    assert clv_checks.total_clv(res, 0.3, 0.1, 12) == pytest.approx(base)
+    assert len(clv_checks.sensitivity_sentences(table, "USD")) == 3
+
+
+def test_reliability_flags_a_fit_without_dropout(cdnow_value):
+    """No dropout, a mean P(alive) far above the lifecycle's survivors, a forecast above the past
+    year: unreliable, with the figures in the reasons. The CDNOW fit with the same checks passes
+    them (the holdout is left out here)."""
+    rng = np.random.default_rng(7)
+    n = 2000
+    T = rng.uniform(20, 52, n)
+    x = rng.poisson(rng.gamma(0.8, 1 / 8.0, n) * T)
+    t_x = np.where(x > 0, T * rng.beta(np.maximum(x, 1), 1), 0.0)
+    s = clv.summary_from_frame(pd.DataFrame({"x": x, "tx_days": np.round(t_x * 7).astype(int),
+                                             "T_days": np.round(T * 7).astype(int)}), "week")
+    h = s.histogram()
+    fit = clv.fit_purchases(h, "bgnbd")
+    pred = pd.DataFrame({"p_alive": fit.p_alive(h.x, h.t_x, h.T)[s.frame["row"]],
+                         "expected_purchases_365": fit.expected(52.18, h.x, h.t_x, h.T)[s.frame["row"]]})
+    res = clv.ClvResult(fit=fit, summary=s, hist=h, spend=None, settings=None, predictions=pred)
+    churned = np.zeros(n, dtype=bool)
+    churned[np.flatnonzero(x > 0)[: int(0.3 * (x > 0).sum())]] = True  # 30 % of the repeat buyers
+    hold = clv.HoldoutResult(unit=s.unit, holdout_days=0, cal_end=pd.Timestamp("2024-01-01"), skipped="no holdout")
+    forecast = pred["expected_purchases_365"].sum()
+    rel = clv_checks.reliability(res, hold, None, {"share": 0.3, "churned": churned, "source": "the test"},
+                                 {"past_year": 0.8 * forecast, "year_before": None, "growth": None}, None)
+    assert rel.verdict == "unreliable"
+    levels = dict(zip(rel.checks["check"], rel.checks["level"], strict=True))
+    assert levels["dropout"] == levels["p_alive_vs_lifecycle"] == levels["forecast_vs_past_year"] == "unreliable"
+    assert levels["holdout"] == "caution"
+    text = " ".join(rel.reasons)
+    assert f"{forecast:,.0f}" in text and f"{0.8 * forecast:,.0f}" in text and "30.0 % churned" in text
+    assert f"the {(x > 0).sum():,} repeat buyers" in text  # BG/NBD: one-time buyers are alive by construction
+    assert "finds no dropout" in text
+    out = clv_checks.metrics(rel, None, None, None)
+    assert out["reliability"] == "unreliable" and out["reliability_reasons"] == rel.reasons
+    json.dumps(out)
+    assert "unreliable" in clv_checks.reliability_sentences(rel)[0]
+
+    # CDNOW: dropout identified; 69 % churned by the lifecycle vs the model's lost share
+    cd = cdnow_value
+    lost = 1 - cd.predictions["p_alive"].mean()
+    churned = np.zeros(len(cd.predictions), dtype=bool)
+    churned[: int(round(lost / 0.9 * len(churned)))] = True  # a lifecycle share the model's agrees with
+    rel = clv_checks.reliability(cd, hold, None, {"share": churned.mean(), "churned": churned, "source": "the test"},
+                                 {"past_year": 2 * cd.predictions["expected_purchases_365"].sum(), "year_before": None,
+                                  "growth": None}, None)
+    levels = dict(zip(rel.checks["check"], rel.checks["level"], strict=True))
+    assert levels["dropout"] == levels["p_alive_vs_lifecycle"] == levels["forecast_vs_past_year"] == "ok"
+    assert rel.verdict == "caution"  # only for want of a holdout
