@@ -549,6 +549,34 @@ def campaign_channels(run) -> dict:
     return {(str(r.campaign_id), str(r.group)): str(r.channel) for r in g.itertuples() if r.channels == 1}
 
 
+def campaigns_closing(run, window_days: int) -> pd.DataFrame:
+    """Campaigns whose outcome window (last contact + ``window_days``) closes inside this run's
+    period: notebook 06 of this run measures them, and the next period's plan reads that
+    response. Columns campaign_id, window_end (one aggregate row per campaign from the engine)."""
+    camp = run.as_of("campaigns")
+    if camp is None:
+        return pd.DataFrame({"campaign_id": pd.Series(dtype=str), "window_end": pd.Series(dtype="datetime64[ns]")})
+    last = camp.group_by("campaign_id").aggregate(last=camp.contact_ts.max()).to_pyarrow().to_pandas()
+    last["window_end"] = pd.to_datetime(last["last"]) + pd.Timedelta(days=window_days)
+    inside = (last["window_end"] > pd.Timestamp(run.period_start)) & (last["window_end"] <= pd.Timestamp(run.period_end))
+    return last.loc[inside, ["campaign_id", "window_end"]].sort_values("window_end").reset_index(drop=True)
+
+
+def loop_sentence(response: Response, closing: pd.DataFrame, next_label: str) -> str:
+    """Where this plan's response comes from in the loop of campaigns and plans, and which
+    campaign measured in this period feeds the next plan ('' when there is nothing to say)."""
+    parts = []
+    if response.kind == "measured":
+        parts.append(f"Closed loop: this plan uses the response notebook 06 measured for campaign {response.campaign_id!r} "
+                     f"in period {response.period}.")
+    if len(closing):
+        names = _and([f"{r.campaign_id!r} (window closed {r.window_end:%Y-%m-%d})" for r in closing.itertuples()])
+        parts.append(f"Campaign{'s' if len(closing) > 1 else ''} {names} {'are' if len(closing) > 1 else 'is'} measured by "
+                     f"notebook 06 of this run (after this notebook); the run of period {next_label} plans with that response "
+                     "for the channel the campaign used.")
+    return " ".join(parts)
+
+
 # ---------------------------------------------------------------- measured or assumed response
 
 

@@ -469,10 +469,18 @@ def test_contact_history_from_the_engine(tmp_path):
               columns: {{campaign_id: campaign_id, customer_id: customer_id, group: arm, contact_ts: contact_ts}}
     """)
     params = config.load_params(params_path)
-    hist, have = tiers.contact_history(run_for(params_path, "2024-06", tmp_path / "run"))
+    run = run_for(params_path, "2024-06", tmp_path / "run")
+    hist, have = tiers.contact_history(run)
     h = hist.set_index("customer_id")
     assert have == {"crm": True, "opted_out": True, "complaints": True, "resolved": True, "campaigns": True,
                     "reminders": True}
+    # the campaign's last contact by the period end is 2024-06-28: a 1-day window closes in June, 30 days in July
+    closing = tiers.campaigns_closing(run, 1)
+    assert closing["campaign_id"].tolist() == ["x"] and closing["window_end"][0] == pd.Timestamp("2024-06-29 10:00")
+    assert tiers.campaigns_closing(run, 30).empty
+    text = tiers.loop_sentence(tiers.assumed_response(Tiers(), 30), closing, "2024-07")
+    assert "'x' (window closed 2024-06-29) is measured by notebook 06 of this run" in text and "2024-07" in text
+    assert tiers.campaign_channels(run) == {}  # the campaign table maps no channel
     assert h.loc["k0", "opted_out"] and not h.loc["k1", "opted_out"] and not h.loc["k4", "opted_out"]
     assert h.loc["k1", "complaint"]  # unresolved, inside the 90 days
     assert not h.loc["k2", "complaint"]  # resolved
