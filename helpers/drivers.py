@@ -1607,6 +1607,10 @@ def top_levers(effects: Effects | None, k: int = 3) -> list[str]:
 def effects_findings(effects: Effects | None, data: DriverData) -> list[str]:
     """Which levers matter most, in plain words, from the numbers."""
     h = data.horizon
+    if effects is None and data.factors and data.followed_n and not (
+            data.eligible["event"] & (data.eligible["duration"] <= h)).any():
+        return [f"No customer of the model bought a second time within {h} days of the first order, so no "
+                "factor's effect on it can be estimated: there is no repeat purchase to compare."]
     if effects is None and data.factors:
         return [f"Too early to estimate the effects: only {data.followed_n:,} customers have been followed for "
                 f"{h} days after their first order (the model needs at least a few dozen). Run a later period, or "

@@ -650,6 +650,23 @@ def test_notebook_on_demo_names_the_reminder_and_writes_metrics(tmp_path):
     assert not re.search(r"M\d{7}", text)  # no customer id in the notebook's outputs
 
 
+def test_a_brand_where_nobody_bought_twice():
+    """No second purchase at all: no effect is estimated and the finding says why (not 'too
+    early'); the funnel's censored conversion is exactly 0 with a 0-0 interval and its chart draws."""
+    import matplotlib.pyplot as plt
+
+    from helpers import drivers_plots
+
+    jf, events, customers, avail, _ = simulate(n=400, seed=15, rate=1e-9)
+    data = drivers.assemble(jf, events, customers, avail, cfg())
+    assert not data.frame["event"].any() and data.followed_n > 0
+    assert drivers.estimate_effects(data, cfg()) is None
+    assert drivers.effects_findings(None, data)[0].startswith("No customer of the model bought a second time")
+    steps = drivers.funnel(data.frame, 90)
+    assert steps.loc[0, ["conversion_n", "conversion_n_low", "conversion_n_high"]].tolist() == [0.0, 0.0, 0.0]
+    plt.close(drivers_plots.funnel(steps, 90, title="nobody came back"))
+
+
 def test_too_early_to_estimate_effects_is_said_not_extrapolated():
     """Nobody followed for N days: the Cox baseline would have to be extrapolated past the data,
     so no effect is reported and the finding says why."""
