@@ -31,22 +31,14 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 env: $(VENV)/.synced  ## create or update the environment from the lock file
 
-# The demo brand runs its last two complete periods in order, so the latest plan (notebook 05)
-# reads the campaign response notebook 06 measured in the period before: the closed loop.
-DEMO_PERIODS = $(shell $(BIN)/python -c 'from helpers import config, sources; p = config.load_params(brand="demo"); \
-	last = config.latest_complete_period(sources.order_date_range(p)[1], p.period); \
-	print(config.period_label(config.to_period(last, p.period) - 1, p.period) + ".." + last)')
-
-demo: env  ## run every notebook for every bundled brand at its latest period (demo: its last two); print the index
-	@fail=0; $(BIN)/workbook run --brand demo --period $(DEMO_PERIODS) || fail=1; \
-	for p in params/*.yaml; do b=$$(basename $$p .yaml); [ $$b = demo ] && continue; \
-	  $(BIN)/workbook run --brand $$b --period latest || fail=1; done; exit $$fail
+demo: env  ## run every notebook for every bundled brand at its latest period; print the index
+	$(BIN)/workbook run --all --period latest
 
 run: env  ## run one brand: make run BRAND=cdnow PERIOD=1998-06
 	$(BIN)/workbook run --brand $(BRAND) --period $(PERIOD)
 
 test: env  ## the whole test suite: unit, end-to-end, real-data checks, notebooks under nbval
-	$(BIN)/python -m pytest --nbval-lax tests notebooks
+	$(BIN)/python -m pytest --nbval-lax --durations=15 tests notebooks
 
 test-fast: env  ## the suite without the slow end-to-end and real-data checks
 	$(BIN)/python -m pytest -m "not slow" tests
