@@ -21,7 +21,15 @@ DESIGN §3 and §4: transactions stay in the engine, lifetimes only fits and pre
   data cannot tell lost customers from slow ones) is kept and says that too.
 * **Holdout first.** :func:`evaluate_holdout` compares each model's prediction of every
   customer's holdout purchases with what happened, and with a naive baseline (each customer
-  repeats their calibration rate).
+  repeats their calibration rate). :func:`choose_model` keeps the best per-customer error; among
+  models tied on it, one whose holdout total is clearly worse is dropped before the calibration
+  log-likelihood decides.
+* **Left-truncated data** (:mod:`helpers.clv_checks`, also reachable as ``clv.checks``): when
+  the data start mid-history, the fits see only the customers acquired after a burn-in
+  (``calibrate_from`` of :func:`holdout_validation` and :func:`customer_values`); every
+  customer is still predicted from their own history. The same module checks the fit (decile
+  calibration, P(alive) against the lifecycle, the forecast against the past year) and gives the
+  reliability verdict.
 * **The CLV sum is ours** (lifetimes uses "months" of 30 time units whatever the unit):
   :func:`discounted_clv` sums, month by month, margin x expected purchases x expected spend,
   discounted at the annual rate, minus the cost to serve while the customer is active.
@@ -32,7 +40,9 @@ DESIGN §3 and §4: transactions stay in the engine, lifetimes only fits and pre
   percentiles give intervals per customer, per group and on the total. Predictions and intervals
   are computed once per distinct pattern (x, t_x, T, and the spend history for the intervals),
   for all draws at once (:func:`pattern_predictions`: lifetimes' closed forms, broadcast over
-  parameter arrays), in blocks that bound the memory, and joined back to the customers.
+  parameter arrays), in blocks that bound the memory, and joined back to the customers. The
+  bootstrap knows nothing of the model being wrong: the intervals on totals are widened by the
+  relative error of the holdout total (:func:`with_forecast_error`).
 """
 
 from __future__ import annotations
