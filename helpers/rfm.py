@@ -17,9 +17,11 @@ Names never contradict the lifecycle stage. R is a rank among this brand's custo
 customers are long gone an R of 4 can lie past the churn line, and where most buy often an R of 2
 can still be active. When the customer table carries the lifecycle ``stage``, a name that claims a
 recent purchase (champions, loyal, new, ...) is not given to a churned customer — they are *lapsed
-loyal* (FM 4-5) or *lapsed* — and a name that claims a long absence (at risk, can't lose,
-hibernating, lost) is not given to a new, returning or active customer — they are *loyal* (FM 4-5),
-*need attention* (FM 3) or *active, low value* (see :data:`STAGE_NAMES`).
+loyal* (FM 4-5) or *lapsed* —, a dormant customer (silent past the active window) is not called a
+very recent buyer (champions, new, potential loyalists, promising) but gets the name of the grid's
+middle recency row (loyal, need attention, about to sleep), and a name that claims a long absence
+(at risk, can't lose, hibernating, lost) is not given to a new, returning or active customer — they
+are *loyal* (FM 4-5), *need attention* (FM 3) or *active, low value* (see :data:`STAGE_NAMES`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ STAGE_NAMES: dict[str, str] = {
 }
 RECENT_NAMES = frozenset({"champions", "loyal", "potential loyalists", "new", "promising", "need attention",
                           "about to sleep"})  # say the customer bought recently or is only fading
+VERY_RECENT_NAMES = frozenset({"champions", "new", "potential loyalists", "promising"})  # R 4-5 only
 GONE_NAMES = frozenset({"at risk", "can't lose", "hibernating", "lost"})  # say the customer has been gone long
 LIVE_STAGES = frozenset({"new", "returning", "active"})
 SEGMENT_ORDER = [*SEGMENTS, *STAGE_NAMES]
@@ -74,12 +77,17 @@ def segment_of(r5: pd.Series, fm5: pd.Series) -> pd.Series:
 
 def reconcile_with_stage(segment: pd.Series, stage: pd.Series, fm5: pd.Series) -> pd.Series:
     """Grid names that contradict the lifecycle stage renamed (module docstring): a churned
-    customer is never champions / loyal / new ..., a new, returning or active one never at risk /
-    lost ...; every other name is kept."""
+    customer is never champions / loyal / new ..., a dormant one never champions / new /
+    potential loyalists / promising, a new, returning or active one never at risk / lost ...;
+    every other name is kept."""
     out = segment.copy()
     churned_recent = (stage == "churned") & segment.isin(RECENT_NAMES)
     out[churned_recent & (fm5 >= 4)] = "lapsed loyal"
     out[churned_recent & (fm5 < 4)] = "lapsed"
+    dormant_recent = (stage == "dormant") & segment.isin(VERY_RECENT_NAMES)
+    out[dormant_recent & (fm5 >= 4)] = "loyal"
+    out[dormant_recent & (fm5 == 3)] = "need attention"
+    out[dormant_recent & (fm5 <= 2)] = "about to sleep"
     live_gone = stage.isin(LIVE_STAGES) & segment.isin(GONE_NAMES)
     out[live_gone & (fm5 >= 4)] = "loyal"
     out[live_gone & (fm5 == 3)] = "need attention"

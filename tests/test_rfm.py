@@ -87,8 +87,8 @@ def test_segment_table_adds_up():
 def test_segment_names_never_contradict_the_lifecycle_stage():
     """Most customers long gone: an R score of 4-5 can lie past the churn line. A churned customer
     is never named champions / loyal / new ...: frequent or big spenders become 'lapsed loyal',
-    the rest 'lapsed'. Conversely a new, returning or active customer is never 'at risk' or
-    'lost'. Customers whose stage agrees with the grid name keep it."""
+    the rest 'lapsed'; a dormant one is not a very recent buyer. Conversely a new, returning or
+    active customer is never 'at risk' or 'lost'. Customers whose stage agrees with the grid name keep it."""
     c = customers(n=300, seed=4)
     churn_days = int(c["recency_days"].quantile(0.2))  # 80 % of customers are past the churn line
     c["stage"] = np.where(c["recency_days"] > churn_days, "churned", "active")
@@ -102,10 +102,13 @@ def test_segment_names_never_contradict_the_lifecycle_stage():
     agree = ~((named["stage"] == "churned") & grid["rfm_segment"].isin(rfm.RECENT_NAMES)) & ~(
         named["stage"].isin(rfm.LIVE_STAGES) & grid["rfm_segment"].isin(rfm.GONE_NAMES))
     assert (named.loc[agree, "rfm_segment"] == grid.loc[agree, "rfm_segment"]).all()
-    hand = pd.Series(["loyal", "new", "lost", "can't lose", "at risk", "hibernating", "champions"])
-    stage = pd.Series(["churned", "churned", "active", "new", "returning", "dormant", "dormant"])
-    fm5 = pd.Series([5, 2, 1, 5, 3, 1, 5])
+    hand = pd.Series(["loyal", "new", "lost", "can't lose", "at risk", "hibernating", "champions", "potential loyalists",
+                      "new", "loyal", "champions"])
+    stage = pd.Series(["churned", "churned", "active", "new", "returning", "dormant", "dormant", "dormant", "dormant",
+                       "dormant", "active"])
+    fm5 = pd.Series([5, 2, 1, 5, 3, 1, 5, 3, 1, 4, 5])
     assert rfm.reconcile_with_stage(hand, stage, fm5).tolist() == [
-        "lapsed loyal", "lapsed", "active, low value", "loyal", "need attention", "hibernating", "champions"]
+        "lapsed loyal", "lapsed", "active, low value", "loyal", "need attention", "hibernating", "loyal",
+        "need attention", "about to sleep", "loyal", "champions"]
     t = rfm.segment_table(named)
     assert "lapsed loyal" in t.index and t.at["lapsed loyal", "definition"] == rfm.STAGE_NAMES["lapsed loyal"]
