@@ -416,6 +416,7 @@ class Study:
     dimensions: dict[str, str] = field(default_factory=dict)  # subgroup column -> description
     notes: list[str] = field(default_factory=list)  # data issues worth a sentence
     profit_basis: str = ""
+    profit_at_business_margin: bool = False  # no margin or cost column: profit rests on params business.margin
     has_discount: bool = False  # the orders record discounts: the offer's cost can be counted
     thresholds: tuple[int, int] | None = None  # (active_days, churn_days) for stage at contact
 
@@ -734,6 +735,7 @@ def build_study(data, orders: ir.Table, refunds: ir.Table, params: Params, perio
         return study
     orders, refunds = _materialize(data.con, orders, refunds)
     profit, study.profit_basis, discount_in_profit, study.has_discount = profit_expression(orders, params)
+    study.profit_at_business_margin = discount_in_profit != 1.0
     margin = params.business.margin
     keys = contacts.filter(contacts.campaign_id.isin(read) & (contacts.n_arms == 1))
     keys = keys.select("campaign_id", "customer_id", "contact_ts", "arm", "role", "cost", "cost_known", "segment",

@@ -365,10 +365,11 @@ def is_illustrative(params: Params) -> bool:
     return bool(default_assumptions(params))
 
 
-def illustrative_sentence(params: Params) -> str:
-    """The label a page puts above its money figures when they rest on defaults ('' if none)."""
+def illustrative_sentence(params: Params, fields: tuple[str, ...] | None = None) -> str:
+    """The label a page puts above its money figures when they rest on defaults ('' if none);
+    ``fields`` (``section.field`` names) limits it to the assumptions that page uses."""
     names = {f"{s}.{n}": label for s, n, label in BUSINESS_ASSUMPTIONS}
-    missing = default_assumptions(params)
+    missing = [m for m in default_assumptions(params) if fields is None or m in fields]
     if not missing:
         return ""
     what = ", ".join(f"{names[m]} (`{m}`)" for m in missing)
