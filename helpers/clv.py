@@ -1408,7 +1408,9 @@ def pattern_predictions(model: str, draws, x, t_x, T, *, times=(), edges=None, d
     ``months`` the same undiscounted. The t-dependent factor of E (lifetimes' numerator for the
     BG-type models, the tail for Pareto/NBD) depends on (x, T) only, not on t_x, so it is
     computed once per distinct (x, T); the month increments are taken on it (the rest of E is a
-    positive factor of each pattern)."""
+    positive factor of each pattern). With one draw, ``d`` may be (months, K): K discount
+    schedules at once (a schedule that is 0 after month H is the horizon H), and ``disc`` is
+    (patterns, K)."""
     draws = np.atleast_2d(np.asarray(draws, dtype=float))
     params = tuple(draws[:, j][None, :] for j in range(draws.shape[1]))
     x, t_x, T = (np.asarray(v, dtype=float).reshape(-1, 1) for v in (x, t_x, T))
@@ -1436,10 +1438,13 @@ def pattern_predictions(model: str, draws, x, t_x, T, *, times=(), edges=None, d
         out["at"] = [np.nan_to_num(combine(factor(float(t))[pair], scale), nan=0.0) for t in times]
         if edges is not None:
             edges = np.asarray(edges, dtype=float).ravel()
-            disc = np.zeros((len(first), draws.shape[0]))
-            months = np.zeros_like(disc)
+            d = np.asarray(d, dtype=float)
+            if d.ndim == 2 and draws.shape[0] != 1:
+                raise ValueError("several discount schedules need a single parameter draw")
+            disc = np.zeros((len(first), draws.shape[0] if d.ndim == 1 else d.shape[1]))
+            months = np.zeros((len(first), draws.shape[0]))
             # E(0) = 0: the factor is 0 there, or NaN, which PurchaseFit.expected makes 0
-            prev = np.zeros_like(disc) if edges[0] == 0 else np.nan_to_num(factor(edges[0]), nan=0.0)
+            prev = np.zeros_like(months) if edges[0] == 0 else np.nan_to_num(factor(edges[0]), nan=0.0)
             for m in range(1, edges.size):  # the months of the horizon
                 cur = np.nan_to_num(factor(edges[m]), nan=0.0)
                 step = np.maximum(cur - prev, 0.0)
@@ -1647,15 +1652,26 @@ def _scores(loglik, values: np.ndarray, args: tuple, h: float = 1e-4) -> np.ndar
     return np.column_stack(cols)
 
 
-def _mean_hessian(loglik, values: np.ndarray, args: tuple, weights: np.ndarray, penalty: np.ndarray,
+def _score_function(loglik, args: tuple):
+    """values -> per-row gradient of ``loglik`` in log-parameter space: the Pareto/NBD's
+    analytic one (its integrals between the distinct (x, time) points, found once here: the
+    row-wise quadrature costs minutes at millions of patterns), else central differences with
+    step ``h``."""
+    if loglik is _ll_pareto:
+        pairs = _pareto_pairs(*args)
+        return lambda values, h=None: _pareto_ll_and_grad(values, *args, pairs)[1]
+    return lambda values, h=1e-4: _scores(loglik, values, args, h=h)
+
+
+def _mean_hessian(score, values: np.ndarray, weights: np.ndarray, penalty: np.ndarray,
                   h: float = 1e-3) -> np.ndarray:
     """Hessian of the fitted objective (mean negative log-likelihood + lifetimes' L2 penalty on
-    its scaled parameters) in log-parameter space."""
+    its scaled parameters) in log-parameter space; ``score`` from :func:`_score_function`."""
     u = np.log(values)
     total = weights.sum()
 
     def grad(uu):
-        return -(weights @ _scores(loglik, np.exp(uu), args, h=1e-5)) / total
+        return -(weights @ score(np.exp(uu), h=1e-5)) / total
 
     k = u.size
     hess = np.zeros((k, k))
@@ -1676,9 +1692,9 @@ def one_step_draws(loglik, values: np.ndarray, args: tuple, weights: np.ndarray,
     shape (draws, k)."""
     weights = np.asarray(weights, dtype=float)
     with np.errstate(all="ignore"):
-        scores = _scores(loglik, values, args)
-        hess = _mean_hessian(loglik, values, args, weights,
-                             np.zeros(values.size) if penalty is None else penalty)
+        score = _score_function(loglik, args)
+        scores = score(values)
+        hess = _mean_hessian(score, values, weights, np.zeros(values.size) if penalty is None else penalty)
     scores = np.nan_to_num(scores)
     total = int(round(weights.sum()))
     pvals = weights / weights.sum()

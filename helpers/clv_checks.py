@@ -480,47 +480,76 @@ def checks_table(rel: Reliability) -> pd.DataFrame:
 # ================================================================ sensitivity
 
 
-def _discounted(res: clv.ClvResult, rate: float, months: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per customer: discounted expected purchases over ``months`` at ``rate``; and P(alive)."""
+def _discounted(res: clv.ClvResult, schedules: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per (x, t_x, T) pattern: discounted expected purchases under each monthly discount
+    schedule (columns of ``schedules``, months x K; 0 after a shorter horizon), shape
+    (patterns, K), and P(alive); with each customer's pattern row. One pass over the patterns
+    for every schedule: the month increments are shared."""
     f = res.summary.frame
-    unit = res.summary.unit
     pat = f.groupby("row")[["x", "t_x", "T"]].first().sort_index()
-    d = clv.discount_factors(months, rate)
-    edges = unit.from_months(np.arange(0, int(months) + 1))
+    edges = res.summary.unit.from_months(np.arange(0, schedules.shape[0] + 1))
     pred = clv.pattern_predictions(res.fit.model, res.fit.values, *(pat[c].to_numpy(dtype=float) for c in ("x", "t_x", "T")),
-                                   edges=edges, d=d)
-    rows = f["row"].to_numpy()
-    return pred["disc"][:, 0][rows], pred["alive"][:, 0][rows], d
+                                   edges=edges, d=schedules)
+    return pred["disc"], pred["alive"][:, 0], f["row"].to_numpy()
+
+
+def _schedule(rate: float, months: int, longest: int) -> np.ndarray:
+    d = np.zeros(longest)
+    d[: int(months)] = clv.discount_factors(months, rate)
+    return d
+
+
+def _totals(res: clv.ClvResult, schedules: np.ndarray):
+    """margin -> total CLV under each schedule (K,), summed as ``predictions['clv'].sum()``:
+    customers without an expected spend are left out."""
+    s = res.settings
+    disc, alive, rows = _discounted(res, schedules)
+    spend = res.predictions["expected_spend"].to_numpy(dtype=float)
+    known = np.isfinite(spend)
+    n = len(disc)
+    spend_by_pattern = np.bincount(rows[known], weights=spend[known], minlength=n)
+    known_by_pattern = np.bincount(rows[known], minlength=n)
+    spend_disc = spend_by_pattern @ disc  # (K,): sum over customers of spend x discounted purchases
+    cost = s.cost_to_serve_per_year / 12.0 * schedules.sum(axis=0) * float(known_by_pattern @ alive)
+    return lambda margin: margin * (1 - s.refund_share) * spend_disc - cost
 
 
 def total_clv(res: clv.ClvResult, margin: float, rate: float, months: int) -> float:
     """Total CLV with another margin, annual discount rate or horizon (as customer_predictions)."""
-    disc, alive, d = _discounted(res, rate, months)
-    s = res.settings
-    spend = res.predictions["expected_spend"].to_numpy(dtype=float)
-    return float(np.sum(margin * (1 - s.refund_share) * spend * disc - s.cost_to_serve_per_year / 12.0 * d.sum() * alive))
+    return float(_totals(res, _schedule(rate, months, int(months))[:, None])(margin)[0])
 
 
 def sensitivity(res: clv.ClvResult, margins=None, rates=None, horizons=None) -> pd.DataFrame:
-    """Total CLV at a grid of margins, discount rates and horizons, one varied at a time (the
-    others at the params' values). Default grids: the margin x 0.5 .. 1.5, rates 0-20 %, and
-    6 to 36 months; the params' own values are always in."""
+    """Total CLV (as customer_predictions) at a grid of margins, discount rates and horizons, one
+    varied at a time (the others at the params' values). Default grids: the margin x 0.5 .. 1.5,
+    rates 0-20 %, and 6 to 36 months; the params' own values are always in. The total is linear
+    in the margin, so only the rate x horizon schedules need the model."""
     s = res.settings
     margins = margins if margins is not None else [m for m in np.round(s.margin * np.array([0.5, 0.75, 1, 1.25, 1.5]), 4)
                                                    if 0 < m <= 1]
     rates = rates if rates is not None else [0.0, 0.05, 0.10, 0.15, 0.20]
     horizons = horizons if horizons is not None else [6, 12, 24, 36]
-    base = total_clv(res, s.margin, s.annual_discount_rate, s.horizon_months)
+    grids = (("margin", margins, s.margin), ("annual discount rate", rates, s.annual_discount_rate),
+             ("horizon (months)", horizons, s.horizon_months))
+    cases = [(name, v) for name, grid, current in grids for v in sorted(set(map(float, grid)) | {float(current)})]
+    schedule_of = {"margin": lambda v: (s.annual_discount_rate, s.horizon_months),
+                   "annual discount rate": lambda v: (v, s.horizon_months),
+                   "horizon (months)": lambda v: (s.annual_discount_rate, int(v))}
+    keys = sorted({schedule_of[name](v) for name, v in cases})
+    longest = max(m for _, m in keys)
+    schedules = np.column_stack([_schedule(r, m, longest) for r, m in keys])
+    totals = _totals(res, schedules)
+
+    def total(margin: float, key) -> float:
+        return float(totals(margin)[keys.index(key)])
+
+    base = total(s.margin, (s.annual_discount_rate, s.horizon_months))
     rows = []
-    for name, grid, current in (("margin", margins, s.margin), ("annual discount rate", rates, s.annual_discount_rate),
-                                ("horizon (months)", horizons, s.horizon_months)):
-        for v in sorted(set(map(float, grid)) | {float(current)}):
-            args = {"margin": s.margin, "rate": s.annual_discount_rate, "months": s.horizon_months}
-            args[{"margin": "margin", "annual discount rate": "rate", "horizon (months)": "months"}[name]] = \
-                int(v) if name.startswith("horizon") else v
-            value = base if v == current else total_clv(res, **args)
-            rows.append({"varied": name, "value": v, "params value": v == current, "total_clv": value,
-                         "vs_params": value / base - 1 if base else np.nan})
+    for name, v in cases:
+        current = dict((g[0], g[2]) for g in grids)[name]
+        value = total(v if name == "margin" else s.margin, schedule_of[name](v))
+        rows.append({"varied": name, "value": v, "params value": v == current, "total_clv": value,
+                     "vs_params": value / base - 1 if base else np.nan})
     return pd.DataFrame(rows)
 
 

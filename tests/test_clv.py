@@ -507,6 +507,21 @@ def test_one_step_bootstrap_matches_refits(cdnow_hist, cdnow_fits):
     assert np.allclose(draws.std(axis=0), spread, rtol=0.15)  # all four: the same spread
 
 
+def test_pareto_bootstrap_scores_are_the_quadrature_scores(cdnow_hist, cdnow_fits):
+    """The bootstrap's Pareto/NBD scores and Hessian come from the analytic gradient over the
+    distinct (x, time) points; they equal central differences of the row-wise quadrature
+    likelihood (to its finite-difference error)."""
+    fit, h = cdnow_fits["pareto"], cdnow_hist
+    args = (h.x, h.t_x, h.T)
+    analytic = clv._score_function(clv._ll_pareto, args)
+    quadrature = lambda v, h=1e-4: clv._scores(clv._ll_pareto, v, args, h=h)  # noqa: E731
+    a, b = analytic(fit.values), quadrature(fit.values)
+    assert np.abs(a - b).max() < 1e-6 * np.abs(b).max()
+    ha = clv._mean_hessian(analytic, fit.values, h.n, np.zeros(4))
+    hb = clv._mean_hessian(quadrature, fit.values, h.n, np.zeros(4))
+    assert np.allclose(ha, hb, rtol=1e-5, atol=1e-7 * np.abs(hb).max())
+
+
 def test_intervals_cover_the_point_estimates(cdnow_orders):
     s = clv.customer_summary(cdnow_orders, PERIOD_END, "week")
     h = s.histogram()
