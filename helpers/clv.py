@@ -1368,6 +1368,25 @@ def _pareto_log_alive(params, x, t_x, T, cells: int | None = None):
     return out
 
 
+def _pareto_log_alive_draws(draws: np.ndarray, x, t_x, T) -> np.ndarray:
+    """log P(alive) of every pattern under every parameter draw, shape (patterns, draws): each
+    draw's 'died' integral from the integrals between the distinct (x, time) points, found once
+    for all draws (:func:`_pareto_died`); the per-pattern quadrature of :func:`_pareto_log_alive`
+    would cost patterns x draws x 64 nodes (minutes at a million patterns and 200 draws)."""
+    x, t_x, T = (np.asarray(v, dtype=float).ravel() for v in (x, t_x, T))
+    pairs = _pareto_pairs(x, t_x, T)
+    out = np.full((x.size, len(draws)), np.nan)
+    with np.errstate(all="ignore"):
+        for j, params in enumerate(np.asarray(draws, dtype=float)):
+            if not (np.all(np.isfinite(params)) and np.all(params > 0)):
+                continue  # a failed draw: NaN, as the quadrature gives
+            r, alpha, s, beta = params
+            log_i, _ = _pareto_died(params, x, t_x, T, pairs)
+            alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+            out[:, j] = alive - np.logaddexp(alive, np.log(s) + log_i)
+    return out
+
+
 def _pareto_log_alive_block(r, alpha, s, beta, x, t_x, T):
     k = r + x
     alive = -k * np.log(alpha + T) - s * np.log(beta + T)
@@ -1426,7 +1445,7 @@ def pattern_predictions(model: str, draws, x, t_x, T, *, times=(), edges=None, d
     with np.errstate(all="ignore"):
         if model == "pareto":
             r, alpha, s, beta = params
-            log_p_alive = _pareto_log_alive(params, x, t_x, T)
+            log_p_alive = _pareto_log_alive_draws(draws, x, t_x, T)
             scale = np.exp(log_p_alive + np.log(r + x) - np.log(alpha + T) + np.log(beta + T))
             alive = np.exp(log_p_alive)
             combine = np.multiply

@@ -522,6 +522,19 @@ def test_pareto_bootstrap_scores_are_the_quadrature_scores(cdnow_hist, cdnow_fit
     assert np.allclose(ha, hb, rtol=1e-5, atol=1e-7 * np.abs(hb).max())
 
 
+def test_pareto_alive_under_draws_is_the_quadrature(cdnow_hist, cdnow_fits):
+    """P(alive) of every pattern under many draws, from the integrals between the distinct
+    (x, time) points, equals the per-pattern quadrature; a failed draw stays NaN."""
+    h = cdnow_hist
+    draws = cdnow_fits["pareto"].values * np.exp(np.random.default_rng(0).normal(0, 0.1, (6, 4)))
+    draws[2] = np.nan
+    fast = clv._pareto_log_alive_draws(draws, h.x, h.t_x, h.T)
+    with np.errstate(all="ignore"):
+        slow = clv._pareto_log_alive(tuple(draws[:, j][None, :] for j in range(4)), h.x[:, None], h.t_x[:, None], h.T[:, None])
+    assert np.array_equal(np.isnan(fast), np.isnan(slow))
+    assert np.nanmax(np.abs(fast - slow)) < 1e-9
+
+
 def test_intervals_cover_the_point_estimates(cdnow_orders):
     s = clv.customer_summary(cdnow_orders, PERIOD_END, "week")
     h = s.histogram()
