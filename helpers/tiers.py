@@ -267,6 +267,22 @@ def concentration(frame: pd.DataFrame) -> dict:
     return out
 
 
+def clv_reliability_sentence(clv_metrics: dict | None) -> str:
+    """Notebook 04's verdict on the CLV the tiers and contact values rest on, when it is not
+    'validated' ('' otherwise, or when notebook 04 gave none): its first flagged reason."""
+    clv_metrics = clv_metrics or {}
+    verdict = clv_metrics.get("reliability")
+    if verdict not in ("caution", "unreliable"):
+        return ""
+    reasons = list(clv_metrics.get("reliability_reasons") or [])
+    # not opening with bold: say() then shows it as its own bullet under the illustrative label
+    lead = ("The CLV behind this page is **unreliable** (notebook 04's checks)" if verdict == "unreliable"
+            else "Read the tiers with **caution**: notebook 04's checks flag the CLV behind them")
+    first = f": {reasons[0]}" if reasons else "."
+    more = f" Notebook 04 gives {len(reasons) - 1} more reason{'s' if len(reasons) > 2 else ''}." if len(reasons) > 1 else ""
+    return f"{lead}{first}{more} The tiers, the value of a contact and the budget split inherit its error."
+
+
 def tier_findings(summary: pd.DataFrame, conc: dict, currency: str) -> list[str]:
     s = summary
     high, pot = s.loc["high"], s.loc["potential"]

@@ -1002,3 +1002,14 @@ def test_default_business_assumptions_make_the_plan_illustrative_and_the_lists_d
     assert summary["file"].str.startswith("exports/draft_").all()
     text = " ".join(tiers.action_findings(plan, summary, funded_plan[0], "CNY", NEXT_LABEL))
     assert "**drafts**" in text and "exports/draft_do_not_contact.csv" in text
+
+
+def test_clv_reliability_sentence_carries_notebook_04s_verdict():
+    """The plan says when the CLV it values customers with is flagged, with the first reason."""
+    reasons = ["The model finds no dropout (a = 4.8e-07).", "The forecast exceeds the past year."]
+    unreliable = tiers.clv_reliability_sentence({"reliability": "unreliable", "reliability_reasons": reasons})
+    assert "unreliable" in unreliable and reasons[0] in unreliable and "1 more reason." in unreliable
+    caution = tiers.clv_reliability_sentence({"reliability": "caution", "reliability_reasons": reasons[:1]})
+    assert "caution" in caution and reasons[0] in caution and "more reason" not in caution
+    assert tiers.clv_reliability_sentence({"reliability": "validated", "reliability_reasons": reasons}) == ""
+    assert tiers.clv_reliability_sentence(None) == ""
