@@ -424,6 +424,31 @@ def test_measured_by_tier_by_stage_and_by_segment(tmp_path):
 # ---------------------------------------------------------------- contact history in the engine
 
 
+def history_params(tmp_path, brand: str):
+    """Params of a small brand whose orders, CRM opt-outs, interactions and campaign contacts
+    are the CSV files the test wrote into ``tmp_path``."""
+    return write_params(tmp_path, f"""
+        brand: {brand}
+        sources:
+          orders:
+            - name: o
+              path: {tmp_path / 'orders.csv'}
+              columns: {{order_id: order_id, customer_id: customer_id, order_ts: ts, amount: amount}}
+          customers:
+            - name: crm
+              path: {tmp_path / 'customers.csv'}
+              columns: {{customer_id: customer_id, opted_out: opt}}
+          interactions:
+            - name: i
+              path: {tmp_path / 'interactions.csv'}
+              columns: {{customer_id: customer_id, ts: ts, kind: kind, resolved: resolved}}
+          campaigns:
+            - name: c
+              path: {tmp_path / 'campaign.csv'}
+              columns: {{campaign_id: campaign_id, customer_id: customer_id, group: arm, contact_ts: contact_ts}}
+    """)
+
+
 def run_for(params_path: Path, period: str, folder: Path):
     brand = config.load_params(params_path).brand
     return open_run(brand=brand, period=period, run_dir=str(folder), params_path=str(params_path))
@@ -448,26 +473,7 @@ def test_contact_history_from_the_engine(tmp_path):
         x,k4,Control,2024-06-28 10:00:00
         x,k5,treatment,2024-07-03 10:00:00
         """))
-    params_path = write_params(tmp_path, f"""
-        brand: hist
-        sources:
-          orders:
-            - name: o
-              path: {tmp_path / 'orders.csv'}
-              columns: {{order_id: order_id, customer_id: customer_id, order_ts: ts, amount: amount}}
-          customers:
-            - name: crm
-              path: {tmp_path / 'customers.csv'}
-              columns: {{customer_id: customer_id, opted_out: opt}}
-          interactions:
-            - name: i
-              path: {tmp_path / 'interactions.csv'}
-              columns: {{customer_id: customer_id, ts: ts, kind: kind, resolved: resolved}}
-          campaigns:
-            - name: c
-              path: {tmp_path / 'campaign.csv'}
-              columns: {{campaign_id: campaign_id, customer_id: customer_id, group: arm, contact_ts: contact_ts}}
-    """)
+    params_path = history_params(tmp_path, "hist")
     params = config.load_params(params_path)
     run = run_for(params_path, "2024-06", tmp_path / "run")
     hist, have = tiers.contact_history(run)
@@ -760,26 +766,7 @@ def test_contact_history_is_one_row_per_customer_of_any_source(tmp_path):
         x,k2,treatment,2024-06-25 10:00:00
         x,k1,control,2024-06-05 10:00:00
         """))
-    params_path = write_params(tmp_path, f"""
-        brand: hist2
-        sources:
-          orders:
-            - name: o
-              path: {tmp_path / 'orders.csv'}
-              columns: {{order_id: order_id, customer_id: customer_id, order_ts: ts, amount: amount}}
-          customers:
-            - name: crm
-              path: {tmp_path / 'customers.csv'}
-              columns: {{customer_id: customer_id, opted_out: opt}}
-          interactions:
-            - name: i
-              path: {tmp_path / 'interactions.csv'}
-              columns: {{customer_id: customer_id, ts: ts, kind: kind, resolved: resolved}}
-          campaigns:
-            - name: c
-              path: {tmp_path / 'campaign.csv'}
-              columns: {{campaign_id: campaign_id, customer_id: customer_id, group: arm, contact_ts: contact_ts}}
-    """)
+    params_path = history_params(tmp_path, "hist2")
     hist, have = tiers.contact_history(run_for(params_path, "2024-06", tmp_path / "run"))
     expected = pd.DataFrame({
         "customer_id": ["k1", "k2", "k3", "k8", "k9"],
