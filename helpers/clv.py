@@ -59,7 +59,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import expit, gammaln, hyp2f1, logsumexp
+from scipy.special import digamma, expit, gammaln, hyp2f1, logsumexp
 
 DAYS_PER_MONTH = 365.25 / 12
 EPOCH = pd.Timestamp("1970-01-01")
@@ -140,6 +140,9 @@ def from_epoch_day(day) -> pd.Timestamp:
 
 
 SameDay = Literal["collapse", "separate"]
+# Money is summed as exact decimals in the engine (to a millionth of the currency unit): the same
+# sums, to the bit, on every run whatever the order of the engine's parallel work.
+EXACT = "decimal(38, 6)"
 
 
 def purchases(orders: ir.Table, *, same_day: SameDay = "collapse", exclude_outliers: bool = False) -> ir.Table:
@@ -147,11 +150,14 @@ def purchases(orders: ir.Table, *, same_day: SameDay = "collapse", exclude_outli
     same-day orders are one purchase, as in the published CDNOW figures) or one row per order
     (``separate``). Columns: customer_id, _day (epoch day), _first (the customer's first
     purchase), amount, spend (the amount the spend model sees: without flagged outlier orders
-    when ``exclude_outliers``, NULL when nothing is left)."""
+    when ``exclude_outliers``, NULL when nothing is left). Amounts are exact decimals
+    (:data:`EXACT`): a parallel engine adds floating-point numbers in whatever order its threads
+    finish, which changed the last bits of sums from run to run and with them the spend model's
+    inputs; decimal sums are the same on every run."""
     day = orders.order_ts.date().epoch_days().cast("int64")
-    amount = orders.amount.cast("float64")
+    amount = orders.amount.cast(EXACT)
     if exclude_outliers and "is_outlier" in orders.columns:
-        spend = ibis.ifelse(orders.is_outlier, ibis.null("float64"), amount)
+        spend = ibis.ifelse(orders.is_outlier.fill_null(False), ibis.null(EXACT), amount)
     else:
         spend = amount
     t = orders.mutate(_day=day, _amount=amount, _spend=spend)
@@ -200,11 +206,12 @@ def summarize(orders: ir.Table, end: pd.Timestamp, unit: str | TimeUnit, *, hold
         tx_days=(s.last_day - s.first_day).cast("int64"),
         T_days=(ibis.literal(cal_day) - s.first_day).cast("int64"),
         repeat_spend_n=s.repeat_spend_n.cast("int64"),
-        repeat_spend_mean=ibis.ifelse(s.repeat_spend_n > 0, s.repeat_spend_sum / s.repeat_spend_n,
+        repeat_spend_mean=ibis.ifelse(s.repeat_spend_n > 0,
+                                      s.repeat_spend_sum.cast("float64") / s.repeat_spend_n.cast("float64"),
                                       ibis.null("float64")),
-        amount=s.amount.fill_null(0.0),
+        amount=s.amount.cast("float64").fill_null(0.0),
         x_holdout=s.x_holdout.cast("int64"),
-        holdout_amount=s.holdout_amount.fill_null(0.0),
+        holdout_amount=s.holdout_amount.cast("float64").fill_null(0.0),
     )
     out = out.mutate(t_x=out.tx_days.cast("float64") / unit.days, T=out.T_days.cast("float64") / unit.days)
     if not holdout_days:
@@ -1062,6 +1069,7 @@ class SpendFit:
     pearson: float = float("nan")
     spearman: float = float("nan")
     warning: str | None = None
+    flat: bool = False  # the starts reach the same likelihood at different parameters
 
     @property
     def values(self) -> np.ndarray:
@@ -1090,11 +1098,120 @@ def spend_data(summary: Summary) -> pd.DataFrame:
         columns={"repeat_spend_n": "n", "repeat_spend_mean": "m"}).reset_index(drop=True)
 
 
-def fit_spend(data: pd.DataFrame, *, penalizer: float = 0.0, fallback_penalizer: float = 1e-3) -> SpendFit:
-    """Fit Gamma-Gamma on (n, m) of repeat buyers; the frequency-spend correlation is reported
-    because the model assumes there is none."""
-    from lifetimes import GammaGammaFitter
+class GammaGamma:
+    """The Gamma-Gamma spend model (Fader, Hardie & Lee 2005) fitted from several deterministic
+    starts. lifetimes' GammaGammaFitter starts from one point and treats BFGS's 'precision loss'
+    as a failure even at the optimum; where the spend varies little between customers the
+    optimum lies far out (q ~ 100 or more, or q -> infinity) and, on inputs differing in the last
+    bit only, its one start either stopped there or failed, and the fallback penalizer then gave
+    another optimum (CLV per customer -63 % to +291 %). Here: the same objective as lifetimes
+    (mean negative log-likelihood per repeat buyer + the L2 penalizer on p, q, gamma), its analytic
+    gradient, BFGS in log-parameters from each of :data:`SPEND_STARTS` (scaled by the mean spend),
+    the best likelihood kept. The starts whose likelihood is within :data:`FLAT_LOGLIK` of the best
+    but whose parameters differ by more than :data:`FLAT_PARAMS` mark a flat likelihood
+    (``flat_``): the data do not pin the parameters down."""
 
+    def __init__(self, penalizer_coef: float = 0.0):
+        self.penalizer_coef = penalizer_coef
+
+    def _objective(self, u, n, log_m, s, logn):
+        with np.errstate(all="ignore"):
+            p, q, v = np.exp(u)
+            pn = p * n
+            log_sv = np.log(s + v)
+            ll = (gammaln(pn + q) - gammaln(pn) - gammaln(q) + q * np.log(v) + (pn - 1) * log_m + pn * logn
+                  - (pn + q) * log_sv)
+            psi = digamma(pn + q)
+            g_p = n * (psi - digamma(pn) + log_m + logn - log_sv)
+            g_q = psi - digamma(q) + np.log(v) - log_sv
+            g_v = q / v - (pn + q) / (s + v)
+            k = n.size
+            value = -ll.sum() / k + self.penalizer_coef * (p * p + q * q + v * v)
+            grad = -np.array([g_p.sum() * p, g_q.sum() * q, g_v.sum() * v]) / k \
+                + 2.0 * self.penalizer_coef * np.array([p * p, q * q, v * v])
+        if not (np.isfinite(value) and np.all(np.isfinite(grad))):
+            return np.inf, np.zeros(3)
+        return float(value), grad
+
+    def _polish(self, u, free, args, steps: int = 6, h: float = 1e-5):
+        """Newton steps on the analytic gradient over the ``free`` coordinates. Where q is large the
+        likelihood is nearly flat along q and gamma together and the optimizer stops wherever the
+        objective's rounding hides further gains (parameters agreeing to ~1e-6 only between inputs
+        that differ in the last bit); the gradient keeps its precision there, so its root is found
+        to ~1e-10."""
+        fun, jac = self._objective(u, *args)
+        idx = np.flatnonzero(free)
+        for _ in range(steps if idx.size else 0):
+            hess = np.empty((idx.size, idx.size))
+            for a, j in enumerate(idx):
+                e = np.zeros_like(u)
+                e[j] = h
+                hess[:, a] = (self._objective(u + e, *args)[1][idx] - self._objective(u - e, *args)[1][idx]) / (2 * h)
+            try:
+                step = np.linalg.solve((hess + hess.T) / 2, jac[idx])
+            except np.linalg.LinAlgError:
+                break
+            trial = u.copy()
+            trial[idx] -= step
+            f2, j2 = self._objective(trial, *args)
+            if not (np.isfinite(f2) and np.max(np.abs(j2[idx])) < np.max(np.abs(jac[idx])) and f2 <= fun + 1e-12):
+                break
+            u, fun, jac = trial, f2, j2
+        return u, float(fun), jac
+
+    def fit(self, frequency, monetary_value):
+        n = np.asarray(frequency, dtype=float)
+        m = np.asarray(monetary_value, dtype=float)
+        args = (n, np.log(m), n * m, np.log(n))
+        scale = float(np.mean(m))
+        runs = []
+        for start in SPEND_STARTS:
+            p0, q0, mean0 = start
+            u0 = np.log([p0, q0, mean0 * scale * (q0 - 1) / p0])  # population mean p gamma / (q - 1) = mean0 x mean
+            bounds = [(np.log(1e-6), np.log(1e6)), (np.log(1e-6), np.log(SPEND_Q_MAX)),
+                      (np.log(1e-12 * scale), np.log(1e12 * scale))]
+            out = minimize(self._objective, u0, args=args, jac=True, method="L-BFGS-B", bounds=bounds,
+                           options={"gtol": 1e-12, "ftol": 0.0, "maxiter": 2000})
+            at_bound = np.isclose(out.x, [b[0] for b in bounds]) | np.isclose(out.x, [b[1] for b in bounds])
+            u, fun, jac = self._polish(out.x, ~at_bound, args)
+            grad = float(np.max(np.abs(np.where(at_bound, 0.0, jac)))) if np.all(np.isfinite(jac)) else np.inf
+            ok = bool(np.isfinite(fun) and np.all(np.isfinite(u)) and (out.success or grad < FLAT_GRADIENT))
+            runs.append({"start": start, "params": np.exp(u), "objective": fun, "ok": ok,
+                         "gradient": grad, "message": str(out.message)})
+        self.runs_ = runs
+        good = [r for r in runs if r["ok"]]
+        if not good:
+            best = min(runs, key=lambda r: r["objective"] if np.isfinite(r["objective"]) else np.inf)
+            raise ArithmeticError(f"no start converged (best: {best['message']}; largest gradient {best['gradient']:.2g})")
+        best = min(good, key=lambda r: r["objective"])  # first among equals: the order of SPEND_STARTS
+        k = n.size
+        near = [r for r in good if (r["objective"] - best["objective"]) * k <= FLAT_LOGLIK]
+        spread = max(float(np.max(np.abs(np.log(r["params"] / best["params"])))) for r in near)
+        self.edge_ = bool(best["params"][1] >= SPEND_Q_MAX * (1 - 1e-6))
+        self.flat_ = spread > FLAT_PARAMS or self.edge_
+        self.near_ = near
+        self.params_ = pd.Series(best["params"], index=["p", "q", "v"])
+        return self
+
+
+# Starts of the Gamma-Gamma fit: (p, q, the population mean spend as a multiple of the mean of
+# the customers' mean spends); gamma follows from the mean. Deterministic, from a near-homogeneous
+# population (q large) to a very heterogeneous one (q near 1), and lifetimes' own start first
+# (p = q = gamma = e^0.1 is close to (1.1, 1.1, ...) only for a mean spend near 10).
+SPEND_STARTS = ((1.1, 2.0, 1.0), (4.0, 4.0, 1.0), (1.0, 30.0, 1.0), (10.0, 300.0, 1.0), (0.5, 1.5, 1.0))
+# q beyond which the spend rates no longer differ between customers for any purpose (each one's
+# expected spend is the population mean to ~1e-5): the likelihood rising towards q -> infinity
+# (no heterogeneity) stops here, at the same point on every run, and is reported as flat.
+SPEND_Q_MAX = 1e4
+FLAT_LOGLIK = 1e-3  # starts whose log-likelihood is within this of the best ...
+FLAT_PARAMS = 0.01  # ... but whose parameters differ by more than this (log ratio): a flat likelihood
+
+
+def fit_spend(data: pd.DataFrame, *, penalizer: float = 0.0, fallback_penalizer: float = 1e-3) -> SpendFit:
+    """Fit Gamma-Gamma on (n, m) of repeat buyers (:class:`GammaGamma`: several deterministic
+    starts, the best likelihood kept, a warning when the likelihood is flat); the
+    frequency-spend correlation is reported because the model assumes there is none. The
+    fallback penalizer is used, and said, only when no start converges without it."""
     if len(data) < 10:
         raise ClvFitError(f"Gamma-Gamma needs repeat buyers with a positive spend; only {len(data)} found")
     n = data["n"].to_numpy(dtype=float)
@@ -1105,7 +1222,7 @@ def fit_spend(data: pd.DataFrame, *, penalizer: float = 0.0, fallback_penalizer:
     for pen in dict.fromkeys([penalizer, fallback_penalizer]):
         try:
             with _quiet():
-                fitter = GammaGammaFitter(penalizer_coef=pen).fit(n, m)
+                fitter = GammaGamma(penalizer_coef=pen).fit(n, m)
             params = {k: float(v) for k, v in fitter.params_.items()}
             if not all(np.isfinite(list(params.values()))):
                 raise ArithmeticError("non-finite parameters")
@@ -1114,13 +1231,24 @@ def fit_spend(data: pd.DataFrame, *, penalizer: float = 0.0, fallback_penalizer:
         except Exception as exc:
             problems.append(f"penalizer {pen:g}: {_reason(exc)}")
             continue
-        warning = None
+        notes = []
         if problems:
-            warning = (f"Gamma-Gamma did not fit cleanly without a penalty ({problems[0]}); refitted with the "
-                       f"fallback penalizer {pen:g}")
+            notes.append(f"Gamma-Gamma did not fit cleanly without a penalty ({problems[0]}); refitted with the "
+                         f"fallback penalizer {pen:g}")
+        if fitter.edge_:
+            notes.append(f"Gamma-Gamma: the likelihood is flat towards no spend heterogeneity (it keeps rising as q grows; "
+                         f"stopped at q = {SPEND_Q_MAX:,.0f}): the data show no difference between customers' spend "
+                         "rates beyond chance, so every customer's expected spend is the population mean "
+                         f"({params['p'] * params['v'] / (params['q'] - 1):,.2f}), whatever their own average")
+        elif fitter.flat_:
+            qs = sorted(float(r["params"][1]) for r in fitter.near_)
+            notes.append(f"Gamma-Gamma: the likelihood is flat — starts ending at q = {qs[0]:,.3g} and q = {qs[-1]:,.3g} "
+                         f"reach the same log-likelihood (within {FLAT_LOGLIK:g}), so the data do not pin down how much "
+                         "customers differ in spend, nor how far each customer's expected spend is pulled towards the "
+                         "population mean")
         ll = float(np.sum(_ll_gamma_gamma(list(params.values()), n, m)))
         return SpendFit(params=params, loglik=ll, customers=len(data), penalizer=pen, fitter=fitter,
-                        pearson=pearson, spearman=spearman, warning=warning)
+                        pearson=pearson, spearman=spearman, warning=". ".join(notes) or None, flat=bool(fitter.flat_))
     raise ClvFitError("Gamma-Gamma could not be fitted: " + "; ".join(problems))
 
 
