@@ -237,8 +237,22 @@ def cell_splits(econ: pd.DataFrame, budget: float, k: float, shares: dict[str, f
     return out
 
 
-def by_tier(cell_split: pd.DataFrame, tiers: list[str]) -> pd.DataFrame:
-    """The cell splits summed per tier (marginal: the best cell's), with a total row and ROI."""
+ROI_MIN_SPEND_SHARE = 0.01  # a ROI is read only on a spend of at least this share of the budget (and 1 unit of money)
+
+
+def readable_roi(profit, spend, budget: float) -> np.ndarray:
+    """profit / spend where the spend is large enough for the ratio to mean something: at least
+    ROI_MIN_SPEND_SHARE of the budget and one unit of money; NaN otherwise. On a spend near
+    zero the ratio is noise (0.29 lost on 0.30 spent prints as a ROI of -97 %)."""
+    profit, spend = np.asarray(profit, dtype=float), np.asarray(spend, dtype=float)
+    floor = max(1.0, ROI_MIN_SPEND_SHARE * float(budget))
+    ok = spend >= floor
+    return np.where(ok, profit / np.where(ok, spend, 1.0), np.nan)
+
+
+def by_tier(cell_split: pd.DataFrame, tiers: list[str], budget: float = 0.0) -> pd.DataFrame:
+    """The cell splits summed per tier (marginal: the best cell's), with a total row and ROI
+    (NaN where the spend is too small to read one: :func:`readable_roi`)."""
     tier = cell_split.index.get_level_values(0)
     sums = [c for c in cell_split.columns if not c.endswith("_marginal")]
     out = cell_split[sums].groupby(np.asarray(tier)).sum().reindex(tiers).fillna(0.0)
@@ -249,6 +263,5 @@ def by_tier(cell_split: pd.DataFrame, tiers: list[str]) -> pd.DataFrame:
     total[["rule_marginal", "optimized_marginal"]] = np.nan
     out.loc["total"] = total
     for name in ("rule", "optimized"):
-        spend = out[f"{name}_spend"]
-        out[f"{name}_roi"] = np.where(spend > 0, out[f"{name}_profit"] / spend.where(spend > 0, 1), np.nan)
+        out[f"{name}_roi"] = readable_roi(out[f"{name}_profit"], out[f"{name}_spend"], budget)
     return out

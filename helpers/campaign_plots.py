@@ -101,11 +101,15 @@ def economics_chart(econ: pd.DataFrame, currency: str,
     ax.bar(x - w / 2, prof, w, color=TREAT, label="incremental profit before the offer's discount", yerr=err, capsize=5)
     contact = d["cost"].fillna(0).to_numpy(dtype=float)
     ax.bar(x + w / 2, contact, w, color=GREY, label="contact cost")
+    for xi, c in zip(x, d["cost"], strict=True):  # an unknown cost is not a zero bar
+        if not np.isfinite(c):
+            ax.text(xi + w / 2, 0, "contact cost\nunknown", ha="center", va="bottom", fontsize=8, color=GREY)
     if "offer_cost" in d.columns and d["offer_cost"].notna().any():
         ax.bar(x + w / 2, d["offer_cost"].fillna(0).clip(lower=0).to_numpy(dtype=float), w, bottom=contact,
                color=CUPED, label="offer cost (extra discount redeemed)")
-    ticks = [f"{lab}\nROI {roi:+.2f} (95 % CI {lo:+.2f} to {hi:+.2f})" if np.isfinite(roi) else f"{lab}\nROI: cost unknown"
-             for lab, roi, lo, hi in zip(labels, d["roi"], d["roi_lo"], d["roi_hi"], strict=True)]
+    notes = d["roi_note"] if "roi_note" in d.columns else pd.Series("cost unknown", index=d.index)
+    ticks = [f"{lab}\nROI {roi:+.2f} (95 % CI {lo:+.2f} to {hi:+.2f})" if np.isfinite(roi) else f"{lab}\nROI: {note or 'cost unknown'}"
+             for lab, roi, lo, hi, note in zip(labels, d["roi"], d["roi_lo"], d["roi_hi"], notes, strict=True)]
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(x, ticks)
     ax.set_ylabel(f"{currency} in total")

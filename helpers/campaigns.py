@@ -76,6 +76,9 @@ RESPONSE_FILE = "campaign_response.json"
 OUTCOMES_FILE = "campaign_outcomes.parquet"
 
 READ, TOO_EARLY, OBSERVATIONAL, READ_EARLIER = "read", "too early to read", "no control group", "read by an earlier run"
+NOT_READ = "closed before this run, never read"  # no earlier run of the brand read it
+UNKNOWN_GROUP = "stopped: unknown group label"  # a label that is neither a control nor a treatment label
+ROI_MIN_COST_SHARE = 0.01  # ROI is read only when the costs are at least this share of the net profit interval's width
 
 # Subgroup dimensions, all fixed before the contact; the label says where each comes from.
 DIMENSIONS = {
@@ -419,6 +422,7 @@ class Study:
     profit_at_business_margin: bool = False  # no margin or cost column: profit rests on params business.margin
     has_discount: bool = False  # the orders record discounts: the offer's cost can be counted
     thresholds: tuple[int, int] | None = None  # (active_days, churn_days) for stage at contact
+    cost_basis: dict[str, dict] = field(default_factory=dict)  # campaign -> where its contact cost comes from
 
     @property
     def cfg(self) -> Campaigns:
@@ -442,9 +446,52 @@ class Study:
         return [c for c in self.ids(READ) if self.srm_ok(c)]
 
 
-def _role(group, labels: list[str]):
-    lowered = [s.strip().lower() for s in labels]
-    return ibis.ifelse(group.strip().lower().isin(lowered), "control", "treatment")
+def normal_labels(labels: list[str]) -> list[str]:
+    """Group labels as they are compared: trimmed, lower case."""
+    return [str(s).strip().lower() for s in labels]
+
+
+def _role(group, cfg: Campaigns):
+    """'control', 'treatment' or 'unknown' from the group label (trimmed, case-insensitive);
+    :func:`resolve_roles` decides what an unknown label of a campaign is."""
+    g = group.strip().lower()
+    return ibis.cases((g.isin(normal_labels(cfg.control_labels)), "control"),
+                      (g.isin(normal_labels(cfg.treatment_labels)), "treatment"), else_="unknown")
+
+
+def resolve_roles(arms: pd.DataFrame) -> pd.DataFrame:
+    """Per campaign, the role of each arm ('control' / 'treatment' / 'unknown' from the labels):
+    a campaign with a control arm and exactly one other arm, whose label is unknown, reads that
+    arm as its treatment (a campaign has something to compare its control with); every other
+    unknown label stays 'unknown' and stops its campaign. Adds ``label_inferred`` (True where an
+    unknown label became the treatment)."""
+    arms = arms.copy()
+    arms["label_inferred"] = False
+    for _, a in arms.groupby("campaign_id", sort=False):
+        others = a[a["role"] != "control"]
+        if (a["role"] == "control").any() and len(others) == 1 and (others["role"] == "unknown").all():
+            arms.loc[others.index, ["role", "label_inferred"]] = ["treatment", True]
+    return arms
+
+
+def natural_order(ids) -> list:
+    """Campaign ids in natural order: numbers by value (2 before 10), text parts as text."""
+    import re
+
+    def key(x):
+        parts = re.split(r"(\d+)", str(x))
+        return [(0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in parts if p != ""]
+
+    return sorted(dict.fromkeys(ids), key=key)
+
+
+def _sort_ids(frame: pd.DataFrame, *more: str) -> pd.DataFrame:
+    """``frame`` sorted by campaign id in natural order, then by ``more``."""
+    if frame.empty:
+        return frame
+    rank = {c: i for i, c in enumerate(natural_order(frame["campaign_id"]))}
+    return (frame.assign(_order=frame["campaign_id"].map(rank)).sort_values(["_order", *more], kind="stable")
+            .drop(columns="_order").reset_index(drop=True))
 
 
 def valid_contacts(data, period_end: pd.Timestamp, cfg: Campaigns) -> tuple[ir.Table, dict]:
@@ -455,7 +502,7 @@ def valid_contacts(data, period_end: pd.Timestamp, cfg: Campaigns) -> tuple[ir.T
         & t.group.notnull()
     counts = t.aggregate(rows=t.count(), bad=(~ok).sum(), later=(ok & (t.contact_ts > period_end)).sum()).execute()
     v = t.filter(ok & (t.contact_ts <= period_end))
-    v = v.mutate(role=_role(v.group, cfg.control_labels))
+    v = v.mutate(role=_role(v.group, cfg))
     return v, {k: int(counts[k].iloc[0] or 0) for k in ("rows", "bad", "later")}
 
 
@@ -474,6 +521,34 @@ def _period_index(label_period: pd.Period, ts: pd.Timestamp) -> int:
     return (label_period - pd.Timestamp(ts).to_period(label_period.freq)).n
 
 
+def earlier_reads(params: Params, period: str) -> dict[str, str]:
+    """{campaign id: period} of the campaigns an earlier period's latest run of this brand read
+    (its metrics.json lists them as read, or read without a control group); the latest such
+    period per campaign."""
+    brand_dir = config.outputs_dir() / params.brand
+    if not brand_dir.exists():
+        return {}
+    current = config.to_period(period, params.period)
+    found: dict[str, tuple] = {}
+    for period_dir in brand_dir.iterdir():
+        try:
+            p = config.to_period(period_dir.name, params.period)
+        except config.ParamsError:
+            continue
+        path = period_dir / "latest" / "metrics.json"
+        if p >= current or not path.exists():
+            continue
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8")).get("campaigns") or {}
+        except (OSError, ValueError):
+            continue
+        for cid, entry in entries.items():
+            if isinstance(entry, dict) and entry.get("status") in (READ, OBSERVATIONAL):
+                if cid not in found or p > found[cid][0]:
+                    found[cid] = (p, period_dir.name)
+    return {cid: label for cid, (_, label) in found.items()}
+
+
 def campaign_overview(contacts: ir.Table, params: Params, period: str, period_end: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per campaign, one row per campaign x arm) with status and the split check."""
     cfg = params.campaigns
@@ -488,17 +563,21 @@ def campaign_overview(contacts: ir.Table, params: Params, period: str, period_en
     conflicts = several.group_by("campaign_id").aggregate(in_several_arms=several.count()).execute()
     if arms.empty:
         return pd.DataFrame(), arms
-    arms = arms.sort_values(["campaign_id", "role", "arm"], ascending=[True, True, True], ignore_index=True)
+    arms = _sort_ids(resolve_roles(arms), "role", "arm")
     here = config.to_period(period, params.period)
+    earlier = earlier_reads(params, period)
     rows = []
     for cid, a in arms.groupby("campaign_id", sort=False):
         first, last = a["first_contact"].min(), a["last_contact"].max()
         window_end = last + pd.Timedelta(days=cfg.window_days)
         has_control = bool((a["role"] == "control").any())
-        if window_end > period_end:
+        unknown = a[a["role"] == "unknown"]
+        if len(unknown):
+            status = UNKNOWN_GROUP
+        elif window_end > period_end:
             status = TOO_EARLY
         elif _period_index(here, window_end) >= cfg.read_periods:
-            status = READ_EARLIER
+            status = READ_EARLIER if str(cid) in earlier else NOT_READ
         else:
             status = READ if has_control else OBSERVATIONAL
         shares, share_note = designed_shares(a) if has_control or len(a) > 1 else (None, "one arm only")
@@ -514,6 +593,10 @@ def campaign_overview(contacts: ir.Table, params: Params, period: str, period_en
             "srm_ok": (srm["p"] >= cfg.srm_alpha) if srm else math.nan,
             "split_note": share_note,
             "in_several_arms": int(conflicts.set_index("campaign_id")["in_several_arms"].get(cid, 0)),
+            "unknown_labels": [(str(x.arm), int(x.n)) for x in unknown.itertuples()],
+            "inferred_label": (str(a.loc[a["label_inferred"], "arm"].iloc[0]) if a["label_inferred"].any() else None),
+            "read_by": earlier.get(str(cid)),
+            "window_period": config.period_label(pd.Timestamp(window_end).to_period(here.freq), params.period),
         })
         if srm:
             arms.loc[a.index, "expected_n"] = [srm["expected"][x] for x in a["arm"]]
@@ -666,9 +749,9 @@ def earlier_customer_table(params: Params, before: pd.Timestamp) -> tuple[str, p
 
 def contact_history(rows: ir.Table, keys: ir.Table, lookback_days: int,
                     by: tuple[str, ...] = ("campaign_id", "customer_id")) -> ir.Table:
-    """Per (campaign, customer): contacts made (treatment rows of any campaign) in the
+    """Per (campaign, customer): contacts made (rows of any campaign not labelled control) in the
     ``lookback_days`` before this contact (keyed by ``by``, columns of ``keys``)."""
-    h = rows.filter(rows.role == "treatment").select(hid=rows.customer_id, hts=rows.contact_ts)
+    h = rows.filter(rows.role != "control").select(hid=rows.customer_id, hts=rows.contact_ts)
     j = keys.join(h, (keys.customer_id == h.hid) & (h.hts < keys.contact_ts)
                   & (h.hts >= keys.contact_ts - ibis.interval(days=lookback_days)))
     return j.group_by(list(by)).aggregate(contacts_prior=j.count())
@@ -751,7 +834,10 @@ def build_study(data, orders: ir.Table, refunds: ir.Table, params: Params, perio
     df = _left_join(df, history, on)
     df["contacts_prior"] = df["contacts_prior"].fillna(0).astype(int)
     df = df.drop(columns=[c for c in ("_row",) if c in df.columns])
+    for r in study.arms[study.arms["label_inferred"]].itertuples():  # the one label beside a control
+        df.loc[(df["campaign_id"] == r.campaign_id) & (df["arm"] == r.arm), "role"] = "treatment"
     df["cost"] = _costs(df, params)
+    study.cost_basis = cost_basis(df, params)
     # what an order earns once its discount is paid for: a profit at the business margin is a
     # share of the amount paid, but the goods cost what they cost at the full price
     df["profit_after_offer"] = df["profit"] - (1.0 - discount_in_profit) * df["discount"]
@@ -866,6 +952,39 @@ def _costs(df: pd.DataFrame, params: Params) -> pd.Series:
     return pd.Series(np.where(df["role"] == "control", 0.0, out), index=df.index)
 
 
+def cost_basis(df: pd.DataFrame, params: Params) -> dict[str, dict]:
+    """Per campaign read: where its contact cost comes from. ``kind`` 'recorded' (the campaign
+    file's cost column), 'per contact' (no cost recorded: ``tiers.cost_per_contact`` of its
+    channel, ``rates``) or 'unknown' (``missing``: the channels without a cost per contact, None
+    for contacts without a channel); ``text`` says it in words, with the param or column that
+    would provide a missing cost."""
+    per_contact = params.tiers.cost_per_contact
+    out = {}
+    for cid, g in df[df["role"] != "control"].groupby("campaign_id", sort=False):
+        if g["cost_known"].sum() > 0:
+            out[cid] = {"kind": "recorded", "text": "the campaign file's cost column"}
+            continue
+        channels = [None if not isinstance(c, str) else c for c in dict.fromkeys(g["channel"].tolist())]
+        rates = {c: per_contact[c] for c in channels if c is not None and c in per_contact}
+        missing = [c for c in channels if c is None or c not in per_contact]
+        if not missing:
+            out[cid] = {"kind": "per contact", "rates": rates,
+                        "text": "no cost is recorded in the campaign file, so it is `tiers.cost_per_contact` of its "
+                                "channel (" + ", ".join(f"{c} {v:g} per contact" for c, v in rates.items()) + ")"}
+            continue
+        named = [c for c in missing if c is not None]
+        why = []
+        if None in missing:
+            why.append("no channel is recorded for " + ("some of its contacts" if len(channels) > 1 else "its contacts")
+                       + " (map a `channel` column in the campaign source)")
+        if named:
+            why.append("`tiers.cost_per_contact` has no entry for its channel " + ", ".join(repr(c) for c in named))
+        out[cid] = {"kind": "unknown", "missing": missing,
+                    "text": "the campaign file has no cost (map a `cost` column in the campaign source) and "
+                            + " and ".join(why)}
+    return out
+
+
 def from_run(run) -> Study:
     """The study for a notebook's run context."""
     return build_study(run.data, run.orders, run.clean.refunds, run.params, run.period, run.period_end)
@@ -884,7 +1003,8 @@ def overview_table(study: Study) -> pd.DataFrame | None:
         "contact": o["first_contact"].dt.strftime("%Y-%m-%d") + np.where(
             o["first_contact"].dt.date != o["last_contact"].dt.date, " to " + o["last_contact"].dt.strftime("%Y-%m-%d"), ""),
         "window closes": o["window_end"].dt.strftime("%Y-%m-%d"),
-        "customers": o["customers"], "arms": o["arms"], "channel": o["channel"], "offer": o["offer"],
+        "customers": [fmt_int(n) for n in o["customers"]], "arms": o["arms"],
+        "channel": [_text(x) for x in o["channel"]], "offer": [_text(x) for x in o["offer"]],
     })
     return out.set_index("campaign")
 
@@ -894,7 +1014,7 @@ def split_table(study: Study) -> pd.DataFrame:
     if study.arms.empty:
         return pd.DataFrame()
     a = study.arms.merge(study.overview[["campaign_id", "srm_p", "srm_ok", "status"]], on="campaign_id")
-    a = a[a["status"] != READ_EARLIER]
+    a = a[~a["status"].isin([READ_EARLIER, NOT_READ, UNKNOWN_GROUP])]
     verdict = np.where(a["srm_ok"].isna(), "not checked", np.where(a["srm_ok"] == True, "as designed", "MISMATCH"))  # noqa: E712
     return pd.DataFrame({
         "campaign": a["campaign_id"], "arm": a["arm"], "role": a["role"], "customers": a["n"],
@@ -1000,11 +1120,11 @@ def arm_outcomes(study: Study) -> pd.DataFrame:
                          "repurchase_rate": g["purchased"].mean(), "repurchase_lo": lo, "repurchase_hi": hi,
                          "orders_per_customer": g["orders"].mean(), "revenue_per_customer": g["revenue"].mean(),
                          "profit_per_customer": g["profit"].mean(), "pre_revenue_per_customer": g["pre_revenue"].mean(),
-                         "cost_per_customer": g["cost"].mean()})
+                         "cost_per_customer": _mean_known(g["cost"])})
     out = pd.DataFrame(rows)
     if out.empty:
         return out
-    return out.sort_values(["campaign_id", "role", "arm"], ignore_index=True)
+    return _sort_ids(out, "role", "arm")
 
 
 COMPARED = ("purchased", "orders", "pre_orders", "revenue", "pre_revenue", "profit", "pre_profit", "cost",  # compare() reads
@@ -1013,6 +1133,12 @@ COMPARED = ("purchased", "orders", "pre_orders", "revenue", "pre_revenue", "prof
 ADJUSTED = (("purchased", "repurchase_adj"), ("revenue", "revenue_adj"), ("profit", "profit_adj"),
             ("orders", "orders_adj"), ("discount", "discount_adj"), ("profit_after_offer", "profit_after_offer_adj"),
             ("profit_before_offer", "profit_before_offer_adj"))
+
+
+def _mean_known(values: pd.Series) -> float:
+    """The mean, NaN when any value is unknown (pandas' mean would skip them: a cost unknown
+    for some customers is not the mean of the others')."""
+    return float(values.mean()) if len(values) and not values.isna().any() else math.nan
 
 
 def _select(df: pd.DataFrame, rows: pd.Series | np.ndarray | None, *columns: str) -> pd.DataFrame:
@@ -1035,7 +1161,7 @@ def compare(t: pd.DataFrame, c: pd.DataFrame) -> dict:
     se_t = t["revenue"].std(ddof=1) / math.sqrt(n1) if n1 > 1 else math.nan
     se_c = c["revenue"].std(ddof=1) / math.sqrt(n0) if n0 > 1 else math.nan
     rrel = ratio_interval(t["revenue"].mean(), se_t, c["revenue"].mean(), se_c)
-    cost_pc = float(t["cost"].mean()) if n1 else math.nan
+    cost_pc = _mean_known(t["cost"]) if n1 else math.nan
     adj = adjusted_lifts(t, c)
     return {
         "n_treatment": n1, "n_control": n0,
@@ -1098,12 +1224,22 @@ def _f_pct(x, digits: int = 1) -> str:
     return f"{100 * x:.{digits}f} %" if _finite(x) else ""
 
 
+def _unsigned_zero(x: float, digits: int) -> float:
+    """0.0 for a value that rounds to zero at ``digits`` (so it never prints as -0 or +0)."""
+    return 0.0 if round(float(x), digits) == 0 else float(x)
+
+
 def _f_num(x, digits: int = 1, sign: bool = False) -> str:
-    return (f"{x:+,.{digits}f}" if sign else f"{x:,.{digits}f}") if _finite(x) else ""
+    if not _finite(x):
+        return ""
+    x = _unsigned_zero(x, digits)
+    return f"{x:+,.{digits}f}" if sign and x != 0 else f"{x:,.{digits}f}"
 
 
 def _f_ci(lo, hi, scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
-    return f"{lo * scale:+,.{digits}f} to {hi * scale:+,.{digits}f}{unit}" if _finite(lo) and _finite(hi) else ""
+    if not (_finite(lo) and _finite(hi)):
+        return ""
+    return f"{_f_num(lo * scale, digits, True)} to {_f_num(hi * scale, digits, True)}{unit}"
 
 
 def _finite(x) -> bool:
@@ -1178,8 +1314,10 @@ def economics(study: Study, lifts: pd.DataFrame) -> pd.DataFrame:
         t = study.outcomes[r.campaign_id]
         t = _select(t, (t["role"] == "treatment") & (t["arm"] == r.arm), "cost", "discount")
         n = len(t)
-        cost = float(t["cost"].sum())
-        cost_known = bool(np.isfinite(cost)) and cost > 0
+        # unknown (NaN) when any contacted customer's cost is: neither the file nor tiers.cost_per_contact gives it
+        cost = float(t["cost"].sum()) if not t["cost"].isna().any() else math.nan
+        cost_unknown = not np.isfinite(cost)
+        cost_known = not cost_unknown and cost > 0
         offer = n * r.discount_adj if study.has_discount else math.nan
         row = {"campaign_id": r.campaign_id, "arm": r.arm, "n_treatment": n,
                "incremental_buyers": n * r.repurchase_adj, "incremental_buyers_lo": n * r.repurchase_adj_lo,
@@ -1196,15 +1334,35 @@ def economics(study: Study, lifts: pd.DataFrame) -> pd.DataFrame:
         known = (cost if cost_known else 0.0) + (max(offer, 0.0) if study.has_discount else 0.0)
         row["total_cost"] = known if (cost_known or study.has_discount) else math.nan
         contact = cost if cost_known else 0.0
-        row["net_profit"] = n * r.profit_after_offer_adj - contact
-        row["net_profit_lo"] = n * r.profit_after_offer_adj_lo - contact
-        row["net_profit_hi"] = n * r.profit_after_offer_adj_hi - contact
-        if known > 0:
+        if cost_unknown:  # a contact cost that is not known is not zero: no net profit, no ROI
+            row["total_cost"] = math.nan
+            row.update(net_profit=math.nan, net_profit_lo=math.nan, net_profit_hi=math.nan)
+        else:
+            row["net_profit"] = n * r.profit_after_offer_adj - contact
+            row["net_profit_lo"] = n * r.profit_after_offer_adj_lo - contact
+            row["net_profit_hi"] = n * r.profit_after_offer_adj_hi - contact
+        row["roi_note"] = roi_note(known, row["net_profit_lo"], row["net_profit_hi"], cost_unknown)
+        if not row["roi_note"]:
             row.update(roi=row["net_profit"] / known, roi_lo=row["net_profit_lo"] / known, roi_hi=row["net_profit_hi"] / known)
         else:
             row.update(roi=math.nan, roi_lo=math.nan, roi_hi=math.nan)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def roi_note(costs: float, net_lo: float, net_hi: float, cost_unknown: bool = False) -> str:
+    """Why a campaign's ROI is not read ('' when it is): the contact cost is unknown; no cost
+    (none recorded, no discount); or the costs are under ROI_MIN_COST_SHARE of the width of the
+    net profit's interval, where net profit / costs is the profit's noise divided by almost
+    nothing (a 12 EUR SMS campaign whose profit is known to +-800 EUR shows an ROI of -59)."""
+    if cost_unknown:
+        return "contact cost unknown"
+    if not (_finite(costs) and costs > 0):
+        return "no cost recorded"
+    width = net_hi - net_lo if _finite(net_lo) and _finite(net_hi) else 0.0
+    if costs < 0.5 or costs < ROI_MIN_COST_SHARE * width:
+        return "spend too small to read"
+    return ""
 
 
 def costs_counted(study: Study) -> str:
@@ -1231,10 +1389,12 @@ def economics_display(econ: pd.DataFrame, currency: str) -> pd.DataFrame:
         "revenue 95 % CI": pair("incremental_revenue"),
         f"extra profit ({currency})": [_f_num(x, 0, True) for x in e["incremental_profit"]],
         "profit 95 % CI": pair("incremental_profit"),
-        f"contact cost ({currency})": [_f_num(x, 0) for x in e["cost"]],
+        f"contact cost ({currency})": [_f_num(x, 0) if _finite(x) else "unknown" for x in e["cost"]],
         f"offer cost ({currency})": [_f_num(x, 0) if _finite(x) else "not recorded" for x in e["offer_cost"]],
-        f"net profit ({currency})": [_f_num(x, 0, True) for x in e["net_profit"]], "net profit 95 % CI": pair("net_profit"),
-        "ROI": [_f_num(x, 2, True) for x in e["roi"]], "ROI 95 % CI": pair("roi", 2),
+        f"net profit ({currency})": [_f_num(x, 0, True) if _finite(x) else "contact cost unknown" for x in e["net_profit"]],
+        "net profit 95 % CI": pair("net_profit"),
+        "ROI": [_f_num(x, 2, True) if _finite(x) else f"— ({note})" for x, note in zip(e["roi"], e["roi_note"], strict=True)],
+        "ROI 95 % CI": pair("roi", 2),
     }).set_index(["campaign", "arm"])
 
 
@@ -1551,6 +1711,10 @@ def campaign_metrics(study: Study, arms_out: pd.DataFrame, lifts: pd.DataFrame, 
     for row in study.overview.itertuples():
         if row.status == READ_EARLIER:
             continue
+        if row.status == UNKNOWN_GROUP:
+            out[row.campaign_id] = {"status": row.status, "customers": int(row.customers),
+                                    "unknown_labels": {label: n for label, n in row.unknown_labels}}
+            continue
         entry = {"status": row.status, "first_contact": f"{row.first_contact:%Y-%m-%d %H:%M:%S}",
                  "window_end": f"{row.window_end:%Y-%m-%d %H:%M:%S}",
                  "window_days": study.cfg.window_days, "customers": int(row.customers),
@@ -1582,6 +1746,8 @@ def campaign_metrics(study: Study, arms_out: pd.DataFrame, lifts: pd.DataFrame, 
                     "incremental_profit": _num(e.get("incremental_profit")) if len(e) else None,
                     "cost": _num(e.get("cost")) if len(e) else None,
                     "roi": _num(e.get("roi")) if len(e) else None,
+                    "roi_note": (e.get("roi_note") or None) if len(e) else None,
+                    "cost_basis": study.cost_basis.get(r.campaign_id, {}).get("kind"),
                     "roi_ci": [_num(e.get("roi_lo")), _num(e.get("roi_hi"))] if len(e) else [None, None],
                     "repurchase_pp_adjusted": _num(r.repurchase_adj),
                     "repurchase_pp_adjusted_ci": [_num(r.repurchase_adj_lo), _num(r.repurchase_adj_hi)],
@@ -1617,15 +1783,22 @@ def campaign_metrics(study: Study, arms_out: pd.DataFrame, lifts: pd.DataFrame, 
 
 
 def _pp(x: float) -> str:
-    return f"{100 * x:+.1f} pp"
+    return f"{_f_num(100 * x, 1, True)} pp" if _finite(x) else "not estimated"
 
 
 def _ci_pp(lo: float, hi: float) -> str:
-    return f"95 % CI {100 * lo:+.1f} to {100 * hi:+.1f} pp"
+    return f"95 % CI {_f_ci(lo, hi, 100, 1)} pp" if _finite(lo) and _finite(hi) else "no interval"
 
 
 def _ci_money(lo: float, hi: float, currency: str, digits: int = 1) -> str:
-    return f"95 % CI {lo:+,.{digits}f} to {hi:+,.{digits}f} {currency}"
+    return f"95 % CI {_f_ci(lo, hi, 1, digits)} {currency}" if _finite(lo) and _finite(hi) else "no interval"
+
+
+def _text(x, missing: str = "not recorded") -> str:
+    """A label for prose or a table: ``missing`` for None / NaN (never 'None' or 'nan')."""
+    if x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA or x is pd.NaT:
+        return missing
+    return str(x)
 
 
 def overview_sentences(study: Study) -> list[str]:
@@ -1651,16 +1824,39 @@ def overview_sentences(study: Study) -> list[str]:
         elif row.status == OBSERVATIONAL:
             out.append(f"**{row.campaign_id}** has no control group ({fmt_int(row.customers)} customers, all "
                        "contacted): its causal lift cannot be measured. Section 6 shows an observational comparison.")
+        elif row.status == UNKNOWN_GROUP:
+            out.append(unknown_label_sentence(study, row))
+        elif row.status == NOT_READ:
+            out.append(f"**{row.campaign_id}** closed its window on {row.window_end:%Y-%m-%d}, more than "
+                       f"{cfg.read_periods - 1} period(s) before this one (`campaigns.read_periods` = {cfg.read_periods}), "
+                       "and no earlier run of this brand read it. To read it, run the period its window closed in "
+                       f"(`workbook run --brand {study.params.brand} --period {row.window_period}`).")
         else:
             out.append(f"**{row.campaign_id}** closed its window on {row.window_end:%Y-%m-%d}, more than "
-                       f"{cfg.read_periods - 1} period(s) ago; earlier runs read it.")
+                       f"{cfg.read_periods - 1} period(s) ago; the run of {row.read_by} read it.")
+        if row.status in (READ, TOO_EARLY) and row.inferred_label:
+            out.append(f"{row.campaign_id}: the group label {row.inferred_label!r} is not among `campaigns.treatment_labels`; "
+                       f"it is the only label beside the control group ({row.control!r}), so it is read as the treatment.")
     return out + study.notes
+
+
+def unknown_label_sentence(study: Study, row) -> str:
+    """Why a campaign with a group label that is neither a control nor a treatment label is not
+    analysed, with the label, its customers and the params to set."""
+    cfg = study.cfg
+    labels = "; ".join(f"{label!r} ({fmt_int(n)} customers)" for label, n in row.unknown_labels)
+    return (f"**{row.campaign_id} is not analysed**: its group label(s) {labels} are neither control labels "
+            f"(`campaigns.control_labels`: {', '.join(cfg.control_labels)}) nor treatment labels "
+            f"(`campaigns.treatment_labels`: {', '.join(cfg.treatment_labels)}). Reading an unknown label as a "
+            "treatment arm would compare a control group with itself or with the treatment the wrong way round. "
+            "Add each label to `campaigns.control_labels` or `campaigns.treatment_labels` in the brand's params "
+            "(labels are compared without case and surrounding spaces); the other campaigns are read as usual.")
 
 
 def split_sentences(study: Study) -> list[str]:
     out = []
     for row in study.overview.itertuples():
-        if row.status == READ_EARLIER:
+        if row.status in (READ_EARLIER, NOT_READ, UNKNOWN_GROUP):
             continue
         a = study.arms[study.arms["campaign_id"] == row.campaign_id]
         if pd.isna(row.srm_ok):
@@ -1758,7 +1954,19 @@ def economics_sentences(study: Study, econ: pd.DataFrame) -> list[str]:
         if _finite(r.offer_cost):
             line += (f"; treated customers redeemed {fmt_money(r.discount_redeemed, cur)} of discounts in the window, "
                      f"{fmt_money(r.offer_cost, cur)} more than the control group's rate implies (the offer's cost)")
-        if np.isfinite(r.roi):
+        basis = study.cost_basis.get(r.campaign_id, {})
+        if r.roi_note == "contact cost unknown":
+            line += (f". **Its contact cost is unknown**: {basis.get('text', 'no cost is recorded')}. A cost that is not "
+                     "known is not zero, so no net profit or ROI is computed: the profit above is before any contact "
+                     "cost" + (" and before the offer's cost." if not _finite(r.offer_cost) else "."))
+        elif r.roi_note == "spend too small to read":
+            line += (f". Against {fmt_money(r.total_cost, cur)} of costs"
+                     + (f" ({basis['text']})" if basis.get("kind") == "per contact" else "")
+                     + f", the net profit is {fmt_money(r.net_profit, cur)} "
+                     f"(95 % CI {_f_ci(r.net_profit_lo, r.net_profit_hi, 1, 0)}); the ROI is not read: the spend is "
+                     f"too small against that interval (under {fmt_pct(ROI_MIN_COST_SHARE, 0)} of its width) for a "
+                     "return per unit of money to mean anything — judge it by the net profit.")
+        elif np.isfinite(r.roi):
             if r.roi_lo > 0:
                 call = "it paid for itself"
             elif r.roi_hi < 0:
@@ -1770,11 +1978,13 @@ def economics_sentences(study: Study, econ: pd.DataFrame) -> list[str]:
                     call += (f"; settling it would take about {scale:,.1f} times as many customers with the same split"
                              " (or pooling several campaigns like it)")
             costs = (f"a contact cost of {fmt_money(r.cost, cur)}" if _finite(r.cost) and r.cost > 0 else "no contact cost recorded")
+            if basis.get("kind") == "per contact":
+                costs += f" ({basis['text']})"
             if _finite(r.offer_cost):
                 costs += f" and an offer cost of {fmt_money(max(r.offer_cost, 0.0), cur)}"
             line += (f". Against {costs}, the net profit is {fmt_money(r.net_profit, cur)} (95 % CI "
-                     f"{r.net_profit_lo:,.0f} to {r.net_profit_hi:,.0f}): ROI {r.roi:+.2f} "
-                     f"(95 % CI {r.roi_lo:+.2f} to {r.roi_hi:+.2f}) — {call}.")
+                     f"{_f_ci(r.net_profit_lo, r.net_profit_hi, 1, 0)}): ROI {_f_num(r.roi, 2, True)} "
+                     f"(95 % CI {_f_ci(r.roi_lo, r.roi_hi, 1, 2)}) — {call}.")
         else:
             line += "; no contact or offer cost is recorded (no cost column, no cost per contact for its channel, no discounts), so ROI cannot be computed."
         out.append(line)
@@ -1870,6 +2080,15 @@ def _findings(study: Study, lifts: pd.DataFrame, econ: pd.DataFrame, subs: dict[
         return ("There is no campaign data for this brand. To learn what campaigns return, send the next campaign to a "
                 "random 80 % of the chosen customers, keep 20 % as a control group, and load the contact list.")
     parts = []
+    for row in study.overview.itertuples():
+        if row.status == UNKNOWN_GROUP:
+            labels = ", ".join(repr(label) for label, _ in row.unknown_labels)
+            parts.append(f"{row.campaign_id} was not analysed: name its group label(s) {labels} in "
+                         "`campaigns.control_labels` or `campaigns.treatment_labels`.")
+    if study.ids(NOT_READ):
+        parts.append(f"{', '.join(study.ids(NOT_READ))} closed before this run's read periods and no earlier run read "
+                     f"{'them' if len(study.ids(NOT_READ)) > 1 else 'it'}: run the period{'s' if len(study.ids(NOT_READ)) > 1 else ''} "
+                     "their windows closed in to learn what they returned.")
     for cid in study.ids(TOO_EARLY):
         row = study.overview.set_index("campaign_id").loc[cid]
         parts.append(f"{cid} is still running; read it after {row['window_end']:%Y-%m-%d}.")
@@ -1887,15 +2106,25 @@ def _findings(study: Study, lifts: pd.DataFrame, econ: pd.DataFrame, subs: dict[
         s = (f"{what} changed repurchase by an estimated {_pp(r.repurchase_adj)} ({_ci_pp(r.repurchase_adj_lo, r.repurchase_adj_hi)}, "
              f"adjusted for the customers' history; the raw difference was {_pp(r.repurchase_pp)}) and "
              f"earned about {fmt_money(r.incremental_profit, cur)} extra profit before the offer's discount")
+        spent = fmt_money(r.total_cost, cur) if _finite(r.total_cost) else ""
+        what_cost = "contacts and the offer" if _finite(r.offer_cost) else "contacts"
         if np.isfinite(r.roi):
-            spent = fmt_money(r.total_cost, cur)
-            what_cost = "contacts and the offer" if _finite(r.offer_cost) else "contacts"
-            s += (f" on {spent} of {what_cost} (net {fmt_money(r.net_profit, cur)}; ROI {r.roi:+.2f}, "
-                  f"95 % CI {r.roi_lo:+.2f} to {r.roi_hi:+.2f})")
+            s += (f" on {spent} of {what_cost} (net {fmt_money(r.net_profit, cur)}; ROI {_f_num(r.roi, 2, True)}, "
+                  f"95 % CI {_f_ci(r.roi_lo, r.roi_hi, 1, 2)})")
+        elif _finite(r.net_profit) and _finite(r.total_cost) and r.total_cost > 0:
+            s += (f" on {spent} of {what_cost} (net {fmt_money(r.net_profit, cur)}, 95 % CI "
+                  f"{_f_ci(r.net_profit_lo, r.net_profit_hi, 1, 0)}; ROI not read: spend too small)")
         s += ". "
-        if np.isfinite(r.roi) and r.roi_lo > 0:
+        cost_unknown = r.roi_note == "contact cost unknown"
+        net_known = _finite(r.net_profit_lo) and _finite(r.total_cost) and r.total_cost > 0
+        if cost_unknown:
+            s += ("Whether it pays cannot be told: its contact cost is unknown ("
+                  + study.cost_basis.get(r.campaign_id, {}).get("text", "no cost is recorded") + ")")
+            if r.repurchase_adj_lo > 0:
+                s += "; it does bring customers back"
+        elif net_known and r.net_profit_lo > 0:
             s += "It pays: repeat it"
-        elif np.isfinite(r.roi) and r.roi_hi < 0:
+        elif net_known and r.net_profit_hi < 0:
             s += "It does not pay at this cost: change the offer or the audience before repeating it"
         elif r.repurchase_adj_lo > 0:
             s += ("It brings customers back, but whether it pays is within the noise: repeat it with a cheaper contact or "

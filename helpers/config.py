@@ -451,7 +451,18 @@ class Campaigns(_Strict):
 
     window_days: int = Field(default=30, ge=1, description="outcomes counted this many days after contact")
     pre_period_days: int = Field(default=90, ge=1, description="pre-period for CUPED")
-    control_labels: list[str] = Field(default_factory=lambda: ["control", "holdout", "对照组"])
+    control_labels: list[str] = Field(
+        default_factory=lambda: ["control", "control group", "ctrl", "holdout", "hold-out", "hold out", "对照组", "对照",
+                                 "控制组"],
+        description="group labels of a control group (compared case-insensitively after trimming); setting it replaces "
+        "the defaults")
+    treatment_labels: list[str] = Field(
+        default_factory=lambda: ["treatment", "treated", "test", "contacted", "exposed", "实验组", "实验", "处理组",
+                                 "测试组"],
+        description="group labels of treatment arms (compared like control_labels; setting it replaces the defaults). "
+        "A campaign with a control group and one other label reads that label as its treatment; a label that is "
+        "neither a control nor a treatment label otherwise stops that campaign (name the arms of a multi-arm "
+        "campaign here)")
     srm_alpha: float = Field(default=0.001, gt=0, lt=1)
     fatigue_lookback_days: int = Field(default=90, ge=1)
     read_periods: int = Field(default=3, ge=1, description="a campaign is read by the runs of the period its outcome "

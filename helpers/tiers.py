@@ -369,7 +369,7 @@ def contact_history(run) -> tuple[pd.DataFrame, dict]:
         have["complaints"] = bool(inter.filter(kind.isin(tickets)).count().execute())
     camp = run.as_of("campaigns")
     if camp is not None:
-        control = [c.lower() for c in params.campaigns.control_labels]
+        control = [str(c).strip().lower() for c in params.campaigns.control_labels]
         contacted = camp.filter(~camp.group.lower().strip().isin(control).fill_null(False)
                                 & (camp.contact_ts <= end) & camp.customer_id.notnull())
         parts.append(contacted.group_by("customer_id").aggregate(last_campaign_ts=contacted.contact_ts.max()))
@@ -844,7 +844,7 @@ def compare_splits(econ: pd.DataFrame, cfg: Tiers, cells: pd.DataFrame | None = 
     """Rule of thumb vs data-driven split per tier and in total: budget, spend, expected
     incremental profit (with the range at the response's bounds), the best cell's marginal
     return and ROI (sums over each tier's channels)."""
-    return budget.by_tier(cell_splits(econ, cfg) if cells is None else cells, list(TIERS))
+    return budget.by_tier(cell_splits(econ, cfg) if cells is None else cells, list(TIERS), cfg.budget)
 
 
 def split_table(cells: pd.DataFrame, econ: pd.DataFrame, currency: str):
@@ -878,6 +878,15 @@ def split_table(cells: pd.DataFrame, econ: pd.DataFrame, currency: str):
     fmt[f"cost per contact ({currency})"] = "{:,.2f}"
     fmt.update({"contactable customers": "{:,.0f}", "response (lift per contact)": "{:+.1%}"})
     return table.style.format(fmt, na_rep="–")
+
+
+def _roi_phrase(roi: float, spend: float, currency: str) -> str:
+    """', ROI x %' for a sentence; on a spend too small to read one (budget.readable_roi), says so."""
+    if np.isfinite(roi):
+        return f", ROI {fmt_pct(0.0 if round(100 * roi) == 0 else roi, 0)}"
+    if spend > 0:
+        return f", ROI not read: {fmt_money(spend, currency, 2)} is too small a spend for a return per unit of money"
+    return ""
 
 
 def _ranges(rows: pd.DataFrame, name: str) -> list[str]:
@@ -935,12 +944,12 @@ def split_findings(cmp: pd.DataFrame, econ: pd.DataFrame, sens: pd.DataFrame, cf
            if rule_unspent > 0.5 else "")
         + f" and is expected to return {fmt_money(tot.rule_profit, currency)} of incremental profit (range "
         f"{fmt_money(tot.rule_profit_lo, currency)} to {fmt_money(tot.rule_profit_hi, currency)} at the response's bounds)"
-        + (f", ROI {fmt_pct(tot.rule_roi, 0)}." if tot.rule_spend > 0 else "."))
+        + _roi_phrase(tot.rule_roi, tot.rule_spend, currency) + ".")
     out.append(
         f"The data-driven split over tier x channel spends {fmt_money(tot.optimized_spend, currency)} for an expected "
         f"{fmt_money(tot.optimized_profit, currency)} (range {fmt_money(tot.optimized_profit_lo, currency)} to "
         f"{fmt_money(tot.optimized_profit_hi, currency)} at the response's bounds)"
-        + (f", ROI {fmt_pct(tot.optimized_roi, 0)}" if tot.optimized_spend > 0 else "")
+        + _roi_phrase(tot.optimized_roi, tot.optimized_spend, currency)
         + f": {fmt_money(tot.optimized_profit - tot.rule_profit, currency)} more than the rule under the same assumptions.")
     funded = cells[cells["optimized_spend"] >= 0.5]
     if len(funded):
@@ -1335,7 +1344,8 @@ def metrics(summary: pd.DataFrame, conc: dict, cmp: pd.DataFrame, econ: pd.DataF
                             "optimized": float(cmp.loc["total", "optimized_profit"])},
         "expected_profit_range": {"rule_of_thumb": [float(cmp.loc["total", "rule_profit_lo"]), float(cmp.loc["total", "rule_profit_hi"])],
                                   "optimized": [float(cmp.loc["total", "optimized_profit_lo"]), float(cmp.loc["total", "optimized_profit_hi"])]},
-        "roi": {"rule_of_thumb": cmp.loc["total", "rule_roi"], "optimized": cmp.loc["total", "optimized_roi"]},
+        "roi": {"rule_of_thumb": _finite_or_none(cmp.loc["total", "rule_roi"]),
+                "optimized": _finite_or_none(cmp.loc["total", "optimized_roi"])},
         "total_budget": cfg.budget,
         "response_source": response.kind,
         "response": per_cell(econ, "response"),
@@ -1364,6 +1374,11 @@ def metrics(summary: pd.DataFrame, conc: dict, cmp: pd.DataFrame, econ: pd.DataF
         out["tier_uncertain"] = {t: int(confidence.loc[t, "uncertain"]) for t in tiers}
         out["tier_uncertain_share"] = float(confidence.loc["total", "share"]) if confidence.loc["total", "customers"] else None
     return out
+
+
+def _finite_or_none(x):
+    x = float(x)
+    return x if math.isfinite(x) else None
 
 
 def customer_columns(plan: pd.DataFrame) -> pd.DataFrame:

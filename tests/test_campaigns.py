@@ -249,6 +249,14 @@ def make_brand(folder: Path, *, arms: dict[str, tuple[float, float]] | None = No
     return {"params": params, "truth": truth, "lam": lam, "earlier": earlier}
 
 
+def edit_params(path: Path, change) -> Path:
+    """Apply ``change`` to the params dict of a hand-built brand and write it back."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(raw)
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
 def study_for(params_path: Path, period: str = PERIOD) -> cp.Study:
     params = config.load_params(params_path)
     data = sources.load(params)
@@ -330,6 +338,9 @@ def test_a_broken_split_is_caught_and_withholds_causal_figures(tmp_path):
 def test_multi_arm_campaign_two_offers_and_a_control(tmp_path):
     arms = {"offer_a": (0.4, 2.5), "offer_b": (0.4, 1.0), "control": (0.2, 1.0)}
     brand = make_brand(tmp_path, arms=arms, n=6000, seed=3)
+    stopped = study_for(brand["params"])  # two arms beside the control, neither a known treatment label
+    assert stopped.overview.iloc[0]["status"] == cp.UNKNOWN_GROUP and stopped.outcomes == {}
+    edit_params(brand["params"], lambda p: p.setdefault("campaigns", {}).update(treatment_labels=["offer_a", "offer_b"]))
     study = study_for(brand["params"])
     assert study.overview.iloc[0]["arms"] == 3 and study.overview.iloc[0]["srm_ok"]
     out = everything(study)
@@ -398,12 +409,27 @@ def test_campaign_too_early_then_read_then_read_earlier(tmp_path):
     m = cp.campaign_metrics(early, cp.arm_outcomes(early), cp.lift_table(early), pd.DataFrame())
     assert m["test_camp"]["status"] == cp.TOO_EARLY and m["test_camp"]["arms"]["treatment"]["n"] > 0
     assert m["test_camp"]["srm_p"] is not None  # the split can be checked before the window closes
-    later = config.period_end("2024-09", "month")
-    params = config.load_params(brand["params"])
-    data = sources.load(params)
-    clean = audit.clean_orders(data, later, with_steps=False)
-    old = cp.build_study(data, clean.orders, clean.refunds, params, "2024-09", later)
-    assert old.ids(cp.READ_EARLIER) == ["test_camp"]
+    # 2024-09 is past the read periods (window closed 2024-06): on the brand's first run nobody
+    # read it, and the run says so and which period reads it; once the 2024-06 run has read it,
+    # it is "read by an earlier run", naming that run
+    assert not (config.outputs_dir() / "synth").exists()
+    old = study_for(brand["params"], period="2024-09")
+    assert old.ids(cp.NOT_READ) == ["test_camp"] and old.ids(cp.READ_EARLIER) == []
+    text = " ".join(cp.overview_sentences(old))
+    assert "earlier runs read it" not in text and "no earlier run of this brand read it" in text
+    assert "--period 2024-06" in text
+    assert "test_camp closed before this run's read periods" in cp.findings_paragraph(old, cp.lift_table(old), pd.DataFrame(), {}, {})
+    earlier = config.outputs_dir() / "synth" / "2024-06" / "latest"
+    earlier.mkdir(parents=True)
+    (earlier / "metrics.json").write_text(json.dumps({"campaigns": {"test_camp": {"status": cp.READ}}}))
+    try:
+        old = study_for(brand["params"], period="2024-09")
+        assert old.ids(cp.READ_EARLIER) == ["test_camp"] and old.ids(cp.NOT_READ) == []
+        assert "the run of 2024-06 read it" in " ".join(cp.overview_sentences(old))
+    finally:
+        import shutil
+
+        shutil.rmtree(config.outputs_dir() / "synth", ignore_errors=True)
 
 
 def test_response_file_uses_tiers_at_contact_from_an_earlier_run(tmp_path):
@@ -660,6 +686,8 @@ def test_outcomes_keyed_by_row_number_equal_the_merge_on_ids(tmp_path, monkeypat
     outcome frames."""
     arms = {"offer_a": (0.4, 2.5), "offer_b": (0.4, 1.0), "control": (0.2, 1.0)}
     brand = make_brand(tmp_path, arms=arms, n=3000, seed=11, history_share=0.4, fatigue=0.5)
+    edit_params(brand["params"],  # the earlier push's arm is 'treatment': the list replaces the defaults
+                lambda p: p.setdefault("campaigns", {}).update(treatment_labels=["treatment", "offer_a", "offer_b"]))
     fast = study_for(brand["params"])
     stored = cp._stored
     monkeypatch.setattr(cp, "_stored", lambda con, expr: None if "_row" in expr.columns else stored(con, expr))
@@ -689,3 +717,133 @@ def test_outcomes_keyed_by_row_number_equal_the_merge_on_ids(tmp_path, monkeypat
     for cid in fast.readable():
         pd.testing.assert_frame_equal(cp.fatigue(fast, cid, "offer_a"), cp.fatigue(plain, cid, "offer_a"),
                                       check_exact=False, rtol=1e-12)
+
+
+# ================================================================ real campaign exports (issue 12)
+
+
+def _no_cost(p: dict) -> None:
+    del p["sources"]["campaigns"][0]["columns"]["cost"]
+
+
+def test_a_campaign_without_a_cost_column_runs_and_says_its_cost_is_unknown(tmp_path):
+    """The most common export: no cost column, no channel. Lift, split check and CUPED are read
+    as with a cost; the contact cost is unknown, not zero: no net profit, no ROI, and the words
+    name the column and the param that would give it. With a channel that tiers.cost_per_contact
+    prices (sms: 0.05), the cost is contacts x 0.05 and the sentence says where it comes from."""
+    brand = make_brand(tmp_path, n=1500, seed=4)
+    edit_params(brand["params"], _no_cost)
+    study = study_for(brand["params"])
+    assert study.ids(cp.READ) == ["test_camp"] and study.overview.iloc[0]["srm_p"] > 0.001
+    out = everything(study)
+    lift = out["lifts"].iloc[0]
+    assert lift["repurchase_adj_lo"] > 0 and lift["revenue_cuped_lo"] < lift["revenue_cuped"] < lift["revenue_cuped_hi"]
+    assert lift["cuped_theta"] > 0  # the pre-period revenue predicts the window's
+    assert math.isnan(lift["cost_pc"]) and math.isnan(lift["net_pc"])
+    e = out["econ"].iloc[0]
+    assert math.isnan(e["cost"]) and math.isnan(e["net_profit"]) and math.isnan(e["roi"]) and math.isnan(e["total_cost"])
+    assert e["roi_note"] == "contact cost unknown" and e["incremental_profit"] > 0
+    assert study.cost_basis["test_camp"]["kind"] == "unknown" and study.cost_basis["test_camp"]["missing"] == [None]
+    text = " ".join(cp.economics_sentences(study, out["econ"]))
+    assert "Its contact cost is unknown" in text and "`cost` column" in text and "`channel` column" in text
+    shown = cp.economics_display(out["econ"], "CNY").iloc[0]
+    assert shown["contact cost (CNY)"] == "unknown" and shown["ROI"] == "— (contact cost unknown)"
+    arms = cp.arms_display(out["arms"], "CNY", WINDOW)
+    assert arms.loc[("test_camp", "treatment"), "contact cost / customer (CNY)"] == ""  # unknown, not 0.00
+    findings = cp.findings_paragraph(study, out["lifts"], out["econ"], {}, {})
+    assert "cannot be told: its contact cost is unknown" in findings and "cheaper contact" not in findings
+    assert out["metrics"]["test_camp"]["lift"]["treatment"]["roi_note"] == "contact cost unknown"
+    from helpers import campaign_plots
+
+    campaign_plots.economics_chart(out["econ"], "CNY")
+
+    camp = pd.read_csv(tmp_path / "campaign.csv").assign(channel="sms")
+    camp.to_csv(tmp_path / "campaign.csv", index=False)
+    edit_params(brand["params"], lambda p: p["sources"]["campaigns"][0]["columns"].update(channel="channel"))
+    study = study_for(brand["params"])
+    e = cp.economics(study, cp.lift_table(study)).iloc[0]
+    assert e["cost"] == pytest.approx(0.05 * e["n_treatment"]) and study.cost_basis["test_camp"]["kind"] == "per contact"
+    assert "`tiers.cost_per_contact` of its channel (sms 0.05 per contact)" in " ".join(
+        cp.economics_sentences(study, cp.economics(study, cp.lift_table(study))))
+    # a channel without a cost per contact: unknown again, naming the channel and the param
+    camp.assign(channel="wechat").to_csv(tmp_path / "campaign.csv", index=False)
+    study = study_for(brand["params"])
+    assert study.cost_basis["test_camp"]["missing"] == ["wechat"]
+    assert "`tiers.cost_per_contact` has no entry for its channel 'wechat'" in study.cost_basis["test_camp"]["text"]
+
+
+def test_control_labels_are_explicit_and_an_unknown_label_stops_only_its_campaign(tmp_path):
+    """'CTRL' (a default control spelling, any case and spaces) is the control group; a label
+    that is neither a control nor a treatment label stops its campaign with the label, its
+    customers and the params to set, while the other campaign is read; a single unknown label
+    beside a known control is read as the treatment, and said so."""
+    brand = make_brand(tmp_path, n=1500, seed=6)
+    camp = pd.read_csv(tmp_path / "campaign.csv")
+    n_control = int((camp["group"] == "control").sum())
+    spelled = camp.assign(group=camp["group"].map({"control": " CTRL ", "treatment": "Treatment"}))
+    spelled.to_csv(tmp_path / "campaign.csv", index=False)
+    study = study_for(brand["params"])
+    assert study.ids(cp.READ) == ["test_camp"]
+    lift = cp.lift_table(study).iloc[0]
+    assert (lift["n_control"], lift["n_treatment"]) == (n_control, len(camp) - n_control)
+
+    unknown = camp.assign(group=camp["group"].map({"control": "Kontrolle", "treatment": "treatment"}))
+    both = pd.concat([unknown, camp.assign(campaign_id="good_camp")], ignore_index=True)
+    both.to_csv(tmp_path / "campaign.csv", index=False)
+    study = study_for(brand["params"])
+    assert study.ids(cp.UNKNOWN_GROUP) == ["test_camp"] and study.ids(cp.READ) == ["good_camp"]
+    assert "test_camp" not in study.outcomes and cp.lift_table(study)["campaign_id"].tolist() == ["good_camp"]
+    text = " ".join(cp.overview_sentences(study))
+    assert f"**test_camp is not analysed**: its group label(s) 'Kontrolle' ({n_control:,} customers)" in text
+    assert "`campaigns.control_labels`" in text and "`campaigns.treatment_labels`" in text
+    assert "test_camp" not in cp.split_table(study).index.get_level_values(0)
+    m = cp.campaign_metrics(study, cp.arm_outcomes(study), cp.lift_table(study), pd.DataFrame())
+    assert m["test_camp"] == {"status": cp.UNKNOWN_GROUP, "customers": len(camp), "unknown_labels": {"Kontrolle": n_control}}
+    lifts = cp.lift_table(study)
+    assert "name its group label(s) 'Kontrolle'" in cp.findings_paragraph(study, lifts, cp.economics(study, lifts), {}, {})
+
+    camp.assign(group=camp["group"].map({"control": "对照组", "treatment": "A组"})).to_csv(tmp_path / "campaign.csv", index=False)
+    study = study_for(brand["params"])
+    assert study.ids(cp.READ) == ["test_camp"]
+    lift = cp.lift_table(study).iloc[0]
+    assert lift["arm"] == "A组" and (lift["n_control"], lift["n_treatment"]) == (n_control, len(camp) - n_control)
+    assert "'A组' is not among `campaigns.treatment_labels`" in " ".join(cp.overview_sentences(study))
+
+
+def test_campaign_ids_in_natural_order_and_no_none_or_nan_in_words(tmp_path):
+    """Numeric ids sort by value (1, 2, 10, not 1, 10, 2); a campaign file without an offer or
+    a channel shows 'not recorded', never None or nan, in the tables and sentences."""
+    brand = make_brand(tmp_path, n=600, seed=8)
+    camp = pd.read_csv(tmp_path / "campaign.csv")
+    ids = ["10", "2", "1"]
+    parts = [camp.assign(campaign_id=cid, customer_id=camp["customer_id"]) for cid in ids]
+    pd.concat(parts, ignore_index=True).to_csv(tmp_path / "campaign.csv", index=False)
+    study = study_for(brand["params"])
+    assert study.overview["campaign_id"].tolist() == ["1", "2", "10"]
+    out = everything(study)
+    assert out["arms"]["campaign_id"].drop_duplicates().tolist() == ["1", "2", "10"]
+    assert out["lifts"]["campaign_id"].tolist() == ["1", "2", "10"]
+    assert list(out["metrics"]) == ["1", "2", "10"]
+    table = cp.overview_table(study)
+    assert table["offer"].tolist() == ["not recorded"] * 3 and table["channel"].tolist() == ["not recorded"] * 3
+    words = " ".join([*cp.overview_sentences(study), *cp.split_sentences(study),
+                      *cp.lift_sentences(study, out["arms"], out["lifts"]), *cp.economics_sentences(study, out["econ"]),
+                      cp.findings_paragraph(study, out["lifts"], out["econ"], {}, {}),
+                      table.to_string(), cp.economics_display(out["econ"], "CNY").to_string(),
+                      cp.lift_display(out["lifts"], "CNY").to_string()])
+    for bad in ("None", "nan", "NaN", "-0 ", "+0 ", "-0.0 ", "+0.0 "):
+        assert bad not in words, bad
+    assert cp.natural_order(["b10", "b2", "a", "3", "20"]) == ["3", "20", "a", "b2", "b10"]
+
+
+def test_a_roi_on_a_spend_too_small_for_its_noise_is_not_read():
+    """ROI = net / costs only where the costs are at least 1 % of the net profit interval's
+    width: 12 EUR against an interval 1,612 wide is noise over almost nothing; with 20 EUR it
+    is read."""
+    assert cp.roi_note(12.0, -1527.0, 85.0) == "spend too small to read"
+    assert cp.roi_note(20.0, -1527.0, 85.0) == ""
+    assert cp.roi_note(0.4, -0.2, 0.2) == "spend too small to read"  # under half a unit of money
+    assert cp.roi_note(0.0, -10.0, 10.0) == "no cost recorded"
+    assert cp.roi_note(math.nan, -10.0, 10.0, cost_unknown=True) == "contact cost unknown"
+    assert cp._f_ci(-0.4, 0.3, 1, 0) == "0 to 0" and cp._f_num(-0.004, 2, True) == "0.00"
+    assert cp._pp(-0.0004) == "0.0 pp" and cp._pp(0.024) == "+2.4 pp"

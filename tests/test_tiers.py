@@ -1000,3 +1000,35 @@ def test_clv_reliability_sentence_carries_notebook_04s_verdict():
     assert "caution" in caution and reasons[0] in caution and "more reason" not in caution
     assert tiers.clv_reliability_sentence({"reliability": "validated", "reliability_reasons": reasons}) == ""
     assert tiers.clv_reliability_sentence(None) == ""
+
+
+def test_a_roi_on_an_almost_zero_spend_is_not_read():
+    """A ratio over a spend near zero is noise: with 0.30 spendable (the high tier's capacity),
+    the rule of thumb's ROI is not a number but 'not read', in the frame, the sentence and the
+    metrics; a spend of 1 % of the budget (9 of 900) is read, and equals profit / spend."""
+    n, g, c = [500, 300, 1200, 2000], [3.0, 2.0, 1.5, 0.8], [2.5, 0.9, 0.6, 0.1]
+    cmp = tiers.compare_splits(econ_frame(n, g, c, cap=[0.3, 0.0, 0.0, 0.0]), Tiers(budget=900))
+    t = cmp.loc["total"]
+    # profit on 0.30 spent in the high tier: 500 x 3 x (1 - exp(-0.3 / (500 x 2.5))) / (1 - exp(-1)) - 0.3
+    hand = 1500 * -math.expm1(-0.3 / 1250) / -math.expm1(-1) - 0.3
+    assert t.rule_spend == pytest.approx(0.3) and t.rule_profit == pytest.approx(hand)
+    assert math.isnan(t.rule_roi) and math.isnan(cmp.loc["high", "rule_roi"])
+    assert tiers._roi_phrase(t.rule_roi, t.rule_spend, "CNY") == (
+        ", ROI not read: 0.30 CNY is too small a spend for a return per unit of money")
+    assert tiers._roi_phrase(-0.004, 100.0, "CNY") == ", ROI 0 %"  # never -0 %
+    read = tiers.compare_splits(econ_frame(n, g, c, cap=[9.0, 0.0, 0.0, 0.0]), Tiers(budget=900)).loc["total"]
+    assert read.rule_spend == pytest.approx(9.0) and read.rule_roi == pytest.approx(read.rule_profit / 9.0)
+    assert budget.readable_roi([1.0, 1.0], [0.99, 9.0], 900).tolist()[1] == pytest.approx(1 / 9)
+    assert math.isnan(budget.readable_roi([1.0], [0.99], 50)[0])  # under one unit of money
+
+    cfg = Tiers(budget=0.3, playbook=CONTACT_ALL)
+    plan, econ = tiers.tier_economics(plan_fixture(cfg), tiers.assumed_response(cfg, 30), cfg, margin=0.3)
+    cells = tiers.cell_splits(econ, cfg)
+    splits = tiers.compare_splits(econ, cfg, cells)
+    text = " ".join(tiers.split_findings(splits, econ, tiers.sensitivity(econ, cfg), cfg, "CNY", "assumed", cells))
+    assert "ROI not read" in text and not re.search(r"ROI [-+]?\d", text)
+    m = tiers.metrics(tiers.tier_summary(plan), tiers.concentration(plan), splits, econ, tiers.assumed_response(cfg, 30),
+                      tiers.assign_contacts(plan, cells["optimized_spend"], econ), pd.DataFrame({"file": [], "customers": []}),
+                      cfg, NEXT_LABEL, cells=cells)
+    assert m["roi"] == {"rule_of_thumb": None, "optimized": None}
+
