@@ -2280,6 +2280,9 @@ class SpendResult:
     refund_share: float
     warn_at: float
     skipped: str | None = None
+    # orders the audit flagged as extreme (is_outlier) to the period end: orders, customers, revenue,
+    # the audit's threshold, and whether the spend model left them out (clv.exclude_outliers)
+    excluded: dict | None = None
 
     @property
     def correlation_material(self) -> bool:
@@ -2292,7 +2295,7 @@ def spend_model(run, hist_res: HistoryResult) -> SpendResult:
     data = spend_data(hist_res.summary)
     share = refund_rate(run.orders, run.clean.refunds) if run.params.cleaning.refunds == "net" else 0.0
     res = SpendResult(fit=None, data=data, by_frequency=spend_by_frequency(data) if len(data) else pd.DataFrame(),
-                      refund_share=share, warn_at=p.spend_correlation_warn)
+                      refund_share=share, warn_at=p.spend_correlation_warn, excluded=extreme_orders(run))
     try:
         res.fit = fit_spend(data, penalizer=p.penalizer, fallback_penalizer=p.fallback_penalizer)
     except ClvFitError as exc:
@@ -2300,9 +2303,48 @@ def spend_model(run, hist_res: HistoryResult) -> SpendResult:
     return res
 
 
+def extreme_orders(run) -> dict | None:
+    """The orders the audit flagged as extreme (``is_outlier``: robust z-score of log amount above
+    ``cleaning.outlier_z``) to the period end: how many, of how many customers, their revenue, the
+    audit's amount threshold, and whether the spend model leaves them out (``clv.exclude_outliers``).
+    None when the orders carry no flags."""
+    o = run.orders
+    if "is_outlier" not in o.columns:
+        return None
+    day = o.order_ts.date().epoch_days().cast("int64")
+    o = o.filter((day <= epoch_day(run.period_end)) & o.is_outlier.fill_null(False))
+    row = o.aggregate(orders=o.count(), customers=o.customer_id.nunique(),
+                      revenue=o.amount.cast(EXACT).sum().cast("float64")).execute().iloc[0]
+    clean = getattr(run, "clean", None)
+    threshold = getattr(clean, "outlier_threshold", None) if clean is not None else None
+    return {"orders": int(row["orders"]), "customers": int(row["customers"]),
+            "revenue": 0.0 if pd.isna(row["revenue"]) else float(row["revenue"]),
+            "threshold": None if threshold is None else float(threshold),
+            "left_out": bool(run.params.clv.exclude_outliers), "outlier_z": float(run.params.cleaning.outlier_z)}
+
+
+def extreme_sentence(excluded: dict | None, currency: str) -> str | None:
+    """What happened to the extreme orders in the spend model, in words (None when there are none)."""
+    if not excluded or not excluded["orders"]:
+        return None
+    n = excluded["orders"]
+    above = (f"above {_money(excluded['threshold'], currency, 2)}, " if excluded.get("threshold") else "")
+    rule = (f"{above}a robust z-score of log(amount) above {excluded['outlier_z']:g} (params cleaning.outlier_z: the "
+            "median and 1.4826 x the median absolute deviation of the log amounts)")
+    head = (f"{_fmt_int(n)} order{'s' if n != 1 else ''} of {_fmt_int(excluded['customers'])} "
+            f"customer{'s' if excluded['customers'] != 1 else ''}, {_money(excluded['revenue'], currency)} of revenue, "
+            f"{'are' if n != 1 else 'is'} extreme ({rule})")
+    if excluded["left_out"]:
+        return (f"{head}: left out of the spend model (they still count as purchases), so one extreme amount cannot "
+                "set what every customer is expected to spend. Params clv.exclude_outliers: false keeps them.")
+    return (f"- **Warning:** {head}, and kept in the spend model (params clv.exclude_outliers: false): they pull the "
+            "expected spend, and so the CLV, of their customers and of the population mean up.")
+
+
 def spend_sentences(res: SpendResult, currency: str, params) -> list[str]:
+    extreme = extreme_sentence(res.excluded, currency)
     if res.fit is None:
-        return [f"The spend model could not be fitted ({res.skipped}); CLV cannot be computed."]
+        return [f"The spend model could not be fitted ({res.skipped}); CLV cannot be computed."] + ([extreme] if extreme else [])
     f = res.fit
     p, q, v = f.values
     lines = [f"Gamma-Gamma on {_fmt_int(f.customers)} repeat buyers: p = {p:.2f}, q = {q:.2f}, gamma = {v:.2f}; the "
@@ -2326,6 +2368,8 @@ def spend_sentences(res: SpendResult, currency: str, params) -> list[str]:
         tail = " (the data hold no refunds)."
     lines.append(f"Profit per order = margin {_pct(params.business.margin, 0)} (params business.margin) x expected "
                  "spend" + tail)
+    if extreme:
+        lines.append(extreme)
     return lines
 
 
@@ -2610,6 +2654,8 @@ def metrics(hold: HoldoutResult, res: ClvResult) -> dict:
         "gamma_gamma": {k: float(v) for k, v in res.spend.fit.params.items()} if res.spend.fit else None,
         "gamma_gamma_customers": int(res.spend.fit.customers) if res.spend.fit else 0,
         "spend_frequency_correlation": float(res.spend.fit.pearson) if res.spend.fit else None,
+        "gamma_gamma_flat": bool(res.spend.fit.flat) if res.spend.fit else None,
+        "spend_extreme_orders": res.spend.excluded,
         "refund_share": float(res.settings.refund_share),
         "horizon_months": int(res.settings.horizon_months),
         "total": float(pr["clv"].sum()),

@@ -316,7 +316,11 @@ class Clv(_Strict):
     fallback_penalizer: float = Field(default=0.001, gt=0, description="used, with a warning, when a fit does not converge")
     bootstrap: int = Field(default=200, ge=0, description="parameter bootstrap draws for intervals (0 = none)")
     seed: int = 0
-    exclude_outliers: bool = Field(default=False, description="leave flagged wholesale orders out of spend models")
+    exclude_outliers: bool = Field(
+        default=True,
+        description="leave the orders the audit flags as extreme out of the spend model (they still count as purchases): "
+                    "amount above exp(median + cleaning.outlier_z x 1.4826 x MAD) of the log amounts, i.e. a robust "
+                    "z-score of log(amount) above cleaning.outlier_z. false keeps them")
     same_day: Literal["collapse", "separate"] = Field(
         default="collapse",
         description="a customer's orders on one calendar day: one purchase occasion (collapse, as in the published "

@@ -87,6 +87,60 @@ def test_summary_by_hand():
     assert (f.loc["b", "x"], f.loc["b", "T_days"], f.loc["b", "x_holdout"]) == (0, 6, 0)
 
 
+# ---------------------------------------------------------------- extreme amounts and the spend model
+
+
+def _flag_like_the_audit(frame: pd.DataFrame, z: float) -> pd.Series:
+    """The audit's outlier rule (helpers.audit, cleaning.outlier_z): log amount more than z robust
+    z-scores (median, 1.4826 x MAD) above the median."""
+    log_amount = np.log(frame.loc[frame["amount"] > 0, "amount"])
+    median = log_amount.median()
+    mad = (log_amount - median).abs().median()
+    return frame["amount"] > np.exp(median + z * (1.4826 * mad if mad > 0 else 1.0))
+
+
+def _cdnow_value(orders: pd.DataFrame, **clv_params):
+    """Notebook 04's steps (history, holdout, spend, value) on CDNOW sample orders with the audit's
+    outlier flags, the brand's params (to 1998-06) with ``clv_params`` on top."""
+    params = config.load_params(brand="cdnow")
+    params = params.model_copy(update={"clv": params.clv.model_copy(update={"bootstrap": 0, **clv_params})})
+    orders = orders.assign(is_outlier=_flag_like_the_audit(orders, params.cleaning.outlier_z))
+    run = SimpleNamespace(orders=ibis.memtable(orders), period_end=PERIOD_END, params=params, currency="USD",
+                          clean=SimpleNamespace(refunds=None, outlier_threshold=None), customers=lambda: None)
+    hist = clv.history(run)
+    hold = clv.holdout_validation(run)
+    spend = clv.spend_model(run, hist)
+    return clv.customer_values(run, hist, spend, hold), spend
+
+
+def test_one_extreme_order_stays_out_of_the_clv():
+    """One repeat order of 1e9 in the CDNOW sample: by default (clv.exclude_outliers) it is left
+    out of the spend model, the CLV total stays within 1 % of the brand without it, and notebook
+    04 says how many orders and how much revenue were left out and why. Kept (exclude_outliers:
+    false) it multiplies the total — as it did before, when that was the default."""
+    raw = pd.read_csv(LIFETIMES_DATA / "CDNOW_sample.txt", sep=r"\s+", header=None,
+                      names=["customer_id", "master_id", "date", "cds", "amount"], dtype={"customer_id": str})
+    raw["order_ts"] = pd.to_datetime(raw["date"].astype(str), format="%Y%m%d")
+    raw["order_id"] = np.arange(len(raw)).astype(str)
+    base = raw[["order_id", "customer_id", "order_ts", "amount"]]
+    repeat = base[base.duplicated("customer_id")].iloc[100]  # a repeat purchase of some customer
+    extreme = base.copy()
+    extreme.loc[repeat.name, "amount"] = 1e9
+
+    clean, _ = _cdnow_value(base)
+    value, spend = _cdnow_value(extreme)
+    total, clean_total = value.predictions["clv"].sum(), clean.predictions["clv"].sum()
+    assert abs(total / clean_total - 1) < 0.01, (total, clean_total)
+    assert spend.excluded["orders"] == 1 and spend.excluded["revenue"] == pytest.approx(1e9)
+    text = " ".join(clv.spend_sentences(spend, "USD", value_params := config.load_params(brand="cdnow")))
+    assert "1 order" in text and "1,000,000,000 USD" in text and "left out of the spend model" in text
+    assert "cleaning.outlier_z" in text and f"{value_params.cleaning.outlier_z:g}" in text
+
+    kept, kept_spend = _cdnow_value(extreme, exclude_outliers=False)
+    assert kept.predictions["clv"].sum() > 10 * clean_total
+    assert "kept in the spend model" in " ".join(clv.spend_sentences(kept_spend, "USD", value_params))
+
+
 def test_summary_same_day_and_outliers():
     t = orders_table([
         ("1", "a", "2024-01-01 09:00", 10.0, False),
