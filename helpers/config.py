@@ -13,6 +13,7 @@ notebook, an HTML file or a manifest.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -582,8 +583,10 @@ def load_params(path: str | Path | None = None, *, brand: str | None = None) -> 
     path = Path(path).resolve()
     if not path.exists():
         raise ParamsError(f"{path}: params file not found")
+    text = path.read_text(encoding="utf-8")
+    _SECRET_NAMES.update(_PLACEHOLDER.findall(text))  # masked wherever this process writes
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
@@ -624,7 +627,8 @@ def params_fingerprint(params: Params) -> str:
 
 
 def resolve_secrets(value: str, *, where: str = "") -> str:
-    """Substitute ${ENV_VAR} placeholders from the environment, at the moment of use."""
+    """Substitute ${ENV_VAR} placeholders from the environment, at the moment of use. Secrets
+    are read from the environment only; every name resolved here is masked by :func:`redact`."""
 
     def sub(m: re.Match) -> str:
         name = m.group(1)
@@ -633,18 +637,77 @@ def resolve_secrets(value: str, *, where: str = "") -> str:
                 f"{where or 'params'}: environment variable {name} is not set "
                 f"(the params refer to it as ${{{name}}}; set it before the run)"
             )
+        _SECRET_NAMES.add(name)
         return os.environ[name]
 
     return _PLACEHOLDER.sub(sub, value)
 
 
+# Environment variables whose values redact() masks: every name a params placeholder refers to
+# (remembered by load_params and resolve_secrets in this process), and by habit any variable
+# named like a credential. Shorter values are left alone: they would mask ordinary words.
+_SECRET_NAMES: set[str] = set()
+_SECRET_NAME_HINTS = ("PASS", "SECRET", "TOKEN", "KEY")
+MIN_SECRET_LENGTH = 4
+MASK = "***"
+# scheme://user:password@host: the password runs to the last '@' before the host's path
+_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s/?#@:\"'<>]*:)(?P<password>[^\s/?#\"'<>]+)(?=@)")
+# Base64 outputs of a notebook: never text, and a masked substring would corrupt the image
+_BINARY_MIME = re.compile(r"^(image/(?!svg)|application/pdf$)")
+
+
+def secret_values() -> list[tuple[str, str]]:
+    """(name, value) of the environment variables :func:`redact` masks, longest value first
+    (a URL held in one variable may contain another variable's password)."""
+    names = _SECRET_NAMES | {n for n in os.environ if any(h in n for h in _SECRET_NAME_HINTS)}
+    found = [(n, os.environ[n]) for n in names if len(os.environ.get(n, "")) >= MIN_SECRET_LENGTH]
+    return sorted(found, key=lambda item: (-len(item[1]), item[0]))
+
+
+@functools.lru_cache(maxsize=256)
+def secret_forms(value: str) -> tuple[str, ...]:
+    """A value as it may be written: as is, percent-encoded in a URL, escaped in HTML or JSON."""
+    import html
+    import json
+    from urllib.parse import quote
+
+    forms = [value, quote(value, safe=""), html.escape(value), json.dumps(value)[1:-1],
+             json.dumps(value, ensure_ascii=False)[1:-1]]
+    return tuple(dict.fromkeys(forms))
+
+
 def redact(text: str) -> str:
-    """Replace any value of an environment variable named in a placeholder by the placeholder
-    itself — for error messages that might echo a resolved URL."""
-    for name, value in os.environ.items():
-        if value and len(value) >= 4 and value in text and ("PASS" in name or "SECRET" in name or "TOKEN" in name or "KEY" in name):
-            text = text.replace(value, "${" + name + "}")
+    """Mask secrets in text that leaves the process (terminal, manifest, notebooks, HTML, logs):
+    the value of every environment variable a ``${NAME}`` placeholder refers to becomes
+    ``${NAME}``, and the password of every ``scheme://user:password@host`` URL becomes ``***``
+    (a placeholder written as the password is kept: it is no secret)."""
+    for name, value in secret_values():
+        for form in secret_forms(value):
+            if form in text:
+                text = text.replace(form, "${" + name + "}")
+    if "://" in text:
+        text = _URL_PASSWORD.sub(_mask_password, text)
     return text
+
+
+def _mask_password(m: re.Match) -> str:
+    password = m.group("password")
+    if password == MASK or _PLACEHOLDER.fullmatch(password):
+        return m.group(0)
+    return m.group("head") + MASK
+
+
+def redact_data(data: Any) -> Any:
+    """:func:`redact` applied to every string of a JSON-like structure (a manifest, a notebook),
+    leaving base64 images as they are."""
+    if isinstance(data, str):
+        return redact(data)
+    if isinstance(data, dict):
+        return type(data)((k, v if isinstance(k, str) and _BINARY_MIME.match(k) else redact_data(v))
+                          for k, v in data.items())
+    if isinstance(data, list):
+        return [redact_data(v) for v in data]
+    return data
 
 
 def resolve_path(path_text: str, params: Params | None = None) -> Path:

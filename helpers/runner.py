@@ -6,6 +6,7 @@
     workbook run --brand demo --period 2011-01..2011-06 --only 01,04
     workbook list                                   brands, data ranges and past runs
     workbook render-index                           rebuild outputs/index.html from disk
+    workbook clean --brand demo                     remove the staging folders of killed runs
 
 Layout of a run (DESIGN §6)::
 
@@ -16,13 +17,17 @@ Layout of a run (DESIGN §6)::
 
 A run is written into ``.staging-<run-id>/`` beside its final folder and renamed into place
 when it ends (success or failure), so a run never overwrites another one and a killed run
-leaves only its staging folder, listed as "incomplete".
+leaves only its staging folder, listed as "incomplete" until the brand's next run (or
+``workbook clean``) removes it.
 
 Notebooks get exactly four parameters (brand, period, run_dir, params_path), never resolved
-secrets: a notebook resolves ``${ENV}`` placeholders itself when it opens a connection.
+secrets: a notebook resolves ``${ENV}`` placeholders itself when it opens a connection. Whatever
+a run writes or prints is masked (:func:`helpers.config.redact`): the value of every ``${ENV}``
+placeholder of the brand's params and the password of every URL, in the terminal, the manifest,
+the executed notebooks, their HTML and every other text file of the run folder.
 
-Exit codes: 0 all runs succeeded; 1 a run or a brand failed; 2 nothing ran because the command
-or the notebooks are invalid.
+Exit codes: 0 all runs succeeded; 1 a run or a brand failed; 2 nothing ran because the command,
+the notebooks or the outputs folder are unusable.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from helpers.config import ParamsError
 PARAMETER_NAMES = ("brand", "period", "run_dir", "params_path")
 KERNEL_NAME = "python3"
 KERNEL_START_ATTEMPTS = 3  # parallel kernels can race for ports (DESIGN §8)
+KERNEL_EXIT_SECONDS = 10  # a kernel asked to shut down exits in well under a second
 STAGING_PREFIX = ".staging-"
 LATEST_LINK = "latest"
 MANIFEST = "manifest.json"
@@ -267,9 +273,26 @@ class RunKernel:
             self.shutdown()
 
     def shutdown(self) -> None:
+        """Ask the kernel to exit and wait until it has, then release its ports and files.
+
+        jupyter_client's shutdown_kernel interrupts the kernel (SIGINT) before asking it to
+        exit; a kernel still finishing its last message then logs ``[IPKernelApp] ERROR |
+        KeyboardInterrupt caught in kernel.`` into the run's output. A kernel that has already
+        exited gets no signal; one that does not exit in time is stopped by shutdown_kernel."""
         if self._km is not None and self._km.has_kernel:
             from jupyter_core.utils import run_sync
 
+            client = self._km.client()
+            try:
+                client.start_channels()
+                client.shutdown()  # shutdown_request on the control channel
+                deadline = time.monotonic() + KERNEL_EXIT_SECONDS
+                while run_sync(self._km.is_alive)() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            except Exception:  # the kernel is gone or deaf: shutdown_kernel below ends it
+                pass
+            finally:
+                client.stop_channels()
             try:
                 run_sync(self._km.shutdown_kernel)(now=False)
             except Exception:
@@ -313,15 +336,29 @@ def run_notebook(nb_path: Path, output_path: Path, parameters: dict[str, str],
     try:
         check_parameters([nb_path], tuple(parameters))
         execute_notebook(nb_path, output_path, parameters, kernel)
+        result = NotebookResult(name, "ok")
     except PapermillExecutionError as exc:
         error = {"cell_index": exc.cell_index, "execution_count": exc.exec_count,
                  "ename": exc.ename, "evalue": config.redact(str(exc.evalue))}
-        return NotebookResult(name, "failed", _since(started), error)
+        result = NotebookResult(name, "failed", error=error)
     except Exception as exc:  # kernel died, timed out, notebook unreadable: still one failure
         error = {"cell_index": None, "execution_count": None,
                  "ename": type(exc).__name__, "evalue": config.redact(str(exc))}
-        return NotebookResult(name, "failed", _since(started), error)
-    return NotebookResult(name, "ok", _since(started))
+        result = NotebookResult(name, "failed", error=error)
+    redact_notebook(output_path)  # before its HTML is rendered from it
+    result.seconds = _since(started)
+    return result
+
+
+def redact_notebook(path: Path) -> None:
+    """Mask secrets in an executed notebook's outputs, tracebacks and metadata: a helper that
+    prints a resolved connection URL or a source path built from ${ENV} must not keep it there."""
+    if not path.exists():
+        return
+    nb = nbformat.read(path, as_version=4)
+    masked = config.redact_data(nb)
+    if masked != nb:
+        config.atomic_write(path, lambda tmp: nbformat.write(masked, tmp))
 
 
 def _since(started: float) -> float:
@@ -458,6 +495,7 @@ def publish(run: Run) -> Path:
     manifest["finished_utc"] = utc_now()
     manifest["seconds"] = _since(run.clock_start)  # wall time, renders included
     write_manifest(run.staging, manifest)
+    redact_run_folder(run.staging)
     final = run.period_dir / run.run_id
     os.rename(run.staging, final)  # atomic; fails rather than overwrite an existing run
     newest = newest_successful_run(run.period_dir)
@@ -466,10 +504,70 @@ def publish(run: Run) -> Path:
     return final
 
 
+# Files of a run folder that are text, whoever wrote them (the runner, the notebooks)
+TEXT_SUFFIXES = frozenset({".ipynb", ".json", ".html", ".htm", ".csv", ".tsv", ".txt", ".log", ".md", ".svg"})
+SCAN_CHUNK = 16 << 20
+
+
+def redact_run_folder(folder: Path) -> list[Path]:
+    """Mask secrets in every text file of a run folder: the notebooks write data, exports and
+    metrics that may quote a source path built from ${ENV} or a connection URL. Returns the files
+    changed. Each file is first searched as bytes, so a large export holding no secret (nor any
+    URL) is read once and never rewritten."""
+    needles = {form.encode() for _name, value in config.secret_values() for form in config.secret_forms(value)}
+    needles.add(b"://")  # a URL, whose password the text pass decides about
+    changed = []
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() not in TEXT_SUFFIXES or path.is_symlink() or not path.is_file():
+            continue
+        if not _contains_any(path, needles):
+            continue
+        if path.suffix == ".ipynb":
+            before = path.read_bytes()
+            redact_notebook(path)
+            if path.read_bytes() != before:
+                changed.append(path)
+            continue
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+        if path.suffix == ".json":
+            try:
+                data = json.loads(text)
+            except ValueError:
+                data = None
+            if data is not None:  # masked value by value: escapes inside JSON strings stay valid
+                masked_data = config.redact_data(data)
+                if masked_data != data:
+                    config.atomic_write_text(path, json.dumps(masked_data, indent=2, ensure_ascii=False) + "\n")
+                    changed.append(path)
+                continue
+        masked = config.redact(text)
+        if masked != text:
+            config.atomic_write(path, lambda tmp, masked=masked: tmp.write_text(
+                masked, encoding="utf-8", errors="surrogateescape"))
+            changed.append(path)
+    return changed
+
+
+def _contains_any(path: Path, needles: set[bytes]) -> bool:
+    overlap = max(map(len, needles)) - 1
+    tail = b""
+    with open(path, "rb") as fh:
+        while chunk := fh.read(SCAN_CHUNK):
+            window = tail + chunk
+            if any(n in window for n in needles):
+                return True
+            tail = window[-overlap:] if overlap else b""
+    return False
+
+
 def claim_staging(period_dir: Path, requested: str | None) -> tuple[str, Path]:
     """Create this run's staging folder; the run id is a UTC timestamp, with a short random
-    suffix when that is taken (two runs in one second). mkdir is the atomic claim."""
-    period_dir.mkdir(parents=True, exist_ok=True)
+    suffix when that is taken (two runs in one second). mkdir is the atomic claim; the folder
+    names its process at once, so that a cleaner never takes it for a killed run's."""
+    try:
+        period_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create {period_dir}: {exc.strerror or exc}") from None
     base = requested or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     candidate = base
     for _ in range(20):
@@ -477,9 +575,14 @@ def claim_staging(period_dir: Path, requested: str | None) -> tuple[str, Path]:
         if not (period_dir / candidate).exists():
             try:
                 staging.mkdir()
-                return candidate, staging
             except FileExistsError:
                 pass
+            except OSError as exc:
+                raise RunError(f"cannot create {staging}: {exc.strerror or exc}") from None
+            else:
+                write_manifest(staging, {"run_id": candidate, "status": "running", "started_utc": utc_now(),
+                                         "host": socket.gethostname(), "pid": os.getpid()})
+                return candidate, staging
         if requested:
             raise RunError(f"run id {requested!r} already exists in {period_dir}")
         candidate = f"{base}-{secrets.token_hex(2)}"
@@ -530,7 +633,9 @@ def new_manifest(params: config.Params, params_path: Path, period: str, run_id: 
 
 
 def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
-    config.atomic_write_text(run_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    """Written masked: the raw params may hold a URL with its password, an error may quote one."""
+    text = json.dumps(config.redact_data(manifest), indent=2, ensure_ascii=False)
+    config.atomic_write_text(run_dir / MANIFEST, text + "\n")
 
 
 def data_fingerprint(params: config.Params) -> str | None:
@@ -667,6 +772,93 @@ def _still_running(manifest: dict[str, Any]) -> bool:
     return True
 
 
+STAGING_GRACE_SECONDS = 60  # a staging folder this young may be a run still naming its process
+
+
+@dataclass
+class Cleaned:
+    """What :func:`clean_killed_runs` removed, kept (with the reason) and failed to remove."""
+
+    removed: list[Path] = field(default_factory=list)
+    kept: list[tuple[Path, str]] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def clean_killed_runs(brand: str) -> Cleaned:
+    """Remove the staging folders of this brand's killed runs: their runner process, on this
+    host, is gone. Finished runs are never touched; a staging folder whose process is alive,
+    that another host started (its processes cannot be checked from here) or that is seconds
+    old and names no process yet is kept."""
+    cleaned = Cleaned()
+    for period_dir in _visible_dirs(config.outputs_dir() / brand):
+        for staging in sorted(period_dir.glob(f"{STAGING_PREFIX}*")):
+            if staging.is_symlink() or not staging.is_dir():
+                continue
+            reason = _why_staging_stays(staging)
+            if reason:
+                cleaned.kept.append((staging, reason))
+                continue
+            # renamed first: of two cleaners (runs side by side) one removes it, the other skips
+            doomed = staging.with_name(f".removing-{staging.name.removeprefix(STAGING_PREFIX)}-{secrets.token_hex(2)}")
+            try:
+                os.rename(staging, doomed)
+                shutil.rmtree(doomed)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                cleaned.failed.append((staging, f"{exc.strerror or exc}: {exc.filename}"))
+                continue
+            cleaned.removed.append(staging)
+    return cleaned
+
+
+def _why_staging_stays(staging: Path) -> str | None:
+    manifest = _read_json(staging / MANIFEST)
+    if _still_running(manifest):
+        return f"running (process {manifest['pid']})"
+    host = manifest.get("host")
+    if host and host != socket.gethostname():
+        return f"started on host {host}, whose processes cannot be checked from here"
+    if "pid" not in manifest and time.time() - staging.stat().st_mtime < STAGING_GRACE_SECONDS:
+        return "just created"
+    return None
+
+
+def report_cleaned(cleaned: Cleaned, with_kept: bool = False) -> None:
+    for path in cleaned.removed:
+        print(f"removed {path}  (incomplete: its run was killed)", flush=True)
+    for path, reason in cleaned.kept if with_kept else ():
+        print(f"kept {path}  ({reason})", flush=True)
+    for path, reason in cleaned.failed:
+        print(f"cannot remove {path}  ({reason}); remove it by hand or fix the folder's permissions",
+              file=sys.stderr, flush=True)
+
+
+def check_outputs_writable() -> Path:
+    """The outputs folder, created if need be; refused (exit 2) before any run starts when it
+    cannot be written, with the folder, the reason and the fix."""
+    root = config.outputs_dir()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-test-{os.getpid()}-{secrets.token_hex(4)}"
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as exc:
+        existing = next(p for p in (root, *root.parents) if p.exists())
+        if not existing.is_dir():
+            blocker = f" ({existing} is a file, not a folder)"
+        elif existing != root:
+            blocker = f" ({existing} does not let this user create {root.relative_to(existing).parts[0]})"
+        else:
+            blocker = ""
+        raise UsageError(
+            f"cannot write into the outputs folder {root}: {exc.strerror or exc}{blocker}. Point "
+            f"WORKBOOK_OUTPUTS at a folder you can write to, or give this user write permission "
+            f"(e.g. chmod u+w {existing} as its owner)"
+        ) from None
+    return root
+
+
 def rebuild_index() -> Path:
     root = config.outputs_dir()
     return render.render_index(scan_runs(root), root / "index.html")
@@ -723,6 +915,7 @@ def run_brand(target: BrandTarget, period_spec: str, notebooks: list[Path],
         print(f"{target.name}: cannot find the brand's data range: {type(exc).__name__}: "
               f"{config.redact(str(exc))}", file=sys.stderr, flush=True)
         return 1
+    report_cleaned(clean_killed_runs(params.brand))
     return sum(not run_period(params, period, notebooks, run_id, command, keep_tables) for period in periods)
 
 
@@ -735,6 +928,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     targets = brand_targets(args)
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: give 1 or more")
+    check_outputs_writable()
     jobs = [(t, args.period) for t in targets]
     if args.jobs > 1 and (len(jobs) > 1 or ".." in args.period):
         failures = run_side_by_side(jobs, args)
@@ -777,8 +971,8 @@ def run_side_by_side(jobs: list[tuple[BrandTarget, str]], args: argparse.Namespa
                *(["--keep-tables"] if args.keep_tables else [])]
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               cwd=config.PROJECT_ROOT) as proc:
-            for line in proc.stdout:
-                print(line, end="", flush=True)
+            for line in proc.stdout:  # the child's kernel writes here too, unmasked
+                print(config.redact(line), end="", flush=True)
         return proc.returncode == 0
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
@@ -787,8 +981,27 @@ def run_side_by_side(jobs: list[tuple[BrandTarget, str]], args: argparse.Namespa
 
 
 def cmd_render_index(args: argparse.Namespace, argv: list[str]) -> int:
+    check_outputs_writable()
     print(rebuild_index())
     return 0
+
+
+def cmd_clean(args: argparse.Namespace, argv: list[str]) -> int:
+    """Remove the staging folders of killed runs (of one brand, or of every brand)."""
+    root = config.outputs_dir()
+    brands = [args.brand] if args.brand else [p.name for p in _visible_dirs(root)]
+    cleaned = Cleaned()
+    for brand in brands:
+        found = clean_killed_runs(brand)
+        cleaned.removed += found.removed
+        cleaned.kept += found.kept
+        cleaned.failed += found.failed
+    report_cleaned(cleaned, with_kept=True)
+    if not cleaned.removed and not cleaned.failed:
+        print(f"no killed runs to remove in {root / args.brand if args.brand else root}", flush=True)
+    if cleaned.removed and (root / "index.html").exists():  # it listed them as incomplete
+        print(f"index: {rebuild_index()}", flush=True)
+    return 1 if cleaned.failed else 0
 
 
 def cmd_list(args: argparse.Namespace, argv: list[str]) -> int:
@@ -894,6 +1107,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     index = commands.add_parser("render-index", help="rebuild outputs/index.html from disk")
     index.set_defaults(handler=cmd_render_index)
+
+    clean = commands.add_parser("clean", help="remove the staging folders of killed runs")
+    clean.add_argument("--brand", help="only this brand (default: every brand in the outputs folder)")
+    clean.set_defaults(handler=cmd_clean)
 
     generate = commands.add_parser("generate", help="write a synthetic brand (demo generator) and its params file")
     generate.add_argument("--customers", type=int, required=True, metavar="N", help="number of customers")
