@@ -19,10 +19,12 @@ Three questions, three tools:
   customers (``drivers.bootstrap`` resamples), drawn and refitted on the distinct (factors, day,
   outcome) patterns with their counts — the same resampling in distribution, at a cost per
   resample that grows with the patterns, not the customers (see :func:`_fit_block`), so 200
-  resamples take seconds at 300,000 customers. Significance: Wald tests with a
-  Holm correction for the number of factors. Factors are ranked by evidence — how far their
-  interval stays from zero — not by the size of the point estimate, and a factor whose interval
-  includes zero is never called a lever. Proportional hazards is checked per factor with the
+  resamples take seconds at 300,000 customers. One decision rule: the intervals are
+  simultaneous over the k factors (each at level 1 - alpha / k, Bonferroni), and an effect is
+  *clear* exactly when its interval excludes zero — the table, the chart and the sentences read
+  the same interval (the Holm-adjusted Wald p-values are still reported in metrics.json, not
+  used). Factors are ranked by evidence — how far their interval stays from zero — not by the
+  size of the point estimate, and a factor whose interval includes zero is never called a lever. Proportional hazards is checked per factor with the
   Schoenfeld-residual test; only a factor where it fails gets a hazard ratio per third of the N
   days (see the note above ``PH_BANDS``).
 
@@ -50,6 +52,7 @@ Ibis, executed in the engine; only customer-level frames reach pandas (DESIGN §
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -1169,6 +1172,11 @@ class Effects:
     alpha: float
     n_boot: int  # customer resamples behind each interval
 
+    @property
+    def interval_label(self) -> str:
+        """The one interval every table, chart and sentence shows: simultaneous over the factors."""
+        return interval_level(self.alpha, len(self.table))
+
 
 def estimate_effects(data: DriverData, cfg: Drivers, n_boot: int | None = None, seed: int | None = None) -> Effects | None:
     """Each factor's effect on the probability of a second purchase within N days.
@@ -1176,8 +1184,9 @@ def estimate_effects(data: DriverData, cfg: Drivers, n_boot: int | None = None, 
     One multivariable Cox model of the days from the first to the second order, over the first N
     days only (follow-up cut at N: the question is about those N days, and hazards far beyond N
     must not shape the answer). Effects are standardised (g-computation) to the N-day
-    probability, with a bootstrap percentile interval over customers, a Wald p-value, the
-    Holm-adjusted p-value and the significance flag at alpha after the adjustment.
+    probability, with a bootstrap percentile interval over customers simultaneous over the
+    factors (:func:`simultaneous_interval`), 'significant' (clear) exactly when it excludes zero,
+    and, for reference, a Wald p-value and its Holm adjustment.
     Proportional hazards is tested per factor (Schoenfeld residuals, Holm-adjusted); a factor
     where it fails gets a piecewise-constant coefficient over three time bands.
 
@@ -1227,11 +1236,22 @@ def estimate_effects(data: DriverData, cfg: Drivers, n_boot: int | None = None, 
     if not blocks:
         return None
     table = pd.concat(blocks, ignore_index=True)
-    table["p_adjusted"] = holm(np.nan_to_num(table["p_value"].to_numpy(float), nan=1.0))
-    table["holm_significant"] = table["p_adjusted"] < cfg.alpha
-    # clear = the Wald test survives Holm AND the bootstrap interval excludes zero: a factor whose
-    # interval includes zero is never called clear, whatever its p-value
-    table["significant"] = table["holm_significant"] & (table["evidence"] > 0)
+    boot_draws = pd.concat(draws, axis=1) if draws else pd.DataFrame()
+    # One decision rule: the simultaneous interval. Each factor's percentile interval is taken at
+    # level 1 - alpha / k (Bonferroni over the k factors), so all k intervals hold together with
+    # probability at least 1 - alpha, and 'clear' is exactly 'this interval excludes zero'. The
+    # sentence, the table and the chart all read that one interval. (Before, 'clear' needed the
+    # Holm-adjusted Wald p AND the per-factor 95 % interval: an interval excluding zero could sit
+    # next to 'not clear', since the two answer different questions.)
+    k = len(table)
+    table["ci_low_marginal"], table["ci_high_marginal"] = table["ci_low"], table["ci_high"]
+    if len(boot_draws) and k:
+        lo, hi = simultaneous_interval(boot_draws[table["factor"]].to_numpy(float), cfg.alpha, k)
+        table["ci_low"], table["ci_high"] = lo, hi
+    table["evidence"] = interval_distance(table["ci_low"].to_numpy(float), table["ci_high"].to_numpy(float))
+    table["at_stake_low"] = table["evidence"] * np.where(table["effect"] < 0, table["share"], 1 - table["share"])
+    table["p_adjusted"] = holm(np.nan_to_num(table["p_value"].to_numpy(float), nan=1.0))  # reported, not used
+    table["significant"] = table["evidence"].fillna(0.0) > 0
     table["action"] = [lever_action(r.lever, r.role, r.effect) for r in table.itertuples()]
     table["z"] = table["effect"] / table["se"].where(table["se"] > 0)
     table = rank_by_evidence(table)
@@ -1239,8 +1259,7 @@ def estimate_effects(data: DriverData, cfg: Drivers, n_boot: int | None = None, 
                    window=data.window,
                    dropped=pd.DataFrame([{k: v for k, v in d.items() if k != "name"} for d in dropped],
                                         columns=["factor", "family", "reason"]),
-                   boot_draws=pd.concat(draws, axis=1) if draws else pd.DataFrame(),
-                   alpha=cfg.alpha, n_boot=n_boot)
+                   boot_draws=boot_draws, alpha=cfg.alpha, n_boot=n_boot)
 
 
 def _fit_block(m: pd.DataFrame, factors: list[Factor], horizon: float, cfg: Drivers, n_boot: int,
@@ -1344,6 +1363,22 @@ def _fit_block(m: pd.DataFrame, factors: list[Factor], horizon: float, cfg: Driv
     table["at_stake_low"] = table["evidence"] * np.where(table["effect"] < 0, table["share"], 1 - table["share"])
     boot = pd.DataFrame(draws, columns=[f.name for f in factors])
     return table, fit, dropped, boot, n, n_events
+
+
+def simultaneous_interval(draws: np.ndarray, alpha: float, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile intervals of the bootstrap ``draws`` (resamples x factors) at level 1 - alpha / k
+    each (Bonferroni): together they cover all k effects with probability at least 1 - alpha."""
+    a = alpha / max(int(k), 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a factor without finite draws: NaN
+        lo, hi = np.nanquantile(draws, [a / 2, 1 - a / 2], axis=0)
+    return lo, hi
+
+
+def interval_level(alpha: float, k: int) -> str:
+    """How the intervals are described: '95 % simultaneous (99.4 % each, 8 factors)'."""
+    each = 100 * (1 - alpha / max(int(k), 1))
+    return f"{100 * (1 - alpha):.0f} % simultaneous ({each:.{1 if each < 99.95 else 2}f} % each, {k} factors)"
 
 
 def interval_distance(lo, hi) -> np.ndarray:
@@ -1577,8 +1612,9 @@ def effects_display(effects: Effects) -> pd.DataFrame:
         f"{effects.horizon}-day second purchase: with / without": [
             f"{_pct(a)} / {_pct(b)}" for a, b in zip(t["p_if_1"], t["p_if_0"], strict=True)],
         "effect (points)": [f"{100 * e:+.1f}" for e in t["effect"]],
-        "95 % interval": [_range(lo, hi, signed=True) for lo, hi in zip(t["ci_low"], t["ci_high"], strict=True)],
-        "clear after allowing for all factors": t["significant"].map({True: "yes", False: "no"}),
+        f"{effects.interval_label} interval": [_range(lo, hi, signed=True)
+                                               for lo, hi in zip(t["ci_low"], t["ci_high"], strict=True)],
+        "clear (interval excludes zero)": t["significant"].map({True: "yes", False: "no"}),
         "evidence: interval's end nearest zero (points)": [f"{100 * e:.1f}" if e > 0 else "0 (includes zero)"
                                                            for e in t["evidence"]],
         "hazard ratio": t["hazard_ratio"],
@@ -1588,8 +1624,8 @@ def effects_display(effects: Effects) -> pd.DataFrame:
 
 
 def levers(effects: Effects) -> pd.DataFrame:
-    """The factors the brand can act on whose effect is clear (Holm-adjusted test passed and
-    interval excluding zero), by what is at stake for all customers at least: the interval's
+    """The factors the brand can act on whose effect is clear (the simultaneous interval excludes
+    zero), by what is at stake for all customers at least: the interval's
     bound nearest zero times the customers it concerns (``at_stake_low``), not the point
     estimate. A factor whose interval includes zero is never among them."""
     t = effects.table
@@ -1628,7 +1664,7 @@ def effects_findings(effects: Effects | None, data: DriverData) -> list[str]:
         among = ("" if r.design == "first order"
                  else f" among customers who had not bought again by day {data.window:g}")
         return (f"customers with *{r.label}* are {_pts(r.effect)} {direction} likely to buy again within {h} days "
-                f"({_pct(r.p_if_1)} against {_pct(r.p_if_0)}{among}; 95 % interval "
+                f"({_pct(r.p_if_1)} against {_pct(r.p_if_0)}{among}; {effects.interval_label} interval "
                 f"{_range(r.ci_low, r.ci_high, signed=True)} points)")
 
     def cap(text: str) -> str:
@@ -1668,9 +1704,6 @@ def effects_findings(effects: Effects | None, data: DriverData) -> list[str]:
     for r in markers.itertuples():
         out.append(f"A marker, not a lever: {describe(r)}. A problem that goes with more repurchase usually "
                    "marks engaged customers rather than helping them come back.")
-    maybe = t[t["action"].notna() & ~t["significant"] & (t["evidence"] > 0)]
-    for r in maybe.itertuples():
-        out.append(f"Probably matters, but not conclusive after allowing for {k} factors: {describe(r)}.{together(r)}")
     unclear = t[t["action"].notna() & (t["evidence"] == 0)]
     if len(unclear):
         listed = "; ".join(f"*{r.label}* ({_range(r.ci_low, r.ci_high, signed=True)} points)"
@@ -1678,7 +1711,8 @@ def effects_findings(effects: Effects | None, data: DriverData) -> list[str]:
         out.append(f"For {len(unclear)} factor{'s' if len(unclear) > 1 else ''} the brand could act on we cannot tell "
                    f"whether {'they raise or lower' if len(unclear) > 1 else 'it raises or lowers'} the chance: "
                    f"{listed} — each interval includes zero, so none is ranked as a lever, however large "
-                   "its point estimate.")
+                   f"its point estimate (intervals {effects.interval_label}: they hold for all {k} factors at "
+                   "once).")
     segments = t[~t["lever"] & (t["family"] != "customer") & t["significant"]]
     for r in segments.itertuples():
         out.append(f"Where to aim: {describe(r)}.")
@@ -1720,6 +1754,7 @@ def drivers_metrics(steps: pd.DataFrame, summary: dict, data: DriverData, effect
             eff_out[r.factor] = {"label": r.label, "family": r.family, "effect": r.effect, "ci": [r.ci_low, r.ci_high],
                                  "n": int(r.n), "n_model": int(r.n_model), "share": r.share,
                                  "p_with": r.p_if_1, "p_without": r.p_if_0, "hazard_ratio": r.hazard_ratio,
+                                 "ci_marginal": [r.ci_low_marginal, r.ci_high_marginal],
                                  "p_value": r.p_value, "p_adjusted": r.p_adjusted, "significant": bool(r.significant),
                                  "evidence": r.evidence, "at_stake_low": r.at_stake_low,
                                  "travels_with": r.travels_with or None,
@@ -1745,7 +1780,9 @@ def drivers_metrics(steps: pd.DataFrame, summary: dict, data: DriverData, effect
                   "second_purchases_within_n": 0 if effects is None else effects.events,
                   "bootstrap": 0 if effects is None else effects.n_boot,
                   "alpha": None if effects is None else effects.alpha,
-                  "multiple_comparisons": "holm", "ranking": "interval's end nearest zero, then |z|",
+                  "multiple_comparisons": "bonferroni simultaneous bootstrap intervals (clear = interval excludes zero)",
+                  "interval": None if effects is None else effects.interval_label,
+                  "ranking": "interval's end nearest zero, then |z|",
                   "model": "Cox (Breslow), follow-up cut at N days, "
                   "piecewise coefficients where proportional hazards fails, g-computation"},
     }

@@ -160,8 +160,9 @@ def curves_by_factor(frame: pd.DataFrame, raw: pd.DataFrame, horizon: int, title
 
 
 def effects_forest(effects: Effects, title: str):
-    """Each factor's effect on the N-day second-purchase probability with its 95 % interval,
-    coloured by family; filled = clear after allowing for the number of factors tested."""
+    """Each factor's effect on the N-day second-purchase probability with its simultaneous
+    interval (the one of the table and the findings), coloured by family; filled = clear: the
+    interval excludes zero."""
     t = effects.table.iloc[::-1]
     fig, ax = plt.subplots(figsize=(10, max(3, 0.34 * len(t) + 1.5)))
     y = np.arange(len(t))
@@ -171,11 +172,12 @@ def effects_forest(effects: Effects, title: str):
         ax.scatter([100 * r.effect], [yi], s=45, color=color if r.significant else "white", edgecolor=color, zorder=3)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y, [lab if len(lab) <= 48 else lab[:46] + "…" for lab in t["label"]], fontsize=8)
-    ax.set_xlabel(f"change in the chance of a second purchase within {effects.horizon} days (percentage points)")
+    ax.set_xlabel(f"change in the chance of a second purchase within {effects.horizon} days (percentage points; "
+                  f"bars: {effects.interval_label} interval)")
     handles = [plt.Line2D([], [], color=c, marker="o", linestyle="-", label=FAMILIES[f])
                for f, c in FAMILY_COLORS.items() if f in set(t["family"])]
     handles.append(plt.Line2D([], [], color="black", marker="o", markerfacecolor="white", linestyle="",
-                              label="hollow: not clear after allowing for all factors"))
+                              label="hollow: interval includes zero (not clear)"))
     ax.legend(handles=handles, fontsize=8, loc="lower left", bbox_to_anchor=(1.01, 0))
     ax.set_title(title)
     fig.tight_layout()
