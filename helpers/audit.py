@@ -26,8 +26,9 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from helpers import config
 from helpers.config import Params, canonical_columns
-from helpers.sources import Dataset, LoadedSource
+from helpers.sources import Dataset, LoadedSource, plausible_date
 
 REFUND_STATUSES = ("refunded", "refund", "returned", "return")
 CANCELLED_STATUSES = ("cancelled", "canceled", "void", "voided")
@@ -92,7 +93,9 @@ def _profile_one(kind: str, src: LoadedSource) -> dict:
         "last": ts.max(),
         "excluded_rows": t._excluded.notnull().sum(),
         "parse_failures": t._parse_error.notnull().sum(),
-        "repaired_money_text": t._repaired.notnull().sum(),
+        "repaired_money_text": t._repaired.contains("_as_text").fill_null(False).sum(),
+        "ids_trimmed": t._repaired.contains("_id_trimmed").fill_null(False).sum(),
+        "ids_as_float": t._repaired.contains("_id_as_float").fill_null(False).sum(),
     }
     if kind == "orders":
         aggs["orders"] = t.order_id.nunique()
@@ -123,6 +126,12 @@ def _profile_one(kind: str, src: LoadedSource) -> dict:
         "parse_failures": int(row["parse_failures"]),
         "parse_failures_by_column": dict(zip(failures["_parse_error"], failures["n"].astype(int), strict=True)),
         "repaired_money_text": int(row["repaired_money_text"]),
+        "ids_trimmed": int(row["ids_trimmed"]),
+        "ids_as_float": int(row["ids_as_float"]),
+        "decimal": src.number_format.decimal if src.number_format else ".",
+        "decimal_how": src.number_format.how if src.number_format else "default",
+        "decimal_examples": (src.number_format.examples.get("comma" if src.number_format.decimal == "," else "dot", [])
+                             if src.number_format else []),
         "refund_rows": int(row["refund_rows"]) if kind == "orders" else None,
         "refund_status_rows": int(row["refund_status_rows"]) if kind == "orders" else None,
         "negative_amount_rows": int(row["negative_amount_rows"]) if kind == "orders" else None,
@@ -170,7 +179,7 @@ def daily_volume(data: Dataset, period_end: pd.Timestamp) -> pd.DataFrame:
     frames = []
     for src in data.sources.get("orders", []):
         t = src.table
-        t = t.filter(t.order_ts.notnull() & (t.order_ts <= period_end))
+        t = t.filter(plausible_date(t.order_ts, data.params) & (t.order_ts <= period_end))
         day = t.order_ts.date().name("day")
         frames.append(
             t.group_by(day).aggregate(orders=t.count(), revenue=t.amount.sum()).mutate(source=ibis.literal(src.spec.name)).execute()
@@ -232,6 +241,7 @@ class CleanResult:
     steps: pd.DataFrame  # reconciliation: one row per rule
     counts: dict[str, int] = field(default_factory=dict)
     outlier_threshold: float | None = None
+    max_faulty_share: float = 0.2  # cleaning.max_faulty_share: above it the audit fails
 
     @property
     def revenue_net(self) -> float:
@@ -243,8 +253,13 @@ def _content_columns() -> list[str]:
 
 
 # The cleaning rules in the order they apply; a row is removed by the first rule it breaks.
-RULE_ORDER = ("unparseable values", "after period end", "exact duplicates", "conflicting duplicates",
+RULE_ORDER = ("unparseable values", "implausible dates", "after period end", "exact duplicates", "conflicting duplicates",
               "guest orders", "cancelled orders", "refunds", "zero-amount orders")
+
+
+# Rules that remove broken rows (not ordinary business: guests, cancellations, refunds).
+FAULTY_RULES = ("unparseable values", "implausible dates", "exact duplicates", "conflicting duplicates",
+                "zero-amount orders")
 
 
 def flag_orders(orders: ir.Table, period_end: pd.Timestamp, params: Params) -> ir.Table:
@@ -256,8 +271,9 @@ def flag_orders(orders: ir.Table, period_end: pd.Timestamp, params: Params) -> i
     rules = params.cleaning
     t = orders
     unparseable = t._parse_error.notnull()
+    implausible = ~plausible_date(t.order_ts, params) & t.order_ts.notnull()
     late = ~(t.order_ts <= period_end).fill_null(False)  # also no order time at all
-    alive = ~(unparseable | late)
+    alive = ~(unparseable | implausible | late)
     t = t.mutate(_in1=alive)
     content = _content_columns()
     if rules.duplicates == "drop":
@@ -277,6 +293,7 @@ def flag_orders(orders: ir.Table, period_end: pd.Timestamp, params: Params) -> i
     conflict = (t._rank > 0) if rules.conflicting_duplicates == "keep_first" else (t._n_versions > 1)
     cases = [
         (unparseable, "unparseable values"),
+        (implausible, "implausible dates"),
         (late, "after period end"),
         (t._exact, "exact duplicates"),
         (conflict, "conflicting duplicates"),
@@ -366,6 +383,8 @@ def clean_orders(data: Dataset, period_end: pd.Timestamp, *, store=None, with_st
     by_rule = tally.groupby(tally["_drop"].fillna(""))[["rows", "revenue", "abs_revenue"]].sum()
     whys = {
         "unparseable values": "order time or amount could not be parsed (see parse failures)",
+        "implausible dates": (f"dated before {params.cleaning.earliest_order_date:%Y-%m-%d} (placeholders such as "
+                              f"1970-01-01) or after the run date {config.run_date():%Y-%m-%d} (typos)"),
         "after period end": f"dated after {period_end:%Y-%m-%d}: a run sees only data up to its period's end",
         "exact duplicates": "same order id and identical content: one copy kept",
         "conflicting duplicates": ("same order id with different content: the earliest version kept"
@@ -422,7 +441,7 @@ def clean_orders(data: Dataset, period_end: pd.Timestamp, *, store=None, with_st
     orders = store.put("orders_clean", clean)
     refunds = store.put("refunds", flagged.filter(flagged._drop == "refunds").drop("_drop", "_conflicted"))
     return CleanResult(orders=orders, refunds=refunds, steps=pd.DataFrame(steps), counts=counts,
-                       outlier_threshold=threshold)
+                       outlier_threshold=threshold, max_faulty_share=rules.max_faulty_share)
 
 
 def _num(value) -> float:
@@ -557,10 +576,25 @@ def source_findings(profile: pd.DataFrame, failures: pd.DataFrame, line_dupes: d
                            f"{rec.file}: {fmt_count(rec.rows)} value(s) of {rec._5} ({rec.column}) could not be "
                            f"parsed (e.g. {rec.examples}); those rows are dropped and counted below."))
     for rec in profile.itertuples():
+        if rec.decimal == ",":
+            how = "detected from values such as " + ", ".join(map(repr, rec.decimal_examples)) \
+                if rec.decimal_how == "detected" else "as its params say"
+            out.append(Finding(f"decimal_comma.{rec.source}", "info", 0,
+                               f"{rec.file}: numbers are written with a decimal comma ({how}): 12,50 is read as 12.50, "
+                               "and a point only groups thousands (1.234,50)."))
         if rec.repaired_money_text:
             out.append(Finding(f"money_as_text.{rec.source}", "info", rec.repaired_money_text,
                                f"{rec.file}: {fmt_count(rec.repaired_money_text)} amount(s) were written as text with a "
-                               "currency sign or thousands separators and were repaired to numbers."))
+                               "currency sign, thousands separators or a decimal comma and were repaired to numbers."))
+        if rec.ids_trimmed or rec.ids_as_float:
+            parts = []
+            if rec.ids_as_float:
+                parts.append(f"{fmt_count(rec.ids_as_float)} written as a spreadsheet float (123.0) were read as 123")
+            if rec.ids_trimmed:
+                parts.append(f"{fmt_count(rec.ids_trimmed)} had spaces around them trimmed")
+            out.append(Finding(f"ids_normalised.{rec.source}", "info", rec.ids_trimmed + rec.ids_as_float,
+                               f"{rec.file}: ids normalised so every source spells them alike — "
+                               f"{'; '.join(parts)}."))
         if rec.excluded_rows:
             out.append(Finding(f"excluded.{rec.source}", "info", rec.excluded_rows,
                                f"{rec.file}: {fmt_count(rec.excluded_rows)} row(s) match the source's exclude rules "
@@ -599,6 +633,8 @@ def cleaning_findings(clean: CleanResult, currency: str) -> list[Finding]:
 
     rules = [
         ("unparseable values", "warn", "order(s) with an unparseable time or amount dropped"),
+        ("implausible dates", "warn", "order(s) with an implausible date dropped (a placeholder such as 1970-01-01 "
+                                      "or a date after today; examples in audit_examples.csv)"),
         ("after period end", "info", "order(s) dated after the period end left out (they belong to a later run)"),
         ("exact duplicates", "warn", "exact duplicate order row(s) removed (the same order loaded twice)"),
         ("conflicting duplicates", "warn", "order row(s) share an order id with different content; one version kept"),
@@ -615,6 +651,14 @@ def cleaning_findings(clean: CleanResult, currency: str) -> list[Finding]:
             severity = "warn"
         money = f" ({fmt_money_short(abs(revenue), currency)})" if abs(revenue) >= 0.005 else ""
         out.append(Finding(step.replace(" ", "_").replace("-", "_"), severity, n, f"{fmt_count(n)} {text}{money}."))
+    faulty = sum(removed(step)[0] for step in FAULTY_RULES)
+    rows_in = int(steps.at[RULE_ORDER[0], "rows_before"]) if RULE_ORDER[0] in steps.index else 0
+    if rows_in and faulty / rows_in > clean.max_faulty_share:
+        out.append(Finding("faulty_share", "fail", faulty,
+                           f"{100 * faulty / rows_in:.1f} % of the order rows ({fmt_count(faulty)} of "
+                           f"{fmt_count(rows_in)}) were dropped as faulty ({', '.join(FAULTY_RULES)}), above "
+                           f"cleaning.max_faulty_share = {100 * clean.max_faulty_share:.0f} %: the export itself is "
+                           "suspect — fix it (or the column mapping) before trusting any figure."))
     if "net of refunds" in steps.index:
         refund_total = -float(steps.at["net of refunds", "revenue_change"])
         if refund_total:
@@ -630,6 +674,7 @@ def cleaning_findings(clean: CleanResult, currency: str) -> list[Finding]:
 
 
 def island_findings(matches: pd.DataFrame, data: Dataset) -> list[Finding]:
+    threshold = data.params.readiness.min_customer_match
     out = []
     for kind in ("customers", "interactions", "campaigns"):
         if not data.has(kind):
@@ -639,13 +684,16 @@ def island_findings(matches: pd.DataFrame, data: Dataset) -> list[Finding]:
         unmatched = rec.rows - rec.matched_rows
         if not unmatched:
             continue
+        low = rec.match_rate < threshold
         if rec.to == "customers":  # ids the CRM does not know: those customers cannot be described
-            severity = "fail" if rec.match_rate < 0.8 else "warn"
+            severity = "fail" if low else "warn"
         else:  # contacts with people who never bought are normal, unless they are most of them
-            severity = "warn" if rec.match_rate < 0.8 else "info"
+            severity = "warn" if low else "info"
+        below = (f" — below readiness.min_customer_match = {100 * threshold:.0f} %; check that both tables spell "
+                 "ids alike, or lower the threshold if the CRM export is known to be partial") if low else ""
         out.append(Finding(f"match.{rec._1.split(' ')[0]}.{rec.to.replace(' ', '_')}", severity, unmatched,
                            f"{rec._1} → {rec.to}: {100 * rec.match_rate:.1f} % of rows match; {fmt_count(unmatched)} "
-                           f"row(s) from {fmt_count(rec.unmatched_ids)} customer id(s) have no match."))
+                           f"row(s) from {fmt_count(rec.unmatched_ids)} customer id(s) have no match{below}."))
     return out
 
 
@@ -684,13 +732,15 @@ def profile_table(profile: pd.DataFrame) -> pd.DataFrame:
     table = profile[["table", "source", "file", "grain", "raw_rows", "raw_columns", "orders", "customers",
                      "missing_customer_id", "first", "last", "parse_failures", "repaired_money_text",
                      "excluded_rows", "refund_status_rows", "negative_amount_rows", "zero_amount_rows"]].copy()
+    table.insert(table.columns.get_loc("repaired_money_text") + 1, "ids_normalised",
+                 profile["ids_trimmed"] + profile["ids_as_float"])
     for col in ("first", "last"):
         table[col] = pd.to_datetime(table[col]).dt.strftime("%Y-%m-%d")
     table = table.rename(columns={
         "grain": "one row is", "raw_rows": "rows", "raw_columns": "columns", "orders": "distinct orders",
         "customers": "distinct customers", "missing_customer_id": "rows without customer id",
         "first": "first date", "last": "last date", "parse_failures": "unparseable values",
-        "repaired_money_text": "money as text (repaired)", "excluded_rows": "excluded by rule",
+        "repaired_money_text": "money as text (repaired)", "ids_normalised": "ids normalised (123.0, spaces)", "excluded_rows": "excluded by rule",
         "refund_status_rows": "refund status", "negative_amount_rows": "negative amount",
         "zero_amount_rows": "zero amount",
     })
@@ -723,9 +773,11 @@ def fault_examples(data: Dataset, period_end: pd.Timestamp, per_check: int = 20)
     data/ folder, never shown in the stakeholder report)."""
     t = data.table("orders")
     frames = []
+    plausible = plausible_date(t.order_ts, data.params)
     checks = {
         "unparseable": t._parse_error.notnull(),
-        "after_period_end": t.order_ts > period_end,
+        "implausible_date": ~plausible & t.order_ts.notnull(),
+        "after_period_end": plausible & (t.order_ts > period_end),
         "guest": t.customer_id.isnull(),
         "refund": is_refund(t),
         "zero_amount": t.amount == 0,

@@ -17,6 +17,7 @@ import functools
 import hashlib
 import os
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -163,6 +164,14 @@ class SourceSpec(_Strict):
     line_items: bool = False
     exclude: list[ExcludeRule] = Field(default_factory=list)
     description: str = ""
+    decimal: Literal["auto", ".", ","] = Field(
+        default="auto",
+        description="decimal separator of numbers written as text: 'auto' detects it from the values (12.50 vs "
+                    "12,50) and stops when they disagree; '.' or ',' fixes it (the other then only groups thousands)")
+    on_bad_rows: Literal["fail", "skip"] = Field(
+        default="fail",
+        description="a CSV row that cannot be read (wrong number of fields, an unterminated quote): 'fail' stops "
+                    "with the line; 'skip' leaves it out and counts it in the reconciliation")
 
     @model_validator(mode="after")
     def _where_from(self) -> SourceSpec:
@@ -224,11 +233,23 @@ class Cleaning(_Strict):
     cancelled: Literal["drop", "keep"] = "drop"
     outliers: Literal["flag", "drop"] = "flag"
     outlier_z: float = Field(default=5.0, gt=0, description="robust z-score of log(amount) above which an order is an outlier")
+    earliest_order_date: date = Field(
+        default=date(1990, 1, 1),
+        description="orders dated before this are placeholders (1970-01-01, 1900-01-01, Excel's 1899-12-30), "
+                    "dropped as implausible dates; orders dated after the run date are dropped the same way")
+    max_faulty_share: float = Field(
+        default=0.2, gt=0, le=1,
+        description="the audit fails when more than this share of order rows is dropped as faulty (unparseable, "
+                    "implausible dates, duplicates, zero amounts)")
 
 
 class Readiness(_Strict):
     min_repeat_customers: int = Field(default=200, ge=1)
     min_history_days: int = Field(default=180, ge=1)
+    min_customer_match: float = Field(
+        default=0.8, ge=0, le=1,
+        description="the audit fails when a smaller share of order (or interaction, campaign) rows matches the "
+                    "customers table on the customer id")
 
 
 class Business(_Strict):
@@ -778,6 +799,18 @@ def period_start(label: str, kind: PeriodKind) -> pd.Timestamp:
     return to_period(label, kind).start_time
 
 
+def run_date() -> pd.Timestamp:
+    """Today, the date a run is made: no order can be dated after it. ``WORKBOOK_TODAY``
+    (YYYY-MM-DD) pins it, so a back-run or a test reproduces exactly."""
+    pinned = os.environ.get("WORKBOOK_TODAY", "").strip()
+    if pinned:
+        try:
+            return pd.Timestamp(pinned).normalize()
+        except ValueError:
+            raise ParamsError(f"WORKBOOK_TODAY={pinned!r}: write a date as YYYY-MM-DD") from None
+    return pd.Timestamp.now().normalize()
+
+
 def latest_complete_period(max_ts: pd.Timestamp, kind: PeriodKind) -> str:
     """The last period the data covers to its final day. Data that stops part-way through a
     period (late-arriving or future-dated rows) does not make that period complete."""
@@ -786,6 +819,39 @@ def latest_complete_period(max_ts: pd.Timestamp, kind: PeriodKind) -> str:
     if max_ts.normalize() >= current.end_time.normalize():
         return period_label(current, kind)
     return period_label(current - 1, kind)
+
+
+def choose_latest_period(volume: pd.Series, last_ts: pd.Timestamp, kind: PeriodKind, today: pd.Timestamp,
+                         normal_share: float = 0.5, lookback: int = 12) -> tuple[str, str]:
+    """'latest': the last complete period, before today's, whose order volume is normal.
+
+    ``volume`` counts orders per period start (plausible dates only). A period with fewer than
+    ``normal_share`` of the median volume of the ``lookback`` periods before it (an export cut
+    part-way, a feed that stopped) is not a period to report on: step back to the last normal one
+    and say why in the returned note ('' when nothing was skipped)."""
+    freq = _PANDAS_FREQ[kind]
+    candidate = min(to_period(latest_complete_period(last_ts, kind), kind),
+                    pd.Timestamp(today).to_period(freq) - 1)
+    counts = {pd.Timestamp(start).to_period(freq): int(n) for start, n in volume.items()}
+    first = min(counts) if counts else candidate
+    skipped = []
+    p = candidate
+    while p > first:
+        before = [counts.get(p - k, 0) for k in range(1, lookback + 1) if p - k >= first]
+        before = [n for n in before if n > 0]
+        n_here = counts.get(p, 0)
+        if len(before) < 3 or n_here >= normal_share * float(pd.Series(before).median()):
+            break
+        skipped.append(f"{period_label(p, kind)} ({n_here:,} orders against a median of "
+                       f"{pd.Series(before).median():,.0f} in the periods before)")
+        p = p - 1
+    if p <= first and skipped:  # nothing normal to step back to: keep the last complete period
+        return period_label(candidate, kind), ""
+    note = ""
+    if skipped:
+        note = (f"latest = {period_label(p, kind)}: the data's last complete period(s) look cut short — "
+                f"{'; '.join(skipped)}")
+    return period_label(p, kind), note
 
 
 def expand_periods(spec: str, kind: PeriodKind) -> list[str]:

@@ -210,8 +210,8 @@ def open_run(brand: str = "demo", period: str = "latest", run_dir: str = "", par
     params = config.load_params(params_path or None, brand=None if params_path else brand)
     if params_path and brand and params.brand != brand:
         raise ParamsError(f"{params_path}: its brand is {params.brand!r}, but brand={brand!r} was passed")
-    label = resolve_period(params, period)
     interactive = not run_dir
+    label = resolve_period(params, period, check=interactive)
     folder = Path(run_dir) if run_dir else config.outputs_dir() / params.brand / label / INTERACTIVE
     folder.mkdir(parents=True, exist_ok=True)
     from helpers import plots
@@ -227,13 +227,17 @@ def _commit_text() -> str:
     return commit + (" (with local changes)" if dirty else "")
 
 
-def resolve_period(params: Params, period: str) -> str:
-    if str(period).strip().lower() in ("latest", ""):
-        from helpers import sources
+def resolve_period(params: Params, period: str, check: bool = True) -> str:
+    """'latest' or a label -> the label; a label the data do not reach is refused (``check``:
+    a notebook run by the runner skips the scan, the runner has checked the period already)."""
+    from helpers import sources
 
-        _, last = sources.order_date_range(params)
-        return config.latest_complete_period(last, params.period)
-    return config.period_label(config.to_period(period, params.period), params.period)
+    if str(period).strip().lower() in ("latest", ""):
+        return sources.latest_period(params)[0]
+    label = config.period_label(config.to_period(period, params.period), params.period)
+    if check:
+        sources.check_period(params, label)
+    return label
 
 
 # ---------------------------------------------------------------- provenance helpers

@@ -893,12 +893,23 @@ def brand_targets(args: argparse.Namespace) -> list[BrandTarget]:
 
 def resolve_periods(params: config.Params, spec: str) -> list[str]:
     """'latest' -> the last complete period in the brand's data; 'A..B' -> every period."""
-    if spec == "latest":
-        from helpers import sources  # lazy: opens the data engine only when needed
+    from helpers import sources  # lazy: opens the data engine only when needed
 
-        _first, last = sources.order_date_range(params)
-        return [config.latest_complete_period(last, params.period)]
-    return config.expand_periods(spec, params.period)
+    if spec == "latest":
+        label, note = sources.latest_period(params)
+        if note:
+            print(f"{params.brand}: {note}", flush=True)
+        return [label]
+    periods = config.expand_periods(spec, params.period)
+    try:
+        found = sources.data_range(params)
+    except Exception as exc:  # unreachable data: notebook 01 reports it, with the notebooks' context
+        print(f"{params.brand}: the period could not be checked against the data "
+              f"({type(exc).__name__}: {config.redact(str(exc)).splitlines()[0]})", file=sys.stderr, flush=True)
+        return periods
+    for label in periods:  # a back-run range must lie within the data, each period of it
+        sources.check_period(params, label, found)
+    return periods
 
 
 def run_brand(target: BrandTarget, period_spec: str, notebooks: list[Path],
@@ -911,9 +922,10 @@ def run_brand(target: BrandTarget, period_spec: str, notebooks: list[Path],
     except ParamsError as exc:
         print(config.redact(str(exc)), file=sys.stderr, flush=True)
         return 1
-    except Exception as exc:  # the data could not be read to find 'latest'
-        print(f"{target.name}: cannot find the brand's data range: {type(exc).__name__}: "
-              f"{config.redact(str(exc))}", file=sys.stderr, flush=True)
+    except Exception as exc:  # the data could not be read to find 'latest', or miss the period
+        known = type(exc).__name__ == "SourceError"  # its message names file, column and fix
+        what = "" if known else f"{target.name}: cannot find the brand's data range: {type(exc).__name__}: "
+        print(f"{what}{config.redact(str(exc))}", file=sys.stderr, flush=True)
         return 1
     report_cleaned(clean_killed_runs(params.brand))
     return sum(not run_period(params, period, notebooks, run_id, command, keep_tables) for period in periods)
@@ -1030,8 +1042,9 @@ def describe_params(params_path: Path) -> tuple[str, list[str]]:
     try:
         from helpers import sources
 
-        first, last = sources.order_date_range(params)
-        latest = config.latest_complete_period(last, params.period)
+        found = sources.data_range(params)
+        first, last = found.first, found.last
+        latest, _note = sources.latest_period(params, found)
         data = (f"  data: {first:%Y-%m-%d} .. {last:%Y-%m-%d}  "
                 f"(period: {params.period}, latest complete: {latest})")
     except Exception as exc:

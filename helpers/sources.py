@@ -26,6 +26,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from helpers import config
 from helpers.config import (
     DATA_DIR,
     Params,
@@ -226,7 +227,15 @@ def _read_whitespace(con, path: Path, name: str) -> ir.Table:
 
 # ---------------------------------------------------------------- mapping to canonical columns
 
-_MONEY_JUNK = r"[¥￥$€£,\s]|RMB|CNY|元"
+# Currency signs, codes and spaces (also the no-break spaces and apostrophes some locales group
+# thousands with) around or inside a number written as text: removed before parsing.
+_MONEY_JUNK = "[¥￥$€£\\s\u00a0\u202f']|RMB|CNY|EUR|USD|GBP|元"
+# A number's separators, by what they prove: grouped thousands are always three digits.
+_DOT_DECIMAL = r"[+-]?(\d{1,3}(,\d{3})+\.\d+|\d*\.(\d{1,2}|\d{4,})|(\d{4,}|0)\.\d+|\d{1,3}(,\d{3}){2,})"
+_COMMA_DECIMAL = r"[+-]?(\d{1,3}(\.\d{3})+,\d+|\d*,(\d{1,2}|\d{4,})|(\d{4,}|0),\d+|\d{1,3}(\.\d{3}){2,})"
+_AMBIGUOUS = r"[+-]?[1-9]\d{0,2}[.,]\d{3}"  # 1,234 or 1.234: a thousand, or one and a bit
+_GROUPED = {".": r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", ",": r"[+-]?\d{1,3}(\.\d{3})+(,\d+)?"}
+_PLAIN = {".": r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", ",": r"[+-]?(\d+,?\d*|,\d+)"}
 
 
 def _quote(col: str) -> str:
@@ -241,39 +250,134 @@ def _raw_expr(spec: SourceSpec, canon: str, raw_schema) -> tuple[str, str | None
     return _quote(value), str(raw_schema[value])
 
 
-def _parse_sql(expr: str, raw_type: str | None, target: str, ts_format: str | None) -> tuple[str, str | None]:
-    """(parsed value SQL, SQL of 'the raw value was text that only parsed after repair')."""
+def _number_sql(text: str, decimal: str) -> str:
+    """A number written as text, read strictly with the given decimal separator: the other
+    separator is accepted only where it groups thousands (1,234.50 / 1.234,50), so 12,50 is never
+    read as 1250. Anything else, and NaN or infinity, is NULL (a parse failure, counted)."""
+    s = f"regexp_replace({text}, {_sql_str(_MONEY_JUNK)}, '', 'g')"
+    if decimal == ".":
+        grouped, plain = f"replace({s}, ',', '')", s
+    else:
+        grouped, plain = f"replace(replace({s}, '.', ''), ',', '.')", f"replace({s}, ',', '.')"
+    value = (f"CASE WHEN regexp_full_match({s}, '{_GROUPED[decimal]}') THEN TRY_CAST({grouped} AS DOUBLE) "
+             f"WHEN regexp_full_match({s}, '{_PLAIN[decimal]}') THEN TRY_CAST({plain} AS DOUBLE) END")
+    return f"(CASE WHEN isfinite({value}) THEN {value} END)"
+
+
+def _parse_sql(expr: str, raw_type: str | None, target: str, ts_format: str | None, decimal: str = ".",
+               canon: str = "") -> tuple[str, list[tuple[str, str]]]:
+    """(parsed value SQL, [(repair label, SQL true when the value needed that repair)])."""
     is_text = raw_type is None or raw_type.startswith("string")
     text = f"NULLIF(trim(CAST({expr} AS VARCHAR)), '')"
     if target == "string":
         if raw_type and raw_type.startswith("float"):
             # 17850.0 -> '17850': ids stored as floats (NaN for missing) must not gain a '.0'
-            return f"CAST(TRY_CAST({expr} AS BIGINT) AS VARCHAR)", None
-        return text, None
+            return f"CAST(TRY_CAST({expr} AS BIGINT) AS VARCHAR)", []
+        if canon.endswith("_id") and is_text:
+            # one id, one spelling in every source: ' 123 ' and '123.0' (a spreadsheet's float) are 123
+            return (f"regexp_replace({text}, '^([+-]?[0-9]+)\\.0+$', '\\1')",
+                    [(f"{canon}_trimmed", f"(CAST({expr} AS VARCHAR) <> trim(CAST({expr} AS VARCHAR)))"),
+                     (f"{canon}_as_float", f"regexp_full_match({text}, '[+-]?[0-9]+\\.0+')")])
+        return text, []
     if target == "timestamp":
         if raw_type and (raw_type.startswith("timestamp") or raw_type.startswith("date")):
-            return f"CAST({expr} AS TIMESTAMP)", None
+            return f"CAST({expr} AS TIMESTAMP)", []
         if ts_format:
-            return f"TRY_STRPTIME({text}, {_sql_str(ts_format)})", None
-        return f"TRY_CAST({text} AS TIMESTAMP)", None
+            return f"TRY_STRPTIME({text}, {_sql_str(ts_format)})", []
+        return f"TRY_CAST({text} AS TIMESTAMP)", []
     if target in ("money", "float"):
         if not is_text:
-            return f"CAST({expr} AS DOUBLE)", None
-        plain = f"TRY_CAST({text} AS DOUBLE)"
+            return f"(CASE WHEN isfinite(CAST({expr} AS DOUBLE)) THEN CAST({expr} AS DOUBLE) END)", []
+        parsed = _number_sql(text, decimal)
         if target == "float":
-            return plain, None
-        repaired = f"TRY_CAST(regexp_replace({text}, '{_MONEY_JUNK}', '', 'g') AS DOUBLE)"
-        return f"COALESCE({plain}, {repaired})", f"({plain} IS NULL AND {repaired} IS NOT NULL)"
+            return parsed, []
+        plain = f"TRY_CAST({text} AS DOUBLE)"
+        return parsed, [(f"{canon or 'amount'}_as_text", f"({plain} IS NULL AND {parsed} IS NOT NULL)")]
     if target == "bool":
         if raw_type and raw_type.startswith("boolean"):
-            return expr, None
+            return expr, []
         lowered = f"lower({text})"
         return (
             f"CASE WHEN {lowered} IN ('true','t','1','yes','y','是') THEN TRUE "
             f"WHEN {lowered} IN ('false','f','0','no','n','否') THEN FALSE END",
-            None,
+            [],
         )
     raise ValueError(target)
+
+
+@dataclass
+class NumberFormat:
+    """The decimal separator a source's numbers are read with, and the evidence for it."""
+
+    decimal: str
+    how: str  # 'params', 'detected' or 'default' (no number shows its separator)
+    dot_values: int = 0
+    comma_values: int = 0
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"decimal": self.decimal, "how": self.how, "dot_values": self.dot_values,
+                "comma_values": self.comma_values, "examples": self.examples}
+
+
+DETECT_ROWS = 200_000  # rows sampled from the top of a source to detect its decimal separator
+
+
+def detect_decimal(raw: ir.Table, spec: SourceSpec, kind: str, params: Params, index: int = 0) -> NumberFormat:
+    """Which decimal separator the source's numbers written as text use, from the values.
+
+    A value proves its separator when it cannot be read the other way (12,50; 1.234,50;
+    1,234.50; 0.5). Values of both kinds in one source stop the run with examples of each: the
+    params must say (``decimal``). No proof at all keeps '.', unless values such as 1,234 could be
+    a thousand or one-and-a-bit: that also stops, since guessing would be silently wrong 1000-fold."""
+    if spec.decimal != "auto":
+        return NumberFormat(spec.decimal, "params")
+    _check_columns(raw, spec, kind, params, index)
+    schema = raw.schema()
+    targets = canonical_columns(kind)
+    exprs = []
+    for canon, target in targets.items():
+        if target in ("money", "float") and canon in spec.columns:
+            expr, raw_type = _raw_expr(spec, canon, schema)
+            if raw_type is None or raw_type.startswith("string"):
+                exprs.append((canon, expr))
+    if not exprs:
+        return NumberFormat(".", "default")
+    alias = f"det_{spec.name}"
+    parts = []
+    for canon, expr in exprs:
+        s = f"regexp_replace(NULLIF(trim(CAST({expr} AS VARCHAR)), ''), {_sql_str(_MONEY_JUNK)}, '', 'g')"
+        for label, pattern in (("dot", _DOT_DECIMAL), ("comma", _COMMA_DECIMAL), ("ambiguous", _AMBIGUOUS)):
+            parts.append(f"SELECT '{label}' AS kind, {_sql_str(canon)} AS col, {s} AS v FROM sample "
+                         f"WHERE regexp_full_match({s}, '{pattern}')")
+    query = (f"WITH sample AS (SELECT * FROM {alias} LIMIT {DETECT_ROWS}), hits AS ({' UNION ALL '.join(parts)}) "
+             "SELECT kind, count(*) AS n, list(DISTINCT col) AS cols, "
+             "list_slice(list_sort(list(DISTINCT v)), 1, 3) AS examples FROM hits GROUP BY kind")
+    try:
+        found = raw.alias(alias).sql(query, dialect="duckdb").execute()
+    except Exception as exc:
+        raise SourceError(f"{params_file(params)}: sources.{kind}[{index}] ({spec.name}): cannot read its numbers "
+                          f"to detect the decimal separator ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+                          "set decimal: '.' or ',' on the source") from None
+    counts = {row.kind: int(row.n) for row in found.itertuples()}
+    examples = {row.kind: [str(v) for v in row.examples] for row in found.itertuples()}
+    dot, comma, ambiguous = counts.get("dot", 0), counts.get("comma", 0), counts.get("ambiguous", 0)
+    where = (f"{params_file(params)}: sources.{kind}[{index}] ({spec.name}, "
+             f"{source_location(spec, params)})")
+    if dot and comma:
+        raise SourceError(
+            f"{where}: numbers are written with both decimal separators — {dot:,} value(s) such as "
+            f"{', '.join(map(repr, examples['dot']))} read only with a decimal point, {comma:,} such as "
+            f"{', '.join(map(repr, examples['comma']))} only with a decimal comma. Set decimal: '.' or ',' on the "
+            "source; values written the other way are then counted as unparseable.")
+    if not dot and not comma and ambiguous:
+        raise SourceError(
+            f"{where}: cannot tell the decimal separator — {ambiguous:,} value(s) such as "
+            f"{', '.join(map(repr, examples['ambiguous']))} read as thousands with one separator and as "
+            "fractions with the other, and no value settles it. Set decimal: '.' (1,234 = one thousand two "
+            "hundred and thirty-four) or ',' (1,234 = 1.234) on the source.")
+    decimal = "," if comma else "."
+    return NumberFormat(decimal, "detected" if (dot or comma) else "default", dot, comma, examples)
 
 
 def _check_columns(raw: ir.Table, spec: SourceSpec, kind: str, params: Params, index: int) -> None:
@@ -290,27 +394,29 @@ def _check_columns(raw: ir.Table, spec: SourceSpec, kind: str, params: Params, i
             )
 
 
-def map_source(raw: ir.Table, spec: SourceSpec, kind: str, params: Params, index: int = 0) -> ir.Table:
+def map_source(raw: ir.Table, spec: SourceSpec, kind: str, params: Params, index: int = 0,
+               number_format: NumberFormat | None = None) -> ir.Table:
     """Canonical columns (all of the kind's, NULL where unmapped) plus the META columns, for
-    every row of the source as read (rows matched by an exclude rule are marked, not removed)."""
+    every row of the source as read (rows matched by an exclude rule are marked, not removed).
+    Numbers written as text are read with ``number_format`` (detected when not given)."""
     _check_columns(raw, spec, kind, params, index)
+    decimal = (number_format or detect_decimal(raw, spec, kind, params, index)).decimal
     schema = raw.schema()
     alias = f"src_{spec.name}"
     wanted = canonical_columns(kind)
     selects: list[str] = []
     checks: list[tuple[str, str, str]] = []  # (canonical column, SQL true when parse failed, raw text)
-    repairs: list[str] = []
+    repairs: list[tuple[str, str]] = []  # (label, SQL true when the value needed that repair)
     sql_types = {"string": "VARCHAR", "timestamp": "TIMESTAMP", "money": "DOUBLE", "float": "DOUBLE", "bool": "BOOLEAN"}
     for canon, target in wanted.items():
         if canon in spec.columns:
             expr, raw_type = _raw_expr(spec, canon, schema)
-            parsed, repaired = _parse_sql(expr, raw_type, target, spec.timestamp_format)
+            parsed, needed = _parse_sql(expr, raw_type, target, spec.timestamp_format, decimal, canon)
             selects.append(f"{parsed} AS {_quote(canon)}")
             if target != "string":
                 failed = f"(NULLIF(trim(CAST({expr} AS VARCHAR)), '') IS NOT NULL AND {parsed} IS NULL)"
                 checks.append((canon, failed, f"CAST({expr} AS VARCHAR)"))
-            if repaired:
-                repairs.append(f"CASE WHEN {repaired} THEN '{canon}_as_text' END")
+            repairs += needed
         elif canon in spec.constants:
             literal = spec.constants[canon]
             lit = _sql_str(literal) if isinstance(literal, str) else str(literal).upper() if isinstance(literal, bool) else repr(literal)
@@ -331,7 +437,9 @@ def map_source(raw: ir.Table, spec: SourceSpec, kind: str, params: Params, index
         if checks
         else "CAST(NULL AS VARCHAR)"
     )
-    repaired = f"COALESCE({', '.join(repairs)})" if repairs else "CAST(NULL AS VARCHAR)"
+    # every repair a row needed, comma-separated (NULL: none), so the audit counts each kind
+    repaired = (f"NULLIF(concat_ws(',', {', '.join(f'CASE WHEN {cond} THEN {_sql_str(label)} END' for label, cond in repairs)}), '')"
+                if repairs else "CAST(NULL AS VARCHAR)")
     excluded = (
         "CASE " + " ".join(f"WHEN COALESCE(({r.where}), FALSE) THEN {_sql_str(r.name)}" for r in spec.exclude) + " END"
         if spec.exclude
@@ -387,6 +495,7 @@ class LoadedSource:
     _raw: ir.Table | None = field(default=None, repr=False)
 
     raw_columns: dict[str, str] | None = field(default=None, repr=False)  # name -> type, as read
+    number_format: NumberFormat | None = None  # how numbers written as text were read
 
     @property
     def raw_schema(self) -> dict[str, str]:
@@ -462,15 +571,22 @@ def load(params: Params, con=None, store=None, kinds: tuple[str, ...] = KINDS) -
             source = LoadedSource(kind, spec, None, source_location(spec, params), read=read)
             if store is None or _columnar_file(spec, params):
                 source._raw = read()
-                source.all_rows = map_source(source._raw, spec, kind, params, i)
+                source.number_format = detect_decimal(source._raw, spec, kind, params, i)
+                source.all_rows = map_source(source._raw, spec, kind, params, i, source.number_format)
             else:
                 key = f"source_{kind}_{_file_safe(spec.name)}"
                 source.all_rows = store.get(key)
                 if source.all_rows is None:
                     source._raw = read()
-                    source.all_rows = store.put(key, map_source(source._raw, spec, kind, params, i))
+                    source.number_format = detect_decimal(source._raw, spec, kind, params, i)
+                    source.all_rows = store.put(key, map_source(source._raw, spec, kind, params, i,
+                                                                source.number_format))
                     store.set_meta(f"raw_schema/{key}", source.raw_schema)
+                    store.set_meta(f"number_format/{key}", source.number_format.as_dict())
                 source.raw_columns = store.meta(f"raw_schema/{key}") or source.raw_columns
+                stored = store.meta(f"number_format/{key}")
+                if stored and source.number_format is None:
+                    source.number_format = NumberFormat(**stored)
             loaded.append(source)
         data.sources[kind] = loaded
     return data
@@ -486,15 +602,63 @@ def _file_safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
 
 
-def order_date_range(params: Params) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """First and last parseable order timestamp over all order sources (for 'latest')."""
+def plausible_date(ts: ir.TimestampValue, params: Params) -> ir.BooleanValue:
+    """True for a timestamp that can be a real order's: not before ``cleaning.earliest_order_date``
+    (placeholders such as 1970-01-01) and not after the run date (typos such as 2031). NULL
+    timestamps are not plausible."""
+    earliest = pd.Timestamp(params.cleaning.earliest_order_date)
+    tomorrow = config.run_date() + pd.Timedelta(days=1)
+    return ((ts >= earliest) & (ts < tomorrow)).fill_null(False)
+
+
+@dataclass
+class DataRange:
+    """What 'latest' and a period check need: plausible order dates and orders per period."""
+
+    first: pd.Timestamp
+    last: pd.Timestamp
+    volume: pd.Series  # orders per period start, plausible dates only
+    implausible: int  # order rows dated before the earliest plausible date or after the run date
+
+
+def data_range(params: Params) -> DataRange:
+    """One grouped pass over the order sources: orders per period, plausible dates only."""
     data = load(params, kinds=("orders",))  # the other tables are not opened (or sniffed) for this
     orders = data.table("orders")
-    row = orders.aggregate(first=orders.order_ts.min(), last=orders.order_ts.max()).execute()
-    first, last = row["first"].iloc[0], row["last"].iloc[0]
-    if pd.isna(last):
-        raise SourceError(f"{params_file(params)}: no order has a parseable order_ts")
-    return pd.Timestamp(first), pd.Timestamp(last)
+    ok = plausible_date(orders.order_ts, params)
+    unit = {"month": "M", "quarter": "Q", "week": "W"}[params.period]
+    per_period = (orders.filter(ok).group_by(start=orders.order_ts.truncate(unit))
+                  .aggregate(n=ibis._.count(), first=ibis._.order_ts.min(), last=ibis._.order_ts.max())
+                  .execute())
+    implausible = int(orders.filter(~ok & orders.order_ts.notnull()).count().execute())
+    if per_period.empty:
+        hint = f" ({implausible:,} order rows have implausible dates)" if implausible else ""
+        raise SourceError(f"{params_file(params)}: no order has a parseable, plausible order_ts{hint}")
+    volume = per_period.set_index(pd.to_datetime(per_period["start"]))["n"].sort_index()
+    return DataRange(first=pd.Timestamp(per_period["first"].min()), last=pd.Timestamp(per_period["last"].max()),
+                     volume=volume, implausible=implausible)
 
 
+def order_date_range(params: Params) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last plausible order timestamp over all order sources."""
+    found = data_range(params)
+    return found.first, found.last
 
+
+def latest_period(params: Params, found: DataRange | None = None) -> tuple[str, str]:
+    """The period 'latest' means for this brand, and a note when a cut-short period was skipped."""
+    found = found or data_range(params)
+    return config.choose_latest_period(found.volume, found.last, params.period, config.run_date())
+
+
+def check_period(params: Params, label: str, found: DataRange | None = None) -> None:
+    """Refuse a period the data do not reach: before the first order or after the last one."""
+    found = found or data_range(params)
+    start, end = config.period_start(label, params.period), config.period_end(label, params.period)
+    span = f"the orders run from {found.first:%Y-%m-%d} to {found.last:%Y-%m-%d}"
+    if end < found.first:
+        raise SourceError(f"{params_file(params)}: period {label} ends before the first order: {span}; "
+                          "choose a period in that range or 'latest'")
+    if start > found.last:
+        raise SourceError(f"{params_file(params)}: period {label} starts after the last order: {span}; "
+                          "choose a period in that range or 'latest'")

@@ -22,7 +22,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from helpers import config, render, runner
+from helpers import config, render, runner, sources
 
 BRAND = "tiny"
 PERIOD = "2025-05"
@@ -31,7 +31,7 @@ SECRET_VALUE = "s3cret-Value-9f2c7e"
 FAKE_CUSTOMER_ID = "CUST-ID-C0042"
 HIDDEN_OUTPUT = "ROW-LEVEL-OUTPUT-7731"
 CODE_MARKER = "code_marker_variable"
-DATA_RANGE = (pd.Timestamp("2024-01-03 08:00"), pd.Timestamp("2025-04-30 21:15"))  # latest: 2025-04
+DATA_RANGE = (pd.Timestamp("2024-01-03 08:00"), pd.Timestamp("2025-05-20 21:15"))  # May incomplete: latest 2025-04
 
 PARAMS_YAML = f"""\
 brand: {BRAND}
@@ -161,7 +161,11 @@ def workspace(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(SECRET_ENV, SECRET_VALUE)
         mp.delenv("TINY_FAIL", raising=False)
-        mp.setattr("helpers.sources.order_date_range", lambda params: DATA_RANGE)
+        # the data range the runner finds, without opening data: 40 orders a month, plausible dates
+        months = pd.period_range(DATA_RANGE[0], DATA_RANGE[1], freq="M").start_time
+        found = sources.DataRange(first=DATA_RANGE[0], last=DATA_RANGE[1],
+                                  volume=pd.Series(40, index=months), implausible=0)
+        mp.setattr("helpers.sources.data_range", lambda params: found)
         mp.setattr(config, "PARAMS_DIR", params_dir)
         yield Workspace(root, root / "notebooks", root / "outputs", params, params_dir)
 
@@ -382,7 +386,7 @@ def test_killed_run_leaves_only_staging_listed_incomplete(history, workspace, tm
     cli = workspace.cli("list")
     assert cli.code == 0
     assert "Tiny Test Brand" in cli.out
-    assert "data: 2024-01-03 .. 2025-04-30" in cli.out and "latest complete: 2025-04" in cli.out
+    assert "data: 2024-01-03 .. 2025-05-20" in cli.out and "latest complete: 2025-04" in cli.out
     assert re.search(rf"{PERIOD}\s+killed-run\s+incomplete", cli.out), cli.out
     assert re.search(rf"{PERIOD}\s+{history.second.name}\s+success\s.*latest", cli.out)
     assert re.search(rf"{PERIOD}\s+{history.failed.name}\s+failed\s.*failed: 02_beta", cli.out)
@@ -550,9 +554,9 @@ def test_notebooks_of_a_run_share_one_kernel_reset_between_them(workspace, tmp_p
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WORKBOOK_NOTEBOOKS", str(notebooks))
         mp.setenv("WORKBOOK_OUTPUTS", str(workspace.outputs))
-        cli = run_cli("run", "--params", str(workspace.params), "--period", "2023-11")
+        cli = run_cli("run", "--params", str(workspace.params), "--period", "2024-06")
     assert cli.code == 0, cli.out + cli.err
-    (run,) = workspace.run_dirs("2023-11")
+    (run,) = workspace.run_dirs("2024-06")
     pids = {p.read_text() for p in run.glob("kernel-pid-*")}
     assert len(pids) == 1, "both notebooks ran in the same kernel process"
     first, second = (json.loads((run / f"{nb}.json").read_text()) for nb in ("01", "02"))
@@ -561,10 +565,10 @@ def test_notebooks_of_a_run_share_one_kernel_reset_between_them(workspace, tmp_p
 
 
 def test_jobs_run_periods_side_by_side(workspace):
-    cli = workspace.cli("run", "--params", str(workspace.params), "--period", "2023-07..2023-08", "--only", "01",
+    cli = workspace.cli("run", "--params", str(workspace.params), "--period", "2024-07..2024-08", "--only", "01",
                         "--jobs", "2")
     assert cli.code == 0, cli.out + cli.err
-    for period in ("2023-07", "2023-08"):
+    for period in ("2024-07", "2024-08"):
         (run,) = workspace.run_dirs(period)
         assert manifest_of(run)["status"] == "success"
         assert json.loads((run / "metrics.json").read_text())["audit"]["period"] == period

@@ -1,0 +1,187 @@
+"""The bad-input corpus: each case copies the clean base brand and breaks ONE thing.
+
+Each case states the outcome an analyst should get, one of:
+- ``error``: a clear message naming the file (or params key), the column or line, an example
+  value and the fix — never a deep traceback as the only message;
+- ``repair``: a documented repair, counted in the reconciliation or the audit's findings, and
+  figures equal to the clean brand's (never a figure that silently differs);
+- ``flagged``: the run goes on, but the audit says what is wrong (a warn/fail finding).
+
+``python -m tests.badinputs.cases OUT`` writes every case's files and params into OUT/<case>/,
+to try one by hand: ``workbook run --params OUT/<case>/brand.yaml``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from tests.badinputs.base import Brand, new_brand, write_all, write_frame
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    what: str  # the one broken thing, as a user would describe it
+    outcome: str  # error | repair | flagged
+    mutate: Callable[[Brand], None]
+    period: str = "latest"
+    expect: tuple[str, ...] = ()  # fragments the message (error) or the findings must contain
+    same_figures: bool = False  # repair: revenue, orders and customers equal the clean brand's
+    env: tuple[tuple[str, str], ...] = ()
+
+
+def _orders_as_text(b: Brand, column: str, fmt: Callable, **csv) -> None:
+    frame = b.orders.copy()
+    frame[column] = frame[column].map(fmt)
+    write_frame(frame, b.folder / "orders.csv", **csv)
+
+
+def _euro(value: float) -> str:  # 1.234,50
+    return f"{value:,.2f}".replace(",", "X").replace(".", ",").replace("X", ".")
+
+
+def _break_file(b: Brand, text: Callable[[str], str | bytes]) -> None:
+    write_frame(b.orders, b.folder / "orders.csv")
+    path = b.folder / "orders.csv"
+    new = text(path.read_text(encoding="utf-8"))
+    if isinstance(new, bytes):
+        path.write_bytes(new)
+    else:
+        path.write_text(new, encoding="utf-8")
+
+
+def _set(section: str, key: str, value) -> Callable[[Brand], None]:
+    def mutate(b: Brand) -> None:
+        b.params.setdefault(section, {})[key] = value
+    return mutate
+
+
+def _orders_param(key: str, value) -> Callable[[Brand], None]:
+    def mutate(b: Brand) -> None:
+        b.params["sources"]["orders"][0][key] = value
+    return mutate
+
+
+def _both(*steps: Callable[[Brand], None]) -> Callable[[Brand], None]:
+    def mutate(b: Brand) -> None:
+        for step in steps:
+            step(b)
+    return mutate
+
+
+def _future_date(b: Brand) -> None:
+    b.orders.loc[[10, 500], "order_time"] = pd.Timestamp("2031-04-03 10:00")
+
+
+def _placeholder_dates(b: Brand) -> None:
+    b.orders.loc[[7], "order_time"] = pd.Timestamp("1970-01-01")
+    b.orders.loc[[8], "order_time"] = pd.Timestamp("1900-01-01")
+
+
+def _id_spelling(fmt: Callable[[int], str], table: str = "orders") -> Callable[[Brand], None]:
+    def mutate(b: Brand) -> None:
+        frame = getattr(b, table).copy()
+        frame["customer_id"] = frame["customer_id"].map(fmt)
+        write_frame(frame, b.folder / f"{'campaign' if table == 'campaign' else table}.csv")
+    return mutate
+
+
+def _unparseable_share(share: float) -> Callable[[Brand], None]:
+    def mutate(b: Brand) -> None:
+        frame = b.orders.copy()
+        frame["amount"] = frame["amount"].astype(str)
+        frame.loc[frame.index[: int(share * len(frame))], "amount"] = "n/a"
+        write_frame(frame, b.folder / "orders.csv")
+    return mutate
+
+
+def _partial_crm(b: Brand) -> None:
+    write_frame(b.customers[b.customers["customer_id"] % 10 < 7], b.folder / "customers.csv")
+
+
+def _last_month_cut(b: Brand) -> None:
+    # the export was cut on 2024-12-31 but the feed stalled on the 3rd: December holds a trickle
+    dec = b.orders["order_time"] >= pd.Timestamp("2024-12-03")
+    keep = ~dec | (b.orders.index % 20 == 0) | (b.orders.index == b.orders.index[-1])
+    b.orders = b.orders[keep].reset_index(drop=True)
+
+
+def _nan_and_inf(b: Brand) -> None:
+    frame = b.orders.assign(amount=b.orders["amount"].map("{:.2f}".format))
+    frame.loc[[3, 4], "amount"] = ["nan", "inf"]
+    write_frame(frame, b.folder / "orders.csv")
+
+
+CASES: tuple[Case, ...] = (
+    # ---- dates and periods
+    Case("future_dated_orders", "two orders dated 2031 (a typo in the year)", "repair", _future_date,
+         expect=("2 order(s) with an implausible date",)),
+    Case("placeholder_dates", "orders dated 1970-01-01 and 1900-01-01 (placeholders)", "repair", _placeholder_dates,
+         expect=("2 order(s) with an implausible date",)),
+    Case("period_after_data", "--period long after the data end", "error", lambda b: None, period="2027-05",
+         expect=("period 2027-05 starts after the last order", "2024-12-31", "brand.yaml")),
+    Case("period_before_data", "--period before the first order", "error", lambda b: None, period="2019-01",
+         expect=("period 2019-01 ends before the first order", "2023-01-03")),
+    Case("period_not_a_label", "--period written 2024/05", "error", lambda b: None, period="2024/05",
+         expect=("'2024/05' is not a month label", "2011-11")),
+    Case("last_period_cut_short", "the last month of the export holds a trickle of orders", "repair",
+         _last_month_cut, expect=("latest = 2024-11",)),
+    # ---- numbers written as text
+    Case("decimal_comma", "amounts written 12,50 in a semicolon CSV", "repair",
+         lambda b: _orders_as_text(b, "amount", lambda v: f"{v:.2f}".replace(".", ","), sep=";"),
+         expect=("decimal comma",), same_figures=True),
+    Case("decimal_comma_thousands_point", "amounts written 1.234,50", "repair",
+         lambda b: _orders_as_text(b, "amount", _euro, sep=";"), expect=("decimal comma",), same_figures=True),
+    Case("thousands_comma", "amounts written 1,234.50 with a currency sign", "repair",
+         lambda b: _orders_as_text(b, "amount", lambda v: f"€{v:,.2f}"), expect=("repaired to numbers",),
+         same_figures=True),
+    Case("mixed_decimal_separators", "half the amounts 12.50, half 12,50", "error",
+         lambda b: _orders_as_text(b, "amount", lambda v: f"{v:.2f}" if int(v * 100) % 2 else f"{v:.2f}".replace(".", ",")),
+         expect=("both decimal separators", "orders.csv", "decimal: '.' or ','")),
+    Case("ambiguous_thousands", "every amount written like 1,234 (a thousand, or 1.234?)", "error",
+         lambda b: _orders_as_text(b, "amount", lambda v: f"{int(v * 40):,}"),
+         expect=("cannot tell the decimal separator", "orders.csv", "'1,")),
+    Case("declared_decimal_comma", "amounts 12,50 with decimal: ',' in the params", "repair",
+         _both(lambda b: _orders_as_text(b, "amount", lambda v: f"{v:.2f}".replace(".", ","), sep=";"),
+               _orders_param("decimal", ",")), same_figures=True),
+    Case("nan_and_inf_amounts", "amounts written nan and inf", "flagged", _nan_and_inf,
+         expect=("could not be parsed", "'inf'", "'nan'")),
+    # ---- ids
+    Case("ids_as_floats", "customer ids written 123.0 in the orders, 123 in the CRM", "repair",
+         _id_spelling(lambda v: f"{v}.0"), expect=("written as a spreadsheet float (123.0) were read as 123",),
+         same_figures=True),
+    Case("ids_with_spaces", "customer ids padded with spaces in the orders", "repair",
+         _id_spelling(lambda v: f" {v} "), expect=("had spaces around them trimmed",), same_figures=True),
+    Case("campaign_ids_as_floats", "customer ids written 123.0 in the campaign export", "repair",
+         _id_spelling(lambda v: f"{v}.0", "campaign"), expect=("read as 123",), same_figures=True),
+    # ---- thresholds
+    Case("many_unparseable_rows", "30 % of the amounts are 'n/a'", "flagged", _unparseable_share(0.3),
+         expect=("cleaning.max_faulty_share = 20 %",)),
+    Case("partial_crm_export", "the CRM export holds 70 % of the customers", "flagged", _partial_crm,
+         expect=("below readiness.min_customer_match = 80 %",)),
+    Case("partial_crm_threshold_lowered", "a partial CRM export, with the match threshold lowered", "flagged",
+         _both(_partial_crm, _set("readiness", "min_customer_match", 0.6)), expect=("% of rows match",)),
+)
+
+
+def by_name(name: str) -> Case:
+    return next(case for case in CASES if case.name == name)
+
+
+def build(case: Case, folder: Path) -> Brand:
+    brand = new_brand(folder)
+    case.mutate(brand)
+    write_all(brand)
+    return brand
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "badinputs")
+    for case in CASES:
+        build(case, out / case.name)
+        print(f"{out / case.name}: {case.what} ({case.outcome})")
