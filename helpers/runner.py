@@ -41,7 +41,9 @@ import secrets
 import shlex
 import shutil
 import socket
+import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -230,7 +232,13 @@ class RunKernel:
 
             km = NotebookClient(nbformat.v4.new_notebook(), kernel_name=KERNEL_NAME,
                                 config=kernel_config()).create_kernel_manager()
-            run_sync(km.start_kernel)(cwd=str(config.PROJECT_ROOT))
+            # The kernel's own output (its log, C libraries writing to the terminal) passes through
+            # the runner, masked, instead of reaching the terminal straight from the kernel.
+            run_sync(km.start_kernel)(cwd=str(config.PROJECT_ROOT), stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE)
+            process = km.provisioner.process
+            for pipe, name in ((process.stdout, "stdout"), (process.stderr, "stderr")):
+                threading.Thread(target=_pass_through_masked, args=(pipe, name), daemon=True).start()
             self._km = km
         return self._km
 
@@ -298,6 +306,18 @@ class RunKernel:
             except Exception:
                 pass
         self._km = None
+
+
+def _pass_through_masked(pipe, stream_name: str) -> None:
+    """Copy a kernel's output pipe, line by line and masked, to the runner's stdout or stderr
+    (looked up per line: a caller may redirect it) until the kernel exits."""
+    with pipe:
+        for raw in iter(pipe.readline, b""):
+            try:
+                print(config.redact(raw.decode("utf-8", errors="replace")), end="",
+                      file=getattr(sys, stream_name), flush=True)
+            except (OSError, ValueError):  # the runner's stream is closed: keep draining the pipe
+                pass
 
 
 def kernel_config() -> Any:
@@ -958,7 +978,6 @@ def run_side_by_side(jobs: list[tuple[BrandTarget, str]], args: argparse.Namespa
     """Each brand (and each period of a range) as its own ``workbook run`` process, at most
     ``--jobs`` at a time; their output lines are passed through as they come. Returns the
     number of failed jobs."""
-    import subprocess
     from concurrent.futures import ThreadPoolExecutor
 
     expanded = []

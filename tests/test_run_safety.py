@@ -52,7 +52,7 @@ sources:
 """
 
 LEAKY_CELL = """\
-import json, pathlib, warnings
+import json, os, pathlib, warnings
 import pandas as pd
 from helpers import config
 params = config.load_params(params_path)
@@ -65,6 +65,7 @@ out = pathlib.Path(run_dir)
 pd.DataFrame({"url": [url]}).to_csv(out / "data" / "sources.csv", index=False)
 (out / "metrics.json").write_text(json.dumps({"audit": {"status": "ok", "source": url}}))
 (out / "notebook.log").write_text(f"opened {url}\\n")
+os.write(2, f"native library: {url}\\n".encode())  # past Python, as a C library would
 warnings.warn(f"slow connection to {url}")
 raise ConnectionError(f"cannot reach {url}")
 """
@@ -173,6 +174,7 @@ def test_secrets_are_masked_not_dropped(leaky_run):
     assert leaky_run.code == 1
     assert re.search(rf"01_leaky FAILED at cell \d+ \(In \[\d+\]\): ConnectionError: cannot reach "
                      rf"\$\{{{URL_ENV}\}}$", leaky_run.out, re.M), leaky_run.out
+    assert f"native library: ${{{URL_ENV}}}" in leaky_run.out  # the kernel's own output, passed through
     nb = (leaky_run.run_dir / "01_leaky.ipynb").read_text()
     assert f"connecting to ${{{URL_ENV}}}" in nb
     assert "sftp://bob:***@files.example.com/in" in nb
