@@ -866,15 +866,13 @@ def check_outputs_writable() -> Path:
     except OSError as exc:
         existing = next(p for p in (root, *root.parents) if p.exists())
         if not existing.is_dir():
-            blocker = f" ({existing} is a file, not a folder)"
-        elif existing != root:
-            blocker = f" ({existing} does not let this user create {root.relative_to(existing).parts[0]})"
+            why, fix = f" ({existing} is a file, not a folder)", "or move that file away"
         else:
-            blocker = ""
+            why = "" if existing == root else f" ({existing} does not let this user create folders in it)"
+            fix = f"or give this user write permission on {existing} (e.g. chmod u+w {existing}, as its owner)"
         raise UsageError(
-            f"cannot write into the outputs folder {root}: {exc.strerror or exc}{blocker}. Point "
-            f"WORKBOOK_OUTPUTS at a folder you can write to, or give this user write permission "
-            f"(e.g. chmod u+w {existing} as its owner)"
+            f"cannot write into the outputs folder {root}: {exc.strerror or exc}{why}. Point "
+            f"WORKBOOK_OUTPUTS at a folder you can write to, {fix}"
         ) from None
     return root
 
@@ -1162,8 +1160,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"workbook: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("workbook: interrupted; an unfinished run stays in its .staging-* folder "
-              "(listed as incomplete), earlier runs and `latest` are untouched", file=sys.stderr)
+        print("workbook: interrupted; an unfinished run stays in its .staging-* folder (listed as "
+              "incomplete until the brand's next run or `workbook clean` removes it), earlier runs "
+              "and `latest` are untouched", file=sys.stderr)
         return 130
 
 

@@ -258,7 +258,8 @@ def test_outputs_under_a_file_is_refused_with_folder_and_fix(tmp_path, monkeypat
     code, out, err = run_cli("run", "--brand", BRAND, "--period", PERIOD)
     assert code == 2
     assert (f"cannot write into the outputs folder {blocker / 'outputs'}: Not a directory "
-            f"({blocker} is a file, not a folder). Point WORKBOOK_OUTPUTS at a folder") in err
+            f"({blocker} is a file, not a folder). Point WORKBOOK_OUTPUTS at a folder you can write to, "
+            "or move that file away") in err
     assert "Traceback" not in err + out
 
 
@@ -266,17 +267,26 @@ def test_read_only_outputs_is_refused_with_folder_and_fix(tmp_path, monkeypatch,
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
+    if os.access(locked, os.W_OK):  # root: permissions do not bind, so the refusal is simulated
+        real_mkdir = Path.mkdir
+
+        def denied(self, *args, **kwargs):
+            if locked in self.parents:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real_mkdir(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "mkdir", denied)
+    monkeypatch.setenv("WORKBOOK_OUTPUTS", str(locked / "outputs"))
     try:
-        if os.access(locked, os.W_OK):
-            pytest.skip("permissions do not bind this user (root)")
-        monkeypatch.setenv("WORKBOOK_OUTPUTS", str(locked))
         code, out, err = run_cli("run", "--brand", BRAND, "--period", PERIOD)
     finally:
         locked.chmod(0o700)
     assert code == 2
-    assert f"cannot write into the outputs folder {locked}: Permission denied" in err
-    assert "WORKBOOK_OUTPUTS" in err and f"chmod u+w {locked} as its owner" in err
+    assert (f"cannot write into the outputs folder {locked / 'outputs'}: Permission denied ({locked} does not "
+            f"let this user create folders in it). Point WORKBOOK_OUTPUTS at a folder you can write to, or give "
+            f"this user write permission on {locked} (e.g. chmod u+w {locked}, as its owner)") in err
     assert "Traceback" not in err + out
+    assert not (locked / "outputs").exists()
 
 
 # ---------------------------------------------------------------- kernel shutdown
