@@ -127,6 +127,8 @@ def _profile_one(kind: str, src: LoadedSource) -> dict:
         "parse_failures_by_column": dict(zip(failures["_parse_error"], failures["n"].astype(int), strict=True)),
         "repaired_money_text": int(row["repaired_money_text"]),
         "ids_trimmed": int(row["ids_trimmed"]),
+        "unreadable_rows": int((src.unreadable or {}).get("rows", 0)),
+        "unreadable_examples": (src.unreadable or {}).get("examples", []),
         "ids_as_float": int(row["ids_as_float"]),
         "decimal": src.number_format.decimal if src.number_format else ".",
         "decimal_how": src.number_format.how if src.number_format else "default",
@@ -367,7 +369,15 @@ def clean_orders(data: Dataset, period_end: pd.Timestamp, *, store=None, with_st
         row = t.aggregate(**aggs).execute().iloc[0]
         running = (int(row["n"]), _num(row["revenue"]))
         grain = "lines" if src.spec.line_items else "rows"
-        record(f"raw {name}", "start", None, running, f"{grain} as read from {src.location.rsplit('/', 1)[-1]}")
+        file = src.location.rsplit('/', 1)[-1]
+        skipped = int((src.unreadable or {}).get("rows", 0))
+        if skipped:  # rows the CSV reader could not read: in the file, never in the data
+            record(f"raw {name}", "start", None, (running[0] + skipped, running[1]),
+                   f"{grain} in {file}, {skipped:,} of them unreadable (revenue unknown)")
+            record(f"{name}: unreadable rows", "drop", (running[0] + skipped, running[1]), running,
+                   "broken CSV rows skipped (on_bad_rows: skip); see the audit's findings for their lines")
+        else:
+            record(f"raw {name}", "start", None, running, f"{grain} as read from {file}")
         for i, rule in enumerate(src.spec.exclude):
             after = (running[0] - int(row[f"n{i}"]), running[1] - _num(row[f"r{i}"]))
             record(f"{name}: {rule.name}", "drop", running, after, rule.reason)
@@ -576,6 +586,11 @@ def source_findings(profile: pd.DataFrame, failures: pd.DataFrame, line_dupes: d
                            f"{rec.file}: {fmt_count(rec.rows)} value(s) of {rec._5} ({rec.column}) could not be "
                            f"parsed (e.g. {rec.examples}); those rows are dropped and counted below."))
     for rec in profile.itertuples():
+        if rec.unreadable_rows:
+            shown = "; ".join(f"line {line}: {problem}" for line, problem, _text in rec.unreadable_examples)
+            out.append(Finding(f"unreadable_rows.{rec.source}", "warn", rec.unreadable_rows,
+                               f"{rec.file}: {fmt_count(rec.unreadable_rows)} row(s) could not be read as CSV and were "
+                               f"skipped (on_bad_rows: skip) — {shown}."))
         if rec.decimal == ",":
             how = "detected from values such as " + ", ".join(map(repr, rec.decimal_examples)) \
                 if rec.decimal_how == "detected" else "as its params say"
@@ -649,14 +664,15 @@ def cleaning_findings(clean: CleanResult, currency: str) -> list[Finding]:
             continue
         if step == "guest orders" and n / max(1, int(steps.at[step, "rows_before"])) >= 0.05:
             severity = "warn"
-        money = f" ({fmt_money_short(abs(revenue), currency)})" if abs(revenue) >= 0.005 else ""
+        money = f" ({fmt_money_short(abs(revenue), currency)})" if abs(revenue) >= 0.005 else ""  # NaN: no amount
         out.append(Finding(step.replace(" ", "_").replace("-", "_"), severity, n, f"{fmt_count(n)} {text}{money}."))
-    faulty = sum(removed(step)[0] for step in FAULTY_RULES)
-    rows_in = int(steps.at[RULE_ORDER[0], "rows_before"]) if RULE_ORDER[0] in steps.index else 0
+    unreadable = sum(removed(step)[0] for step in steps.index if str(step).endswith(": unreadable rows"))
+    faulty = unreadable + sum(removed(step)[0] for step in FAULTY_RULES)
+    rows_in = unreadable + (int(steps.at[RULE_ORDER[0], "rows_before"]) if RULE_ORDER[0] in steps.index else 0)
     if rows_in and faulty / rows_in > clean.max_faulty_share:
         out.append(Finding("faulty_share", "fail", faulty,
                            f"{100 * faulty / rows_in:.1f} % of the order rows ({fmt_count(faulty)} of "
-                           f"{fmt_count(rows_in)}) were dropped as faulty ({', '.join(FAULTY_RULES)}), above "
+                           f"{fmt_count(rows_in)}) were dropped as faulty ({', '.join(('unreadable rows',) + FAULTY_RULES)}), above "
                            f"cleaning.max_faulty_share = {100 * clean.max_faulty_share:.0f} %: the export itself is "
                            "suspect — fix it (or the column mapping) before trusting any figure."))
     if "net of refunds" in steps.index:

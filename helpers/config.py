@@ -154,7 +154,7 @@ class SourceSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     path: str | None = None
     format: Literal["auto", "csv", "parquet", "excel", "whitespace", "table", "query"] = "auto"
-    encoding: Literal["auto", "utf-8", "utf-8-sig", "gbk", "gb18030"] = "auto"
+    encoding: Literal["auto", "utf-8", "utf-8-sig", "gbk", "gb18030", "utf-16", "latin-1", "cp1252"] = "auto"
     sheet: str | None = None
     table: str | None = None
     query: str | None = None

@@ -15,7 +15,9 @@ traceback. Money written as text ("¥1,234.50") is repaired and the row is marke
 from __future__ import annotations
 
 import codecs
+import csv
 import hashlib
+import json
 import os
 import re
 import tempfile
@@ -34,6 +36,7 @@ from helpers.config import (
     SourceSpec,
     SqlExpr,
     atomic_write,
+    atomic_write_text,
     canonical_columns,
     params_file,
     redact,
@@ -91,24 +94,47 @@ def is_duckdb(con) -> bool:
 # ---------------------------------------------------------------- reading raw sources
 
 
-def detect_encoding(path: Path) -> str:
-    """'utf-8-sig', 'utf-8' or 'gb18030' (a superset of GBK), by decoding the whole file.
+def detect_encoding(path: Path, where: str = "") -> str:
+    """'utf-8-sig', 'utf-16', 'utf-8' or 'gb18030' (a superset of GBK), by decoding the whole file.
 
     The whole file is checked in chunks with an incremental decoder: Chinese text may first
-    appear deep inside a file whose first megabytes are ASCII."""
+    appear deep inside a file whose first megabytes are ASCII. A file that is UTF-8 except for
+    a few bytes (a damaged byte, a Latin-1 'é' pasted in) is not silently read as GB18030
+    mojibake: the error names the line, the byte and the fix."""
     with open(path, "rb") as fh:
-        head = fh.read(3)
-        if head == codecs.BOM_UTF8:
+        head = fh.read(4)
+        if head.startswith(codecs.BOM_UTF8):
             return "utf-8-sig"
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
         fh.seek(0)
         decoder = codecs.getincrementaldecoder("utf-8")()
+        offset = 0
         try:
             while chunk := fh.read(1 << 22):
                 decoder.decode(chunk)
+                offset += len(chunk)
             decoder.decode(b"", final=True)
             return "utf-8"
-        except UnicodeDecodeError:
-            return "gb18030"
+        except UnicodeDecodeError as exc:
+            bad_at = offset + exc.start
+    # Not UTF-8. GB18030 is the other encoding Chinese exports use; it must decode everything.
+    try:
+        with open(path, encoding="gb18030") as fh:
+            while fh.read(1 << 22):
+                pass
+        return "gb18030"
+    except UnicodeDecodeError:
+        pass
+    with open(path, "rb") as fh:
+        before = fh.read(bad_at)
+        context = fh.read(40)
+    line = before.count(b"\n") + 1
+    shown = (before[before.rfind(b"\n") + 1:][-40:] + context.split(b"\n")[0])
+    raise SourceError(
+        f"{where + ': ' if where else ''}{path.name}: line {line} (byte {bad_at:,}) is neither UTF-8 nor GB18030: "
+        f"{shown!r}. If the whole file is in another encoding set `encoding:` on the source (utf-8, gbk, gb18030, "
+        "utf-16, latin-1, cp1252); if one value is damaged, fix that line in the export.")
 
 
 def _cache_path(path: Path, suffix: str) -> Path:
@@ -198,17 +224,129 @@ def read_raw(con, spec: SourceSpec, params: Params) -> ir.Table:
             return con.read_parquet(excel_copy(path, spec.sheet), table_name=name)
         if fmt == "whitespace":
             return _read_whitespace(con, path, name)
-        encoding = detect_encoding(path) if spec.encoding == "auto" else spec.encoding
-        if encoding in ("gbk", "gb18030"):
+        encoding = detect_encoding(path, where) if spec.encoding == "auto" else spec.encoding
+        shown = path
+        if encoding not in ("utf-8", "utf-8-sig"):
             path = utf8_copy(path, encoding)
-        return con.sql(
-            f"SELECT * FROM read_csv({_sql_str(path)}, header=true, all_varchar=true, "
-            f"sample_size=-1, strict_mode=false)"
-        )
+        layout = sniff_csv(path, where, shown)
+        check = check_csv(con, path, layout)
+        if check.unreadable and spec.on_bad_rows == "fail":
+            raise SourceError(f"{where}: {check.describe(shown.name)}. Fix the export, or set `on_bad_rows: skip` on "
+                              "the source to leave these rows out (they are counted in the reconciliation).")
+        _CSV_CHECKS[str(shown)] = check
+        return con.sql(f"SELECT * FROM {csv_sql(path, layout)}")
     except SourceError:
         raise
     except Exception as exc:
         raise SourceError(f"{where}: cannot read {path} as {fmt} ({type(exc).__name__}: {exc})") from None
+
+
+@dataclass
+class CsvLayout:
+    """How a CSV file is laid out: found from its first lines, then given to the engine
+    explicitly (the engine's own sniffer gives up on a file with one damaged row)."""
+
+    delimiter: str
+    header: list[str]
+
+
+def sniff_csv(path: Path, where: str, shown: Path | None = None) -> CsvLayout:
+    """The delimiter (the one of , ; tab | that splits the first lines into the same number of
+    fields, most of them) and the header line of a UTF-8 CSV file."""
+    shown = shown or path
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        sample = fh.read(1 << 16)
+    lines = [line for line in sample.splitlines() if line.strip()][:50]
+    if not lines:
+        size = path.stat().st_size
+        raise SourceError(f"{where}: {shown.name} is empty ({size:,} bytes, no header line): the export wrote nothing; "
+                          "export it again")
+    if len(sample) == 1 << 16 and len(lines) > 1:
+        lines = lines[:-1]  # the sample may end inside a line
+    best = (",", 1, 0)  # delimiter, fields, lines agreeing
+    for delimiter in (",", ";", "\t", "|"):
+        counts = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        fields = max(set(counts), key=counts.count)
+        agreeing = counts.count(fields)
+        if fields > 1 and (agreeing, fields) > (best[2], best[1]):
+            best = (delimiter, fields, agreeing)
+    header = next(csv.reader(lines[:1], delimiter=best[0]))
+    names: list[str] = []
+    for i, name in enumerate(header):  # blank or repeated names would break the engine's columns
+        name = name.strip() or f"column{i}"
+        names.append(name if name not in names else f"{name}_{i}")
+    header = names
+    return CsvLayout(delimiter=best[0], header=header)
+
+
+def csv_sql(path: Path, layout: CsvLayout, rejects: str | None = None) -> str:
+    """read_csv with the layout spelled out: every column as text (parsing is ours, counted),
+    strict about quotes and field counts, and rows that break them left out (counted by
+    :func:`check_csv` first)."""
+    columns = "{" + ", ".join(f"{_sql_str(name)}: 'VARCHAR'" for name in layout.header) + "}"
+    keep = f", store_rejects=true, rejects_table='{rejects}', rejects_scan='{rejects}_scan'" if rejects else ""
+    return (f"read_csv({_sql_str(path)}, header=true, columns={columns}, delim={_sql_str(layout.delimiter)}, "
+            f"quote='\"', escape='\"', auto_detect=false, strict_mode=true, ignore_errors=true{keep})")
+
+
+@dataclass
+class CsvCheck:
+    """Rows of a CSV file the engine could not read, and examples (line, problem, text)."""
+
+    rows_read: int
+    unreadable: int
+    examples: list[tuple[int, str, str]] = field(default_factory=list)
+    truncated: bool = False  # the last line is cut short (no final newline, too few fields)
+
+    def describe(self, file: str) -> str:
+        shown = "; ".join(f"line {line}: {problem} ({text!r})" for line, problem, text in self.examples[:3])
+        cut = " — the file looks cut short (its last line is incomplete)" if self.truncated else ""
+        return f"{file}: {self.unreadable:,} row(s) cannot be read as CSV{cut} — {shown}"
+
+
+_CSV_CHECKS: dict[str, CsvCheck] = {}
+
+
+def check_csv(con, path: Path, layout: CsvLayout) -> CsvCheck:
+    """One scan of the file for rows that break the layout (cached by the file's size and
+    mtime: a file is checked once, not once per notebook)."""
+    cache = _cache_path(path, ".csvcheck.json")
+    if cache.exists():
+        stored = json.loads(cache.read_text(encoding="utf-8"))
+        if stored.get("layout") == [layout.delimiter, layout.header]:
+            return CsvCheck(stored["rows_read"], stored["unreadable"], [tuple(e) for e in stored["examples"]],
+                            stored["truncated"])
+    table = f"rejects_{os.urandom(6).hex()}"
+    duck = con.con  # the DuckDB connection itself: its rejects table is a temporary of this session
+    rows_read = int(duck.execute(f"SELECT count(*) FROM {csv_sql(path, layout, table)}").fetchall()[0][0])
+    found = duck.execute(f"SELECT line, any_value(error_type), any_value(left(csv_line, 120)), "
+                        f"any_value(error_message) FROM {table} GROUP BY line ORDER BY line").fetchall()
+    examples, unreadable = [], len(found)
+    for line, kind, text, message in found:
+        examples.append((int(line), _csv_problem(kind, message), text.split("\n")[0]))
+        if kind == "UNQUOTED VALUE":  # an open quote swallows the rest of the file
+            with open(path, "rb") as fh:
+                lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 22), b""))
+            unreadable = max(unreadable, lines - rows_read - 1)
+    with open(path, "rb") as fh:
+        fh.seek(max(0, path.stat().st_size - 1))
+        ends_open = fh.read(1) not in (b"\n", b"")
+    truncated = bool(found) and ends_open and "missing" in examples[-1][1]
+    check = CsvCheck(rows_read, unreadable, examples[:20], truncated)
+    atomic_write_text(cache, json.dumps({"layout": [layout.delimiter, layout.header], "rows_read": rows_read,
+                                         "unreadable": unreadable, "examples": examples[:20], "truncated": truncated}))
+    return check
+
+
+def _csv_problem(kind: str, message: str) -> str:
+    numbers = re.findall(r"\d+", message or "")
+    if kind == "MISSING COLUMNS" and len(numbers) >= 2:
+        return f"expected {numbers[0]} fields, found {numbers[1]} (fields missing)"
+    if kind == "TOO MANY COLUMNS" and len(numbers) >= 2:
+        return f"expected {numbers[0]} fields, found {numbers[1]} (a delimiter inside an unquoted value?)"
+    if kind == "UNQUOTED VALUE":
+        return "a quote opens and never closes; the rest of the file is swallowed"
+    return f"{kind.lower()}: {message}"
 
 
 def _read_whitespace(con, path: Path, name: str) -> ir.Table:
@@ -496,6 +634,7 @@ class LoadedSource:
 
     raw_columns: dict[str, str] | None = field(default=None, repr=False)  # name -> type, as read
     number_format: NumberFormat | None = None  # how numbers written as text were read
+    unreadable: dict | None = None  # CSV rows skipped (on_bad_rows: skip): {"rows": n, "examples": [...]}
 
     @property
     def raw_schema(self) -> dict[str, str]:
@@ -573,6 +712,7 @@ def load(params: Params, con=None, store=None, kinds: tuple[str, ...] = KINDS) -
                 source._raw = read()
                 source.number_format = detect_decimal(source._raw, spec, kind, params, i)
                 source.all_rows = map_source(source._raw, spec, kind, params, i, source.number_format)
+                source.unreadable = _unreadable(spec, params)
             else:
                 key = f"source_{kind}_{_file_safe(spec.name)}"
                 source.all_rows = store.get(key)
@@ -583,6 +723,8 @@ def load(params: Params, con=None, store=None, kinds: tuple[str, ...] = KINDS) -
                                                                 source.number_format))
                     store.set_meta(f"raw_schema/{key}", source.raw_schema)
                     store.set_meta(f"number_format/{key}", source.number_format.as_dict())
+                    store.set_meta(f"unreadable/{key}", _unreadable(spec, params))
+                source.unreadable = store.meta(f"unreadable/{key}")
                 source.raw_columns = store.meta(f"raw_schema/{key}") or source.raw_columns
                 stored = store.meta(f"number_format/{key}")
                 if stored and source.number_format is None:
@@ -590,6 +732,15 @@ def load(params: Params, con=None, store=None, kinds: tuple[str, ...] = KINDS) -
             loaded.append(source)
         data.sources[kind] = loaded
     return data
+
+
+def _unreadable(spec: SourceSpec, params: Params) -> dict | None:
+    """The CSV rows read_raw left out of this source (on_bad_rows: skip), or None."""
+    check = _CSV_CHECKS.get(str(resolve_path(spec.path, params))) if spec.path else None
+    if check is None or not check.unreadable:
+        return None
+    return {"rows": check.unreadable, "examples": [list(e) for e in check.examples[:3]],
+            "truncated": check.truncated}
 
 
 def _columnar_file(spec: SourceSpec, params: Params) -> bool:
@@ -632,6 +783,10 @@ def data_range(params: Params) -> DataRange:
                   .execute())
     implausible = int(orders.filter(~ok & orders.order_ts.notnull()).count().execute())
     if per_period.empty:
+        empty = [s.location.rsplit("/", 1)[-1] for s in data.sources["orders"] if s.table.count().execute() == 0]
+        if empty:
+            raise SourceError(f"{params_file(params)}: the order source(s) {', '.join(empty)} hold no rows (a header "
+                              "line only?): the export wrote nothing; export it again")
         hint = f" ({implausible:,} order rows have implausible dates)" if implausible else ""
         raise SourceError(f"{params_file(params)}: no order has a parseable, plausible order_ts{hint}")
     volume = per_period.set_index(pd.to_datetime(per_period["start"]))["n"].sort_index()

@@ -120,7 +120,13 @@ def test_findings_and_status(tiny):
     by_check = {f.check: f for f in findings}
     assert by_check["exact_duplicates"].rows == 1 and by_check["exact_duplicates"].severity == "warn"
     assert by_check["guest_orders"].severity == "warn"  # 1 of 7 orders: above 5 %
-    assert audit.overall_status(findings) == "warn"
+    # 3 of the 9 rows are broken (unparseable A8, duplicate A2, zero-amount A5): above the 20 % allowed
+    faulty = by_check["faulty_share"]
+    assert faulty.severity == "fail" and faulty.rows == 3
+    assert "33.3 % of the order rows (3 of 9)" in faulty.message and "cleaning.max_faulty_share = 20 %" in faulty.message
+    assert audit.overall_status(findings) == "fail"
+    lenient = audit.CleanResult(**{**clean.__dict__, "max_faulty_share": 0.5})
+    assert audit.overall_status(audit.cleaning_findings(lenient, "CNY")) == "warn"
     assert audit.overall_status([]) == "pass"
     failures = audit.parse_failures(tiny)
     assert failures[["column", "raw column", "rows", "examples"]].values.tolist() == [["amount", "amount", 1, "'N/A'"]]

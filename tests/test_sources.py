@@ -194,8 +194,9 @@ def test_order_date_range(tiny_params):
     assert first == pd.Timestamp("2024-01-05 10:00") and last == pd.Timestamp("2024-03-02 09:00")
 
 
-def test_ragged_csv_gets_a_hint(tmp_path):
+def test_ragged_csv_names_the_line_and_the_fix(tmp_path):
     path = tmp_path / "pos.csv"
     path.write_text(CN_HEADER + "S1,M1,2024-01-02 10:00:00,¥1,234.50\nS2,M2,2024-01-03 11:00:00,88.00\n", encoding="utf-8")
-    with pytest.raises(SourceError, match="read as a single column"):
+    with pytest.raises(SourceError, match=r"pos.csv: 1 row\(s\) cannot be read as CSV — line 2: expected 4 fields, "
+                                          r"found 5 .*'S1,M1,2024-01-02 10:00:00,¥1,234.50'.*on_bad_rows: skip"):
         sources.load(config.load_params(_cn_params(tmp_path, path)))

@@ -117,6 +117,23 @@ def _nan_and_inf(b: Brand) -> None:
     write_frame(frame, b.folder / "orders.csv")
 
 
+def _raw_orders(edit: Callable[[bytes], bytes], **params) -> Callable[[Brand], None]:
+    """Write orders.csv as the base brand would, then damage its bytes; set source params."""
+    def mutate(b: Brand) -> None:
+        path = b.folder / "orders.csv"
+        write_frame(b.orders, path)
+        path.write_bytes(edit(path.read_bytes()))
+        b.params["sources"]["orders"][0].update(params)
+    return mutate
+
+
+def _latin1_names(b: Brand) -> None:
+    b.customers["region"] = b.customers["region"].map({"north": "Nordrhein", "south": "Bayern",
+                                                       "east": "Sachsen", "west": "Köln-Düren"})
+    write_frame(b.customers, b.folder / "customers.csv", encoding="latin-1")
+    b.params["sources"]["customers"][0]["encoding"] = "latin-1"
+
+
 CASES: tuple[Case, ...] = (
     # ---- dates and periods
     Case("future_dated_orders", "two orders dated 2031 (a typo in the year)", "repair", _future_date,
@@ -159,6 +176,40 @@ CASES: tuple[Case, ...] = (
          _id_spelling(lambda v: f" {v} "), expect=("had spaces around them trimmed",), same_figures=True),
     Case("campaign_ids_as_floats", "customer ids written 123.0 in the campaign export", "repair",
          _id_spelling(lambda v: f"{v}.0", "campaign"), expect=("read as 123",), same_figures=True),
+    # ---- broken files
+    Case("truncated_file", "the export stopped mid-row (last line cut)", "error", _raw_orders(lambda d: d[:-25]),
+         expect=("orders.csv", "line 1246", "cut short", "on_bad_rows: skip")),
+    Case("truncated_file_skipped", "a cut last line, with on_bad_rows: skip", "flagged",
+         _raw_orders(lambda d: d[:-25], on_bad_rows="skip"),
+         expect=("1 row(s) could not be read as CSV and were skipped", "line 1246")),
+    Case("extra_field", "one row with an extra unquoted field", "error",
+         _raw_orders(lambda d: d.replace(b"\nSO00100,", b"\nSO00100,x,", 1)),
+         expect=("line 101", "expected 6 fields, found 7")),
+    Case("unterminated_quote_skipped", "an open quote swallows the rest of the file; skip asked", "flagged",
+         _raw_orders(lambda d: d.replace(b"\nSO00100,", b'\nSO00100,"', 1), on_bad_rows="skip"),
+         expect=("a quote opens and never closes", "cleaning.max_faulty_share")),
+    Case("empty_file", "orders.csv has 0 bytes", "error", _raw_orders(lambda d: b""),
+         expect=("orders.csv is empty (0 bytes",)),
+    Case("header_only", "orders.csv has a header and no rows", "error",
+         _raw_orders(lambda d: d.split(b"\n")[0] + b"\n"), expect=("hold no rows", "orders.csv")),
+    Case("bad_byte", "one byte 0xff in a UTF-8 file", "error", _raw_orders(lambda d: d[:5000] + b"\xff" + d[5000:]),
+         expect=("orders.csv: line 97", "neither UTF-8 nor GB18030", "encoding:")),
+    Case("utf16_file", "orders saved as UTF-16 (Excel's 'Unicode text')", "repair",
+         _raw_orders(lambda d: d.decode().encode("utf-16")), same_figures=True),
+    Case("latin1_file", "the CRM export in Latin-1, declared in the params", "repair", _latin1_names,
+         same_figures=True),
+    Case("blank_lines", "blank lines inside the orders", "repair",
+         _raw_orders(lambda d: d.replace(b"\nSO00100,", b"\n\n\nSO00100,", 1)), same_figures=True),
+    Case("semicolon_csv", "orders delimited by semicolons", "repair",
+         lambda b: write_frame(b.orders, b.folder / "orders.csv", sep=";"), same_figures=True),
+    Case("tab_separated", "orders delimited by tabs", "repair",
+         lambda b: write_frame(b.orders, b.folder / "orders.csv", sep="\t"), same_figures=True),
+    Case("crlf_line_ends", "Windows line ends", "repair",
+         _raw_orders(lambda d: d.replace(b"\n", b"\r\n")), same_figures=True),
+    Case("missing_mapped_column", "the params map a column the file does not have", "error",
+         _orders_param("columns", {"order_id": "order_id", "customer_id": "member_id", "order_ts": "order_time",
+                                   "amount": "amount"}),
+         expect=("columns.customer_id", "'member_id' not found", "orders.csv")),
     # ---- thresholds
     Case("many_unparseable_rows", "30 % of the amounts are 'n/a'", "flagged", _unparseable_share(0.3),
          expect=("cleaning.max_faulty_share = 20 %",)),
