@@ -430,7 +430,7 @@ class Study:
 
     @property
     def currency(self) -> str:
-        return self.params.business.currency
+        return self.params.business.unit
 
     def ids(self, status: str) -> list[str]:
         if self.overview.empty:

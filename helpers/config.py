@@ -253,7 +253,8 @@ class Readiness(_Strict):
 
 
 class Business(_Strict):
-    currency: str = "CNY"
+    currency: str = Field(default="", description="the unit money is shown in (CNY, EUR, ¥ ...); never guessed: "
+                                                  "unset, money is labelled 'unspecified currency'")
     margin: float = Field(default=0.3, gt=0, le=1, description="gross margin as a share of revenue")
     annual_discount_rate: float = Field(default=0.10, ge=0, lt=1)
     cost_to_serve_per_customer_year: float = Field(default=0.0, ge=0)
@@ -263,6 +264,11 @@ class Business(_Strict):
 # ---------------------------------------------------------------- per-notebook sections
 # Each numbered notebook reads its own section. Every field has a default that suits a typical
 # consumer brand, so a brand's params only name what differs.
+
+    @property
+    def unit(self) -> str:
+        """The label money carries in tables, charts and sentences."""
+        return self.currency.strip() or "unspecified currency"
 
 
 class Lifecycle(_Strict):

@@ -58,7 +58,7 @@ class Run:
 
     @property
     def currency(self) -> str:
-        return self.params.business.currency
+        return self.params.business.unit
 
     # ------------------------------------------------------------ data (in the engine, read once)
     @cached_property
@@ -361,6 +361,38 @@ def default_assumptions(params: Params) -> list[str]:
         if not given:
             out.append(f"{section}.{name}")
     return out
+
+
+# Every assumption the money answers rest on, in the order a reader checks them: (section,
+# field, what it is, how its value reads).
+ASSUMPTIONS_SHOWN = (
+    ("business", "currency", "currency", lambda v: v or "unspecified"),
+    ("business", "margin", "gross margin", lambda v: f"{100 * v:.0f} % of revenue"),
+    ("business", "annual_discount_rate", "annual discount rate (CLV)", lambda v: f"{100 * v:.0f} %"),
+    ("business", "cost_to_serve_per_customer_year", "cost to serve a customer per year", lambda v: f"{v:,.2f}"),
+    ("tiers", "budget", "retention budget per period", lambda v: f"{v:,.0f}"),
+    ("tiers", "cost_per_contact", "cost per contact, by channel",
+     lambda v: ", ".join(f"{k} {c:g}" for k, c in v.items())),
+    ("tiers", "assumed_response", "assumed response where none was measured",
+     lambda v: ", ".join(f"{k} {100 * c:.1f} %" for k, c in v.items())),
+)
+
+
+def assumptions_table(params: Params) -> pd.DataFrame:
+    """The business assumptions of this run and where each comes from: the brand's params, or
+    the workbook's generic default (then the money figures that use it are illustrative)."""
+    rows = []
+    for section, name, label, show in ASSUMPTIONS_SHOWN:
+        given = section in params.model_fields_set and name in getattr(params, section).model_fields_set
+        rows.append({"assumption": label, "value": show(getattr(getattr(params, section), name)),
+                     "source": f"params ({section}.{name})" if given else f"workbook default — set {section}.{name}"})
+    return pd.DataFrame(rows, columns=["assumption", "value", "source"])
+
+
+def styled_assumptions(params: Params):
+    """The assumptions table for a page: left-aligned, nothing cut short."""
+    return (assumptions_table(params).style.hide(axis="index")
+            .set_properties(**{"text-align": "left"}))
 
 
 def is_illustrative(params: Params) -> bool:
