@@ -16,7 +16,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 BRAND ?= demo
 PERIOD ?= latest
 
-.PHONY: help env demo run test test-fast lab bench bench-clv lint strip clean
+.PHONY: help env demo run test test-fast lab bench bench-clv corpus lint strip clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -54,6 +54,9 @@ bench: env  ## all six notebooks at 1M and 10M orders vs lifetimes' fit on the s
 
 bench-clv: env  ## the CLV path alone against lifetimes, and the benchmark harness's own checks
 	$(BIN)/python -m pytest benchmarks -q -s  # BENCH_CUSTOMERS=300000 for a quick run
+
+corpus: env  ## every bad-input case (tests/badinputs) through all six notebooks: no crash, the outcome each states
+	$(BIN)/python -m tests.badinputs.run_all --jobs 2
 
 lint: env  ## ruff
 	$(BIN)/ruff check helpers tests

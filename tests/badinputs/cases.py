@@ -33,6 +33,10 @@ class Case:
     expect: tuple[str, ...] = ()  # fragments the message (error) or the findings must contain
     same_figures: bool = False  # repair: revenue, orders and customers equal the clean brand's
     env: tuple[tuple[str, str], ...] = ()
+    # where the broken thing shows: 'audit' cases are checked in-process by tests/test_badinputs.py
+    # (notebook 01's calls); 'notebooks' cases only in a full run (python -m tests.badinputs.run_all)
+    stage: str = "audit"
+    said_in_notebooks: tuple[str, ...] = ()  # fragments a full run's executed notebooks must contain
 
 
 def _orders_as_text(b: Brand, column: str, fmt: Callable, **csv) -> None:
@@ -220,8 +224,41 @@ CASES: tuple[Case, ...] = (
 )
 
 
+def _one_time_buyers(b: Brand) -> None:
+    b.orders = b.orders.drop_duplicates("customer_id").reset_index(drop=True)
+
+
+def _campaign(**changes) -> Callable[[Brand], None]:
+    def mutate(b: Brand) -> None:
+        frame = b.campaign.copy()
+        for column, value in changes.items():
+            if value is None:
+                frame = frame.drop(columns=[column])
+                b.params["sources"]["campaigns"][0]["columns"].pop(column, None)
+            else:
+                frame[column] = value(frame) if callable(value) else value
+        write_frame(frame, b.folder / "campaign.csv")
+    return mutate
+
+
+NOTEBOOK_CASES: tuple[Case, ...] = (
+    Case("no_repeat_buyers", "no customer ever bought twice", "flagged", _one_time_buyers, stage="notebooks",
+         said_in_notebooks=("bought on two or more days",)),
+    Case("campaign_without_cost", "the campaign export has no cost column", "repair", _campaign(cost=None),
+         stage="notebooks", said_in_notebooks=("cost",)),
+    Case("campaign_ctrl_label", "the control group is labelled CTRL", "repair",
+         _campaign(group=lambda f: f["group"].map({"control": "CTRL", "treatment": "treatment"})),
+         stage="notebooks"),
+    Case("campaign_unknown_label", "a group label nobody mapped (Kontrolle)", "flagged",
+         _campaign(group=lambda f: f["group"].map({"control": "Kontrolle", "treatment": "treatment"})),
+         stage="notebooks", said_in_notebooks=("Kontrolle",)),
+    Case("campaign_ids_numeric", "campaign ids 1, 2, 10 (sorted as text before)", "repair",
+         _campaign(campaign_id=lambda f: [(1, 2, 10)[i % 3] for i in range(len(f))]), stage="notebooks"),
+)
+
+
 def by_name(name: str) -> Case:
-    return next(case for case in CASES if case.name == name)
+    return next(case for case in CASES + NOTEBOOK_CASES if case.name == name)
 
 
 def build(case: Case, folder: Path) -> Brand:
@@ -233,6 +270,6 @@ def build(case: Case, folder: Path) -> Brand:
 
 if __name__ == "__main__":
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "badinputs")
-    for case in CASES:
+    for case in CASES + NOTEBOOK_CASES:
         build(case, out / case.name)
         print(f"{out / case.name}: {case.what} ({case.outcome})")
