@@ -105,6 +105,8 @@ def _profile_one(kind: str, src: LoadedSource) -> dict:
         aggs["zero_amount_rows"] = (t.amount == 0).fill_null(False).sum()
         aggs["revenue"] = t.amount.sum()
     row = t.aggregate(**aggs).execute().iloc[0].to_dict()
+    if kind == "orders" and not _maps_amount(src):  # unknown, not zero: shown blank
+        row.update(negative_amount_rows=None, zero_amount_rows=None, revenue=None)
     failures = (
         t.filter(t._parse_error.notnull()).group_by("_parse_error").aggregate(n=ibis._.count()).execute()
     )
@@ -136,11 +138,20 @@ def _profile_one(kind: str, src: LoadedSource) -> dict:
                              if src.number_format else []),
         "refund_rows": int(row["refund_rows"]) if kind == "orders" else None,
         "refund_status_rows": int(row["refund_status_rows"]) if kind == "orders" else None,
-        "negative_amount_rows": int(row["negative_amount_rows"]) if kind == "orders" else None,
-        "zero_amount_rows": int(row["zero_amount_rows"]) if kind == "orders" else None,
-        "revenue": float(row["revenue"]) if kind == "orders" and not pd.isna(row["revenue"]) else None,
+        "negative_amount_rows": _int_or_none(row.get("negative_amount_rows")) if kind == "orders" else None,
+        "zero_amount_rows": _int_or_none(row.get("zero_amount_rows")) if kind == "orders" else None,
+        "revenue": float(row["revenue"]) if kind == "orders" and row.get("revenue") is not None
+        and not pd.isna(row["revenue"]) else None,
     }
     return out
+
+
+def _maps_amount(src: LoadedSource) -> bool:
+    return "amount" in src.spec.columns or "amount" in src.spec.constants
+
+
+def _int_or_none(value) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
 
 
 def source_schemas(data: Dataset) -> pd.DataFrame:
@@ -228,7 +239,7 @@ def monthly_volume(daily: pd.DataFrame) -> pd.DataFrame:
     if daily.empty:
         return daily
     m = daily.assign(month=daily["day"].dt.to_period("M").dt.to_timestamp())
-    return m.groupby(["month", "source"], as_index=False)[["orders", "revenue"]].sum()
+    return m.groupby(["month", "source"], as_index=False)[["orders", "revenue"]].sum(min_count=1)
 
 
 # ---------------------------------------------------------------- cleaning
@@ -244,6 +255,7 @@ class CleanResult:
     counts: dict[str, int] = field(default_factory=dict)
     outlier_threshold: float | None = None
     max_faulty_share: float = 0.2  # cleaning.max_faulty_share: above it the audit fails
+    has_amount: bool = True  # False: no amount mapped, every revenue figure is unknown (NaN), not 0
 
     @property
     def revenue_net(self) -> float:
@@ -304,7 +316,7 @@ def flag_orders(orders: ir.Table, period_end: pd.Timestamp, params: Params) -> i
     if rules.cancelled == "drop":
         cases.append((is_cancelled(t), "cancelled orders"))
     cases.append((is_refund(t), "refunds"))
-    if rules.zero_amount == "drop":
+    if rules.zero_amount == "drop" and params.has_amount:  # no amount mapped: unknown, not zero
         cases.append((~(t.amount != 0).fill_null(False), "zero-amount orders"))
     drop = ibis.cases(*cases, else_=ibis.null("string"))
     return t.mutate(_drop=drop, _conflicted=t._in2 & (t._n_versions > 1)).drop("_in1", "_exact", "_in2",
@@ -407,7 +419,7 @@ def clean_orders(data: Dataset, period_end: pd.Timestamp, *, store=None, with_st
         "zero-amount orders": "amount 0: test orders, free replacements",
     }
     applies = {"exact duplicates": rules.duplicates == "drop", "cancelled orders": rules.cancelled == "drop",
-               "zero-amount orders": rules.zero_amount == "drop"}
+               "zero-amount orders": rules.zero_amount == "drop" and params.has_amount}
     running = total
     for rule in RULE_ORDER:
         if not applies.get(rule, True):
@@ -420,6 +432,14 @@ def clean_orders(data: Dataset, period_end: pd.Timestamp, *, store=None, with_st
 
     # 3. outliers: flagged (or dropped), never silently; the threshold from the kept rows
     kept = flagged.filter(flagged._drop.isnull())
+    if not params.has_amount:  # no money: no size outliers, no refund total, revenue unknown (not 0)
+        clean = kept.mutate(is_outlier=ibis.literal(False)).drop("_drop", "_conflicted")
+        frame = pd.DataFrame(steps)
+        frame[["revenue_before", "revenue_change", "revenue_after"]] = float("nan")
+        return CleanResult(orders=store.put("orders_clean", clean),
+                           refunds=store.put("refunds", flagged.filter(flagged._drop == "refunds").drop("_drop", "_conflicted")),
+                           steps=frame, counts=counts, outlier_threshold=None,
+                           max_faulty_share=rules.max_faulty_share, has_amount=False)
     positive = kept.filter(kept.amount > 0)
     log_amount = positive.amount.log()
     median = _scalar(log_amount.median())
@@ -681,12 +701,23 @@ def cleaning_findings(clean: CleanResult, currency: str) -> list[Finding]:
             out.append(Finding("refund_share", "info", 0,
                                f"refunds amount to {fmt_money_short(refund_total, currency)}, "
                                f"{100 * share(refund_total, gross):.1f} % of raw revenue; revenue is reported net of them."))
+    if not clean.has_amount:
+        out.append(Finding("no_amount", "info", 0, no_amount_sentence()))
     n_out = clean.counts.get("outliers_flagged", clean.counts.get("outliers", 0))
     if n_out:
         out.append(Finding("outliers", "info", n_out,
                            f"{fmt_count(n_out)} order(s) above {fmt_money_short(clean.outlier_threshold, currency)} are "
                            "wholesale-size outliers: flagged (is_outlier), not dropped."))
     return out
+
+
+def no_amount_sentence() -> str:
+    """What the audit does without an amount (the notebook says it; each later notebook says
+    which of its own money sections it skips)."""
+    from helpers.report import NO_AMOUNT
+
+    return (f"{NO_AMOUNT}: revenue, refund totals, zero-amount and size-outlier checks are skipped (an unknown "
+            "amount is not a zero one, so no order is dropped for it); orders and customers are counted as usual.")
 
 
 def island_findings(matches: pd.DataFrame, data: Dataset) -> list[Finding]:
@@ -772,6 +803,8 @@ def reconciliation_table(clean: CleanResult) -> pd.DataFrame:
     cols = ["step", "action", "rows_removed", "rows_after", "revenue_change", "revenue_after", "why"]
     steps = clean.steps[cols].copy()
     steps["revenue_change"] = steps["revenue_change"].round(2) + 0.0  # no "-0.00" from float noise
+    if not clean.has_amount:
+        steps = steps.drop(columns=["revenue_change", "revenue_after"])
     return steps.rename(columns={
         "rows_removed": "rows removed", "rows_after": "rows after", "revenue_change": "revenue change",
         "revenue_after": "revenue after"}).set_index("step")
@@ -779,8 +812,9 @@ def reconciliation_table(clean: CleanResult) -> pd.DataFrame:
 
 def styled_reconciliation(clean: CleanResult):
     """The reconciliation with money and counts formatted, reasons left-aligned."""
-    return reconciliation_table(clean).style.format(
-        {"rows removed": "{:,.0f}", "rows after": "{:,.0f}", "revenue change": "{:,.2f}", "revenue after": "{:,.2f}"},
+    table = reconciliation_table(clean)
+    formats = {"rows removed": "{:,.0f}", "rows after": "{:,.0f}", "revenue change": "{:,.2f}", "revenue after": "{:,.2f}"}
+    return table.style.format({k: v for k, v in formats.items() if k in table.columns},
         na_rep="").set_properties(subset=["why"], **{"text-align": "left"})
 
 
@@ -820,6 +854,11 @@ def clean_summary(clean: CleanResult, ready: dict) -> dict:
     starts = steps[steps["action"] == "start"]
     final = steps.iloc[-1]
     refunds = steps.loc[steps["step"] == "net of refunds", "revenue_change"]
+    if not clean.has_amount:  # revenue unknown: null in metrics.json, never 0
+        return {"rows_raw": int(starts["rows_after"].sum()), "revenue_raw": None,
+                "orders_clean": int(final["rows_after"]), "revenue_clean": None, "refunds": None,
+                "customers_clean": int(ready["customers"]), "outliers_flagged": 0, "outlier_threshold": None,
+                "has_amount": False}
     return {
         "rows_raw": int(starts["rows_after"].sum()),
         "revenue_raw": float(starts["revenue_after"].sum()),
@@ -829,6 +868,7 @@ def clean_summary(clean: CleanResult, ready: dict) -> dict:
         "customers_clean": int(ready["customers"]),
         "outliers_flagged": int(clean.counts.get("outliers_flagged", 0)),
         "outlier_threshold": clean.outlier_threshold,
+        "has_amount": True,
     }
 
 
@@ -850,6 +890,10 @@ def verdict_sentence(status: str, summary: dict, findings: list[Finding], curren
     word = {"pass": "**PASS** — the data can be used as it is",
             "warn": "**WARN** — usable, but check the warnings before relying on the figures they touch",
             "fail": "**FAIL** — fix the failures before trusting the later notebooks"}[status]
+    if summary["revenue_clean"] is None:
+        return (f"{word}. {counts['fail']} failure(s), {counts['warn']} warning(s), {counts['info']} note(s). "
+                f"From {summary['rows_raw']:,} raw rows the clean data keeps {summary['orders_clean']:,} orders by "
+                f"{summary['customers_clean']:,} customers (no amount: no revenue figure).")
     kept = share(summary["revenue_clean"], summary["revenue_raw"])
     return (f"{word}. {counts['fail']} failure(s), {counts['warn']} warning(s), {counts['info']} note(s). "
             f"From {summary['rows_raw']:,} raw rows ({fmt_money_short(summary['revenue_raw'], currency)}) the clean "

@@ -1902,6 +1902,8 @@ def lift_sentences(study: Study, arms_out: pd.DataFrame, lifts: pd.DataFrame) ->
             out.append(head + ": the interval includes zero, so **we cannot tell** whether it changed repurchase"
                        + (f" — although the raw difference alone would have said it {raw_verdict} it: that came from "
                           "arms that differed before the contact (section 1)." if raw_verdict else "."))
+        if not study.params.has_amount:  # no amount: revenue unknown, no sentence about it
+            continue
         out.append(f"Revenue per customer in the window: {r.revenue_pc:+,.1f} {cur} raw ({_ci_money(r.revenue_lo, r.revenue_hi, cur)}); "
                    f"with CUPED (each customer's revenue in the {study.cfg.pre_period_days} days before contact) "
                    f"{r.revenue_cuped:+,.1f} {cur} ({_ci_money(r.revenue_cuped_lo, r.revenue_cuped_hi, cur)}), the "
@@ -2104,8 +2106,11 @@ def _findings(study: Study, lifts: pd.DataFrame, econ: pd.DataFrame, subs: dict[
     for r in ok.itertuples():
         what = f"{r.campaign_id}" + (f" ({r.arm})" if (lifts["campaign_id"] == r.campaign_id).sum() > 1 else "")
         s = (f"{what} changed repurchase by an estimated {_pp(r.repurchase_adj)} ({_ci_pp(r.repurchase_adj_lo, r.repurchase_adj_hi)}, "
-             f"adjusted for the customers' history; the raw difference was {_pp(r.repurchase_pp)}) and "
-             f"earned about {fmt_money(r.incremental_profit, cur)} extra profit before the offer's discount")
+             f"adjusted for the customers' history; the raw difference was {_pp(r.repurchase_pp)})")
+        if not study.params.has_amount:  # no amount: no profit, net or ROI figure
+            parts.append(s + "; the orders carry no amount, so what it earned is not known.")
+            continue
+        s += f" and earned about {fmt_money(r.incremental_profit, cur)} extra profit before the offer's discount"
         spent = fmt_money(r.total_cost, cur) if _finite(r.total_cost) else ""
         what_cost = "contacts and the offer" if _finite(r.offer_cost) else "contacts"
         if np.isfinite(r.roi):
@@ -2188,3 +2193,40 @@ def outcomes_export(study: Study) -> pd.DataFrame:
             "pre_revenue", "orders_before", "recency_days", "contacts_prior", "cost", *study.dimensions]
     frame = pd.concat(study.outcomes.values(), ignore_index=True)
     return frame[[c for c in cols if c in frame.columns]]
+
+
+# ================================================================ brands without money
+# Orders without an amount (none mapped): repurchase and order lifts are measured as usual; every
+# revenue, profit and ROI figure is unknown — left out of the tables and null in metrics.json,
+# never a 0 (the contact cost, recorded in the campaign table, stays).
+
+MONEY_WORDS = ("revenue", "profit", "roi")
+
+
+def no_amount_note(params: config.Params) -> str:
+    """Notebook 06's sections that need money, said first when the orders carry no amount."""
+    from helpers.report import no_amount_sentence
+
+    return no_amount_sentence(params, "revenue and profit per customer, their lifts, pre-period revenue and the "
+                              "campaign economics (incremental profit and ROI, section 4) are",
+                              "conversion lift (repurchase and orders per customer) is measured as usual")
+
+
+def without_money(value, has_amount: bool):
+    """``value`` (a display frame, or metrics) without its revenue / profit / ROI figures when the
+    orders carry no amount (unchanged otherwise): frames lose those columns and pre-period revenue
+    rows, metrics keep the keys with null."""
+    if has_amount:
+        return value
+    if isinstance(value, pd.DataFrame):
+        cols = [c for c in value.columns if not any(w in str(c).lower() for w in MONEY_WORDS)]
+        out = value[cols]
+        if "before the contact" in out.columns:
+            out = out[~out["before the contact"].astype(str).str.contains("revenue")]
+        return out
+    if isinstance(value, dict):
+        return {k: None if any(w in str(k).lower() for w in MONEY_WORDS) else without_money(v, False)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_money(v, False) for v in value]
+    return value

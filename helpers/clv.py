@@ -2283,6 +2283,7 @@ class SpendResult:
     # orders the audit flagged as extreme (is_outlier) to the period end: orders, customers, revenue,
     # the audit's threshold, and whether the spend model left them out (clv.exclude_outliers)
     excluded: dict | None = None
+    money: bool = True  # False: the orders carry no amount (none mapped); no spend model, no CLV in money
 
     @property
     def correlation_material(self) -> bool:
@@ -2292,6 +2293,9 @@ class SpendResult:
 def spend_model(run, hist_res: HistoryResult) -> SpendResult:
     """Step 3: Gamma-Gamma on the repeat buyers (all data to the period end)."""
     p = run.params.clv
+    if not run.params.has_amount:  # nothing to fit: CLV is not computed in money, tiers use expected purchases
+        return SpendResult(fit=None, data=pd.DataFrame(), by_frequency=pd.DataFrame(), refund_share=0.0,
+                           warn_at=p.spend_correlation_warn, skipped="the orders carry no amount", money=False)
     data = spend_data(hist_res.summary)
     share = refund_rate(run.orders, run.clean.refunds) if run.params.cleaning.refunds == "net" else 0.0
     res = SpendResult(fit=None, data=data, by_frequency=spend_by_frequency(data) if len(data) else pd.DataFrame(),
@@ -2343,6 +2347,8 @@ def extreme_sentence(excluded: dict | None, currency: str) -> str | None:
 
 def spend_sentences(res: SpendResult, currency: str, params) -> list[str]:
     extreme = extreme_sentence(res.excluded, currency)
+    if not res.money:
+        return [no_amount_note(params)]
     if res.fit is None:
         return [f"The spend model could not be fitted ({res.skipped}); CLV cannot be computed."] + ([extreme] if extreme else [])
     f = res.fit
@@ -2395,6 +2401,26 @@ class ClvResult:
     def fitted_on(self) -> Histogram:
         return self.fit_hist if self.fit_hist is not None else self.hist
 
+    @property
+    def money(self) -> bool:
+        """False when the orders carry no amount: every money figure is unknown, never 0."""
+        return self.spend.money
+
+    @property
+    def value(self) -> pd.Series:
+        """What ranks customers: the CLV, or without money the expected purchases (365 days)."""
+        return self.predictions["clv" if self.money else "expected_purchases_365"]
+
+
+def no_amount_note(params) -> str:
+    """Notebook 04's sections that need money, said first when the orders carry no amount."""
+    from helpers.report import no_amount_sentence
+
+    return no_amount_sentence(params, "the spend model (section 3), the CLV in money with its intervals, "
+                              "sensitivity and CLV/CAC, and past revenue are",
+                              "the purchase models (BG/NBD, Pareto/NBD) still predict purchases and P(alive) from "
+                              "frequency and recency, and customers are ranked by expected purchases")
+
 
 def customer_values(run, hist_res: HistoryResult, spend: SpendResult, hold: HoldoutResult,
                     calibrate_from: int | None = None) -> ClvResult:
@@ -2432,6 +2458,12 @@ def value_table(res: ClvResult, currency: str) -> pd.DataFrame:
     pr = res.predictions
     f = res.summary.frame
     revenue = (pr["expected_purchases_365"] * pr["expected_spend"]).sum()
+    if not res.money:  # purchases only: no money row at all (never a 0 shown as a figure)
+        rows = [("customers", _fmt_int(len(pr))),
+                *[(f"expected purchases, next {d} days", f"{pr[f'expected_purchases_{d}'].sum():,.0f}") for d in (30, 90, 365)],
+                ("mean P(alive)", f"{pr['p_alive'].mean():.2f}"),
+                ("likely to buy again within the horizon", _fmt_int(pr["expected_next_purchase"].notna().sum()))]
+        return pd.DataFrame(rows, columns=["figure", "value"]).set_index("figure")
     rows = [
         ("customers", _fmt_int(len(pr))),
         ("expected purchases, next 30 days", f"{pr['expected_purchases_30'].sum():,.0f}"),
@@ -2460,6 +2492,9 @@ def add_intervals(run, res: ClvResult, hold: HoldoutResult | None = None) -> Clv
     if current is not None and "stage" in current.columns:
         stage = res.predictions[["customer_id"]].merge(current[["customer_id", "stage"]], on="customer_id", how="left")
         res.stage = stage["stage"].fillna("unknown").astype(str)
+    if not res.money:
+        res.bootstrap_note = "No CLV intervals: the orders carry no amount, so there is no CLV in money."
+        return res
     if res.spend.fit is None:
         res.bootstrap_note = "No CLV intervals: the spend model could not be fitted."
         return res
@@ -2513,18 +2548,23 @@ def show_intervals(table: pd.DataFrame, currency: str, level: float):
 def value_sentences(res: ClvResult, currency: str) -> list[str]:
     pr = res.predictions
     s = res.settings
-    c = concentration(pr["clv"])
+    c = concentration(res.value)
     lines = [f"Refitted on all data to the period end, the {res.fit.name} expects "
              f"{pr['expected_purchases_365'].sum():,.0f} purchases in the next 365 days from today's "
              f"{_fmt_int(len(pr))} customers; {_fmt_int((pr['p_alive'] >= 0.5).sum())} of them are more likely alive "
-             "than not.",
-             f"CLV over {s.horizon_months} months (margin x expected purchases x expected spend, discounted at "
-             f"{_pct(s.annual_discount_rate, 0)} a year"
-             + (f", minus {_money(s.cost_to_serve_per_year, currency, 2)} a year to serve an active customer" if s.cost_to_serve_per_year else "")
-             + f"): {_money(pr['clv'].sum(), currency)} in total, {_money(pr['clv'].mean(), currency, 2)} per customer on "
-             f"average but {_money(pr['clv'].median(), currency, 2)} for the median customer.",
-             f"Value is concentrated: the top 10 % of customers hold {_pct(c['top_10'], 0)} of it (top 1 %: "
-             f"{_pct(c['top_1'], 0)}, top 20 %: {_pct(c['top_20'], 0)}; Gini {c['gini']:.2f})."]
+             "than not."]
+    if not res.money:
+        lines.append(f"Expected purchases are concentrated: the top 10 % of customers hold {_pct(c['top_10'], 0)} of "
+                     f"the next 365 days' purchases (top 1 %: {_pct(c['top_1'], 0)}, top 20 %: {_pct(c['top_20'], 0)}; "
+                     f"Gini {c['gini']:.2f}).")
+    else:
+        lines += [f"CLV over {s.horizon_months} months (margin x expected purchases x expected spend, discounted at "
+                 f"{_pct(s.annual_discount_rate, 0)} a year"
+                 + (f", minus {_money(s.cost_to_serve_per_year, currency, 2)} a year to serve an active customer" if s.cost_to_serve_per_year else "")
+                 + f"): {_money(pr['clv'].sum(), currency)} in total, {_money(pr['clv'].mean(), currency, 2)} per customer on "
+                 f"average but {_money(pr['clv'].median(), currency, 2)} for the median customer.",
+                 f"Value is concentrated: the top 10 % of customers hold {_pct(c['top_10'], 0)} of it (top 1 %: "
+                 f"{_pct(c['top_1'], 0)}, top 20 %: {_pct(c['top_20'], 0)}; Gini {c['gini']:.2f})."]
     if c["negative_share"] > 0:
         lines.append(f"{_pct(c['negative_share'])} of customers have a negative CLV: their expected margin does not "
                      "cover the cost to serve them.")
@@ -2575,6 +2615,9 @@ def at_risk(res: ClvResult) -> pd.DataFrame:
     """Former top customers (top 20 % by past revenue, repeat buyers) now most likely lost."""
     f = res.summary.frame
     d = res.predictions.assign(x=f["x"].to_numpy())
+    if not res.money:  # without money: top 20 % by past purchases; past revenue unknown
+        out = lost_valuable(d, (f["x"] + 1).astype(float), top_share=0.2, p_alive_below=0.3)
+        return out.assign(past_purchases=out["past_revenue"], past_revenue=np.nan)
     return lost_valuable(d, f["amount"], top_share=0.2, p_alive_below=0.3)
 
 
@@ -2593,10 +2636,19 @@ def findings(hold: HoldoutResult, res: ClvResult, lost: pd.DataFrame, currency: 
                        if c["lower_than_baseline"] else "no better than extrapolating each customer's past rate")
         lines.append(f"- **Model quality:** the {c['label']} is {verdict} (holdout RMSE {c['rmse']:.3f} vs "
                      f"{c['baseline_rmse']:.3f} for the naive baseline; total {100 * c['total_error']:+.1f} %).")
-    conc = concentration(res.predictions["clv"])
-    lines.append(f"- **Where the value is:** the top 10 % of customers hold {_pct(conc['top_10'], 0)} of the "
-                 f"{res.settings.horizon_months}-month CLV — protect them first.")
-    if len(lost):
+    conc = concentration(res.value)
+    if res.money:
+        lines.append(f"- **Where the value is:** the top 10 % of customers hold {_pct(conc['top_10'], 0)} of the "
+                     f"{res.settings.horizon_months}-month CLV — protect them first.")
+    else:
+        lines.append(f"- **Where the purchases are:** the top 10 % of customers hold {_pct(conc['top_10'], 0)} of the "
+                     "purchases expected in the next 365 days (no amount, so no CLV in money) — protect them first.")
+    if len(lost) and not res.money:
+        lines.append(f"- **Frequent customers probably lost:** {_fmt_int(len(lost))} repeat buyers from the top 20 % by past "
+                     f"purchases now have P(alive) below 30 % (median {_pct(lost['p_alive'].median(), 0)}); they made "
+                     f"{lost['past_purchases'].sum():,.0f} purchases in the past. The list is in "
+                     "data/clv_lost_valuable.csv for a win-back campaign.")
+    elif len(lost):
         lines.append(f"- **Valuable customers probably lost:** {_fmt_int(len(lost))} repeat buyers from the top 20 % by past "
                      f"revenue now have P(alive) below 30 % (median {_pct(lost['p_alive'].median(), 0)}); they brought "
                      f"{_money(lost['past_revenue'].sum(), currency)} in the past. The list is in "
@@ -2656,9 +2708,11 @@ def metrics(hold: HoldoutResult, res: ClvResult) -> dict:
         "spend_frequency_correlation": float(res.spend.fit.pearson) if res.spend.fit else None,
         "gamma_gamma_flat": bool(res.spend.fit.flat) if res.spend.fit else None,
         "spend_extreme_orders": res.spend.excluded,
-        "refund_share": float(res.settings.refund_share),
+        "refund_share": float(res.settings.refund_share) if res.money else None,
         "horizon_months": int(res.settings.horizon_months),
-        "total": float(pr["clv"].sum()),
+        # no spend model (no amount, or no fit): the CLV is unknown, null — never a total of 0
+        "total": float(pr["clv"].sum()) if res.spend.fit is not None else None,
+        "has_amount": res.money,
         "total_interval": [total_low, total_high],
         "total_interval_parameters": [param_low, param_high],
         "total_interval_forecast_error": res.forecast_error,
@@ -2668,7 +2722,8 @@ def metrics(hold: HoldoutResult, res: ClvResult) -> dict:
         "bootstrap_draws": int(res.boot.draws) if res.boot else 0,
         "expected_purchases_365": float(pr["expected_purchases_365"].sum()),
         "p_alive_mean": float(pr["p_alive"].mean()),
-        "top10_share": concentration(pr["clv"])["top_10"],
+        "top10_share": concentration(pr["clv"])["top_10"] if res.spend.fit is not None else None,
+        "top10_purchase_share": concentration(pr["expected_purchases_365"])["top_10"],
     }
     if res.params_table is not None:
         out["params_interval"] = {f"{r.model}: {r.parameter}": [float(r.low), float(r.high)]

@@ -90,8 +90,10 @@ def spend_by_frequency(table: pd.DataFrame, population_mean: float, currency: st
     return fig
 
 
-def value_overview(curve: pd.DataFrame, p_alive: pd.Series, repeat: pd.Series, currency: str, title: str):
-    """Left: how concentrated the CLV is (Lorenz curve). Right: P(alive), one-time vs repeat buyers."""
+def value_overview(curve: pd.DataFrame, p_alive: pd.Series, repeat: pd.Series, currency: str, title: str,
+                   measure: str | None = None):
+    """Left: how concentrated the CLV is (Lorenz curve; ``measure`` names another value, e.g. the
+    expected purchases of a brand without money). Right: P(alive), one-time vs repeat buyers."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     ax = axes[0]
     ax.plot(100 * curve["customers"], 100 * curve["value"], color="darkgreen", linewidth=2)
@@ -104,7 +106,7 @@ def value_overview(curve: pd.DataFrame, p_alive: pd.Series, repeat: pd.Series, c
         ax.annotate(f"top {100 * share:.0f} %: {100 * v:.0f} %", (100 * share, 100 * v), xytext=(6, -12),
                     textcoords="offset points", fontsize=8)
     ax.set_xlabel("customers, most valuable first (%)")
-    ax.set_ylabel(f"share of total positive CLV ({currency}, %)")
+    ax.set_ylabel(measure or f"share of total positive CLV ({currency}, %)")
     ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
     ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
     ax.set_title("How concentrated is the value?")

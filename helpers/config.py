@@ -71,9 +71,11 @@ CANONICAL: dict[str, dict[str, dict[str, str]]] = {
             "order_id": "string",
             "customer_id": "string",
             "order_ts": "timestamp",
-            "amount": "money",
         },
         "optional": {
+            # optional: a brand whose orders carry no money (loyalty-card visits) runs everything
+            # that needs none; Params.has_amount says which, and the money sections are skipped
+            "amount": "money",
             "channel": "string",
             "store": "string",
             "region": "string",
@@ -211,6 +213,13 @@ class Sources(_Strict):
                     raise ValueError(
                         f"{kind}[{i}] ({src.name}): required canonical column(s) {missing} not mapped"
                     )
+        with_amount = [s.name for s in self.orders if "amount" in s.columns or "amount" in s.constants]
+        if with_amount and len(with_amount) < len(self.orders):
+            without = [s.name for s in self.orders if s.name not in with_amount]
+            raise ValueError(
+                f"orders: amount is mapped in {with_amount} but not in {without}; map it in every order source "
+                "(revenue and CLV would leave the other sources' orders out) or in none (the money sections "
+                "are then skipped)")
         names = [s.name for k in ("orders", "customers", "interactions", "campaigns") for s in getattr(self, k)]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -538,6 +547,12 @@ class Params(_Strict):
     @property
     def title(self) -> str:
         return self.display_name or self.brand
+
+    @property
+    def has_amount(self) -> bool:
+        """True when the orders carry money (amount mapped in the order sources); without it
+        revenue, spend and CLV in money are skipped and purchases are counted only."""
+        return any("amount" in s.columns or "amount" in s.constants for s in self.sources.orders)
 
 
 # ---------------------------------------------------------------- loading and errors

@@ -1804,3 +1804,12 @@ def recorded_sentence(section: dict) -> str:
     return (f"Recorded in metrics.json: the conversion of {len(section['funnel'])} funnel steps, "
             f"{len(section['effects'])} factor effects ({sum(e['significant'] for e in section['effects'].values())} "
             f"clear after allowing for all factors), {families}.")
+
+
+def no_amount_note(params) -> str:
+    """Notebook 03 needs no money: said first when the orders carry no amount, so the reader knows
+    nothing here was skipped for it."""
+    from helpers.report import no_amount_sentence
+
+    return no_amount_sentence(params, "no section of this notebook is",
+                              "the funnel and the drivers of a second purchase count purchases, not money")

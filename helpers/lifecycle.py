@@ -612,8 +612,9 @@ class LifecycleAnalysis:
     when first asked for."""
 
     def __init__(self, orders: ir.Table, refunds: ir.Table | None, period: str, kind: str,
-                 settings: config.Lifecycle, customers: ir.Table | None = None):
+                 settings: config.Lifecycle, customers: ir.Table | None = None, has_amount: bool = True):
         self.period, self.kind, self.settings = period, kind, settings
+        self.has_amount = has_amount  # False: no amount mapped; revenue figures are unknown (None), never 0
         cols = ["order_id", "customer_id", "order_ts", "amount"]
         split_cols = [c for c in settings.split_by if c in orders.columns and c not in cols]
         extra = ["category"] if "category" in orders.columns and "category" not in split_cols else []
@@ -913,10 +914,11 @@ class LifecycleAnalysis:
     def revenue_bridge(self, against: str = "previous") -> dict | None:
         """Order revenue of the run's period against the previous period (``against='previous'``)
         or the same period a year earlier (``'year'``), decomposed by :func:`revenue_bridge`.
-        None when the calendar does not reach the earlier period."""
+        None when the calendar does not reach the earlier period, or without money (no amount
+        mapped: the bridge is not drawn at all, never a bridge of zeros)."""
         back = 1 if against == "previous" else PERIODS_PER_YEAR.get(self.kind, 0)
         k0 = self.k_run - back
-        if back <= 0 or k0 < int(self.calendar["k"].iloc[0]):
+        if not self.has_amount or back <= 0 or k0 < int(self.calendar["k"].iloc[0]):
             return None
         cells = self.revenue_cells([k0, self.k_run])
         labels = self.calendar.set_index("k")["label"]
@@ -975,6 +977,8 @@ class LifecycleAnalysis:
         out["retention"] = out["active"] / out["size"]
         out["revenue_per_customer"] = out["revenue"] / out["size"]
         out["cumulative_revenue_per_customer"] = out.groupby("cohort")["revenue_per_customer"].cumsum()
+        if not self.has_amount:  # revenue unknown, not 0
+            out[["revenue", "revenue_per_customer", "cumulative_revenue_per_customer"]] = np.nan
         return out
 
     def cohort_summary(self, ages=(1, 3, 6, 12)) -> pd.DataFrame:
@@ -987,7 +991,7 @@ class LifecycleAnalysis:
             if part.empty:
                 continue
             size = part["size"].sum()
-            cum = (part["cumulative_revenue_per_customer"] * part["size"]).sum() / size
+            cum = (part["cumulative_revenue_per_customer"] * part["size"]).sum(min_count=1) / size
             rows.append({"j": j, "cohorts": len(part), "customers": int(size), "active": int(part["active"].sum()),
                          "retention": part["active"].sum() / size, "cumulative_revenue_per_customer": cum})
         frame = pd.DataFrame(rows, columns=["j", "cohorts", "customers", "active", "retention",
@@ -1086,7 +1090,17 @@ def analyse(run) -> LifecycleAnalysis:
     """The lifecycle analysis of a run (report.Run): its clean orders, refunds and customers."""
     refunds = run.clean.refunds if run.params.cleaning.refunds == "net" else None
     return LifecycleAnalysis(run.orders, refunds, run.period, run.params.period, run.params.lifecycle,
-                             customers=run.data.table("customers"))
+                             customers=run.data.table("customers"), has_amount=run.params.has_amount)
+
+
+def no_amount_note(params: config.Params) -> str:
+    """Notebook 02's sections that need money, said first when the orders carry no amount."""
+    from helpers.report import no_amount_sentence
+
+    return no_amount_sentence(params, "the cumulative revenue per customer of each cohort (section 4), the revenue "
+                              "bridge (section 5) and the M of RFM with each segment's revenue (section 7) are",
+                              "stages, repurchase rates, cohorts and gaps count purchases, and RFM segments rank "
+                              "customers on recency and frequency")
 
 
 # ---------------------------------------------------------------- words for the report
@@ -1314,8 +1328,10 @@ def cohort_findings(a: LifecycleAnalysis, currency: str) -> list[str]:
     out = [f"{m['cohort'].nunique()} cohorts shown ({m['cohort'].iloc[0]} to {m['cohort'].iloc[-1]}), "
            f"{int(m.drop_duplicates('cohort')['size'].sum()):,} customers."]
     if len(s):
+        money = a.has_amount and s["cumulative_revenue_per_customer"].notna().all()
         parts = "; ".join(f"{int(r.j)} {a.kind}{'s' if r.j > 1 else ''} after: {100 * r.retention:.1f} % "
-                          f"bought, {r.cumulative_revenue_per_customer:,.0f} {currency} per customer so far"
+                          + (f"bought, {r.cumulative_revenue_per_customer:,.0f} {currency} per customer so far"
+                             if money else "bought")
                           for r in s.itertuples())
         out.append(f"Averaged over the cohorts that reached each age — {parts}.")
     j1 = m[m["j"] == 1]
@@ -1394,7 +1410,8 @@ def summary_findings(a: LifecycleAnalysis, segments: pd.DataFrame, currency: str
     flows = flow_findings(a)
     out += flows[:1]
     out += rate_findings(a)
-    out += bridge_findings(a.revenue_bridge(), currency, a.kind)[:1]
+    if a.has_amount:
+        out += bridge_findings(a.revenue_bridge(), currency, a.kind)[:1]
     sp = second_purchase_findings(a)
     valid = a.second_purchase[a.second_purchase["customers"] > 0]
     if len(valid):

@@ -309,9 +309,11 @@ def rfm_segments(table: pd.DataFrame, currency: str, title: str):
         ax.text(0.5, 0.5, "no customer to segment", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(title, loc="left")
         return fig
-    ax.barh(y + 0.2, 100 * t["customer_share"], height=0.38, color="#9bb7d4", label="share of customers")
-    ax.barh(y - 0.2, 100 * t["revenue_share"], height=0.38, color="#2a6f97", label="share of revenue (net)")
-    right = 100 * max(t["customer_share"].max(), t["revenue_share"].max())
+    money = bool(t["revenue_share"].notna().any())  # no amount: customers only
+    ax.barh(y + 0.2 * money, 100 * t["customer_share"], height=0.38, color="#9bb7d4", label="share of customers")
+    if money:
+        ax.barh(y - 0.2, 100 * t["revenue_share"], height=0.38, color="#2a6f97", label="share of revenue (net)")
+    right = 100 * max(t["customer_share"].max(), t["revenue_share"].max() if money else 0)
     for yi, (c, aov) in enumerate(zip(t["customers"], t["average_order_value"], strict=True)):
         text = f"{int(c):,} customers, AOV {aov:,.0f} {currency}" if pd.notna(aov) else f"{int(c):,} customers"
         ax.text(right * 1.02, yi, text, va="center", fontsize=8)

@@ -39,9 +39,13 @@ def thousands(x, _pos=None) -> str:
 
 def monthly_volume(monthly: pd.DataFrame, gaps: pd.DataFrame, currency: str, title: str):
     """Orders and revenue per month and source; months containing a flagged gap are marked."""
-    fig, axes = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True)
-    for ax, column, label in ((axes[0], "orders", "orders per month"),
-                              (axes[1], "revenue", f"revenue per month ({currency})")):
+    panels = [("orders", "orders per month"), ("revenue", f"revenue per month ({currency})")]
+    if monthly.empty or monthly["revenue"].isna().all():  # no amount mapped: orders only, no 0 revenue line
+        panels = panels[:1]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(11, 3.25 * len(panels) + 0.5 * (len(panels) == 1)),
+                             sharex=True, squeeze=False)
+    axes = axes[:, 0]
+    for ax, (column, label) in zip(axes, panels, strict=True):
         pivot = monthly.pivot_table(index="month", columns="source", values=column, aggfunc="sum").fillna(0)
         pivot.plot(ax=ax, marker="o", linewidth=1.5, markersize=3)
         ax.set_ylabel(label)
@@ -60,7 +64,7 @@ def monthly_volume(monthly: pd.DataFrame, gaps: pd.DataFrame, currency: str, tit
     if len(gaps):
         axes[0].legend(title="source", fontsize=8, loc="best")
     axes[0].set_title(title)
-    axes[1].set_xlabel("month")
+    axes[-1].set_xlabel("month")
     fig.tight_layout()
     return fig
 
@@ -71,12 +75,16 @@ def reconciliation(steps: pd.DataFrame, currency: str, title: str):
     removed = steps[(steps["action"] == "drop") & (steps["rows_removed"] > 0)]
     if removed.empty:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(11, max(2.5, 0.45 * len(removed) + 1.2)), sharey=True)
+    money = not removed["revenue_change"].isna().all()  # no amount mapped: rows only
+    fig, axes = plt.subplots(1, 1 + money, figsize=(11 if money else 6, max(2.5, 0.45 * len(removed) + 1.2)),
+                             sharey=True, squeeze=False)
+    axes = axes[0]
     axes[0].barh(removed["step"], removed["rows_removed"], color="steelblue")
-    axes[1].barh(removed["step"], -removed["revenue_change"], color="indianred")
     axes[0].invert_yaxis()
     axes[0].set_xlabel("rows removed")
-    axes[1].set_xlabel(f"revenue removed ({currency}; negative = refunds taken out)")
+    if money:
+        axes[1].barh(removed["step"], -removed["revenue_change"], color="indianred")
+        axes[1].set_xlabel(f"revenue removed ({currency}; negative = refunds taken out)")
     for ax in axes:
         ax.xaxis.set_major_formatter(FuncFormatter(thousands))
     fig.suptitle(title)

@@ -89,7 +89,8 @@ class Run:
         orders, refunds, recorded = store.get("orders_clean"), store.get("refunds"), store.meta("clean")
         if orders is not None and refunds is not None and recorded is not None:
             return audit.CleanResult(orders=orders, refunds=refunds, steps=pd.DataFrame(recorded["steps"]),
-                                     counts=recorded["counts"], outlier_threshold=recorded["outlier_threshold"])
+                                     counts=recorded["counts"], outlier_threshold=recorded["outlier_threshold"],
+                                     has_amount=self.params.has_amount)
         result = audit.clean_orders(self.data, self.period_end, store=store)
         store.set_meta("clean", {"steps": result.steps.to_dict(orient="records"), "counts": result.counts,
                                  "outlier_threshold": result.outlier_threshold})
@@ -339,7 +340,8 @@ def say(*sentences: str) -> None:
     from IPython.display import Markdown, display
 
     text = "\n".join(f"- {s}" if not s.startswith(("- ", "#", "**")) else s for s in sentences if s)
-    display(Markdown(text))
+    if text:  # nothing to say (e.g. a note that does not apply): no empty output
+        display(Markdown(text))
 
 
 # ---------------------------------------------------------------- business assumptions
@@ -412,3 +414,17 @@ def illustrative_sentence(params: Params, fields: tuple[str, ...] | None = None)
     return (f"**Illustrative.** The params of {params.brand} do not set the {what}: the workbook's generic defaults "
             "are used, so the money figures on this page show how the method works, not a plan for this brand. Set "
             "them in the brand's params file to make the plan decision-grade.")
+
+
+# ---------------------------------------------------------------- brands without money
+
+NO_AMOUNT = "This brand's orders carry no amount (no `amount` column mapped in params)"
+
+
+def no_amount_sentence(params: Params, skipped: str, instead: str = "") -> str:
+    """The note a page puts first when the brand's orders carry no amount ('' when they do):
+    which of its money sections it skips (``skipped``) and what it shows instead. Every
+    notebook says it in these words, so a reader (and a test) finds it on every page."""
+    if params.has_amount:
+        return ""
+    return f"**No money figures.** {NO_AMOUNT}: {skipped} skipped" + (f"; {instead}" if instead else "") + "."

@@ -10,6 +10,9 @@ used is the one a customer who beats 60 % of customers earns (F = 4 with five bi
 splitting identical customers at random as rank-based quintiles do. R is scored on recency
 (fewer days is better), F on purchase days, M on revenue net of refunds.
 
+Without money (a brand whose orders carry no amount: revenue is unknown, NaN) M is not scored
+(m_score is missing) and FM is the F score alone; the segment tables show no revenue.
+
 Segments. Named on a 5 x 5 grid of R and FM = round((F + M) / 2), the scores taken on a five-level
 scale whatever ``bins`` is (see :data:`SEGMENTS` for the cells).
 
@@ -95,6 +98,11 @@ def reconcile_with_stage(segment: pd.Series, stage: pd.Series, fm5: pd.Series) -
     return out
 
 
+def has_money(customers: pd.DataFrame) -> bool:
+    """False when no customer has a revenue figure (the brand's orders carry no amount)."""
+    return "revenue" in customers.columns and bool(customers["revenue"].notna().any())
+
+
 def score_customers(customers: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
     """Add r_score, f_score, m_score (1..bins) and rfm_segment to the customer table (named so
     as not to contradict the ``stage`` column where the table has one)."""
@@ -102,9 +110,13 @@ def score_customers(customers: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
     rec, freq, mon = out["recency_days"], out["purchase_days"], out["revenue"]
     out["r_score"] = quantile_score(rec, bins, higher_is_better=False)
     out["f_score"] = quantile_score(freq, bins)
-    out["m_score"] = quantile_score(mon, bins)
     r5 = quantile_score(rec, 5, higher_is_better=False)
-    fm5 = np.floor((quantile_score(freq, 5) + quantile_score(mon, 5)) / 2 + 0.5).astype("int64")
+    if has_money(out):
+        out["m_score"] = quantile_score(mon, bins)
+        fm5 = np.floor((quantile_score(freq, 5) + quantile_score(mon, 5)) / 2 + 0.5).astype("int64")
+    else:  # no amount: M unknown, never a made-up score; segments on R and F
+        out["m_score"] = pd.Series(pd.NA, index=out.index, dtype="Int64")
+        fm5 = quantile_score(freq, 5)
     out["rfm_segment"] = segment_of(r5, fm5)
     if "stage" in out.columns:
         out["rfm_segment"] = reconcile_with_stage(out["rfm_segment"], out["stage"], fm5)
@@ -114,9 +126,10 @@ def score_customers(customers: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
 def score_cuts(customers: pd.DataFrame) -> pd.DataFrame:
     """The value range behind each score (rows: score; columns R, F, M as 'lo–hi')."""
     rows = {}
-    for label, score, value in (("R: days since last purchase", "r_score", "recency_days"),
-                                ("F: purchase days", "f_score", "purchase_days"),
-                                ("M: revenue, net", "m_score", "revenue")):
+    scores = [("R: days since last purchase", "r_score", "recency_days"), ("F: purchase days", "f_score", "purchase_days")]
+    if has_money(customers):
+        scores.append(("M: revenue, net", "m_score", "revenue"))
+    for label, score, value in scores:
         g = customers.groupby(score)[value].agg(["min", "max", "count"])
         fmt = "{:,.0f}"
         rows[label] = {s: (fmt.format(r["min"]) if r["min"] == r["max"] else f"{fmt.format(r['min'])}–{fmt.format(r['max'])}")
@@ -134,6 +147,8 @@ def segment_table(customers: pd.DataFrame) -> pd.DataFrame:
     g = c.groupby("rfm_segment").agg(customers=("customer_id", "size"), revenue=("revenue", "sum"),
                                      orders=("orders", "sum"), purchase_days=("purchase_days", "mean"),
                                      recency_days=("recency_days", "median"))
+    if not has_money(c):  # no amount: revenue unknown, not 0
+        g["revenue"] = np.nan
     g = g.reindex(SEGMENT_ORDER).dropna(how="all")
     g["customers"] = g["customers"].fillna(0).astype("int64")
     g["customer_share"] = g["customers"] / max(1, len(c))
@@ -148,6 +163,16 @@ def segment_table(customers: pd.DataFrame) -> pd.DataFrame:
 def segment_findings(table: pd.DataFrame, currency: str) -> list[str]:
     if table.empty:
         return ["No customer to segment."]
+    if table["revenue"].isna().all():  # no amount: headcount only, segments on R and F
+        biggest = table["customers"].idxmax()
+        out = [f"Segments are named on recency and frequency alone (no amount, so no M score and no revenue share). "
+               f"The largest segment is {biggest} ({int(table.at[biggest, 'customers']):,} customers, "
+               f"{100 * table.at[biggest, 'customer_share']:.1f} %)."]
+        risk = [s for s in ("at risk", "can't lose") if s in table.index]
+        if risk:
+            out.append(f"{' and '.join(risk)} hold {int(table.loc[risk, 'customers'].sum()):,} customers who bought "
+                       "often and have not bought for a long time: the win-back pool.")
+        return [s[:1].upper() + s[1:] for s in out]
     t = table.sort_values("revenue_share", ascending=False)
     cum = t["revenue_share"].cumsum()
     n_top = int((cum < 0.5).sum()) + 1

@@ -1437,3 +1437,93 @@ def conclusions(summary: pd.DataFrame, conc: dict, cmp: pd.DataFrame, econ: pd.D
                    "is carried into the profit ranges above."
                    + (f" {_and(assumed)} never measured: assumed (params), labelled so in the table." if assumed else ""))
     return out
+
+
+# ---------------------------------------------------------------- brands without money
+# A brand whose orders carry no amount has no CLV in money: customers are ranked by the purchases
+# notebook 04 expects in the next 365 days instead, and the budget split and the contact lists
+# (which value a contact in money) are skipped, said by no_amount_note.
+
+
+def no_amount_note(params: config.Params) -> str:
+    """Notebook 05's sections that need money, said first when the orders carry no amount."""
+    from helpers.report import no_amount_sentence
+
+    return no_amount_sentence(params, "tiers by predicted CLV, the budget split (section 2) and the contact lists "
+                              "with their budget (section 3) are",
+                              "tiers rank customers by expected purchases (next 365 days, notebook 04)")
+
+
+def purchase_tiers(customers: pd.DataFrame, cfg: Tiers) -> pd.DataFrame:
+    """Tiers by expected purchases in the next 365 days (no money): the top ``high_share`` of
+    customers are high, the bottom ``low_share`` low (ties by customer id, as for CLV); in between,
+    a customer expecting at least ``potential_ratio`` x the purchase days they have made so far is
+    potential, the rest general. ``method: absolute`` thresholds are CLV amounts: not applied."""
+    out = customers.copy(deep=False)
+    expected = out["expected_purchases_365"].astype(float).fillna(0.0)
+    past = out["purchase_days"].astype(float).clip(lower=1)
+    upside = expected / past
+    rank = pd.Series(clv_rank(expected.to_numpy(), out["customer_id"].astype(str)), index=out.index)
+    n = len(out)
+    high = rank <= int(round(cfg.high_share * n))
+    low = (rank > n - int(round(cfg.low_share * n))) & ~high
+    potential = ~high & ~low & (upside >= cfg.potential_ratio)
+    code = np.select([high, low, potential], [TIERS.index("high"), TIERS.index("low"), TIERS.index("potential")],
+                     TIERS.index("general"))
+    out["tier"] = pd.Categorical.from_codes(code, categories=list(TIERS), ordered=True)
+    out["upside"] = upside
+    out["clv_rank"] = rank.astype(int)
+    return out
+
+
+def purchase_tier_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per tier: customers, expected purchases (next 365 days) and their share, past purchase
+    days, mean P(alive), the stage mix."""
+    g = frame.groupby("tier", observed=False)
+    out = pd.DataFrame({"customers": g.size(), "expected_purchases": g["expected_purchases_365"].sum(),
+                        "past_purchase_days": g["purchase_days"].sum(), "p_alive": g["p_alive"].mean()}
+                       ).reindex(list(TIERS))
+    out["customers"] = out["customers"].fillna(0).astype(int)
+    out["customer_share"] = out["customers"] / max(len(frame), 1)
+    out["expected_share"] = _share(out["expected_purchases"])
+    mix = pd.crosstab(frame["tier"], frame["stage"], normalize="index").reindex(index=list(TIERS)).fillna(0.0)
+    for s in [s for s in STAGES if s in mix.columns]:
+        out[f"stage: {s}"] = mix[s]
+    out.index.name = "tier"
+    return out
+
+
+def purchase_tier_table(summary: pd.DataFrame):
+    table = summary.rename(columns={"customer_share": "share of customers", "expected_purchases":
+                                    "expected purchases, next 365 days", "expected_share": "share of expected purchases",
+                                    "past_purchase_days": "past purchase days", "p_alive": "mean P(alive)"})
+    table.index = [TIER_LABELS[t] for t in table.index]
+    table.index.name = "tier"
+    pct = [c for c in table.columns if c.startswith(("share", "stage: "))]
+    fmt = {**{c: "{:.1%}" for c in pct}, "customers": "{:,.0f}", "expected purchases, next 365 days": "{:,.1f}",
+           "past purchase days": "{:,.0f}", "mean P(alive)": "{:.2f}"}
+    return table.style.format(fmt, na_rep="–")
+
+
+def purchase_tier_findings(summary: pd.DataFrame, cfg: Tiers) -> list[str]:
+    high, pot = summary.loc["high"], summary.loc["potential"]
+    out = [f"Tier rule (params `tiers`, ranked by expected purchases in the next 365 days since the orders carry no "
+           f"amount): the top {fmt_pct(cfg.high_share, 0)} of customers are high value, the bottom "
+           f"{fmt_pct(cfg.low_share, 0)} low value; in between, customers expecting at least {cfg.potential_ratio:g}x "
+           "the purchase days they have made so far are potential, the rest general."
+           + (" (`tiers.method: absolute` thresholds are CLV amounts and are not applied.)" if cfg.method == "absolute" else ""),
+           f"The high-value tier ({fmt_int(high.customers)} customers, {fmt_pct(high.customer_share)}) is expected to "
+           f"make {fmt_pct(high.expected_share)} of the next 365 days' purchases ({high.expected_purchases:,.0f}); its "
+           f"mean P(alive) is {high.p_alive:.2f}."]
+    if pot.customers:
+        out.append(f"{fmt_int(pot.customers)} customers are potential: {fmt_pct(pot.expected_share)} of expected purchases.")
+    return out
+
+
+def purchase_tier_metrics(summary: pd.DataFrame, cfg: Tiers, plan_period: str) -> dict:
+    """The tiers section of metrics.json without money: no budget, CLV or revenue figure (null)."""
+    return {"has_amount": False, "ranked_by": "expected_purchases_365", "plan_period": plan_period,
+            "counts": {t: int(summary.at[t, "customers"]) for t in TIERS},
+            "expected_purchase_share": {t: float(summary.at[t, "expected_share"]) for t in TIERS},
+            "expected_purchases": {t: float(summary.at[t, "expected_purchases"]) for t in TIERS},
+            "clv_share": None, "revenue_share": None, "budget": None, "expected_profit": None, "roi": None}

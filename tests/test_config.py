@@ -73,9 +73,22 @@ def test_unknown_canonical_column(tmp_path):
 
 
 def test_required_column_not_mapped(tmp_path):
-    path = write_params(tmp_path, BASE.format(extra="").replace(", amount: amt", ""))
-    with pytest.raises(ParamsError, match=r"required canonical column\(s\) \['amount'\] not mapped"):
+    path = write_params(tmp_path, BASE.format(extra="").replace(", order_ts: ts", ""))
+    with pytest.raises(ParamsError, match=r"required canonical column\(s\) \['order_ts'\] not mapped"):
         config.load_params(path)
+
+
+def test_amount_is_optional_but_all_or_none(tmp_path):
+    """Orders without an amount (loyalty-card visits) are a valid brand without money; an amount
+    mapped in one order source but not another would make revenue leave orders out: refused."""
+    params = config.load_params(write_params(tmp_path, BASE.format(extra="").replace(", amount: amt", "")))
+    assert params.has_amount is False and config.load_params(_params(tmp_path)).has_amount is True
+    second = BASE.format(extra="").replace("{order_id: id, customer_id: cid, order_ts: ts, amount: amt}",
+                                           "{order_id: id, customer_id: cid, order_ts: ts, amount: amt}\n"
+                                           "    - name: pos\n      path: pos.csv\n"
+                                           "      columns: {order_id: id, customer_id: cid, order_ts: ts}")
+    with pytest.raises(ParamsError, match=r"amount is mapped in \['shop'\] but not in \['pos'\]"):
+        config.load_params(write_params(tmp_path, second))
 
 
 def test_unquoted_date_is_refused(tmp_path):

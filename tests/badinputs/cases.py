@@ -138,6 +138,11 @@ def _latin1_names(b: Brand) -> None:
     b.params["sources"]["customers"][0]["encoding"] = "latin-1"
 
 
+def _no_amount(b: Brand) -> None:
+    write_frame(b.orders.drop(columns=["amount"]), b.folder / "orders.csv")
+    del b.params["sources"]["orders"][0]["columns"]["amount"]
+
+
 CASES: tuple[Case, ...] = (
     # ---- dates and periods
     Case("future_dated_orders", "two orders dated 2031 (a typo in the year)", "repair", _future_date,
@@ -219,6 +224,9 @@ CASES: tuple[Case, ...] = (
          expect=("cleaning.max_faulty_share = 20 %",)),
     Case("partial_crm_export", "the CRM export holds 70 % of the customers", "flagged", _partial_crm,
          expect=("below readiness.min_customer_match = 80 %",)),
+    # ---- optional columns
+    Case("no_amount_column", "orders without any amount column (loyalty-card visits)", "repair", _no_amount,
+         expect=("This brand's orders carry no amount",)),
     Case("partial_crm_threshold_lowered", "a partial CRM export, with the match threshold lowered", "flagged",
          _both(_partial_crm, _set("readiness", "min_customer_match", 0.6)), expect=("% of rows match",)),
 )
