@@ -2381,7 +2381,7 @@ def spend_sentences(res: SpendResult, currency: str, params) -> list[str]:
 
 @dataclass
 class ClvResult:
-    fit: PurchaseFit
+    fit: PurchaseFit | None  # None: no purchase model could be fitted (``skipped`` says why)
     summary: Summary
     hist: Histogram
     spend: SpendResult
@@ -2396,6 +2396,12 @@ class ClvResult:
     fit_hist: Histogram | None = None  # what the fit saw: all customers, or those acquired after a burn-in
     calibrate_from: int | None = None  # epoch day of the burn-in's end (None: no burn-in)
     forecast_error: float | None = None  # |relative error of the holdout total|: widens the intervals on totals
+    skipped: str | None = None  # why no purchase model was fitted (fit is None): P(alive), purchases, CLV null
+
+    @property
+    def fitted(self) -> bool:
+        """False when no purchase model could be fitted: every prediction is unknown (null, never 0)."""
+        return self.fit is not None
 
     @property
     def fitted_on(self) -> Histogram:
@@ -2422,12 +2428,54 @@ def no_amount_note(params) -> str:
                               "frequency and recency, and customers are ranked by expected purchases")
 
 
+def no_model_reason(summary: Summary, problems: list[str], min_repeat: int) -> str:
+    """Why no purchase model could be fitted, and what the brand needs, in words: either nobody
+    bought on two different days (a repeat-purchase model has nothing to learn from), or too few
+    did for any model to fit (``problems``: each model's failure)."""
+    f = summary.frame
+    repeat = int((f["x"] > 0).sum())
+    skipped = ("P(alive), expected purchases and CLV are skipped (null in metrics.json and data/customers.parquet, "
+               "never 0)")
+    if repeat == 0:
+        return (f"No customer bought twice in the data ({_fmt_int(len(f))} customers to {summary.end:%Y-%m-%d}, each "
+                "with purchases on one day only): a repeat-purchase model has nothing to learn from, so it cannot tell "
+                f"how often customers buy or when they stop; {skipped}. What the brand needs: customers who came back "
+                f"— at least {_fmt_int(min_repeat)} with purchases on two or more days (params "
+                "readiness.min_repeat_customers). If the brand does have returning customers, check the export: one "
+                "row per customer (first orders only, or rows deduplicated on the customer id) removes every repeat "
+                "purchase.")
+    return (f"Only {_fmt_int(repeat)} of {_fmt_int(len(f))} customers bought on two or more days by "
+            f"{summary.end:%Y-%m-%d}, and no purchase model could be fitted on them ({' '.join(problems)}); {skipped}. "
+            f"What the brand needs: more repeat buyers — at least {_fmt_int(min_repeat)} (params "
+            "readiness.min_repeat_customers), from a longer history or more customers.")
+
+
+def no_model_predictions(summary: Summary) -> pd.DataFrame:
+    """The per-customer prediction columns, all unknown: no purchase model was fitted."""
+    out = summary.frame[["customer_id"]].copy()
+    for col in ("p_alive", "expected_purchases_30", "expected_purchases_90", "expected_purchases_365",
+                "expected_purchases_horizon", "expected_spend", "clv"):
+        out[col] = np.nan
+    out["expected_next_purchase"] = pd.NaT
+    return out
+
+
+def no_model_note(res: ClvResult) -> str:
+    """Said first in section 4 when no purchase model could be fitted ('' when one was): why, what
+    is skipped and what the brand needs."""
+    return "" if res.fitted else f"**No purchase model.** {res.skipped}"
+
+
 def customer_values(run, hist_res: HistoryResult, spend: SpendResult, hold: HoldoutResult,
                     calibrate_from: int | None = None) -> ClvResult:
     """Step 4: refit the chosen model on all data to the period end; per-customer predictions.
     If the chosen model cannot be refitted, the next one (by holdout error) is used, and said.
     With ``calibrate_from`` (the end of a burn-in, an epoch day) the refit sees only customers
-    acquired from that day; every customer is still predicted from their own history."""
+    acquired from that day; every customer is still predicted from their own history.
+
+    When no model can be fitted at all (nobody bought twice, or too few did), the result has
+    ``fit`` None, every prediction null and ``skipped`` saying why (:func:`no_model_reason`):
+    the notebook says so and the later notebooks skip what needs the predictions."""
     p = run.params.clv
     fit_hist = hist_res.hist if calibrate_from is None else fitting_histogram(hist_res.summary, calibrate_from)
     if fit_hist.customers == 0 or fit_hist.frame["x"].sum() == 0:
@@ -2444,7 +2492,10 @@ def customer_values(run, hist_res: HistoryResult, spend: SpendResult, hold: Hold
         except ClvFitError as exc:
             problems.append(str(exc))
     else:
-        raise ClvFitError("No purchase model could be fitted on all data: " + " ".join(problems))
+        settings = settings_from(run.params, spend.refund_share)
+        return ClvResult(fit=None, summary=hist_res.summary, hist=hist_res.hist, spend=spend, settings=settings,
+                         predictions=no_model_predictions(hist_res.summary), fit_hist=fit_hist,
+                         skipped=no_model_reason(hist_res.summary, problems, run.params.readiness.min_repeat_customers))
     if problems:
         note = " ".join(problems) + f" The {fit.name} is used instead."
         fit.warning = f"{fit.warning}. {note}" if fit.warning else note
@@ -2485,6 +2536,9 @@ def add_intervals(run, res: ClvResult, hold: HoldoutResult | None = None) -> Clv
     the holdout result, the intervals on totals also carry the forecast error the holdout
     measured (:func:`total_interval`)."""
     p = run.params.clv
+    if not res.fitted:
+        res.bootstrap_note = "No CLV intervals: no purchase model could be fitted (section 4 says why)."
+        return res
     if hold is not None and hold.choice is not None and np.isfinite(hold.choice["total_error"]):
         res.forecast_error = abs(float(hold.choice["total_error"]))
     res.groups = value_groups(res.predictions["clv"])
@@ -2614,6 +2668,8 @@ def interval_sentences(res: ClvResult, currency: str, truth_note: str = "") -> l
 def at_risk(res: ClvResult) -> pd.DataFrame:
     """Former top customers (top 20 % by past revenue, repeat buyers) now most likely lost."""
     f = res.summary.frame
+    if not res.fitted:  # no P(alive): nobody can be called lost (an empty list, never a guess)
+        return pd.DataFrame(columns=["customer_id", "past_revenue", "p_alive", "clv", "expected_spend"])
     d = res.predictions.assign(x=f["x"].to_numpy())
     if not res.money:  # without money: top 20 % by past purchases; past revenue unknown
         out = lost_valuable(d, (f["x"] + 1).astype(float), top_share=0.2, p_alive_below=0.3)
@@ -2623,6 +2679,11 @@ def at_risk(res: ClvResult) -> pd.DataFrame:
 
 def findings(hold: HoldoutResult, res: ClvResult, lost: pd.DataFrame, currency: str) -> list[str]:
     lines = []
+    if not res.fitted:
+        return [f"- **No CLV this run:** {res.skipped}",
+                "- **What can be done meanwhile:** the lifecycle stages of notebook 02 rest on days since the last "
+                "purchase and need no model: use them to choose whom to contact. A second-purchase campaign to recent "
+                "first-time buyers, with a random control group, is what notebook 06 can measure."]
     if hold.skipped or hold.choice is None:
         lines.append(f"- **Model quality:** could not be checked on a holdout ({hold.skipped}); the {res.fit.name} was used "
                      "without validation.")
@@ -2694,15 +2755,26 @@ def acquisition_channels(run, customer_ids: pd.Series) -> pd.Series | None:
 
 
 def metrics(hold: HoldoutResult, res: ClvResult) -> dict:
-    """The clv section of metrics.json (stable names)."""
+    """The clv section of metrics.json (stable names). Without a purchase model every figure is
+    null (never 0) and ``skipped`` says why."""
     pr = res.predictions
+    if not res.fitted:
+        return {"model": None, "model_label": None, "time_unit": res.summary.unit.name, "skipped": res.skipped,
+                "customers": int(len(pr)), "repeat_customers": int((res.summary.frame["x"] > 0).sum()),
+                "patterns": int(len(res.hist.frame)), "has_amount": res.money, "total": None,
+                "total_interval": [None, None], "expected_purchases_365": None, "p_alive_mean": None,
+                "top10_share": None, "top10_purchase_share": None, "fit_customers": 0,
+                "gamma_gamma": None, "gamma_gamma_customers": 0, "spend_extreme_orders": res.spend.excluded,
+                "horizon_months": int(res.settings.horizon_months), "bootstrap_draws": 0,
+                "holdout": {"actual": None, "predicted": None, "baseline_error": None, "model_error": None,
+                            "skipped": hold.skipped}}
     total_low, total_high = total_interval(res, res.draws["total"], float(pr["clv"].sum())) if res.draws else (None, None)
     param_low, param_high = interval(res.draws["total"], res.boot.level) if res.draws else (None, None)
     out = {
         "model": res.fit.model, "model_label": res.fit.name, "time_unit": res.fit.unit.name,
         "params": {k: float(v) for k, v in res.fit.params.items()}, "loglik": float(res.fit.loglik),
         "penalizer": res.fit.penalizer, "fit_warning": res.fit.warning,
-        "customers": int(len(pr)), "patterns": int(len(res.hist.frame)),
+        "customers": int(len(pr)), "patterns": int(len(res.hist.frame)), "skipped": None,
         "gamma_gamma": {k: float(v) for k, v in res.spend.fit.params.items()} if res.spend.fit else None,
         "gamma_gamma_customers": int(res.spend.fit.customers) if res.spend.fit else 0,
         "spend_frequency_correlation": float(res.spend.fit.pearson) if res.spend.fit else None,

@@ -60,6 +60,7 @@ TOTAL_ERROR = (0.10, 0.30)  # |holdout total error| at or above: caution, unreli
 RETURN_GAP = 0.10  # largest |predicted - actual| share returning across P(alive) tenths above: caution
 LEVELS = ("ok", "caution", "unreliable")
 VERDICT = {"ok": "validated", "caution": "caution", "unreliable": "unreliable"}
+NOT_COMPUTED = "not computed"  # the verdict when no purchase model could be fitted
 
 
 def _pct(x, digits: int = 1) -> str:
@@ -347,7 +348,7 @@ def past_purchases(run) -> dict:
 
 @dataclass
 class Reliability:
-    verdict: str  # validated / caution / unreliable
+    verdict: str  # validated / caution / unreliable, or 'not computed' (no purchase model: no CLV to judge)
     checks: pd.DataFrame  # check, level, value, threshold, text
     reasons: list[str] = field(default_factory=list)
     figures: dict = field(default_factory=dict)
@@ -365,7 +366,15 @@ def dropout_share(fit: clv.PurchaseFit, hist: clv.Histogram) -> tuple[float, str
 
 def reliability(res: clv.ClvResult, hold: clv.HoldoutResult, trunc: Truncation | None, churn: dict | None,
                 past: dict | None, cal: dict | None) -> Reliability:
-    """The sanity checks on the fit used for the CLV and the verdict (the worst level)."""
+    """The sanity checks on the fit used for the CLV and the verdict (the worst level). Without a
+    purchase model there is nothing to check: the verdict is 'not computed', its reason why."""
+    if not res.fitted:
+        checks = pd.DataFrame([{"check": "purchase_model", "level": "not computed", "value": float("nan"),
+                                "threshold": float("nan"), "text": res.skipped}])
+        return Reliability(verdict=NOT_COMPUTED, checks=checks, reasons=[res.skipped],
+                           figures={"p_alive_mean": None, "forecast_365": None, "dropout": None,
+                                    "past_year_purchases": past["past_year"] if past else None,
+                                    "lifecycle_churned_share": churn["share"] if churn else None})
     rows = []
 
     def add(check, level, value, threshold, text):
@@ -464,12 +473,16 @@ def reliability(res: clv.ClvResult, hold: clv.HoldoutResult, trunc: Truncation |
 
 
 def reliability_sentences(rel: Reliability) -> list[str]:
+    if rel.verdict == NOT_COMPUTED:
+        return ["- **CLV reliability: not computed** — no purchase model could be fitted, so there is no CLV to "
+                "judge (section 4 says why and what the brand needs)."]
     head = {"validated": "**CLV reliability: validated** — the checks below pass; the figures can be used to rank "
                          "customers and plan budgets.",
             "caution": "**CLV reliability: caution** — usable to rank customers, but read the totals with the "
                        "reasons below in mind:",
             "unreliable": "**CLV reliability: unreliable** — do not budget on these CLV figures; at most use them to "
-                          "rank customers. Why:"}[rel.verdict]
+                          "rank customers. Why:",
+            NOT_COMPUTED: "**CLV reliability: not computed** — there is no CLV to judge:"}[rel.verdict]
     return ["\n".join([f"- {head}", *(f"    - {r}" for r in rel.reasons)])]
 
 

@@ -1527,3 +1527,79 @@ def purchase_tier_metrics(summary: pd.DataFrame, cfg: Tiers, plan_period: str) -
             "expected_purchase_share": {t: float(summary.at[t, "expected_share"]) for t in TIERS},
             "expected_purchases": {t: float(summary.at[t, "expected_purchases"]) for t in TIERS},
             "clv_share": None, "revenue_share": None, "budget": None, "expected_profit": None, "roi": None}
+
+
+# ---------------------------------------------------------------- brands without a purchase model
+# When notebook 04 could fit no purchase model (nobody bought twice, or too few did), there is no
+# CLV and no expected purchases to rank customers by: tiers, the budget split and the contact
+# lists are skipped rather than ranked on an invented value, said by no_model_note, and the page
+# shows the customers by lifecycle stage (notebook 02, days since the last purchase: no model).
+
+
+def ranked(clv_metrics: dict | None) -> bool:
+    """False when notebook 04 said it fitted no purchase model (``clv.skipped`` in metrics.json)."""
+    return not (clv_metrics or {}).get("skipped")
+
+
+def no_model_note(clv_metrics: dict | None) -> str:
+    """Said first on the page when notebook 04 fitted no purchase model ('' otherwise)."""
+    if ranked(clv_metrics):
+        return ""
+    return ("**No tiers, no budget split, no contact lists.** Notebook 04 could not fit a purchase model, so no "
+            "customer has a predicted CLV or expected purchases to be ranked by: tiers (section 1), the budget split "
+            "(section 2) and the contact lists with their budget (section 3) are skipped rather than built on an "
+            "invented value, and no tier is written to data/customers.parquet. Instead, section 1 shows the customers "
+            "by lifecycle stage (notebook 02: days since the last purchase, which needs no model), the grouping this "
+            f"data supports for choosing whom to contact. Notebook 04's reason: {clv_metrics['skipped']}")
+
+
+def skipped_section(what: str) -> str:
+    """One line where a section is skipped for want of a purchase model."""
+    return f"Skipped: {what} — notebook 04 fitted no purchase model (see the top of this page)."
+
+
+def stage_summary(customers: pd.DataFrame) -> pd.DataFrame:
+    """Per lifecycle stage (notebook 02): customers, their share, past orders and past revenue
+    (null without an amount) with its share. Observed figures only: nothing is predicted."""
+    g = customers.groupby(customers["stage"].astype(str))
+    out = pd.DataFrame({"customers": g.size(), "past_orders": g["orders"].sum(),
+                        "past_revenue": g["revenue"].sum(min_count=1)})
+    order = [s for s in STAGES if s in out.index] + sorted(s for s in out.index if s not in STAGES)
+    out = out.reindex(order)
+    out["customer_share"] = out["customers"] / max(len(customers), 1)
+    out["revenue_share"] = _share(out["past_revenue"]) if out["past_revenue"].notna().any() else np.nan
+    out.index.name = "stage"
+    return out
+
+
+def stage_table(summary: pd.DataFrame, currency: str, has_amount: bool):
+    table = summary.rename(columns={"customer_share": "share of customers", "past_orders": "past orders",
+                                    "past_revenue": f"past revenue ({currency})", "revenue_share": "share of past revenue"})
+    if not has_amount:
+        table = table.drop(columns=[f"past revenue ({currency})", "share of past revenue"])
+    fmt = {"customers": "{:,.0f}", "share of customers": "{:.1%}", "past orders": "{:,.0f}",
+           f"past revenue ({currency})": "{:,.0f}", "share of past revenue": "{:.1%}"}
+    return table.style.format({k: v for k, v in fmt.items() if k in table.columns}, na_rep="–")
+
+
+def stage_findings(summary: pd.DataFrame) -> list[str]:
+    total = int(summary["customers"].sum())
+    parts = ", ".join(f"{fmt_int(r.customers)} {stage} ({fmt_pct(r.customer_share)})" for stage, r in summary.iterrows())
+    return [f"The {fmt_int(total)} customers by lifecycle stage at the period end: {parts}. These are observed "
+            "figures (days since the last purchase), not predictions."]
+
+
+def no_model_metrics(summary: pd.DataFrame, clv_metrics: dict | None, has_amount: bool, plan_period: str) -> dict:
+    """The tiers section of metrics.json without a purchase model: no tier, budget or profit (null)."""
+    return {"has_amount": has_amount, "ranked_by": None, "skipped": "notebook 04 fitted no purchase model: "
+            + str((clv_metrics or {}).get("skipped")), "plan_period": plan_period,
+            "stages": {str(s): int(n) for s, n in summary["customers"].items()},
+            "counts": None, "clv_share": None, "revenue_share": None, "budget": None, "expected_profit": None,
+            "roi": None}
+
+
+def no_model_conclusions(next_label: str) -> list[str]:
+    return [f"- **No contact plan for {next_label}:** without a purchase model there is no value of a contact to "
+            "split a budget by. Choose contacts by lifecycle stage (section 1) and run the campaign with a random "
+            "control group: notebook 06 measures its lift without any CLV, and the tiers return once notebook 04 can "
+            "fit a purchase model."]

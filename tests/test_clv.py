@@ -952,6 +952,69 @@ def test_no_repeat_purchases_is_a_clear_error():
         clv.fit_purchases(h, "bgnbd")
 
 
+def _cdnow_first_orders() -> pd.DataFrame:
+    """The CDNOW sample cut to each customer's first order: nobody bought twice."""
+    raw = pd.read_csv(LIFETIMES_DATA / "CDNOW_sample.txt", sep=r"\s+", header=None,
+                      names=["customer_id", "master_id", "date", "cds", "amount"], dtype={"customer_id": str})
+    raw["order_ts"] = pd.to_datetime(raw["date"].astype(str), format="%Y%m%d")
+    raw["order_id"] = np.arange(len(raw)).astype(str)
+    return raw.sort_values("order_ts").drop_duplicates("customer_id")[["order_id", "customer_id", "order_ts", "amount"]]
+
+
+def test_no_repeat_buyer_gives_no_model_said_in_words_and_null_figures():
+    """Nobody bought twice: notebook 04's steps run to the end without a purchase model (no
+    ClvFitError): every prediction is null (never 0), the notes say why and what the brand
+    needs, the reliability verdict is 'not computed', the metrics carry nulls and the reason."""
+    first = _cdnow_first_orders()
+    params = config.load_params(brand="cdnow")
+    params = params.model_copy(update={"clv": params.clv.model_copy(update={"bootstrap": 20})})
+    run = SimpleNamespace(orders=ibis.memtable(first), period_end=PERIOD_END, params=params, currency="USD",
+                          clean=SimpleNamespace(refunds=None, outlier_threshold=None), customers=lambda: None)
+    hist = clv.history(run)
+    hold = clv.holdout_validation(run)
+    spend = clv.spend_model(run, hist)
+    value = clv.customer_values(run, hist, spend, hold)
+    assert not value.fitted and value.fit is None
+    assert "No customer bought twice" in value.skipped and "nothing to learn from" in value.skipped
+    assert f"at least {params.readiness.min_repeat_customers:,}" in value.skipped
+    assert clv.no_model_note(value).startswith("**No purchase model.**")
+    value = clv.add_intervals(run, value, hold)
+    assert value.draws is None and clv.interval_sentences(value, "USD") == [value.bootstrap_note]
+    columns = clv.customer_columns(value)
+    assert len(columns) == first["customer_id"].nunique() == 2357
+    assert columns.drop(columns="customer_id").isna().all().all()  # unknown, never 0
+    assert clv.at_risk(value).empty
+    rel = clv_checks.reliability(value, hold, None, None, None, None)
+    assert rel.verdict == "not computed" and rel.reasons == [value.skipped]
+    assert "not computed" in clv_checks.reliability_sentences(rel)[0]
+    metrics = {**clv.metrics(hold, value), **clv_checks.metrics(rel, None, None, None)}
+    assert metrics["model"] is None and metrics["skipped"] == value.skipped and metrics["repeat_customers"] == 0
+    assert all(metrics[k] is None for k in ("total", "expected_purchases_365", "p_alive_mean", "top10_share"))
+    json.dumps(metrics)  # writable as is
+    said = " ".join(clv.findings(hold, value, clv.at_risk(value), "USD"))
+    assert "No CLV this run" in said and "notebook 06" in said
+
+
+def test_too_few_repeat_buyers_to_fit_says_how_many(monkeypatch):
+    """Some repeat buyers, but no model fits: the reason counts them and carries each model's failure."""
+    first = _cdnow_first_orders()
+    orders = pd.concat([first, first.iloc[:3].assign(order_ts=lambda f: f["order_ts"] + pd.Timedelta(days=30),
+                                                     order_id=lambda f: f["order_id"] + "r")])
+    params = config.load_params(brand="cdnow")
+    run = SimpleNamespace(orders=ibis.memtable(orders), period_end=PERIOD_END, params=params, currency="USD",
+                          clean=SimpleNamespace(refunds=None, outlier_threshold=None), customers=lambda: None)
+
+    def never_fits(hist, model, **kwargs):
+        raise clv.ClvFitError(f"{clv.MODEL_NAMES[model]} did not converge")
+
+    monkeypatch.setattr(clv, "fit_purchases", never_fits)
+    hist = clv.history(run)
+    value = clv.customer_values(run, hist, clv.spend_model(run, hist), clv.holdout_validation(run))
+    assert not value.fitted
+    assert value.skipped.startswith("Only 3 of 2,357 customers bought on two or more days")
+    assert "Pareto/NBD did not converge" in value.skipped
+
+
 def test_fallback_penalizer_is_used_and_said(cdnow_hist, monkeypatch):
     real = clv._fit_once
 
