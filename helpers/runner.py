@@ -7,6 +7,8 @@
     workbook list                                   brands, data ranges and past runs
     workbook render-index                           rebuild outputs/index.html from disk
     workbook clean --brand demo                     remove the staging folders of killed runs
+    workbook init FILE... --brand NAME              inspect raw exports, write params/NAME.yaml
+    workbook check --brand NAME                     validate a params file against its data
 
 Layout of a run (DESIGN §6)::
 
@@ -1107,6 +1109,39 @@ def cmd_generate(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace, argv: list[str]) -> int:
+    """Inspect raw exports and write a first params file, every guess commented."""
+    from helpers import onboarding
+
+    try:
+        path, checks, _ = onboarding.init(args.files, args.brand, Path(args.out) if args.out else None, args.force,
+                                          args.url, args.table, args.query)
+    except ParamsError as exc:
+        raise UsageError(str(exc)) from None
+    except Exception as exc:  # SourceError names the file and the fix
+        print(config.redact(str(exc)), file=sys.stderr, flush=True)
+        return 1
+    print(f"params: {path}\ncheck these guesses:")
+    print("\n".join(f"  - {line}" for line in checks))
+    shown = f"--brand {args.brand}" if not args.out else f"--params {shlex.quote(str(path))}"
+    print(f"next: workbook check {shown}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, argv: list[str]) -> int:
+    """Validate a params file against its data in seconds (exit 1 on a blocking problem)."""
+    from helpers import onboarding
+
+    path = Path(args.params) if args.params else config.PARAMS_DIR / f"{args.brand}.yaml"
+    result = onboarding.check(path)
+    print(config.redact("\n".join(result.lines)), flush=True)
+    for problem in result.problems:
+        print(config.redact(str(problem)), file=sys.stderr if problem.blocking else sys.stdout, flush=True)
+    verdict = "blocking problem(s): fix them before a run" if result.blocking else "ready to run"
+    print(f"check: {len(result.problems)} problem(s), {verdict} ({result.seconds:.1f}s)", flush=True)
+    return 1 if result.blocking else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbook",
@@ -1148,6 +1183,22 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, help="generator seed (default: the demo's)")
     generate.add_argument("--brand", help="brand name (default: synthetic_<N>)")
     generate.set_defaults(handler=cmd_generate)
+
+    init = commands.add_parser("init", help="inspect raw exports and write a first params file (every guess commented)")
+    init.add_argument("files", nargs="*", metavar="FILE", help="CSV/TSV/Excel/Parquet/JSON or whitespace text")
+    init.add_argument("--brand", required=True, help="brand name (writes params/<brand>.yaml)")
+    init.add_argument("--out", metavar="PATH", help="write the params file here instead")
+    init.add_argument("--force", action="store_true", help="overwrite an existing params file")
+    init.add_argument("--url", help="an engine URL to read a table or query from")
+    init.add_argument("--table", help="a table of --url")
+    init.add_argument("--query", metavar="SQL", help="a query against --url")
+    init.set_defaults(handler=cmd_init)
+
+    check = commands.add_parser("check", help="validate a params file against its data in seconds, no notebooks")
+    checked = check.add_mutually_exclusive_group(required=True)
+    checked.add_argument("--brand", help="a brand with a params/<brand>.yaml")
+    checked.add_argument("--params", metavar="PATH", help="a params file anywhere")
+    check.set_defaults(handler=cmd_check)
     return parser
 
 
