@@ -796,7 +796,10 @@ def check(params_path: Path) -> CheckResult:
                 continue
             mapped.setdefault(kind, []).append((spec, rows, where))
             heads[spec.name] = _sample(con, rows, spec, kind, where, params, result)
-    orders = _orders_table(con, mapped)
+    if heads:
+        sampled = " UNION ".join(f"SELECT customer_id FROM {h} WHERE customer_id IS NOT NULL" for h in heads.values())
+        _query(con, f"CREATE OR REPLACE TEMP TABLE check_ids AS {sampled}")
+    orders = _orders_table(con, params, mapped) if heads else None
     _dates(params, orders, result)
     _matches(con, params, mapped, heads, result)
     _groups(params, mapped, result)
@@ -855,10 +858,10 @@ def _sample(con, rows: ir.Table, spec, kind: str, where: str, params: Params, re
     return head
 
 
-def _orders_table(con, mapped: dict) -> ir.Table | None:
-    """customer_id and order_ts of every order (exclude rules applied, invoice lines summed to
-    orders), read once from the sources into a temporary engine table: the date range and the
-    match rates both read it instead of parsing the exports twice."""
+def _orders_table(con, params: Params, mapped: dict) -> pd.DataFrame | None:
+    """One scan of every order (exclude rules applied, invoice lines summed to orders): orders,
+    first and last timestamp per period and plausibility, and which of the sampled customer ids
+    (``check_ids``) have an order — kept as the small table ``check_in_orders``."""
     parts = []
     for spec, rows, _where in mapped.get("orders", []):
         table = rows.filter(rows._excluded.isnull()) if spec.exclude else rows
@@ -868,23 +871,27 @@ def _orders_table(con, mapped: dict) -> ir.Table | None:
     if not parts:
         return None
     union = parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
-    if sources.is_duckdb(con):
-        con.con.execute(f"CREATE OR REPLACE TEMP TABLE check_orders AS {con.compile(union)}")
-    else:
-        con.create_table("check_orders", union, temp=True, overwrite=True)
-    return con.table("check_orders")
-
-
-def _dates(params: Params, orders: ir.Table | None, result: CheckResult) -> None:
-    """Date range and the periods 'latest' and a back-run use, from one aggregate in the engine
-    (sources.latest_period decides, as for a run)."""
-    if orders is None:
-        return
-    ok = sources.plausible_date(orders.order_ts, params)
     unit = {"month": "M", "quarter": "Q", "week": "W"}[params.period]
-    parts = [orders.group_by(start=orders.order_ts.truncate(unit), ok=ok)
-             .aggregate(n=ibis._.count(), first=ibis._.order_ts.min(), last=ibis._.order_ts.max()).execute()]
-    grouped = pd.concat(parts)
+    keyed = union.mutate(start=union.order_ts.truncate(unit), ok=sources.plausible_date(union.order_ts, params))
+    grouped = _query(con, f"SELECT start, ok, count(*) AS n, min(order_ts) AS first, max(order_ts) AS last, "
+                          "list(DISTINCT customer_id) FILTER (WHERE customer_id IN (SELECT customer_id FROM check_ids)) "
+                          f"AS hits FROM ({con.compile(keyed)}) GROUP BY 1, 2")
+    hits = pd.DataFrame({"customer_id": sorted({i for h in grouped["hits"] if h is not None for i in h})},
+                        dtype="string")
+    if sources.is_duckdb(con):
+        con.con.register("check_hits_frame", hits)
+        con.con.execute("CREATE OR REPLACE TEMP TABLE check_in_orders AS SELECT CAST(customer_id AS VARCHAR) AS "
+                        "customer_id FROM check_hits_frame")
+    else:
+        con.create_table("check_in_orders", ibis.memtable(hits), temp=True, overwrite=True)
+    return grouped.drop(columns="hits")
+
+
+def _dates(params: Params, grouped: pd.DataFrame | None, result: CheckResult) -> None:
+    """Date range and the periods 'latest' and a back-run use (sources.latest_period decides, as
+    for a run), from the per-period aggregate of the orders."""
+    if grouped is None:
+        return
     good = grouped[grouped["ok"]].groupby("start").agg(n=("n", "sum"), first=("first", "min"), last=("last", "max"))
     implausible = int(grouped.loc[~grouped["ok"] & grouped["start"].notna(), "n"].sum())
     if good.empty:
@@ -913,16 +920,12 @@ def _matches(con, params: Params, mapped: dict, heads: dict, result: CheckResult
     ids only; the rates are then counted on the small tables."""
     if not heads:
         return
-    sampled = " UNION ".join(f"SELECT customer_id FROM {h} WHERE customer_id IS NOT NULL" for h in heads.values())
-    _query(con, f"CREATE OR REPLACE TEMP TABLE check_ids AS {sampled}")
-    targets = []
-    for kind in ("customers", "orders"):
-        if mapped.get(kind):
-            union = " UNION ALL ".join(f"({con.compile(r.select('customer_id'))})" for _s, r, _w in mapped[kind]) \
-                if kind == "customers" else "SELECT customer_id FROM check_orders"
-            _query(con, f"CREATE OR REPLACE TEMP TABLE check_in_{kind} AS SELECT DISTINCT customer_id FROM ({union}) "
-                        "WHERE customer_id IN (SELECT customer_id FROM check_ids)")
-            targets.append(kind)
+    targets = ["orders"] if mapped.get("orders") else []  # check_in_orders: found by _orders_table's scan
+    if mapped.get("customers"):
+        union = " UNION ALL ".join(f"({con.compile(r.select('customer_id'))})" for _s, r, _w in mapped["customers"])
+        _query(con, f"CREATE OR REPLACE TEMP TABLE check_in_customers AS SELECT DISTINCT customer_id FROM ({union}) "
+                    "WHERE customer_id IN (SELECT customer_id FROM check_ids)")
+        targets.insert(0, "customers")
     if not targets:
         return
     header = len(result.lines)
