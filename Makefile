@@ -58,6 +58,31 @@ bench-clv: env  ## the CLV path alone against lifetimes, and the benchmark harne
 corpus: env  ## every bad-input case (tests/badinputs) through all six notebooks: no crash, the outcome each states
 	$(BIN)/python -m tests.badinputs.run_all --jobs 2
 
+# The statistics formulas scored by `make mutants` (mutmut's mutant names; ? is the class
+# separator): Gamma-Gamma expected spend, the CLV sum and its second copies, the P(alive) and
+# expected-purchase closed forms and wrappers, Wilson/Newcombe, Welch, CUPED, Katz, the budget
+# objective. The proof subset of tests is [tool.mutmut] in pyproject.toml.
+MUTANTS_DIR := outputs/mutation
+MUTANT_FUNCTIONS := \
+	'helpers.clv.x?SpendFit?expected__*' 'helpers.clv.x?SpendFit?population_mean__*' \
+	'helpers.clv.x_discount_factors__*' 'helpers.clv.x_discounted_clv__*' 'helpers.clv.x_monthly_purchases__*' \
+	'helpers.clv.x_customer_predictions__*' 'helpers.clv.x_clv_draws__*' \
+	'helpers.clv.x?PurchaseFit?expected__*' 'helpers.clv.x?PurchaseFit?p_alive__*' \
+	'helpers.clv.x_conditional_expected__*' 'helpers.clv.x_conditional_p_alive__*' 'helpers.clv.x_pattern_predictions__*' \
+	'helpers.clv.x__bg_numerator__*' 'helpers.clv.x__bg_denominator__*' 'helpers.clv.x__pareto_tail__*' \
+	'helpers.clv.x__pareto_log_alive_block__*' \
+	'helpers.campaigns.x_wilson__*' 'helpers.campaigns.x_diff_proportions__*' 'helpers.campaigns.x_diff_means__*' \
+	'helpers.campaigns.x_cuped__*' 'helpers.campaigns.x_relative_proportion__*' 'helpers.campaigns.x_ratio_interval__*' \
+	'helpers.lifecycle.x_wilson__*' \
+	'helpers.budget.x_gross_profit__*' 'helpers.budget.x_marginal_gross__*' 'helpers.budget.x_expected_profit__*' \
+	'helpers.budget.x_contact_value__*' 'helpers.budget.x_weighted_value__*'
+mutants: env  ## mutation testing of the statistics formulas (mutmut; score >= 90 %, README "Mutation testing")
+	rm -rf $(MUTANTS_DIR) && mkdir -p $(MUTANTS_DIR)
+	cp -r helpers tests pyproject.toml $(MUTANTS_DIR)/
+	cd $(MUTANTS_DIR) && $(CURDIR)/$(BIN)/mutmut run --max-children 2 $(MUTANT_FUNCTIONS) > mutmut.log 2>&1 \
+		|| { tail -c 3000 mutmut.log; exit 1; }
+	cd $(MUTANTS_DIR) && $(CURDIR)/$(BIN)/python $(CURDIR)/tests/mutation_score.py --min 0.9 $(MUTANT_FUNCTIONS)
+
 lint: env  ## ruff
 	$(BIN)/ruff check helpers tests
 
