@@ -450,6 +450,9 @@ def classify(cols: dict[str, Column]) -> tuple[str, dict[str, Guess], str]:
             why += ", one row per customer id" if unique_ids else ""
         elif unique_ids:
             score -= 1
+        defining = {"interactions": "kind", "campaigns": "group", "orders": "amount"}.get(kind)
+        if defining in guesses and guesses[defining].confidence != "low":
+            score += 1.5  # the column that makes the table what it is, named as such
         scored.append((score, kind, guesses, why))
     if not scored:
         return "", {}, "no canonical table fits: customer_id and a timestamp were not both recognized"
@@ -534,6 +537,25 @@ def _date_range(raw: ir.Table, column: Column, fmt: str | None) -> tuple[pd.Time
     return (pd.Timestamp(lo) if pd.notna(lo) else None, pd.Timestamp(hi) if pd.notna(hi) else None)
 
 
+def _number_format(report: FileReport, raw: ir.Table) -> None:
+    """The decimal separator of numbers written as text, decided as a run decides it
+    (sources.detect_decimal over the guessed money and number columns); thousands separators
+    are the other sign."""
+    columns = {c: (g.value if isinstance(g.value, str) else {"sql": g.value["sql"]}) for c, g in report.guesses.items()}
+    try:
+        spec = config.SourceSpec.model_validate({"name": report.name, "path": "x", "columns": columns})
+        found = sources.detect_decimal(raw, spec, report.kind, _scratch_params({"name": "probe", "path": "x"}))
+    except SourceError as exc:
+        report.todo.append("decimal separator: " + str(exc).split("): ", 1)[-1])
+        return
+    if found.how == "detected":
+        other = "," if found.decimal == "." else "."
+        report.layout.append(f"decimal {found.decimal!r} ({found.dot_values + found.comma_values:,} values show it, "
+                             f"e.g. {', '.join(next(iter(found.examples.values()), []))}); thousands {other!r}")
+        if found.decimal == ",":
+            report.spec["decimal"] = ","
+
+
 def inspect(raw: ir.Table, spec: dict, label: str, notes: list[str]) -> FileReport:
     cols = profile(raw)
     rows = int(run_sql(raw, "SELECT count(*) AS n FROM s").iloc[0]["n"])
@@ -554,6 +576,7 @@ def inspect(raw: ir.Table, spec: dict, label: str, notes: list[str]) -> FileRepo
         if "amount" not in guesses:
             report.todo.append("no amount column found: revenue and CLV in money are skipped; map amount if the "
                                "export has one")
+    _number_format(report, raw)
     formats = {cols[g.value].ts_format for c, g in guesses.items()
                if isinstance(g.value, str) and canonical_columns(kind)[c] == "timestamp"} - {None}
     if formats:
@@ -622,8 +645,14 @@ def render_params(brand: str, reports: list[FileReport], url: str | None = None)
         f"period: {period}  # suggested: {period_why}",
     ]
     if url:
+        # a password typed into --url is not written down: the params name an environment variable
+        safe = config._URL_PASSWORD.sub(lambda m: m.group(0) if m.group("password").startswith("${")
+                                        else m.group("head") + "${DB_PASSWORD}", url)
         lines.append("engine:")
-        lines.append(f"  url: {_q(url)}")
+        lines.append(f"  url: {_q(safe)}" + ("  # TODO set DB_PASSWORD in the environment before a run"
+                                             if safe != url else ""))
+        if safe != url:
+            checks.append("engine.url: the password is read from the environment variable DB_PASSWORD")
     lines.append("sources:")
     for kind in ("orders", "customers", "interactions", "campaigns"):
         mine = [r for r in reports if r.kind == kind]
@@ -634,7 +663,7 @@ def render_params(brand: str, reports: list[FileReport], url: str | None = None)
             lines.append(f"    - name: {r.name}")
             lines.append(f"      # {r.label}: {r.rows:,} rows; {'; '.join(r.layout)}")
             lines.append(f"      # read as {kind} ({r.kind_how})")
-            for key in ("path", "format", "encoding", "table", "query"):
+            for key in ("path", "format", "encoding", "decimal", "table", "query"):
                 if key in r.spec:
                     lines.append(f"      {key}: {_q(r.spec[key])}")
             if r.line_items[0]:

@@ -148,3 +148,43 @@ sources:
     # a third group label: notebook 06 would stop that campaign
     assert "campaign 'k1': group label 'B' (3 rows) is neither a control nor a treatment label" in out
     assert "blocking problem(s)" in out
+
+
+def test_init_by_values_decimal_comma_and_json(tmp_path):
+    # headers it cannot read as names: the timestamp and the money column are found by their values
+    (tmp_path / "orders.csv").write_text(
+        "customer;invoice;when;paid\nK1;B1;13.01.2024 10:00;1.234,50\nK2;B2;14.01.2024 11:00;12,50\n"
+        "K1;B3;15.02.2024 09:30;7,00\n", encoding="utf-8")
+    (tmp_path / "events.json").write_text(
+        '[{"customer_id": "K1", "ts": "2024-01-20 10:00:00", "kind": "ticket", "value": 3}, '
+        '{"customer_id": "K2", "ts": "2024-01-21 10:00:00", "kind": "rating", "value": 5}]', encoding="utf-8")
+    path, _, _ = onboarding.init([tmp_path / "orders.csv", tmp_path / "events.json"], "shop", tmp_path / "p.yaml")
+    params = config.load_params(path)
+    spec = params.sources.orders[0]
+    assert (spec.decimal, spec.timestamp_format) == (",", "%d.%m.%Y %H:%M")
+    assert _mapping(spec) == {"customer_id": "customer", "order_id": "invoice", "order_ts": "when", "amount": "paid"}
+    text = path.read_text(encoding="utf-8")
+    assert "order_ts: \"when\"  # low (values parse as timestamps)" in text
+    assert "amount: \"paid\"  # low (numeric with two decimals)" in text
+    events = params.sources.interactions[0]
+    assert events.path.endswith("events.parquet") and (tmp_path / "events.parquet").exists()
+    assert _mapping(events) == {"customer_id": "customer_id", "ts": "ts", "kind": "kind", "value": "value"}
+    amounts = onboarding.check(path)
+    assert not amounts.blocking and "        B1          K1 2024-01-13 10:00:00  1234.5" in "\n".join(amounts.lines)
+
+
+def test_init_from_an_engine_table_keeps_the_password_out(tmp_path):
+    import duckdb
+
+    db = tmp_path / "w.duckdb"
+    with duckdb.connect(str(db)) as c:
+        c.execute("CREATE TABLE sales AS SELECT 'M' || (i % 50) AS 会员ID, 'O' || i AS 订单号, "
+                  "TIMESTAMP '2024-01-01' + to_days(i % 300) AS 下单时间, round(10 + i % 97 + 0.25, 2) AS 实付金额 "
+                  "FROM range(2000) t(i)")
+    path, _, reports = onboarding.init([], "wh", tmp_path / "wh.yaml", url=f"duckdb:///{db}", table="sales")
+    spec = config.load_params(path).sources.orders[0]
+    assert (spec.format, spec.table) == ("table", "sales")
+    assert _mapping(spec) == {"customer_id": "会员ID", "order_id": "订单号", "order_ts": "下单时间", "amount": "实付金额"}
+    assert reports[0].rows == 2000 and reports[0].first_ts.year == 2024
+    text, checks = onboarding.render_params("wh", reports, "postgres://bob:s3cret@db.example/shop")
+    assert "s3cret" not in text and 'url: "postgres://bob:${DB_PASSWORD}@db.example/shop"' in text
