@@ -791,6 +791,21 @@ def _missing_columns(raw: ir.Table, spec, kind: str, where: str) -> list[Problem
     return found
 
 
+def _sql_problems(raw: ir.Table, spec, where: str) -> list[Problem]:
+    """Each SQL column and exclude rule tried on one row, so a typo is named where it is."""
+    tried = [(f"columns.{c}", v.sql) for c, v in spec.columns.items() if isinstance(v, config.SqlExpr)]
+    tried += [(f"exclude {r.name}", r.where) for r in spec.exclude]
+    found = []
+    for what, sql in tried:
+        try:
+            run_sql(raw.limit(1), f"SELECT ({sql}) AS v FROM s")
+        except Exception as exc:
+            message = str(exc).splitlines()[0].replace("Binder Error: ", "")
+            found.append(Problem(f"{where}, {what}", f"{sql!r} does not run: {message} (its columns: "
+                                                     f"{', '.join(raw.columns)})"))
+    return found
+
+
 def check(params_path: Path) -> CheckResult:
     started = time.perf_counter()
     result = CheckResult()
@@ -813,7 +828,7 @@ def check(params_path: Path) -> CheckResult:
             except (SourceError, ParamsError) as exc:
                 problems.append(Problem(where, str(exc).split(f"source {spec.name!r}: ", 1)[-1]))
                 continue
-            missing = _missing_columns(raw, spec, kind, where)
+            missing = _missing_columns(raw, spec, kind, where) + _sql_problems(raw, spec, where)
             if missing:
                 problems += missing
                 continue
@@ -823,8 +838,13 @@ def check(params_path: Path) -> CheckResult:
             except SourceError as exc:
                 problems.append(Problem(where, str(exc).split("): ", 1)[-1]))
                 continue
+            try:
+                heads[spec.name] = _sample(con, rows, spec, kind, where, params, result)
+            except Exception as exc:  # the mapping compiles but does not run on these rows
+                problems.append(Problem(where, f"the mapping does not run on its first rows: {type(exc).__name__}: "
+                                               f"{str(exc).splitlines()[0]}"))
+                continue
             mapped.setdefault(kind, []).append((spec, rows, where))
-            heads[spec.name] = _sample(con, rows, spec, kind, where, params, result)
     if heads:
         sampled = " UNION ".join(f"SELECT customer_id FROM {h} WHERE customer_id IS NOT NULL" for h in heads.values())
         _query(con, f"CREATE OR REPLACE TEMP TABLE check_ids AS {sampled}")

@@ -188,3 +188,16 @@ def test_init_from_an_engine_table_keeps_the_password_out(tmp_path):
     assert reports[0].rows == 2000 and reports[0].first_ts.year == 2024
     text, checks = onboarding.render_params("wh", reports, "postgres://bob:s3cret@db.example/shop")
     assert "s3cret" not in text and 'url: "postgres://bob:${DB_PASSWORD}@db.example/shop"' in text
+
+
+def test_check_names_a_broken_sql_column_and_exclude_rule(tmp_path):
+    text = (config.PARAMS_DIR / "online_retail.yaml").read_text(encoding="utf-8")
+    broken = tmp_path / "or.yaml"
+    broken.write_text(text.replace("Quantity * UnitPrice", "Quantity * Price").replace("StockCode IN", "StockKode IN"),
+                      encoding="utf-8")
+    result = onboarding.check(broken)
+    assert result.blocking and len(result.problems) == 2
+    amount, rule = map(str, result.problems)
+    assert amount.startswith("ERROR invoice_lines (") and "online_retail.parquet), columns.amount: 'Quantity * Price' " \
+        "does not run: Referenced column \"Price\" not found" in amount and "UnitPrice" in amount
+    assert "exclude non_product_lines: \"StockKode IN (" in rule and "Referenced column \"StockKode\" not found" in rule
