@@ -100,7 +100,17 @@ def detect_encoding(path: Path, where: str = "") -> str:
     The whole file is checked in chunks with an incremental decoder: Chinese text may first
     appear deep inside a file whose first megabytes are ASCII. A file that is UTF-8 except for
     a few bytes (a damaged byte, a Latin-1 'é' pasted in) is not silently read as GB18030
-    mojibake: the error names the line, the byte and the fix."""
+    mojibake: the error names the line, the byte and the fix. The answer is cached by the
+    file's size and mtime: a large export is decoded once, not on every read or check."""
+    cache = _cache_path(path, ".encoding")
+    if cache.exists():
+        return cache.read_text(encoding="utf-8").strip()
+    found = _decode_whole(path, where)
+    atomic_write_text(cache, found)
+    return found
+
+
+def _decode_whole(path: Path, where: str) -> str:
     with open(path, "rb") as fh:
         head = fh.read(4)
         if head.startswith(codecs.BOM_UTF8):
