@@ -2049,9 +2049,11 @@ def section_skipped(study: Study, what: str) -> str:
     """The sentence for a section with nothing to show."""
     if not study.has_table:
         return f"Skipped: this brand has no campaigns table, so there is no {what}."
-    if what == "observational comparison":
+    if what == "observational comparison" and study.readable():
         return ("Every campaign read this period has a control group, so no observational fallback is needed: its lift "
                 "is measured above.")
+    if what == "observational comparison":  # nothing read at all (too early, stopped): nothing was measured above
+        return "Skipped: no campaign without a control group is read this period, so there is no observational comparison."
     return f"Skipped: no campaign with a control group and a sound split is read this period, so there is no {what}."
 
 

@@ -340,7 +340,20 @@ def past_purchases(run) -> dict:
                       year_before=((d._day > end - 730) & (d._day <= end - 365)).sum()).execute().iloc[0]
     covered = int(agg["first"]) <= end - 729
     return {"past_year": float(agg["last_year"]), "year_before": float(agg["year_before"]) if covered else None,
-            "growth": float(agg["last_year"] / agg["year_before"]) if covered and agg["year_before"] > 0 else None}
+            "growth": float(agg["last_year"] / agg["year_before"]) if covered and agg["year_before"] > 0 else None,
+            "days": int(end - agg["first"]) + 1 if pd.notna(agg["first"]) else 0}  # days of the past year in the data
+
+
+def audit_readiness(run) -> dict | None:
+    """Notebook 01's readiness verdict for lifecycle and CLV models (metrics.json, audit), with
+    the figures and thresholds behind it; None when the audit has not run."""
+    audit = (run.read_metrics() or {}).get("audit") or {}
+    if not audit.get("readiness"):
+        return None
+    need = run.params.readiness
+    return {"verdict": audit["readiness"], "repeat_customers": audit.get("repeat_customers"),
+            "history_days": audit.get("history_days"), "min_repeat_customers": need.min_repeat_customers,
+            "min_history_days": need.min_history_days}
 
 
 # ================================================================ the reliability verdict
@@ -365,7 +378,7 @@ def dropout_share(fit: clv.PurchaseFit, hist: clv.Histogram) -> tuple[float, str
 
 
 def reliability(res: clv.ClvResult, hold: clv.HoldoutResult, trunc: Truncation | None, churn: dict | None,
-                past: dict | None, cal: dict | None) -> Reliability:
+                past: dict | None, cal: dict | None, readiness: dict | None = None) -> Reliability:
     """The sanity checks on the fit used for the CLV and the verdict (the worst level). Without a
     purchase model there is nothing to check: the verdict is 'not computed', its reason why."""
     if not res.fitted:
@@ -419,8 +432,20 @@ def reliability(res: clv.ClvResult, hold: clv.HoldoutResult, trunc: Truncation |
                 f"Mean P(alive) of {who} is {alive.mean() if alive.size else float('nan'):.2f}; the lifecycle counts only "
                 f"{_pct(share)} of them as churned, too few to check it against{note}.")
 
+    if readiness is not None and readiness["verdict"] == "not ready":
+        add("readiness", "unreliable", float("nan"), float("nan"),
+            f"The audit (notebook 01) finds the data not ready for CLV models: {_int(readiness['repeat_customers'])} "
+            f"customers bought on two or more days (params readiness.min_repeat_customers: "
+            f"{_int(readiness['min_repeat_customers'])}) over {_int(readiness['history_days'])} days of history "
+            f"(readiness.min_history_days: {_int(readiness['min_history_days'])}); the model has too little to learn "
+            "from, so its figures show how the method works, not what this brand's customers will do.")
+
     forecast = float(pr["expected_purchases_365"].sum())
-    if past is not None and past["past_year"] > 0:
+    if past is not None and past.get("days", 365) < 365:
+        add("forecast_vs_past_year", "caution", float("nan"), float("nan"),
+            f"The data hold only {_int(past['days'])} days of the past 12 months ({past['past_year']:,.0f} purchases), "
+            f"so the next 12 months' forecast of {forecast:,.0f} repeat purchases cannot be checked against a past year.")
+    elif past is not None and past["past_year"] > 0:
         growth = past["growth"]
         ceiling = past["past_year"] * max(1.0, growth or 1.0)
         grow_text = (f"year-on-year growth {100 * (growth - 1):+.1f} %" if growth is not None

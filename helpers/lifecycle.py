@@ -1106,6 +1106,18 @@ def no_amount_note(params: config.Params) -> str:
 # ---------------------------------------------------------------- words for the report
 
 
+def status_note(params: config.Params) -> str:
+    """What a purchase leaves in when the orders carry no status ('' when a status is mapped):
+    said next to the definitions, since it changes what counts as an order."""
+    if any("status" in s.columns or "status" in s.constants for s in params.sources.orders):
+        return ""
+    refunds = ("a refund is recognised only by a negative amount" if params.has_amount
+               else "refunds cannot be recognised")
+    return ("- **No order status.** No `status` column is mapped in the params, so every order row counts as "
+            f"completed: cancelled or voided orders cannot be left out, and {refunds}. Map the export's status "
+            "column if it has one.")
+
+
 def definitions(th: Thresholds, kind: str) -> list[str]:
     how = {"params": "set in the brand's params",
            "derived": (f"derived from this brand's {th.gaps:,} gaps between consecutive purchase days: "

@@ -567,15 +567,22 @@ def campaign_channels(run) -> dict:
 
 def campaigns_closing(run, window_days: int) -> pd.DataFrame:
     """Campaigns whose outcome window (last contact + ``window_days``) closes inside this run's
-    period: notebook 06 of this run measures them, and the next period's plan reads that
-    response. Columns campaign_id, window_end (one aggregate row per campaign from the engine)."""
+    period: notebook 06 of this run measures them — those with a control group (params
+    campaigns.control_labels) — and the next period's plan reads that response. Columns
+    campaign_id, window_end, has_control (one aggregate row per campaign from the engine)."""
     camp = run.as_of("campaigns")
     if camp is None:
-        return pd.DataFrame({"campaign_id": pd.Series(dtype=str), "window_end": pd.Series(dtype="datetime64[ns]")})
-    last = camp.group_by("campaign_id").aggregate(last=camp.contact_ts.max()).to_pyarrow().to_pandas()
+        return pd.DataFrame({"campaign_id": pd.Series(dtype=str), "window_end": pd.Series(dtype="datetime64[ns]"),
+                             "has_control": pd.Series(dtype=bool)})
+    labels = [label.strip().lower() for label in run.params.campaigns.control_labels]
+    control = camp["group"].cast("string").strip().lower().isin(labels).fill_null(False)
+    last = camp.group_by("campaign_id").aggregate(last=camp.contact_ts.max(),
+                                                  has_control=control.any()).to_pyarrow().to_pandas()
     last["window_end"] = pd.to_datetime(last["last"]) + pd.Timedelta(days=window_days)
+    last["has_control"] = last["has_control"].fillna(False).astype(bool)
     inside = (last["window_end"] > pd.Timestamp(run.period_start)) & (last["window_end"] <= pd.Timestamp(run.period_end))
-    return last.loc[inside, ["campaign_id", "window_end"]].sort_values("window_end").reset_index(drop=True)
+    return (last.loc[inside, ["campaign_id", "window_end", "has_control"]].sort_values("window_end")
+            .reset_index(drop=True))
 
 
 def loop_sentence(response: Response, closing: pd.DataFrame, next_label: str) -> str:
@@ -585,11 +592,19 @@ def loop_sentence(response: Response, closing: pd.DataFrame, next_label: str) ->
     if response.kind == "measured":
         parts.append(f"Closed loop: this plan uses the response notebook 06 measured for campaign {response.campaign_id!r} "
                      f"in period {response.period}.")
-    if len(closing):
-        names = _and([f"{r.campaign_id!r} (window closed {r.window_end:%Y-%m-%d})" for r in closing.itertuples()])
-        parts.append(f"Campaign{'s' if len(closing) > 1 else ''} {names} {'are' if len(closing) > 1 else 'is'} measured by "
+    control = closing["has_control"] if "has_control" in closing.columns else pd.Series(True, index=closing.index)
+    measured, blind = closing[control.to_numpy(dtype=bool)], closing[~control.to_numpy(dtype=bool)]
+    if len(measured):
+        names = _and([f"{r.campaign_id!r} (window closed {r.window_end:%Y-%m-%d})" for r in measured.itertuples()])
+        parts.append(f"Campaign{'s' if len(measured) > 1 else ''} {names} {'are' if len(measured) > 1 else 'is'} measured by "
                      f"notebook 06 of this run (after this notebook); the run of period {next_label} plans with that response "
                      "for the channel the campaign used.")
+    if len(blind):
+        names = _and([f"{r.campaign_id!r} (window closed {r.window_end:%Y-%m-%d})" for r in blind.itertuples()])
+        parts.append(f"Campaign{'s' if len(blind) > 1 else ''} {names} {'have' if len(blind) > 1 else 'has'} no control "
+                     "group: notebook 06 cannot measure a lift, so no measured response comes from "
+                     f"{'them' if len(blind) > 1 else 'it'} and the plan for {next_label} keeps the assumed response unless "
+                     "another campaign is measured.")
     return " ".join(parts)
 
 

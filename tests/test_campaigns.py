@@ -847,3 +847,15 @@ def test_a_roi_on_a_spend_too_small_for_its_noise_is_not_read():
     assert cp.roi_note(math.nan, -10.0, 10.0, cost_unknown=True) == "contact cost unknown"
     assert cp._f_ci(-0.4, 0.3, 1, 0) == "0 to 0" and cp._f_num(-0.004, 2, True) == "0.00"
     assert cp._pp(-0.0004) == "0.0 pp" and cp._pp(0.024) == "+2.4 pp"
+
+
+def test_observational_section_never_points_at_a_lift_that_was_not_measured():
+    """A campaign too early to read (or stopped): nothing was measured above, and the skipped
+    observational section must not say 'its lift is measured above'."""
+    from types import SimpleNamespace
+
+    nothing_read = SimpleNamespace(has_table=True, readable=lambda: [])
+    text = cp.section_skipped(nothing_read, "observational comparison")
+    assert "measured above" not in text and text.startswith("Skipped:")
+    one_read = SimpleNamespace(has_table=True, readable=lambda: ["1"])
+    assert "its lift is measured above" in cp.section_skipped(one_read, "observational comparison")

@@ -1443,3 +1443,22 @@ def test_online_retail_is_not_degenerate_or_says_why():
         assert f"{forecast:,.0f}" in text and f"{past['past_year']:,.0f}" in text
     assert rel.figures["dropout"] >= clv_checks.DROPOUT_FLOOR or levels["dropout"] == "unreliable"
     assert "left_truncation" in levels
+
+
+def test_reliability_says_not_ready_and_a_short_past_year():
+    """The audit's 'not ready' verdict makes the CLV unreliable, in words with the figures and the
+    params; a past year the data cover only in part is not a yardstick for the forecast."""
+    raw = _cdnow_first_orders()
+    value, _ = _cdnow_value(pd.concat([raw, raw.iloc[:400].assign(order_ts=lambda f: f["order_ts"] + pd.Timedelta(days=40),
+                                                                  order_id=lambda f: f["order_id"] + "r")]))
+    assert value.fitted
+    hold = SimpleNamespace(choice=None, skipped="too short")
+    ready = {"verdict": "not ready", "repeat_customers": 18, "history_days": 50, "min_repeat_customers": 50,
+             "min_history_days": 180}
+    rel = clv_checks.reliability(value, hold, None, None, {"past_year": 87.0, "growth": None, "days": 50}, None, ready)
+    assert rel.verdict == "unreliable"
+    text = " ".join(rel.reasons)
+    assert "not ready for CLV models: 18 customers bought on two or more days" in text and "50 days of history" in text
+    assert "only 50 days of the past 12 months" in text and "cannot be checked against a past year" in text
+    ok = clv_checks.reliability(value, hold, None, None, None, None, {**ready, "verdict": "ready"})
+    assert "readiness" not in set(ok.checks["check"])

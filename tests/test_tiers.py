@@ -486,6 +486,11 @@ def test_contact_history_from_the_engine(tmp_path):
     assert tiers.campaigns_closing(run, 30).empty
     text = tiers.loop_sentence(tiers.assumed_response(Tiers(), 30), closing, "2024-07")
     assert "'x' (window closed 2024-06-29) is measured by notebook 06 of this run" in text and "2024-07" in text
+    assert closing["has_control"].tolist() == [True]  # 'Control' is a control label (case and spaces ignored)
+    # a campaign without a control group is not measured by notebook 06: never promise its response
+    blind = tiers.loop_sentence(tiers.assumed_response(Tiers(), 30), closing.assign(has_control=False), "2024-07")
+    assert "is measured by notebook 06" not in blind and "'x' (window closed 2024-06-29) has no control group" in blind
+    assert "keeps the assumed response" in blind
     assert tiers.campaign_channels(run) == {}  # the campaign table maps no channel
     assert h.loc["k0", "opted_out"] and not h.loc["k1", "opted_out"] and not h.loc["k4", "opted_out"]
     assert h.loc["k1", "complaint"]  # unresolved, inside the 90 days

@@ -249,9 +249,29 @@ def _campaign(**changes) -> Callable[[Brand], None]:
     return mutate
 
 
+def _drop_order_column(column: str) -> Callable[[Brand], None]:
+    def mutate(b: Brand) -> None:
+        b.orders = b.orders.drop(columns=[column])
+        del b.params["sources"]["orders"][0]["columns"][column]
+    return mutate
+
+
+def _no_source(kind: str) -> Callable[[Brand], None]:
+    def mutate(b: Brand) -> None:
+        del b.params["sources"][kind]
+    return mutate
+
+
+def _short_history(b: Brand) -> None:
+    # a brand that started selling seven weeks before the period end: 50 days of orders
+    b.orders = b.orders[b.orders["order_time"] >= pd.Timestamp("2024-11-12")].reset_index(drop=True)
+    b.campaign["contact_ts"] = "2024-11-25 10:00:00"
+
+
 NOTEBOOK_CASES: tuple[Case, ...] = (
     Case("no_repeat_buyers", "no customer ever bought twice", "flagged", _one_time_buyers, stage="notebooks",
-         said_in_notebooks=("bought on two or more days",)),
+         said_in_notebooks=("bought on two or more days", "a repeat-purchase model has nothing to learn from",
+                            "CLV reliability: not computed", "No tiers, no budget split, no contact lists")),
     Case("campaign_without_cost", "the campaign export has no cost column", "repair", _campaign(cost=None),
          stage="notebooks", said_in_notebooks=("cost",)),
     Case("campaign_ctrl_label", "the control group is labelled CTRL", "repair",
@@ -262,6 +282,26 @@ NOTEBOOK_CASES: tuple[Case, ...] = (
          stage="notebooks", said_in_notebooks=("Kontrolle",)),
     Case("campaign_ids_numeric", "campaign ids 1, 2, 10 (sorted as text before)", "repair",
          _campaign(campaign_id=lambda f: [(1, 2, 10)[i % 3] for i in range(len(f))]), stage="notebooks"),
+    # ---- ordinary shapes of a brand's data: an optional column or source missing, a short history
+    Case("no_status_column", "the orders carry no status column (every row a completed order)", "repair",
+         _drop_order_column("status"), stage="notebooks", said_in_notebooks=("No order status",)),
+    Case("no_channel_column", "the orders carry no channel column", "repair", _drop_order_column("channel"),
+         stage="notebooks", said_in_notebooks=("Not split by channel", "no data on order channel")),
+    Case("no_customers_source", "no CRM export at all (no customers source in the params)", "repair",
+         _no_source("customers"), stage="notebooks",
+         said_in_notebooks=("no customers table in this brand's params: the sections that need it are skipped",)),
+    Case("no_campaigns_source", "no campaign export at all (no campaigns source in the params)", "repair",
+         _no_source("campaigns"), stage="notebooks",
+         said_in_notebooks=("has no campaigns table, so there is no campaign to review",)),
+    Case("campaign_window_open", "a campaign contacted 10 days before the period end (its 30-day window is open)",
+         "flagged", _campaign(contact_ts="2024-12-21 10:00:00"), stage="notebooks",
+         said_in_notebooks=("is too early to read", "no campaign without a control group is read this period")),
+    Case("short_history", "50 days of orders (readiness: not ready)", "flagged", _short_history, stage="notebooks",
+         said_in_notebooks=("readiness for lifecycle and CLV models: not ready", "finds the data not ready for CLV models",
+                            "too short for a holdout check", "cannot be checked against a past year")),
+    Case("campaign_without_control", "a campaign with a treatment group only (no control)", "flagged",
+         _campaign(group="treatment"), stage="notebooks",
+         said_in_notebooks=("Observational, not a causal lift", "notebook 06 cannot measure a lift")),
 )
 
 
