@@ -37,11 +37,15 @@ demo: env  ## run every notebook for every bundled brand at its latest period; p
 run: env  ## run one brand: make run BRAND=cdnow PERIOD=1998-06
 	$(BIN)/workbook run --brand $(BRAND) --period $(PERIOD)
 
+# The tests run on both cores (pytest-xdist, a test file per worker: module fixtures such as a
+# brand's run are built once); the notebooks under nbval run after, in one process, in order:
+# each reads what the one before it stored for the run.
 test: env  ## the whole test suite: unit, end-to-end, real-data checks, notebooks under nbval
-	$(BIN)/python -m pytest --nbval-lax --durations=15 tests notebooks
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 tests
+	$(BIN)/python -m pytest --nbval-lax notebooks
 
 test-fast: env  ## the suite without the slow end-to-end and real-data checks
-	$(BIN)/python -m pytest -m "not slow" tests
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow" tests
 
 lab: env  ## JupyterLab on notebooks/ with the project's environment as the kernel
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (workbook)" >/dev/null
