@@ -46,13 +46,21 @@ class Finding:
         return {"check": self.check, "severity": self.severity, "rows": int(self.rows), "message": self.message}
 
 
+def money_sum(amount: ir.NumericColumn, where: ir.BooleanValue | None = None) -> ir.NumericScalar:
+    """A sum of money that does not depend on the engine's thread order: floats summed in a
+    different order differ in the last bits, so two runs of the same data would report different
+    revenue (77871.76000000004 vs 77871.75999999995). Summed as exact decimals (a millionth of the
+    currency unit), read back as a float."""
+    return amount.cast("decimal(38, 6)").sum(where=where).cast("float64")
+
+
 def _scalar(expr) -> float:
     value = expr.execute()
     return 0.0 if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 def _count_sum(table: ir.Table) -> tuple[int, float]:
-    row = table.aggregate(n=table.count(), revenue=table.amount.sum()).execute()
+    row = table.aggregate(n=table.count(), revenue=money_sum(table.amount)).execute()
     revenue = row["revenue"].iloc[0]
     return int(row["n"].iloc[0]), float(0.0 if pd.isna(revenue) else revenue)
 
@@ -103,7 +111,7 @@ def _profile_one(kind: str, src: LoadedSource) -> dict:
         aggs["refund_status_rows"] = t.status.lower().strip().isin(REFUND_STATUSES).fill_null(False).sum()
         aggs["negative_amount_rows"] = (t.amount < 0).fill_null(False).sum()
         aggs["zero_amount_rows"] = (t.amount == 0).fill_null(False).sum()
-        aggs["revenue"] = t.amount.sum()
+        aggs["revenue"] = money_sum(t.amount)
     row = t.aggregate(**aggs).execute().iloc[0].to_dict()
     if kind == "orders" and not _maps_amount(src):  # unknown, not zero: shown blank
         row.update(negative_amount_rows=None, zero_amount_rows=None, revenue=None)
@@ -195,7 +203,7 @@ def daily_volume(data: Dataset, period_end: pd.Timestamp) -> pd.DataFrame:
         t = t.filter(plausible_date(t.order_ts, data.params) & (t.order_ts <= period_end))
         day = t.order_ts.date().name("day")
         frames.append(
-            t.group_by(day).aggregate(orders=t.count(), revenue=t.amount.sum()).mutate(source=ibis.literal(src.spec.name)).execute()
+            t.group_by(day).aggregate(orders=t.count(), revenue=money_sum(t.amount)).mutate(source=ibis.literal(src.spec.name)).execute()
         )
     if not frames:
         return pd.DataFrame(columns=["day", "orders", "revenue", "source"])
@@ -325,8 +333,8 @@ def flag_orders(orders: ir.Table, period_end: pd.Timestamp, params: Params) -> i
 
 def _tally(table: ir.Table, by: list[str]) -> pd.DataFrame:
     """Rows and revenue per group, in one query."""
-    out = table.group_by(by).aggregate(rows=table.count(), revenue=table.amount.sum(),
-                                       abs_revenue=table.amount.abs().sum()).execute()
+    out = table.group_by(by).aggregate(rows=table.count(), revenue=money_sum(table.amount),
+                                       abs_revenue=money_sum(table.amount.abs())).execute()
     for col in ("revenue", "abs_revenue"):
         out[col] = out[col].fillna(0.0).astype(float)
     return out
@@ -373,11 +381,11 @@ def clean_orders(data: Dataset, period_end: pd.Timestamp, *, store=None, with_st
     for src in sources_in:
         name = src.spec.name
         t = src.all_rows
-        aggs = {"n": t.count(), "revenue": t.amount.sum()}
+        aggs = {"n": t.count(), "revenue": money_sum(t.amount)}
         for i, rule in enumerate(src.spec.exclude):
             hit = t._excluded == rule.name
             aggs[f"n{i}"] = t.count(where=hit)
-            aggs[f"r{i}"] = t.amount.sum(where=hit)
+            aggs[f"r{i}"] = money_sum(t.amount, where=hit)
         row = t.aggregate(**aggs).execute().iloc[0]
         running = (int(row["n"]), _num(row["revenue"]))
         grain = "lines" if src.spec.line_items else "rows"
@@ -447,7 +455,7 @@ def clean_orders(data: Dataset, period_end: pd.Timestamp, *, store=None, with_st
     scale = 1.4826 * mad if mad > 0 else 1.0
     threshold = float(np.exp(median + rules.outlier_z * scale))
     clean = kept.mutate(is_outlier=(kept.amount > threshold).fill_null(False)).drop("_drop", "_conflicted")
-    outliers = clean.aggregate(n=clean.is_outlier.sum(), revenue=clean.amount.sum(where=clean.is_outlier)).execute().iloc[0]
+    outliers = clean.aggregate(n=clean.is_outlier.sum(), revenue=money_sum(clean.amount, where=clean.is_outlier)).execute().iloc[0]
     n_out, out_revenue = int(outliers["n"] or 0), _num(outliers["revenue"])
     if rules.outliers == "drop":
         clean = clean.filter(~clean.is_outlier)

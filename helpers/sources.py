@@ -435,9 +435,12 @@ def _parse_sql(expr: str, raw_type: str | None, target: str, ts_format: str | No
         return f"TRY_CAST({text} AS TIMESTAMP)", []
     if target in ("money", "float"):
         if not is_text:
-            return f"(CASE WHEN isfinite(CAST({expr} AS DOUBLE)) THEN CAST({expr} AS DOUBLE) END)", []
-        parsed = _number_sql(text, decimal)
-        if target == "float":
+            parsed = f"(CASE WHEN isfinite(CAST({expr} AS DOUBLE)) THEN CAST({expr} AS DOUBLE) END)"
+        else:
+            parsed = _number_sql(text, decimal)
+        if target == "money":  # beyond 10^15 is no sale (a corrupted cell): a parse failure, counted
+            parsed = f"(CASE WHEN abs({parsed}) < 1e15 THEN {parsed} END)"
+        if target == "float" or not is_text:
             return parsed, []
         plain = f"TRY_CAST({text} AS DOUBLE)"
         return parsed, [(f"{canon or 'amount'}_as_text", f"({plain} IS NULL AND {parsed} IS NOT NULL)")]
