@@ -269,15 +269,15 @@ class Business(_Strict):
     cost_to_serve_per_customer_year: float = Field(default=0.0, ge=0)
     acquisition_cost: dict[str, float] = Field(default_factory=dict)
 
-
-# ---------------------------------------------------------------- per-notebook sections
-# Each numbered notebook reads its own section. Every field has a default that suits a typical
-# consumer brand, so a brand's params only name what differs.
-
     @property
     def unit(self) -> str:
         """The label money carries in tables, charts and sentences."""
         return self.currency.strip() or "unspecified currency"
+
+
+# ---------------------------------------------------------------- per-notebook sections
+# Each numbered notebook reads its own section. Every field has a default that suits a typical
+# consumer brand, so a brand's params only name what differs.
 
 
 class Lifecycle(_Strict):
