@@ -143,7 +143,13 @@ def assign_tiers(customers: pd.DataFrame, cfg: Tiers, margin: float) -> pd.DataF
     else:
         high = clv >= cfg.high_threshold
         low = clv < cfg.low_threshold
-    potential = ~high & ~low & (upside >= cfg.potential_ratio)
+    return _with_tiers(out, high, low, upside, rank, cfg.potential_ratio)
+
+
+def _with_tiers(out: pd.DataFrame, high, low, upside, rank, potential_ratio: float) -> pd.DataFrame:
+    """The tier columns from the high/low masks (by CLV or by expected purchases): potential is
+    neither, with an upside of at least ``potential_ratio``; the rest is general."""
+    potential = ~high & ~low & (upside >= potential_ratio)
     code = np.select([high, low, potential], [TIERS.index("high"), TIERS.index("low"), TIERS.index("potential")],
                      TIERS.index("general"))
     out["tier"] = pd.Categorical.from_codes(code, categories=list(TIERS), ordered=True)
@@ -1482,13 +1488,7 @@ def purchase_tiers(customers: pd.DataFrame, cfg: Tiers) -> pd.DataFrame:
     n = len(out)
     high = rank <= int(round(cfg.high_share * n))
     low = (rank > n - int(round(cfg.low_share * n))) & ~high
-    potential = ~high & ~low & (upside >= cfg.potential_ratio)
-    code = np.select([high, low, potential], [TIERS.index("high"), TIERS.index("low"), TIERS.index("potential")],
-                     TIERS.index("general"))
-    out["tier"] = pd.Categorical.from_codes(code, categories=list(TIERS), ordered=True)
-    out["upside"] = upside
-    out["clv_rank"] = rank.astype(int)
-    return out
+    return _with_tiers(out, high, low, upside, rank, cfg.potential_ratio)
 
 
 def purchase_tier_summary(frame: pd.DataFrame) -> pd.DataFrame:
