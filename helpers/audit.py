@@ -731,6 +731,11 @@ def no_amount_sentence() -> str:
 def island_findings(matches: pd.DataFrame, data: Dataset) -> list[Finding]:
     threshold = data.params.readiness.min_customer_match
     out = []
+    for src in data.sources.get("orders", []):
+        if "status" not in src.spec.columns and "status" not in src.spec.constants:
+            out.append(Finding(f"no_status.{src.spec.name}", "info", 0,
+                               f"{src.location.rsplit('/', 1)[-1]}: no status column is mapped: cancelled orders "
+                               "cannot be left out, and refunds are recognised only by a negative amount."))
     for kind in ("customers", "interactions", "campaigns"):
         if not data.has(kind):
             out.append(Finding(f"missing_table.{kind}", "info", 0,

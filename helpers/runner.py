@@ -236,8 +236,10 @@ class RunKernel:
                                 config=kernel_config()).create_kernel_manager()
             # The kernel's own output (its log, C libraries writing to the terminal) passes through
             # the runner, masked, instead of reaching the terminal straight from the kernel.
+            # No IPython history database: kernels of runs side by side share one SQLite file, and
+            # a clash writes 'Session/line number was not unique in database' into the notebook.
             run_sync(km.start_kernel)(cwd=str(config.PROJECT_ROOT), stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE)
+                                      stderr=subprocess.PIPE, extra_arguments=["--HistoryManager.enabled=False"])
             process = km.provisioner.process
             for pipe, name in ((process.stdout, "stdout"), (process.stderr, "stderr")):
                 threading.Thread(target=_pass_through_masked, args=(pipe, name), daemon=True).start()

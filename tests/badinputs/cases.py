@@ -268,6 +268,12 @@ def _short_history(b: Brand) -> None:
     b.campaign["contact_ts"] = "2024-11-25 10:00:00"
 
 
+CASES += (
+    Case("no_status_in_audit", "no status column: the audit says what cannot be cleaned", "repair",
+         _drop_order_column("status"), expect=("no status column is mapped",), same_figures=True),
+)
+
+
 NOTEBOOK_CASES: tuple[Case, ...] = (
     Case("no_repeat_buyers", "no customer ever bought twice", "flagged", _one_time_buyers, stage="notebooks",
          said_in_notebooks=("bought on two or more days", "a repeat-purchase model has nothing to learn from",
