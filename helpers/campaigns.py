@@ -68,6 +68,7 @@ from scipy import stats
 from scipy.spatial import cKDTree
 
 from helpers import config
+from helpers.audit import money_sum
 from helpers.config import Campaigns, Params
 from helpers.report import fmt_int, fmt_money, fmt_pct
 
@@ -640,10 +641,10 @@ def _window_aggregates(keys: ir.Table, orders: ir.Table, refunds: ir.Table, prof
     money = ~j.outlier if cfg.exclude_outlier_revenue else ibis.literal(True)
     agg = j.group_by(list(by)).aggregate(
         orders=j.ts.count(where=in_w), outlier_orders=j.ts.count(where=in_w & j.outlier),
-        revenue=j.amount.sum(where=in_w & money), profit=j.profit.sum(where=in_w & money),
-        discount=j.discount.sum(where=in_w & money), pre_orders=j.ts.count(where=in_pre), pre_revenue=j.amount.sum(where=in_pre & money),
-        pre_profit=j.profit.sum(where=in_pre & money),
-        orders_before=j.ts.count(where=before), revenue_before=j.amount.sum(where=before & money),
+        revenue=money_sum(j.amount, where=in_w & money), profit=money_sum(j.profit, where=in_w & money),
+        discount=money_sum(j.discount, where=in_w & money), pre_orders=j.ts.count(where=in_pre), pre_revenue=money_sum(j.amount, where=in_pre & money),
+        pre_profit=money_sum(j.profit, where=in_pre & money),
+        orders_before=j.ts.count(where=before), revenue_before=money_sum(j.amount, where=before & money),
         first_before=j.ts.min(where=before), last_before=j.ts.max(where=before),
     )
     r = refunds.select(rid=refunds.customer_id, ts=refunds.order_ts, amount=refunds.amount)
@@ -651,7 +652,7 @@ def _window_aggregates(keys: ir.Table, orders: ir.Table, refunds: ir.Table, prof
     in_w = (jr.ts >= jr.contact_ts) & (jr.ts < jr.contact_ts + ibis.interval(days=cfg.window_days))
     in_pre = (jr.ts >= jr.contact_ts - ibis.interval(days=cfg.pre_period_days)) & (jr.ts < jr.contact_ts)
     ragg = jr.group_by(list(by)).aggregate(
-        refund=jr.amount.sum(where=in_w), pre_refund=jr.amount.sum(where=in_pre))
+        refund=money_sum(jr.amount, where=in_w), pre_refund=money_sum(jr.amount, where=in_pre))
     return agg, ragg
 
 
@@ -769,10 +770,10 @@ def comparison_pool(orders: ir.Table, ref: pd.Timestamp, exclude: ir.Table, cfg:
     post = o.order_ts >= ref
     money = ~o.is_outlier.fill_null(False) if cfg.exclude_outlier_revenue else ibis.literal(True)
     agg = o.group_by("customer_id").aggregate(
-        orders_before=o.order_ts.count(where=before), revenue_before=o.amount.sum(where=before & money),
+        orders_before=o.order_ts.count(where=before), revenue_before=money_sum(o.amount, where=before & money),
         last_before=o.order_ts.max(where=before),
-        pre_orders=o.order_ts.count(where=pre), pre_revenue=o.amount.sum(where=pre & money),
-        orders=o.order_ts.count(where=post), revenue=o.amount.sum(where=post & money),
+        pre_orders=o.order_ts.count(where=pre), pre_revenue=money_sum(o.amount, where=pre & money),
+        orders=o.order_ts.count(where=post), revenue=money_sum(o.amount, where=post & money),
     )
     df = _execute(agg)
     df = df[df["orders_before"] > 0].copy()

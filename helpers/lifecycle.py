@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import config
+from helpers.audit import money_sum
 
 STAGES = ("new", "returning", "active", "dormant", "churned")  # display order
 UNKNOWN = "(unknown)"  # split value of customers the customer table does not describe
@@ -297,7 +298,7 @@ def with_period(table: ir.Table, ts: str, kind: str, cal: pd.DataFrame, name: st
 def purchase_days(orders: ir.Table) -> ir.Table:
     """One row per customer and purchase day: customer_id, day (epoch day), orders, amount."""
     t = orders.mutate(day=orders.order_ts.date().epoch_days().cast("int64"))
-    return t.group_by(["customer_id", "day"]).aggregate(orders=t.count(), amount=t.amount.sum())
+    return t.group_by(["customer_id", "day"]).aggregate(orders=t.count(), amount=money_sum(t.amount))
 
 
 def gap_histogram(days: ir.Table) -> pd.DataFrame:
@@ -393,7 +394,7 @@ def activity(orders: ir.Table, kind: str, cal: pd.DataFrame, attrs: tuple[str, .
     order-level split columns, the value on the customer's first order of that period."""
     t = with_period(orders, "order_ts", kind, cal)
     t = t.mutate(day=t.order_ts.date().epoch_days().cast("int64"))
-    aggs = {"n_days": t.day.nunique(), "n_orders": t.count(), "amount": t.amount.sum()}
+    aggs = {"n_days": t.day.nunique(), "n_orders": t.count(), "amount": money_sum(t.amount)}
     for col in attrs:
         aggs[col] = t[col].argmin(t.order_ts)
     return t.group_by(["customer_id", "k"]).aggregate(**aggs)
@@ -442,7 +443,7 @@ def customer_summary(orders: ir.Table, refunds: ir.Table | None, end_day: int,
     t = orders.mutate(day=orders.order_ts.date().epoch_days().cast("int64"))
     per = t.group_by("customer_id").aggregate(
         first_order_ts=t.order_ts.min(), last_order_ts=t.order_ts.max(), orders=t.count(),
-        purchase_days=t.day.nunique(), gross=t.amount.sum(), first_day=t.day.min(), last_day=t.day.max())
+        purchase_days=t.day.nunique(), gross=money_sum(t.amount), first_day=t.day.min(), last_day=t.day.max())
     if refunds is not None:
         r = refunds.group_by("customer_id").aggregate(refunded=(-refunds.amount.abs()).sum())
         per = per.left_join(r, "customer_id").drop("customer_id_right")
@@ -904,7 +905,7 @@ class LifecycleAnalysis:
         j = act.join(cohort, "customer_id")
         j = j.mutate(kind=ibis.ifelse(j.cohort_k == j.k, "new", "repeat"))
         cells = j.group_by(["k", "kind"]).aggregate(customers=j.count(), orders=j.n_orders.sum(),
-                                                    revenue=j.amount.sum()).execute()
+                                                    revenue=money_sum(j.amount)).execute()
         full = pd.MultiIndex.from_product([[int(k) for k in ks], list(BRIDGE_KINDS)], names=["k", "kind"])
         cells = cells.set_index(["k", "kind"]).reindex(full).fillna(0).reset_index()
         cells[["customers", "orders"]] = cells[["customers", "orders"]].astype("int64")
@@ -954,10 +955,10 @@ class LifecycleAnalysis:
             ref = ref.group_by(["customer_id", "k"]).aggregate(amount=(-ref.amount.abs()).sum())
             ref = ref.select("customer_id", "k", bought=ibis.literal(0), amount="amount")
             act = ibis.union(act, ref, distinct=False)
-        per = act.group_by(["customer_id", "k"]).aggregate(bought=act.bought.max(), amount=act.amount.sum())
+        per = act.group_by(["customer_id", "k"]).aggregate(bought=act.bought.max(), amount=money_sum(act.amount))
         cohort = self._first.select("customer_id", "cohort_k")
         joined = per.join(cohort, "customer_id")
-        cells = joined.group_by(["cohort_k", "k"]).aggregate(active=joined.bought.sum(), revenue=joined.amount.sum()).execute()
+        cells = joined.group_by(["cohort_k", "k"]).aggregate(active=joined.bought.sum(), revenue=money_sum(joined.amount)).execute()
         sizes = cohort.group_by("cohort_k").aggregate(size=cohort.count()).execute()
         sizes = sizes[sizes["size"] > 0].sort_values("cohort_k").tail(self.settings.cohort_periods)
         rows = []
