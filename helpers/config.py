@@ -875,12 +875,31 @@ def choose_latest_period(volume: pd.Series, last_ts: pd.Timestamp, kind: PeriodK
     return period_label(p, kind), note
 
 
-def expand_periods(spec: str, kind: PeriodKind) -> list[str]:
-    """'2011-01..2011-06' -> every period label from the first to the last, inclusive."""
+LATEST_TOKEN = re.compile(r"latest(?:-(\d+))?")
+
+
+def needs_latest(spec: str) -> bool:
+    """Whether a period spec names 'latest' or 'latest-K' anywhere (the data must be read)."""
+    return any(LATEST_TOKEN.fullmatch(part.strip()) for part in spec.split(".."))
+
+
+def expand_periods(spec: str, kind: PeriodKind, latest: str | None = None) -> list[str]:
+    """'2011-01..2011-06' -> every period label from the first to the last, inclusive. Either end
+    may be 'latest' or 'latest-K' (K periods before the latest complete one, given as ``latest``):
+    'latest-1..latest' is the last two complete periods."""
+
+    def one(text: str) -> pd.Period:
+        token = LATEST_TOKEN.fullmatch(text.strip())
+        if token is None:
+            return to_period(text, kind)
+        if latest is None:
+            raise ParamsError(f"period {spec!r}: 'latest' needs the data's latest complete period")
+        return to_period(latest, kind) - int(token.group(1) or 0)
+
     if ".." not in spec:
-        return [period_label(to_period(spec, kind), kind)]
-    first, last = (s.strip() for s in spec.split("..", 1))
-    p0, p1 = to_period(first, kind), to_period(last, kind)
+        return [period_label(one(spec), kind)]
+    first, last = spec.split("..", 1)
+    p0, p1 = one(first), one(last)
     if p1 < p0:
         raise ParamsError(f"period range {spec!r} runs backwards")
     return [period_label(p, kind) for p in pd.period_range(p0, p1, freq=p0.freq)]

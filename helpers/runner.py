@@ -914,7 +914,8 @@ def brand_targets(args: argparse.Namespace) -> list[BrandTarget]:
 
 
 def resolve_periods(params: config.Params, spec: str) -> list[str]:
-    """'latest' -> the last complete period in the brand's data; 'A..B' -> every period."""
+    """'latest' -> the last complete period in the brand's data; 'A..B' -> every period, where
+    either end may be 'latest' or 'latest-K'."""
     from helpers import sources  # lazy: opens the data engine only when needed
 
     if spec == "latest":
@@ -922,7 +923,12 @@ def resolve_periods(params: config.Params, spec: str) -> list[str]:
         if note:
             print(f"{params.brand}: {note}", flush=True)
         return [label]
-    periods = config.expand_periods(spec, params.period)
+    latest = None
+    if config.needs_latest(spec):  # 'latest-1..latest': the last two complete periods
+        latest, note = sources.latest_period(params)
+        if note:
+            print(f"{params.brand}: {note}", flush=True)
+    periods = config.expand_periods(spec, params.period, latest)
     try:
         found = sources.data_range(params)
     except Exception as exc:  # unreachable data: notebook 01 reports it, with the notebooks' context
@@ -979,7 +985,10 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
 def run_side_by_side(jobs: list[tuple[BrandTarget, str]], args: argparse.Namespace) -> int:
     """Each brand (and each period of a range) as its own ``workbook run`` process, at most
     ``--jobs`` at a time; their output lines are passed through as they come. Returns the
-    number of failed jobs."""
+    number of failed jobs.
+
+    A brand with campaign sources runs its periods in order, in one process: each period's plan
+    (notebook 05) uses the response measured by the period before's notebook 06."""
     from concurrent.futures import ThreadPoolExecutor
 
     expanded = []
@@ -987,8 +996,14 @@ def run_side_by_side(jobs: list[tuple[BrandTarget, str]], args: argparse.Namespa
         periods = [spec]
         if ".." in spec:
             try:
-                periods = config.expand_periods(spec, target.load().period)
-            except ParamsError as exc:
+                params = target.load()
+                if params.sources.campaigns:
+                    print(f"{params.brand}: periods {spec} in order (each plan uses the response the period "
+                          "before measured)", flush=True)
+                else:
+                    periods = resolve_periods(params, spec) if config.needs_latest(spec) else \
+                        config.expand_periods(spec, params.period)
+            except Exception as exc:  # params or data-range error: this brand fails, with its message
                 print(config.redact(str(exc)), file=sys.stderr, flush=True)
                 expanded.append((target, None))
                 continue
@@ -1158,7 +1173,8 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every params/*.yaml")
     run.add_argument("--period", default="latest",
                      help="'latest' (default: last complete period in the data), a label such as "
-                          "2025-06 / 2025Q2 / 2025-W23, or a range FIRST..LAST (one run each)")
+                          "2025-06 / 2025Q2 / 2025-W23, or a range FIRST..LAST (one run each); "
+                          "'latest-1..latest' is the last two complete periods")
     run.add_argument("--only", metavar="NN,NN", help="run only these notebooks, by number prefix")
     run.add_argument("--run-id", help="override the run id (default: UTC timestamp)")
     run.add_argument("--jobs", type=int, default=1, metavar="N",

@@ -146,5 +146,17 @@ def test_periods_parse_expand_and_end():
     assert str(config.period_start("2011-W45", "week").date()) == "2011-11-07"
     with pytest.raises(ParamsError, match="runs backwards"):
         config.expand_periods("2011-06..2011-01", "month")
+
+
+def test_periods_counted_back_from_latest():
+    assert config.expand_periods("latest-1..latest", "month", latest="2025-01") == ["2024-12", "2025-01"]
+    assert config.expand_periods("latest-2", "quarter", latest="2025Q1") == ["2024Q3"]
+    assert config.expand_periods("2024-W52..latest", "week", latest="2025-W02") == ["2024-W52", "2025-W01", "2025-W02"]
+    assert config.needs_latest("latest-3..2025-01") and config.needs_latest("latest")
+    assert not config.needs_latest("2024-01..2025-01") and not config.needs_latest("latest-x")
+    with pytest.raises(ParamsError, match="needs the data's latest complete period"):
+        config.expand_periods("latest-1..latest", "month")
+    with pytest.raises(ParamsError, match="not a month label"):
+        config.expand_periods("latest-x", "month", latest="2025-01")
     with pytest.raises(ParamsError, match="not a month label"):
         config.to_period("Nov 2011", "month")

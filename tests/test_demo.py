@@ -414,7 +414,7 @@ def test_campaign(default):
     assert (c.loc[treated, "cost"] > 0).all() and (c.loc[~treated, "cost"] == 0).all()
     assert c.loc[~treated, "offer"].isna().all() and c.loc[treated, "offer"].notna().all()
     contact = pd.to_datetime(c["contact_ts"])
-    assert (contact.dt.date.astype(str) == "2025-05-06").all() and contact.dt.hour.between(10, 13).all()
+    assert (contact.dt.date.astype(str) == demo.CAMPAIGN["contact_date"]).all() and contact.dt.hour.between(10, 13).all()
     for seg, n in t["n_by_segment"].items():
         assert ((c["segment"] == seg) & treated).sum() == n["treatment"]
         assert ((c["segment"] == seg) & ~treated).sum() == n["control"]
@@ -423,12 +423,13 @@ def test_campaign(default):
     assert c["customer_id"].is_unique and not customers.loc[c["customer_id"], "opted_out"].any()
     purchases = default.clean_purchases()
     first = purchases.groupby("customer_id")["order_time"].min().reindex(c["customer_id"])
-    assert (first.dropna() < pd.Timestamp("2025-03-01")).all()
+    late_first = (first.dropna() >= pd.Timestamp(demo.CAMPAIGN["first_purchase_before"])).sum()
+    assert late_first <= default.truth["faults"]["outage_lost_online_orders"]  # a first order lost in the outage
     assert first.isna().sum() <= default.truth["faults"]["customers_without_orders"]  # orders lost in the outage
     contact_of = pd.Series(contact.to_numpy(), index=c["customer_id"])
     before = purchases[purchases["order_time"] < purchases["customer_id"].map(contact_of)]
     last = before.groupby("customer_id")["order_time"].max().dt.normalize().reindex(c["customer_id"])
-    recency = (pd.Timestamp("2025-05-06") - last).dt.days
+    recency = (pd.Timestamp(demo.CAMPAIGN["contact_date"]) - last).dt.days
     seg = pd.cut(recency.to_numpy(), [-1, 60, 180, np.inf], labels=["recent", "lapsing", "lapsed"])
     misses = (np.asarray(seg, dtype=object) != c["segment"].to_numpy()).sum()
     assert misses <= default.truth["faults"]["outage_lost_online_orders"]  # only where the outage hid an order

@@ -580,7 +580,7 @@ def test_engine_matches_the_pandas_reference(tmp_path, kind, period):
 def demo_truth(tmp_path_factory):
     from helpers import demo
 
-    run = report.open_run(brand="demo", period="2025-04", run_dir=str(tmp_path_factory.mktemp("demo_lc")))
+    run = report.open_run(brand="demo", period="2025-03", run_dir=str(tmp_path_factory.mktemp("demo_lc")))
     return run, lifecycle.analyse(run), demo.load_truth()
 
 
@@ -657,8 +657,8 @@ def simulate_truth(first_days: np.ndarray, truth: dict, horizon_day: float, peri
 
 @pytest.mark.slow
 def test_demo_stages_and_rates_match_the_truth(demo_truth):
-    """Stage counts and the two period rates at the end of 2025-04 (before the planted campaign of
-    2025-05-06, which the simulation leaves out) against 200 simulations of the planted model from
+    """Stage counts and the two period rates at the end of 2025-03 (before the planted campaign of
+    2025-04-08, which the simulation leaves out) against 200 simulations of the planted model from
     each observed customer's first purchase. The observed figure is one draw of the same
     distribution, so it must fall within 3 simulated standard deviations (plus 2 customers for the
     few purchases lost to the planted faults)."""
@@ -667,14 +667,14 @@ def test_demo_stages_and_rates_match_the_truth(demo_truth):
     origin = pd.Timestamp(lifecycle.EPOCH)
     wall = (firsts - firsts.dt.normalize()) / pd.Timedelta(hours=1)
     first_days = ((firsts.dt.normalize() - origin).dt.days + ((wall - 8) / 15).clip(0, 0.999)).to_numpy(float)
-    period_start = float(lifecycle.epoch_day("2025-04-01"))
-    sim = simulate_truth(first_days, truth, float(lifecycle.epoch_day("2025-05-01")), period_start,
-                         float(lifecycle.epoch_day("2025-03-01")), a.thresholds, reps=200)
-    observed = a.stage_counts.loc["2025-04"]
+    period_start = float(lifecycle.epoch_day("2025-03-01"))
+    sim = simulate_truth(first_days, truth, float(lifecycle.epoch_day("2025-04-01")), period_start,
+                         float(lifecycle.epoch_day("2025-02-01")), a.thresholds, reps=200)
+    observed = a.stage_counts.loc["2025-03"]
     for stage in lifecycle.STAGES:
         mean, sd = sim[stage].mean(), sim[stage].std()
         assert abs(observed[stage] - mean) <= 3 * sd + 2, (stage, observed[stage], mean, sd)
-    t = a.trend.set_index("period").loc["2025-04"]
+    t = a.trend.set_index("period").loc["2025-03"]
     for rate, (k, n) in {"within_period": ("repeat", "buyers"), "retention": ("retained", "base")}.items():
         sims = sim[k] / sim[n]
         assert abs(t[rate] - sims.mean()) <= 3 * sims.std() + 0.01, (rate, t[rate], sims.mean(), sims.std())

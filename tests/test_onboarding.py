@@ -108,7 +108,7 @@ def test_check_good_params(capsys):
     rates = dict(re.findall(r"^  (\w+ -> \w+): ([\d.]+)%", out, flags=re.M))
     assert set(rates) >= {"pos_orders -> customers", "online_orders -> customers", "spring_winback -> customers"}
     assert all(float(v) > 95 for v in rates.values())
-    assert "spring_winback: control (control, 480), treatment (treatment, 1,960)" in out
+    assert "spring_winback: control (control, 458), treatment (treatment, 1,872)" in out
     assert "ready to run" in out and "ERROR" not in out
 
 

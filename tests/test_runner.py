@@ -575,6 +575,32 @@ def test_jobs_run_periods_side_by_side(workspace):
     assert "index:" in cli.out
 
 
+def test_jobs_counts_periods_back_from_latest(workspace):
+    """'latest-1..latest' is the last two complete periods (the data end 2025-05-20: 2025-03, 2025-04)."""
+    cli = workspace.cli("run", "--params", str(workspace.params), "--period", "latest-1..latest", "--only", "01")
+    assert cli.code == 0, cli.out + cli.err
+    for period in ("2025-03", "2025-04"):
+        (run,) = workspace.run_dirs(period)
+        assert json.loads((run / "metrics.json").read_text())["audit"]["period"] == period
+
+
+def test_jobs_run_a_brand_with_campaigns_in_period_order(workspace, tmp_path):
+    """Each period's plan uses the response its previous period measured, so a brand with campaign
+    sources runs a range in order, in one process, even with --jobs."""
+    params = tmp_path / "withcampaigns.yaml"
+    params.write_text(PARAMS_YAML + """\
+  campaigns:
+    - name: winback
+      path: data/tiny/campaign.csv
+      columns: {campaign_id: campaign, customer_id: member, group: arm, contact_ts: sent}
+""", encoding="utf-8")
+    cli = workspace.cli("run", "--params", str(params), "--period", "2024-09..2024-10", "--only", "01", "--jobs", "2")
+    assert cli.code == 0, cli.out + cli.err
+    assert "periods 2024-09..2024-10 in order" in cli.out
+    (september,), (october,) = workspace.run_dirs("2024-09"), workspace.run_dirs("2024-10")
+    assert manifest_of(october)["started_utc"] >= manifest_of(september)["finished_utc"]
+
+
 def test_jobs_must_be_positive(workspace):
     cli = workspace.cli("run", "--brand", BRAND, "--jobs", "0")
     assert cli.code == 2 and "--jobs" in cli.err

@@ -534,10 +534,10 @@ def test_demo_contact_history_recovers_the_planted_campaign_and_opt_outs(tmp_pat
     assert len(treated) == truth["campaign"]["n"]["treatment"]
     contacted = hist.set_index("customer_id")["last_contact_ts"]
     assert contacted.reindex(sorted(treated)).notna().all()
-    # a May plan: every treated customer was contacted within 30 days of the period end
-    may = config.period_end("2025-05", "month")
-    hist, _ = tiers.contact_history(open_run(brand="demo", period="2025-05", run_dir=str(tmp_path / "may")))
-    recent = hist[hist["last_contact_ts"] > may - pd.Timedelta(days=30)]
+    # an April plan: every treated customer was contacted within 30 days of the period end
+    april = config.period_end("2025-04", "month")
+    hist, _ = tiers.contact_history(open_run(brand="demo", period="2025-04", run_dir=str(tmp_path / "april")))
+    recent = hist[hist["last_contact_ts"] > april - pd.Timedelta(days=30)]
     assert treated <= set(recent["customer_id"])
     # control customers were not contacted: none has a last contact on the campaign day
     control = set(camp.loc[camp["group"] == "control", "customer_id"])
