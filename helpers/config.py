@@ -514,6 +514,15 @@ class Campaigns(_Strict):
                                 "for its lift to be estimated")
 
 
+class Report(_Strict):
+    """The run's summary page (html/summary.html) and the outputs index: their language. Every
+    word on them comes from the message catalogue of that language (helpers/text/<language>.yaml);
+    ``workbook run --language`` overrides it for one command."""
+
+    language: Literal["en", "zh"] = Field(default="en", description="language of the summary page and the "
+                                          "index: en (English) or zh (Chinese)")
+
+
 PeriodKind = Literal["month", "quarter", "week"]
 
 
@@ -533,6 +542,7 @@ class Params(_Strict):
     clv: Clv = Field(default_factory=Clv)
     tiers: Tiers = Field(default_factory=Tiers)
     campaigns: Campaigns = Field(default_factory=Campaigns)
+    report: Report = Field(default_factory=Report)
     demo: dict[str, Annotated[int | float | str, Field()]] | None = Field(
         default=None, description="settings for the bundled synthetic generator (demo brand only)"
     )

@@ -1,31 +1,61 @@
 """Charts: titled, axes labelled with units, readable without the code.
 
 Chinese labels (regions, categories, column names) need a CJK font: the README names the Debian
-package (fonts-wqy-microhei); matplotlib falls back to it per glyph when it is installed.
+package (fonts-wqy-microhei); matplotlib falls back to it per glyph when it is installed, and
+``set_theme("zh")`` (a brand reporting in Chinese) puts it first.
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
+from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib import font_manager
 from matplotlib.ticker import FuncFormatter
 
-FONT_FALLBACK = ["DejaVu Sans", "WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans CJK JP", "SimHei"]
+CJK_FONTS = ["WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans CJK JP", "SimHei"]
+FONT_FALLBACK = ["DejaVu Sans", *CJK_FONTS]
+CJK_FIRST = [*CJK_FONTS, "DejaVu Sans"]  # zh: every label in the CJK font, Latin included
+CJK_FILES = ("wqy-microhei", "wqy-zenhei", "notosanscjk", "simhei")  # their files, lower case
 
 
-def set_theme() -> None:
+def set_theme(language: str = "en") -> None:
+    """The charts' look. ``language`` "zh" puts the CJK font first, so Chinese titles and labels
+    (and the Latin text beside them) come in one font; otherwise Latin text uses DejaVu Sans and
+    matplotlib falls back to the CJK font per glyph."""
+    register_cjk_fonts()
     sns.set_theme(style="whitegrid", context="notebook")
     matplotlib.rcParams["font.family"] = "sans-serif"
-    matplotlib.rcParams["font.sans-serif"] = FONT_FALLBACK
+    matplotlib.rcParams["font.sans-serif"] = CJK_FIRST if language == "zh" else FONT_FALLBACK
     matplotlib.rcParams["axes.unicode_minus"] = False
     matplotlib.rcParams["figure.dpi"] = 100
     matplotlib.rcParams["savefig.bbox"] = "tight"
     # A missing CJK font must not fill the report with one warning per glyph.
     warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+
+
+@functools.cache
+def register_cjk_fonts() -> list[str]:
+    """Make an installed CJK font known to matplotlib when its font cache was built before the
+    font was installed (it then draws Chinese as boxes until the cache is rebuilt). Returns the
+    font files added."""
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    if known & set(CJK_FONTS):
+        return []
+    added = []
+    for path in font_manager.findSystemFonts():
+        if any(name in Path(path).name.lower() for name in CJK_FILES):
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):
+                continue
+            added.append(path)
+    return added
 
 
 def thousands(x, _pos=None) -> str:

@@ -11,7 +11,10 @@ nbconvert's ``TagRemovePreprocessor`` is disabled by default and silently does n
 enabled, so it is enabled explicitly here (and the tests check that removed cells are gone).
 
 ``outputs/index.html`` lists every brand, period and run with its status and a few headline
-figures from ``metrics.json``: aggregates only, never customer-level data.
+figures from ``metrics.json`` (aggregates only, never customer-level data), each run's summary
+page (:mod:`helpers.summary`) first among its reports, and per brand the headline figures across
+its periods as small inline SVG line charts. Its words come from the catalogue of one language
+(:mod:`helpers.text`).
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
 from traitlets.config import Config
 
+from helpers import summary
 from helpers.config import atomic_write_text
+from helpers.text import Text, language_or_default
+from helpers.text.formats import Formats, is_number
 
 if TYPE_CHECKING:  # the runner imports this module; import its types only for annotations
     from helpers.runner import RunRecord
@@ -43,18 +49,22 @@ STAKEHOLDER_REMOVE_CELL_TAGS = {"parameters", "injected-parameters", "remove"}
 STAKEHOLDER_REMOVE_OUTPUT_TAGS = {"remove-output"}
 PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
 
-# Headline figures shown in the index when a run's metrics.json has them (flat "a.b" keys or
-# nested {"a": {"b": ...}}); only scalars are shown. Extend as the notebooks settle their names.
+# Headline figures shown in the index's run table when a run's metrics.json has them (flat "a.b"
+# keys or nested {"a": {"b": ...}}) and the catalogue key of their column; only scalars are shown.
 HEADLINE_METRICS: tuple[tuple[str, str], ...] = (
-    ("audit.status", "Audit"),
-    ("audit.orders_clean", "Orders (clean)"),
-    ("audit.customers_clean", "Customers"),
-    ("audit.revenue_clean", "Revenue (clean)"),
-    ("repurchase.within_period", "Repurchase in period"),
-    ("repurchase.retention", "Retention"),
-    ("clv.total", "Total CLV"),
-    ("tiers.expected_profit.optimized", "Plan profit"),
+    ("audit.status", "index.metric.audit"),
+    ("audit.orders_clean", "index.metric.orders"),
+    ("audit.customers_clean", "index.metric.customers"),
+    ("audit.revenue_clean", "index.metric.revenue"),
+    ("repurchase.within_period", "index.metric.repurchase"),
+    ("repurchase.retention", "index.metric.retention"),
+    ("clv.total", "index.metric.clv"),
+    ("tiers.expected_profit.optimized", "index.metric.plan_profit"),
 )
+AUDIT_STATUS_KEYS = {"pass": "index.audit.pass", "warn": "index.audit.warn", "fail": "index.audit.fail"}
+RUN_STATUS_KEYS = {"success": "index.status.success", "failed": "index.status.failed",
+                   "running": "index.status.running", "incomplete": "index.status.incomplete",
+                   "unknown": "index.status.unknown"}
 
 
 # ---------------------------------------------------------------- notebook renders
@@ -132,17 +142,23 @@ def render_notebook(nb_path: Path, html_dir: Path, title: str | None = None) -> 
 PERCENT_METRICS = {"repurchase.within_period", "repurchase.retention"}
 
 
-def headline_figures(metrics: dict[str, Any]) -> dict[str, str]:
-    """Label -> formatted value for the headline metrics this run has."""
+def headline_figures(metrics: dict[str, Any], text: Text | None = None) -> dict[str, str]:
+    """Column label -> formatted value for the headline metrics this run has (in the language
+    of ``text``; English by default). Figures in full (1,234; a share as 27.9 %): the brand's
+    currency is named once above its table."""
+    text = text or Text()
+    fmt = Formats(text)
     shown = {}
-    for key, label in HEADLINE_METRICS:
+    for key, label_key in HEADLINE_METRICS:
         value = metric_value(metrics, key)
         if value is None:
             continue
-        if key in PERCENT_METRICS and isinstance(value, int | float) and not isinstance(value, bool):
-            shown[label] = f"{100 * value:.1f} %"
+        if key in PERCENT_METRICS and is_number(value):
+            shown[text(label_key)] = fmt.share(value)
+        elif key == "audit.status" and value in AUDIT_STATUS_KEYS:
+            shown[text(label_key)] = text(AUDIT_STATUS_KEYS[value])
         else:
-            shown[label] = format_figure(value)
+            shown[text(label_key)] = format_figure(value, text)
     return shown
 
 
@@ -156,23 +172,29 @@ def metric_value(metrics: dict[str, Any], key: str) -> str | int | float | bool 
     return value if isinstance(value, str | int | float | bool) else None
 
 
-def format_figure(value: str | int | float | bool) -> str:
+def format_figure(value: str | int | float | bool, text: Text | None = None) -> str:
+    text = text or Text()
+    fmt = Formats(text)
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return text("index.yes") if value else text("index.no")
     if isinstance(value, int):
-        return f"{value:,}"
+        return fmt.number(value)
     if isinstance(value, float):
         if abs(value) >= 1000:
-            return f"{value:,.0f}"
-        return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.3g}"
+            return fmt.number(value)
+        return fmt.number(value, 2) if abs(value) >= 1 else f"{value:.3g}"
     return value if len(value) <= 40 else value[:39] + "…"
 
 
-def render_index(records: Iterable[RunRecord], path: Path) -> Path:
-    """Write the index of all runs to ``path`` (links are relative to its folder)."""
-    template = _jinja().get_template("index.html.j2")
+def render_index(records: Iterable[RunRecord], path: Path, language: str | None = None) -> Path:
+    """Write the index of all runs to ``path`` (links are relative to its folder). Its language:
+    ``language``, else the one every brand's runs report in, else English."""
+    records = list(records)
+    text = Text(index_language(records, language))
+    template = jinja().get_template("index.html.j2")
     html = template.render(
-        brands=_index_view(list(records), path.parent),
+        t=text,
+        brands=_index_view(records, path.parent, text),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -180,7 +202,14 @@ def render_index(records: Iterable[RunRecord], path: Path) -> Path:
     return path
 
 
-def _index_view(records: list[RunRecord], root: Path) -> list[dict[str, Any]]:
+def index_language(records: list[RunRecord], language: str | None = None) -> str:
+    if language:
+        return language_or_default(language)
+    found = {summary.run_settings(r.manifest)[0] for r in records if r.manifest}
+    return found.pop() if len(found) == 1 else language_or_default(None)
+
+
+def _index_view(records: list[RunRecord], root: Path, text: Text) -> list[dict[str, Any]]:
     """Group runs by brand; newest period first, newest run first within a period."""
     brands: dict[str, list[RunRecord]] = {}
     for record in records:
@@ -188,17 +217,29 @@ def _index_view(records: list[RunRecord], root: Path) -> list[dict[str, Any]]:
     view = []
     for brand, runs in sorted(brands.items()):
         runs.sort(key=lambda r: (r.period, r.sort_key), reverse=True)
-        rows = [_run_row(r, root) for r in runs]
-        labels = [label for _, label in HEADLINE_METRICS if any(label in row["figures"] for row in rows)]
+        rows = [_run_row(r, root, text) for r in runs]
+        labels = [text(key) for _, key in HEADLINE_METRICS if any(text(key) in row["figures"] for row in rows)]
         title = next((r.manifest.get("display_name") for r in runs if r.manifest.get("display_name")), brand)
-        view.append({"brand": brand, "title": title, "rows": rows, "metric_labels": labels})
+        currency = next((summary.run_settings(r.manifest)[1] for r in runs if r.manifest), "")
+        fmt = Formats(text, currency)
+        view.append({"brand": brand, "title": title, "rows": rows, "metric_labels": labels,
+                     "currency": text("index.currency", currency=fmt.currency_label()),
+                     "trends": trends(runs, fmt)})
     return view
 
 
-def _run_row(record: RunRecord, root: Path) -> dict[str, Any]:
+def _run_row(record: RunRecord, root: Path, text: Text) -> dict[str, Any]:
     folder = os.path.relpath(record.path, root)
-    reports = [
-        {"label": name, "href": quote(f"{folder}/{entry['html']['stakeholder']}")}
+    reports = []
+    page = record.manifest.get("summary")
+    if not isinstance(page, str) and (record.path / "html" / summary.SUMMARY_FILE).is_file():
+        page = f"html/{summary.SUMMARY_FILE}"
+    if isinstance(page, str):
+        reports.append({"label": text("index.summary"), "title": text("index.summary_title"),
+                        "href": quote(f"{folder}/{page}"), "summary": True})
+    reports += [
+        {"label": name[:2] if name[:2].isdigit() else name, "title": name,
+         "href": quote(f"{folder}/{entry['html']['stakeholder']}"), "summary": False}
         for name, entry in record.manifest.get("notebooks", {}).items()
         if isinstance(entry.get("html"), dict) and entry["html"].get("stakeholder")
     ]
@@ -207,18 +248,92 @@ def _run_row(record: RunRecord, root: Path) -> dict[str, Any]:
         "period": record.period,
         "run_id": record.run_id,
         "status": record.status,
+        "status_label": text(RUN_STATUS_KEYS.get(record.status, "index.status.unknown")),
         # notebook and error type only: an error message may quote customer data
         "status_detail": f"{failed[0]}: {failed[1]}" if failed else "",
         "is_latest": record.is_latest,
         "started": (record.started_utc or "").replace("T", " ").removesuffix("Z"),
-        "seconds": record.seconds,
-        "figures": headline_figures(record.metrics),
+        "seconds": text("index.seconds", n=f"{record.seconds:.0f}") if is_number(record.seconds) else "",
+        "figures": headline_figures(record.metrics, text),
         "reports": reports,
     }
 
 
+# ---------------------------------------------------------------- trends across periods
+
+SPARK_W, SPARK_H, SPARK_PAD = 200.0, 56.0, 6.0
+
+
+def period_runs_for_trends(runs: list[RunRecord]) -> list[RunRecord]:
+    """One run per period, oldest period first: the period's `latest` run, else its newest
+    successful one, else none (failed and running runs are not a period's figures)."""
+    chosen = {}
+    for record in sorted(runs, key=lambda r: r.sort_key):
+        if record.status != "success" or not record.metrics:
+            continue
+        if record.is_latest or not chosen.get(record.period, (None, False))[1]:
+            chosen[record.period] = (record, record.is_latest)
+    return [chosen[p][0] for p in sorted(chosen)]
+
+
+def trends(runs: list[RunRecord], fmt: Formats) -> list[dict[str, Any]]:
+    """Per headline figure of the summary page: its value in each period, as a small line chart
+    (inline SVG coordinates) with the latest value written out."""
+    chosen = period_runs_for_trends(runs)
+    if not chosen:
+        return []
+    newest = chosen[-1].metrics
+    out = []
+    for headline in summary.HEADLINES:
+        points = [(r.period, headline.value(r.metrics)) for r in chosen]
+        if all(v is None for _, v in points):
+            continue
+        label = fmt.t(headline.label, days=summary.second_purchase_days(newest) or "N",
+                      months=fmt.number(summary.num(newest, "clv", "horizon_months") or 12))
+        latest = next(((p, v) for p, v in reversed(points) if v is not None))
+        out.append({"id": headline.key, "label": label,
+                    "latest": summary.headline_text(headline, latest[1], fmt),
+                    "latest_period": fmt.period(latest[0]),
+                    "first_period": fmt.period(points[0][0]), "last_period": fmt.period(points[-1][0]),
+                    "aria": fmt.t("index.chart_label", label=label, first=fmt.period(points[0][0]),
+                                  last=fmt.period(points[-1][0])),
+                    **sparkline([(fmt.t("index.point", period=fmt.period(p), value=summary.headline_text(headline, v, fmt)),
+                                  v) for p, v in points])})
+    return out
+
+
+def sparkline(points: list[tuple[str, float | None]]) -> dict[str, Any]:
+    """SVG coordinates of a small line chart over (tooltip, value) points, one per period:
+    polylines through consecutive known values (a period without the figure breaks the line)
+    and a dot with its tooltip per known value."""
+    known = [v for _, v in points if v is not None]
+    lo, hi = min(known), max(known)
+    n = len(points)
+
+    def x(i: int) -> float:
+        return SPARK_W / 2 if n == 1 else SPARK_PAD + i * (SPARK_W - 2 * SPARK_PAD) / (n - 1)
+
+    def y(v: float) -> float:
+        if hi == lo:
+            return SPARK_H / 2
+        return SPARK_H - SPARK_PAD - (v - lo) / (hi - lo) * (SPARK_H - 2 * SPARK_PAD)
+
+    dots, lines, current = [], [], []
+    for i, (tooltip, v) in enumerate(points):
+        if v is None:
+            if len(current) > 1:
+                lines.append(" ".join(current))
+            current = []
+            continue
+        dots.append({"x": f"{x(i):.1f}", "y": f"{y(v):.1f}", "title": tooltip})
+        current.append(f"{x(i):.1f},{y(v):.1f}")
+    if len(current) > 1:
+        lines.append(" ".join(current))
+    return {"width": f"{SPARK_W:.0f}", "height": f"{SPARK_H:.0f}", "dots": dots, "lines": lines}
+
+
 @functools.cache
-def _jinja() -> jinja2.Environment:
+def jinja() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
@@ -228,3 +343,4 @@ def _jinja() -> jinja2.Environment:
     )
 
 
+_jinja = jinja  # the name earlier callers used

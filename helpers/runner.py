@@ -5,6 +5,7 @@
     workbook run --all                              every params/*.yaml, latest complete period
     workbook run --brand demo --period 2011-01..2011-06 --only 01,04
     workbook list                                   brands, data ranges and past runs
+    workbook run --brand demo --language zh         the summary page and the index in Chinese
     workbook render-index                           rebuild outputs/index.html from disk
     workbook clean --brand demo                     remove the staging folders of killed runs
     workbook init FILE... --brand NAME              inspect raw exports, write params/NAME.yaml
@@ -54,8 +55,9 @@ from typing import Any
 
 import nbformat
 
-from helpers import config, render, report
+from helpers import config, render, report, summary
 from helpers.config import ParamsError
+from helpers.text import LANGUAGES
 
 PARAMETER_NAMES = ("brand", "period", "run_dir", "params_path")
 KERNEL_NAME = "python3"
@@ -421,8 +423,10 @@ class Run:
 
 
 def run_period(params: config.Params, period: str, notebooks: list[Path],
-               run_id: str | None, command: str, keep_tables: bool = False) -> bool:
-    """Execute the notebooks for one brand and period; True when everything succeeded."""
+               run_id: str | None, command: str, keep_tables: bool = False,
+               language: str | None = None) -> bool:
+    """Execute the notebooks for one brand and period, then write the run's summary page in
+    ``language`` (default: the params' report.language); True when everything succeeded."""
     params_path = config.params_file(params)
     period_dir = config.outputs_dir() / params.brand / period
     try:
@@ -431,12 +435,15 @@ def run_period(params: config.Params, period: str, notebooks: list[Path],
         print(f"{params.brand} {period}  cannot start: {exc}", file=sys.stderr, flush=True)
         return False
     manifest = new_manifest(params, params_path, period, run_id, notebooks, command)
+    manifest["language"] = language or params.report.language  # of html/summary.html
+    manifest["currency"] = params.business.currency.strip()
     run = Run(params, params_path, period, run_id, staging, manifest)
     write_manifest(staging, manifest)
 
     execute_all(run, notebooks)  # renders each notebook's HTML as soon as it has run
     if not keep_tables:  # the run's engine tables (a copy of the clean orders): bulky, rebuilt on demand
         shutil.rmtree(staging / report.ENGINE_DIR, ignore_errors=True)
+    write_summary(run)
     try:
         final = publish(run)
     except OSError as exc:  # e.g. the final folder appeared meanwhile: keep staging, never overwrite
@@ -506,6 +513,21 @@ def render_one(run: Run, result: NotebookResult) -> dict[str, Any]:
         error = f"{type(exc).__name__}: {config.redact(str(exc))}"
         print(f"{run.label} {result.name} HTML render FAILED: {error}", flush=True)
         return {"html_error": error}
+
+
+def write_summary(run: Run) -> None:
+    """``html/summary.html`` from the run's metrics.json, also after a partial run (its sections
+    say which notebooks did not run), compared with the brand's latest runs of the previous
+    period and of a year earlier. A failure is printed and recorded in the manifest
+    (``summary_error``) but does not fail the run: the notebooks and their pages are the record."""
+    try:
+        run.manifest["summary"] = summary.render_summary(run.staging, run.manifest, language=run.manifest["language"],
+                                                         brand_dir=run.period_dir.parent)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {config.redact(str(exc))}"
+        run.manifest["summary_error"] = error
+        print(f"{run.label} summary page FAILED: {error}", flush=True)
+    write_manifest(run.staging, run.manifest)
 
 
 def publish(run: Run) -> Path:
@@ -881,9 +903,9 @@ def check_outputs_writable() -> Path:
     return root
 
 
-def rebuild_index() -> Path:
+def rebuild_index(language: str | None = None) -> Path:
     root = config.outputs_dir()
-    return render.render_index(scan_runs(root), root / "index.html")
+    return render.render_index(scan_runs(root), root / "index.html", language=language)
 
 
 # ---------------------------------------------------------------- commands
@@ -941,7 +963,7 @@ def resolve_periods(params: config.Params, spec: str) -> list[str]:
 
 
 def run_brand(target: BrandTarget, period_spec: str, notebooks: list[Path],
-              run_id: str | None, command: str, keep_tables: bool = False) -> int:
+              run_id: str | None, command: str, keep_tables: bool = False, language: str | None = None) -> int:
     """All periods of one brand; returns the number of failures. A params or data-range error
     fails this brand only, with its message and no traceback."""
     try:
@@ -956,7 +978,7 @@ def run_brand(target: BrandTarget, period_spec: str, notebooks: list[Path],
         print(f"{what}{config.redact(str(exc))}", file=sys.stderr, flush=True)
         return 1
     report_cleaned(clean_killed_runs(params.brand))
-    return sum(not run_period(params, period, notebooks, run_id, command, keep_tables) for period in periods)
+    return sum(not run_period(params, period, notebooks, run_id, command, keep_tables, language) for period in periods)
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
@@ -973,10 +995,10 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.jobs > 1 and (len(jobs) > 1 or ".." in args.period):
         failures = run_side_by_side(jobs, args)
     else:
-        failures = sum(run_brand(t, args.period, notebooks, args.run_id, command, args.keep_tables)
+        failures = sum(run_brand(t, args.period, notebooks, args.run_id, command, args.keep_tables, args.language)
                        for t in targets)
     if not args.no_index:
-        print(f"index: {rebuild_index()}", flush=True)
+        print(f"index: {rebuild_index(args.language)}", flush=True)
     if failures:
         print(f"{failures} run(s) or brand(s) failed", file=sys.stderr, flush=True)
     return 1 if failures else 0
@@ -1016,7 +1038,8 @@ def run_side_by_side(jobs: list[tuple[BrandTarget, str]], args: argparse.Namespa
                *(["--params", str(target.path)] if target.path else ["--brand", target.name]),
                *(["--only", args.only] if args.only else []),
                *(["--run-id", args.run_id] if args.run_id else []),
-               *(["--keep-tables"] if args.keep_tables else [])]
+               *(["--keep-tables"] if args.keep_tables else []),
+               *(["--language", args.language] if args.language else [])]
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               cwd=config.PROJECT_ROOT) as proc:
             for line in proc.stdout:  # the child's kernel writes here too, unmasked
@@ -1030,7 +1053,7 @@ def run_side_by_side(jobs: list[tuple[BrandTarget, str]], args: argparse.Namespa
 
 def cmd_render_index(args: argparse.Namespace, argv: list[str]) -> int:
     check_outputs_writable()
-    print(rebuild_index())
+    print(rebuild_index(args.language))
     return 0
 
 
@@ -1183,12 +1206,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-index", action="store_true", help=argparse.SUPPRESS)  # set by --jobs children
     run.add_argument("--keep-tables", action="store_true",
                      help="keep the run's engine tables (engine/: mapped sources, clean orders as Parquet)")
+    run.add_argument("--language", choices=LANGUAGES,
+                     help="language of the summary page (html/summary.html) and the index; default: the "
+                          "params' report.language (en unless set)")
     run.set_defaults(handler=cmd_run)
 
     listing = commands.add_parser("list", help="brands, their data ranges and past runs")
     listing.set_defaults(handler=cmd_list)
 
     index = commands.add_parser("render-index", help="rebuild outputs/index.html from disk")
+    index.add_argument("--language", choices=LANGUAGES,
+                       help="language of the index (default: the one every brand's runs report in, else en)")
     index.set_defaults(handler=cmd_render_index)
 
     clean = commands.add_parser("clean", help="remove the staging folders of killed runs")
