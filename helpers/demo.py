@@ -10,11 +10,15 @@ tickets and coupon events, and one randomised win-back campaign. The generator p
 * data faults with exact counts (duplicates, refunds, guests, late rows, money as text ...);
 
 and writes all of it to ``truth.json`` beside the data, so notebook tests can check that the
-workbook recovers it. Everything is vectorised over customers: the only Python loop runs over
+workbook recovers it. The hidden per-customer state (rate, dropout, spend, first-repeat factor,
+when the second purchase came and when the customer dropped out) goes to
+``truth_customers.parquet``: :func:`customer_truth` computes from it every customer's true
+P(alive), expected purchases and CLV at any period end, on the workbook's CLV conventions. Everything is vectorised over customers: the only Python loop runs over
 the purchase *number* (1st, 2nd, 3rd ... purchase of every still-active customer at once), so
 the cost grows with the number of orders, not with Python overhead per order.
 
-Public API: :func:`generate`, :func:`ensure_demo_data`, :func:`load_truth`, :func:`write_brand`
+Public API: :func:`generate`, :func:`ensure_demo_data`, :func:`load_truth`, :func:`customer_truth`,
+:func:`write_brand`
 (a brand of any size with its own params file: ``workbook generate``), :data:`GENERATOR_VERSION`.
 """
 
@@ -35,7 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 DEFAULT_N_CUSTOMERS = 3000
 DEFAULT_SEED = 20250630
 
@@ -47,6 +51,7 @@ DATA_FILES = (
     "campaign.csv",
 )
 TRUTH_FILE = "truth.json"
+TRUTH_CUSTOMERS_FILE = "truth_customers.parquet"  # the hidden per-customer state: customer_truth() reads it
 BRAND_PARAMS_FILE = "params.yaml"  # written by write_brand beside the data
 
 # ---------------------------------------------------------------- time
@@ -161,6 +166,7 @@ def generate(out_dir: Path, *, n_customers: int = DEFAULT_N_CUSTOMERS, seed: int
     rows["customers"] = _write_csv(out_dir / "customers.csv", _customer_table(rng["customers"], cust))
     rows["interactions"] = _write_csv(out_dir / "interactions.csv", _interaction_table(inter, cust))
     rows["campaign"] = _write_csv(out_dir / "campaign.csv", _campaign_table(cust, camp, state))
+    _write_parquet(out_dir / TRUTH_CUSTOMERS_FILE, _hidden_state(cust, first, camp, state, sim))
 
     truth = _jsonable(_truth(n_customers=n_customers, seed=seed, cust=cust, first=first, camp=camp, sim=sim,
                              state=state, rows=rows, faults=faults, outage=outage))
@@ -282,7 +288,7 @@ def _has_brand_data(out_dir: Path, n_customers: int, seed: int) -> bool:
         and truth.get("generator_version") == GENERATOR_VERSION
         and truth.get("n_customers") == n_customers
         and truth.get("seed") == seed
-        and all((out_dir / name).is_file() for name in DATA_FILES)
+        and all((out_dir / name).is_file() for name in (*DATA_FILES, TRUTH_CUSTOMERS_FILE))
     )
 
 
@@ -874,6 +880,13 @@ def _truth(*, n_customers, seed, cust, first, camp, sim, state, rows, faults, ou
         "second_purchase": _second_purchase_truth(cust, first),
         "drivers": _driver_truth(cust, first),
         "campaign": _campaign_truth(cust, first, camp, state),
+        "customers": {
+            "file": TRUTH_CUSTOMERS_FILE,
+            "columns": "customer_id, in_crm, first_purchase_day, lam, p, nu, eta, second_purchase_day, dropout_day, "
+                       "purchases, treated, contact_day, window_multiplier (days since 2023-01-01; NaN: never)",
+            "compute": "helpers.demo.customer_truth(period_end, settings)",
+            "definition": CUSTOMER_TRUTH_DEFINITION,
+        },
         "faults": _fault_truth(faults, outage_days),
         "total_rows_by_source": rows,
         "files": {
@@ -958,7 +971,16 @@ def _campaign_truth(cust, first, camp, state) -> dict:
     mult = SEGMENT_MULTIPLIER[seg]
     p_treated = alive * -np.expm1(-rate * mult * window)
     p_control = alive * -np.expm1(-rate * window)
-    extra_purchases = alive * rate * window * (mult - 1.0)
+    # Expected purchases inside the window under each arm, dropout after every purchase and the
+    # first-repeat rate giving way to lambda_i after the second purchase included (_expected_purchases).
+    stage1 = waiting_for_second & state["alive"][e]
+    second_alive = ~waiting_for_second & state["alive"][e]
+    lam, p_drop, eta = cust["lam"][e], cust["p"][e], first["eta"][e]
+    contact = camp["contact"][e]
+    arms = [_expected_purchases(contact, np.array([window]), lam=lam, p=p_drop, eta=eta, stage1=stage1,
+                                stage2=second_alive, w0=contact, w1=contact + window, mult=m)[:, 0]
+            for m in (mult, np.ones_like(mult))]
+    extra_purchases = arms[0] - arms[1]
     extra_revenue = extra_purchases * SPEND["p"] / cust["nu"][e]
     treated = camp["treated"][e]
 
@@ -992,9 +1014,173 @@ def _campaign_truth(cust, first, camp, state) -> dict:
                       "after contact | treated) - P(... | control); P = alive * (1 - exp(-rate * 30)) with rate the "
                       "customer's rate at contact (lambda_i, or lambda_i * exp(eta_i) while still waiting for the "
                       "second purchase), times the segment multiplier if treated; the dead are not revived. "
-                      "purchases_uplift = alive * rate * 30 * (multiplier - 1), ignoring dropout inside the "
-                      "window; revenue_uplift = purchases_uplift * expected spend p / nu_i (CNY, before costs).",
+                      "purchases_uplift = E[purchases within 30 days after contact | treated] - E[... | control] "
+                      "from the customer's state at contact, exactly as the simulation runs it: a purchase at the "
+                      "rate (times the multiplier if treated), dropout with probability p_i after every purchase, "
+                      "lambda_i after the second purchase; revenue_uplift = purchases_uplift * expected spend "
+                      "p / nu_i (CNY, before costs).",
     }
+
+
+# ================================================================ per-customer truth
+
+DAYS_PER_MONTH = 365.25 / 12  # as helpers.clv: the CLV horizon's months are calendar-average months
+
+
+def _exp_gap(a, c, h):
+    """(exp(-c h) - exp(-a h)) / (a - c), without cancellation when a ~ c or overflow when
+    they are far apart: exp(-min(a, c) h) * h * g(|a - c| h), g(x) = (1 - exp(-x)) / x, g(0) = 1."""
+    x = np.abs(a - c) * h
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g = np.where(x > 1e-12, -np.expm1(-x) / np.where(x > 1e-12, x, 1.0), 1.0 - x / 2)
+    return np.exp(-np.minimum(a, c) * h) * h * g
+
+
+def _evolve(p1, p2, n, *, a, b, p, h):
+    """One stretch of ``h`` days at constant rates: ``a`` while waiting for the second purchase
+    (alive mass p1), ``b`` after it (alive mass p2), dropout with probability ``p`` after every
+    purchase. Returns the alive masses at the end and the expected purchases ``n`` plus those of
+    the stretch. Every purchase kills with probability p in either stage, so the expected
+    purchases are the alive mass lost divided by p; below p = 1e-6 the p -> 0 limit is used
+    (no loss to divide; its error is of order p)."""
+    c = b * p
+    e1 = np.exp(-a * h)
+    q1 = p1 * e1
+    q2 = p2 * np.exp(-c * h) + (1.0 - p) * a * p1 * _exp_gap(a, c, h)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lost = (p1 + p2 - q1 - q2) / np.where(p >= 1e-6, p, 1.0)
+        bought1 = -np.expm1(-a * h)
+        limit = p1 * bought1 + b * h * p2 + b * p1 * (h - np.where(a > 0, bought1 / np.where(a > 0, a, 1.0), h))
+    return q1, q2, n + np.where(p >= 1e-6, lost, limit)
+
+
+def _expected_purchases(start, offsets, *, lam, p, eta, stage1, stage2, w0, w1, mult) -> np.ndarray:
+    """E[purchases in (start, start + offset]] for each offset (days, increasing), shape
+    (customers, offsets), exactly as :func:`_simulate_purchases` runs a customer from ``start``:
+    alive mass ``stage1`` waits for the second purchase at lam * exp(eta), ``stage2`` buys at
+    lam; both times ``mult`` inside the window [w0, w1); dropout with probability p after every
+    purchase. Piecewise-constant rates, each stretch in closed form (:func:`_evolve`)."""
+    lam, p, eta, mult = (np.asarray(v, dtype=float) for v in (lam, p, eta, mult))
+    start = np.broadcast_to(np.asarray(start, dtype=float), lam.shape)
+    w0, w1 = (np.broadcast_to(np.asarray(v, dtype=float), lam.shape) for v in (w0, w1))
+    p1, p2 = np.asarray(stage1, dtype=float).copy(), np.asarray(stage2, dtype=float).copy()
+    n = np.zeros(lam.shape)
+    a_rate, b_rate = lam * np.exp(eta), lam
+    out = np.empty((lam.size, len(offsets)))
+    if np.any(np.diff(np.asarray(offsets, dtype=float)) < 0):
+        raise ValueError("the offsets must increase")
+    lo = start
+    for j, offset in enumerate(offsets):
+        hi = start + float(offset)
+        c0, c1 = np.clip(w0, lo, hi), np.clip(w1, lo, hi)
+        for a_, b_, h in ((a_rate, b_rate, c0 - lo), (a_rate * mult, b_rate * mult, c1 - c0),
+                          (a_rate, b_rate, hi - c1)):
+            p1, p2, n = _evolve(p1, p2, n, a=a_, b=b_, p=p, h=h)
+        out[:, j] = n
+        lo = hi
+    return out
+
+
+def _hidden_state(cust, first, camp, state, sim) -> pa.Table:
+    """What the simulation knows of every customer and the data never show: the planted rate,
+    dropout and spend, the first-repeat factor, when the second purchase came and when the
+    customer dropped out, and the campaign window. Written as truth_customers.parquet; the
+    truth at any period end is computed from it (:func:`customer_truth`)."""
+    n = cust["t0"].size
+    second = np.full(n, np.nan)
+    is_second = sim["k"] == 2
+    second[sim["cust"][is_second]] = sim["t"][is_second]
+    treated = camp["treated"]
+    return pa.table({
+        "customer_id": cust["id"],
+        "in_crm": pa.array(cust["kept"]),
+        "first_purchase_day": pa.array(cust["t0"]),
+        "lam": pa.array(cust["lam"]),
+        "p": pa.array(cust["p"]),
+        "nu": pa.array(cust["nu"]),
+        "eta": pa.array(first["eta"]),
+        "second_purchase_day": pa.array(second),
+        "dropout_day": pa.array(np.where(np.isinf(sim["dead_at"]), np.nan, sim["dead_at"])),
+        "purchases": pa.array(np.bincount(sim["cust"], minlength=n).astype(np.int32)),
+        "treated": pa.array(treated),
+        "contact_day": pa.array(np.where(treated, camp["contact"], np.nan)),
+        "window_multiplier": pa.array(np.where(treated, SEGMENT_MULTIPLIER[state["segment"]], 1.0)),
+    })
+
+
+CUSTOMER_TRUTH_DEFINITION = (
+    "Per customer acquired by the period end (first purchase up to its last second), from the planted "
+    "lambda_i (purchases per day), p_i (dropout chance after every purchase), nu_i (spend rate) and the "
+    "simulated history, in model days from 2023-01-01 (a period end P means the end of P's day): "
+    "alive = the customer has not dropped out by the period end (the simulation knows; p_alive is 1 or 0). "
+    "expected_purchases_<D> = E[purchases in the D days after the period end | lambda_i, p_i, alive, stage], "
+    "exactly as the simulation runs: purchases at lambda_i, or lambda_i * exp(eta_i) while still waiting for the "
+    "second purchase (the driver effects), times the campaign multiplier inside a treated customer's window, "
+    "dropout with probability p_i after every purchase; 0 for the dead. Purchases are the simulated orders: the "
+    "workbook counts a customer's same-day orders as one purchase occasion (clv.same_day: collapse), a few per "
+    "cent fewer. expected_purchases_horizon: the same over horizon_months calendar-average months "
+    "(365.25 / 12 days). expected_spend = p / nu_i (Gamma-Gamma mean order value; amounts are rounded to 0.01 "
+    "with a floor of 1.00). clv = as helpers.clv.discounted_clv: sum over months m of margin x (1 - refund_share) x "
+    "expected_spend x E[purchases in month m] x (1 + annual_discount_rate)^(-m/12), minus "
+    "cost_to_serve_per_year / 12 x sum_m (1 + rate)^(-m/12) x alive (the workbook weights that cost by its "
+    "P(alive))."
+)
+
+
+def _setting(settings, name: str, default=None):
+    value = settings.get(name, default) if isinstance(settings, dict) else getattr(settings, name, default)
+    if value is None:
+        raise ValueError(f"customer_truth needs the CLV setting {name!r}")
+    return float(value)
+
+
+def customer_truth(period_end, settings, out_dir: Path | None = None) -> pd.DataFrame:
+    """Every customer's true P(alive), expected purchases, expected spend per order and CLV at
+    ``period_end`` (a date or timestamp; its day's end), from the hidden state the generator
+    wrote beside the data (truth_customers.parquet). ``settings``: the CLV conventions, a
+    :class:`helpers.clv.ClvSettings` or a mapping with horizon_months, margin,
+    annual_discount_rate and optionally cost_to_serve_per_year and refund_share (default 0).
+    One row per customer acquired by the period end, CRM or not (``in_crm``); the definition is
+    :data:`CUSTOMER_TRUTH_DEFINITION` (also in truth.json)."""
+    folder = Path(out_dir) if out_dir is not None else _default_dir()
+    path = folder / TRUTH_CUSTOMERS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: generate the demo data first (helpers.demo.ensure_demo_data)")
+    h = pq.read_table(path).to_pandas()
+    tau = _day(str(pd.Timestamp(period_end).date())) + 1.0
+    if tau > HORIZON + 1e-9:
+        raise ValueError(f"period end {period_end} is after the simulated data end (2025-06-30)")
+    months = int(_setting(settings, "horizon_months"))
+    margin = _setting(settings, "margin")
+    rate = _setting(settings, "annual_discount_rate")
+    cost = _setting(settings, "cost_to_serve_per_year", 0.0)
+    refund = _setting(settings, "refund_share", 0.0)
+
+    h = h[h["first_purchase_day"].to_numpy() < tau].reset_index(drop=True)
+    dropout = h["dropout_day"].to_numpy()
+    alive = ~(dropout <= tau)  # NaN: never dropped out within the simulation
+    waiting = ~(h["second_purchase_day"].to_numpy() < tau)
+    contact = h["contact_day"].to_numpy()
+    treated = h["treated"].to_numpy()
+    w0 = np.where(treated, contact, FAR)
+    w1 = np.where(treated, contact + CAMPAIGN["window_days"], FAR)
+    days = (30.0, 90.0, 365.0)
+    edges = DAYS_PER_MONTH * np.arange(1, months + 1)
+    offsets, where = np.unique(np.concatenate([days, edges]), return_inverse=True)  # increasing, as required
+    cum = _expected_purchases(tau, offsets, lam=h["lam"], p=h["p"], eta=h["eta"],
+                              stage1=alive & waiting, stage2=alive & ~waiting, w0=w0, w1=w1,
+                              mult=h["window_multiplier"])[:, where]
+    by_month = np.diff(np.concatenate([np.zeros((len(h), 1)), cum[:, len(days):]], axis=1), axis=1)
+    d = (1.0 + rate) ** (-np.arange(1, months + 1) / 12.0)
+    spend = SPEND["p"] / h["nu"].to_numpy()
+    out = pd.DataFrame({"customer_id": h["customer_id"], "in_crm": h["in_crm"], "alive": alive,
+                        "p_alive": alive.astype(float)})
+    for i, day in enumerate(days):
+        out[f"expected_purchases_{int(day)}"] = cum[:, i]
+    out["expected_purchases_horizon"] = cum[:, -1]
+    out["expected_spend"] = spend
+    out["clv"] = margin * (1.0 - refund) * spend * (by_month @ d) - cost / 12.0 * d.sum() * alive
+    return out
 
 
 def _fault_truth(f: dict, outage_days: list[str]) -> dict:
@@ -1105,7 +1291,7 @@ def _is_current(out_dir: Path, n_customers: int, seed: int) -> bool:
         and truth.get("generator_fingerprint") == _source_fingerprint()
         and truth.get("n_customers") == n_customers
         and truth.get("seed") == seed
-        and all((out_dir / name).is_file() for name in DATA_FILES)
+        and all((out_dir / name).is_file() for name in (*DATA_FILES, TRUTH_CUSTOMERS_FILE))
     )
 
 
@@ -1134,7 +1320,7 @@ def _check_replaceable(out_dir: Path) -> None:
         return
     if not out_dir.is_dir():
         raise FileExistsError(f"{out_dir} exists and is not a folder; cannot put the demo data there")
-    foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in (*DATA_FILES, TRUTH_FILE))
+    foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in (*DATA_FILES, TRUTH_FILE, TRUTH_CUSTOMERS_FILE))
     if foreign:
         raise FileExistsError(
             f"{out_dir} holds files the demo generator did not write ({', '.join(foreign[:5])}); "

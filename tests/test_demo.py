@@ -22,7 +22,7 @@ from helpers import demo
 
 SMALL = 1500  # fast checks of files, determinism and the cache
 DATA_END = pd.Timestamp("2025-06-30 23:59:59")
-ALL_FILES = (*demo.DATA_FILES, demo.TRUTH_FILE)
+ALL_FILES = (*demo.DATA_FILES, demo.TRUTH_CUSTOMERS_FILE, demo.TRUTH_FILE)
 ONLINE_COLUMNS = ["order_id", "customer_id", "order_time", "amount", "channel", "category", "coupon_id",
                   "delivery_days", "status", "discount"]
 POS_COLUMNS = ["订单号", "会员ID", "下单时间", "实付金额", "门店", "品类"]
@@ -437,6 +437,111 @@ def test_campaign(default):
     uplift = t["uplift"]
     assert all(uplift[s] > 0 for s in ("overall", "recent", "lapsing", "lapsed"))
     assert t["revenue_uplift_per_customer"]["overall"] > 0
+
+
+# ---------------------------------------------------------------- per-customer truth
+
+SETTINGS = {"horizon_months": 12, "margin": 0.35, "annual_discount_rate": 0.10, "cost_to_serve_per_year": 2.0,
+            "refund_share": 0.004}
+
+
+def test_expected_purchases_equal_the_simulation_run_forward():
+    """The closed form the truth uses, against the generator's own purchase step run forward
+    200,000 times per customer: both stages (waiting for the second purchase at lambda * exp(eta),
+    then lambda), a campaign window that starts later, is under way or never comes, dropout
+    after every purchase (down to p = 1e-8, the p -> 0 limit)."""
+    rng = np.random.default_rng(0)
+    lam = np.array([0.01, 0.05, 0.2, 0.03, 0.5, 0.02])
+    p = np.array([0.3, 0.05, 0.5, 1e-8, 0.1, 0.9])
+    eta = np.array([-0.9, 0.3, -1.5, 0.0, -0.5, 0.0])
+    stage1 = np.array([1.0, 1, 0, 1, 1, 0])
+    w0 = np.array([5.0, demo.FAR, 0.0, 10.0, -3.0, demo.FAR])
+    mult = np.array([2.5, 1.0, 1.3, 1.8, 2.0, 1.0])
+    offsets = [30.0, 90.0, 365.0]
+    exact = demo._expected_purchases(0.0, offsets, lam=lam, p=p, eta=eta, stage1=stage1, stage2=1 - stage1,
+                                     w0=w0, w1=w0 + 30.0, mult=mult)
+    reps = 200_000
+    for i in range(lam.size):
+        t, alive, waiting = np.zeros(reps), np.ones(reps, dtype=bool), np.full(reps, stage1[i] == 1)
+        counts = np.zeros((reps, len(offsets)))
+        while alive.any():
+            idx = np.flatnonzero(alive)
+            rate = lam[i] * np.where(waiting[idx], np.exp(eta[i]), 1.0)
+            t_next = demo._next_purchase(t[idx], rng.standard_exponential(idx.size), rate, mult[i], w0[i], w0[i] + 30)
+            counts[idx] += t_next[:, None] <= np.array(offsets)[None, :]
+            t[idx], waiting[idx] = t_next, False
+            alive[idx[(rng.random(idx.size) < p[i]) | (t_next > offsets[-1])]] = False
+        mean, se = counts.mean(axis=0), counts.std(axis=0) / np.sqrt(reps)
+        assert np.all(np.abs(mean - exact[i]) < 4 * se + 1e-9), (i, mean, exact[i], se)
+    with pytest.raises(ValueError, match="increase"):
+        demo._expected_purchases(0.0, [90.0, 30.0], lam=lam, p=p, eta=eta, stage1=stage1, stage2=1 - stage1,
+                                 w0=w0, w1=w0 + 30.0, mult=mult)
+
+
+def test_customer_truth_at_the_data_end(default):
+    """One row per customer acquired by the period end; the dead expect nothing; the alive share
+    is the simulation's; expected spend is p / nu; the CLV is helpers.clv's sum (discounted_clv)
+    over the truth's monthly purchases."""
+    from helpers import clv
+
+    truth = demo.customer_truth("2025-06-30", SETTINGS, out_dir=default.folder)
+    hidden = pd.read_parquet(default.folder / demo.TRUTH_CUSTOMERS_FILE)
+    assert len(truth) == len(hidden) and int(truth["in_crm"].sum()) == default.truth["n_customers"]
+    assert truth["customer_id"].is_unique and set(truth["customer_id"]) == set(hidden["customer_id"])
+    crm = truth[truth["in_crm"]]
+    assert set(crm["customer_id"]) == set(default.customers["customer_id"])
+    assert crm["alive"].mean() == pytest.approx(default.truth["realised"]["alive_at_data_end_share"], abs=1e-6)
+    dead = truth[~truth["alive"]]
+    assert (dead[["expected_purchases_30", "expected_purchases_365", "expected_purchases_horizon"]] == 0).all().all()
+    assert (dead["clv"] == 0).all()  # no purchases, and no cost to serve either
+    assert (truth["expected_purchases_30"] <= truth["expected_purchases_90"]).all()
+    assert (truth["expected_purchases_90"] <= truth["expected_purchases_365"] + 1e-12).all()
+    h = hidden.set_index("customer_id").loc[truth["customer_id"]]
+    assert np.allclose(truth["expected_spend"], demo.SPEND["p"] / h["nu"].to_numpy())
+
+    settings = clv.ClvSettings(**{k: SETTINGS[k] for k in ("horizon_months", "margin", "annual_discount_rate")},
+                               cost_to_serve_per_year=SETTINGS["cost_to_serve_per_year"],
+                               refund_share=SETTINGS["refund_share"])
+    assert demo.DAYS_PER_MONTH == clv.DAYS_PER_MONTH
+    same = demo.customer_truth(pd.Timestamp("2025-06-30 23:59:59.999999"), settings, out_dir=default.folder)
+    pd.testing.assert_frame_equal(same, truth)
+    months = [demo.customer_truth("2025-06-30", {**SETTINGS, "horizon_months": m, "cost_to_serve_per_year": 0,
+                                                 "margin": 1.0, "annual_discount_rate": 0.0, "refund_share": 0.0},
+                                  out_dir=default.folder)["clv"] / truth["expected_spend"] for m in range(1, 13)]
+    by_month = np.diff(np.column_stack([np.zeros(len(truth)), *months]), axis=1)
+    assert np.allclose(months[-1], truth["expected_purchases_horizon"])
+    expected = clv.discounted_clv(by_month, truth["expected_spend"], margin=0.35, annual_discount_rate=0.10,
+                                  cost_to_serve_per_year=2.0, p_alive=truth["p_alive"], refund_share=0.004)
+    assert np.allclose(truth["clv"], expected)
+    assert "discounted_clv" in default.truth["customers"]["definition"]
+
+
+def test_customer_truth_before_the_data_end(default):
+    """At the end of April 2025 the campaign window (from 8 April) is under way: treated customers
+    who are alive expect more purchases in the next 30 days than the same customers would
+    without the window; a customer acquired after the period end has no row; the data end is
+    the last period end the simulation knows."""
+    april = demo.customer_truth("2025-04-30", SETTINGS, out_dir=default.folder)
+    hidden = pd.read_parquet(default.folder / demo.TRUTH_CUSTOMERS_FILE)
+    assert len(april) == int((hidden["first_purchase_day"] < demo._day("2025-05-01")).sum()) < len(hidden)
+    dropped = hidden["dropout_day"].to_numpy() <= demo._day("2025-05-01")
+    assert april["alive"].to_numpy().sum() == int(((hidden["first_purchase_day"] < demo._day("2025-05-01"))
+                                                    & ~dropped).sum())
+    h = hidden.set_index("customer_id").loc[april["customer_id"]]
+    treated_alive = (h["treated"] & april["alive"].to_numpy()).to_numpy()
+    no_window = h.assign(window_multiplier=1.0)
+    tau = demo._day("2025-05-01")
+    waiting = ~(no_window["second_purchase_day"].to_numpy() < tau)
+    alive = april["alive"].to_numpy()
+    base = demo._expected_purchases(tau, [30.0], lam=no_window["lam"], p=no_window["p"], eta=no_window["eta"],
+                                    stage1=alive & waiting, stage2=alive & ~waiting, w0=demo.FAR, w1=demo.FAR,
+                                    mult=np.ones(len(h)))[:, 0]
+    assert (april["expected_purchases_30"].to_numpy()[treated_alive] > base[treated_alive]).all()
+    assert np.allclose(april["expected_purchases_30"].to_numpy()[~treated_alive], base[~treated_alive])
+    with pytest.raises(ValueError, match="after the simulated data end"):
+        demo.customer_truth("2025-07-31", SETTINGS, out_dir=default.folder)
+    with pytest.raises(ValueError, match="margin"):
+        demo.customer_truth("2025-06-30", {"horizon_months": 12}, out_dir=default.folder)
 
 
 # ---------------------------------------------------------------- cache and concurrency
