@@ -577,7 +577,7 @@ class Builder:
         sec["table"] = {"head": [self.t("summary.plan.col_tier"), self.t("summary.plan.col_customers"),
                                  self.t("summary.plan.col_share" if share_key == "clv_share" else "summary.plan.col_share_purchases")]
                         + ([self.t("summary.plan.col_spend")] if has_money else []),
-                        "rows": rows, "href": self.links.href("05", "1")}
+                        "rows": rows, "source": self.source("05", "1")}
         actions = get(self.m, "tiers", "actions")
         if isinstance(actions, dict):
             lists = []
@@ -589,7 +589,7 @@ class Builder:
                               "contacts": self.f.count(num(entry, "contacts")),
                               "budget": self.f.money(num(entry, "budget")) if has_money else None})
             cap = num(self.m, "tiers", "frequency_cap_days")
-            sec["lists"] = {"title": self.t("summary.plan.lists"), "rows": lists, "href": self.links.href("05", "3"),
+            sec["lists"] = {"title": self.t("summary.plan.lists"), "rows": lists, "source": self.source("05", "3"),
                             "head": [self.t("summary.plan.col_action"), self.t("summary.plan.col_customers"),
                                      self.t("summary.plan.col_contacts")]
                             + ([self.t("summary.plan.col_budget")] if has_money else []),
