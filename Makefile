@@ -16,7 +16,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 BRAND ?= demo
 PERIOD ?= latest
 
-.PHONY: help env demo run test test-fast lab bench bench-clv corpus lint strip clean
+.PHONY: help env demo run test test-fast lab bench bench-clv corpus proof lint strip clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -64,6 +64,12 @@ bench-clv: env  ## the CLV path alone against lifetimes, and the benchmark harne
 
 corpus: env  ## every bad-input case (tests/badinputs) through all six notebooks: no crash, the outcome each states
 	$(BIN)/python -m tests.badinputs.run_all --jobs 2
+
+# The intervals against the generator's truth over 30 generated demos (tests/proof): the seeds
+# run in a pool of PROOF_JOBS processes (both cores), so pytest itself runs in one.
+PROOF_JOBS ?= 2
+proof: env  ## CLV, driver and campaign intervals vs the demo generator's truth over 30 seeds (>= 27 of 30 each)
+	PROOF_JOBS=$(PROOF_JOBS) $(BIN)/python -m pytest -n 0 -m proof --durations=5 tests/proof
 
 # The statistics formulas scored by `make mutants` (mutmut's mutant names; ? is the class
 # separator): Gamma-Gamma expected spend, the CLV sum and its second copies, the P(alive) and

@@ -2,8 +2,8 @@
 
 Unit tests run on customer-level fixtures simulated here (known effects, known censoring); the
 demo tests check that the planted driver effects are recovered at the default demo size; slow
-tests run the whole pipeline on a demo generated with the effects switched off, check interval
-coverage over several generated demos, and execute the notebook.
+tests run the whole pipeline on a demo generated with the effects switched off and execute the
+notebook. Interval coverage over 30 generated demos: tests/proof (make proof).
 """
 
 from __future__ import annotations
@@ -614,29 +614,8 @@ def test_demo_with_no_driver_effects_flags_nothing(tmp_path, monkeypatch):
     assert drivers.top_levers(eff) == []
 
 
-@pytest.mark.slow
-def test_interval_coverage_over_generated_demos(tmp_path):
-    """Four more demos of the default size with other seeds: the 95 % intervals of the four
-    planted effects cover the generator's truth in at least 13 of 16 cases.
-
-    Measured over 30 generated demos (seeds 1-30, 100 resamples each), the intervals covered the
-    truth in 109 of 120 cases (91 %; 88 % before the whole-day pattern bootstrap), a little under
-    the nominal 95 %: part of it is in the data, not the model (the
-    model-free Kaplan–Meier gap of the randomised reminder is on average 0.007 further from 0
-    than the generator's formula), part is the remaining bias of a proportional-hazards fit for
-    rare factors. This guards against a gross loss of calibration, not against the last percent."""
-    covered, total = 0, 0
-    for seed in (1, 2, 3, 4):
-        folder = tmp_path / f"demo{seed}"
-        truth = demo.generate(folder, seed=seed)
-        run = open_run("demo", period="2025-06", run_dir=str(tmp_path / f"run{seed}"), params_path=str(demo_params(folder)))
-        eff = drivers.estimate_effects(drivers.driver_data(run), run.params.drivers, n_boot=100)
-        table = eff.table.set_index("factor")
-        for name in PLANTED:
-            t = truth["drivers"][name]["effect"]["90"]
-            covered += int(table.loc[name, "ci_low"] <= t <= table.loc[name, "ci_high"])
-            total += 1
-    assert covered >= 13, f"{covered}/{total} intervals cover the truth"
+# Coverage of the driver intervals over 30 generated demos of the default size (the notebook's
+# settings): tests/proof/test_driver_coverage.py (make proof).
 
 
 @pytest.mark.slow
