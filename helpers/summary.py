@@ -465,8 +465,9 @@ class Builder:
         sec["verdict"] = self.reliability()
         purchases = num(self.m, "clv", "expected_purchases_365")
         if purchases is not None:
-            facts.append(self.fact(self.t("summary.value.purchases"), self.f.count(purchases),
-                                   self.links.href("04", "4")))
+            facts.append(self.fact(self.t("summary.value.purchases"), self.f.count(purchases), self.links.href("04", "4"),
+                                   self.interval(pair(get(self.m, "clv", "expected_purchases_365_interval")),
+                                                 num(self.m, "clv", "interval_level"), "count")))
         alive = num(self.m, "clv", "p_alive_mean")
         if alive is not None:
             facts.append(self.fact(self.t("summary.value.alive"), self.f.share(alive), self.links.href("04", "4")))

@@ -60,7 +60,8 @@ METRICS = {
     },
     "clv": {
         "total": 180621.3, "total_interval": [171782.6, 193006.6], "interval_level": 0.95, "horizon_months": 12,
-        "expected_purchases_365": 3595.7, "p_alive_mean": 0.4366, "top10_share": 0.759,
+        "expected_purchases_365": 3595.7, "expected_purchases_365_interval": [3301.2, 3931.8],
+        "p_alive_mean": 0.4366, "top10_share": 0.759,
         "model": "mbgnbd", "model_label": "modified BG/NBD", "params": {"r": 0.31, "alpha": 2.0, "a": 0.6, "b": 1.18},
         "reliability": "caution", "time_unit": "week",
         "reliability_checks": {"dropout": "ok", "holdout_total": "caution", "decile_calibration": "ok"},
@@ -200,6 +201,7 @@ def test_sections_read_in_plain_words(en_page):
     assert "Not measured, for lack of data: service response." in text
     assert "Use with caution" in text
     assert "Tested on 26 weeks held back from the model, its total purchases were off by " + MINUS + "14.3 %." in text
+    assert "Purchases in the next 12 months (today's customers) 3,596 3,301 to 3,932 (95 % interval)" in text
     assert "Average chance a customer is still active 43.7 %" in text
     assert "Plan for July 2025" in text
     assert "Illustrative: this plan uses the workbook's default budget, contact costs." in text
