@@ -806,7 +806,33 @@ def _sql_problems(raw: ir.Table, spec, where: str) -> list[Problem]:
     return found
 
 
+@dataclass
+class _Source:
+    """A source whose mapping runs: what the scans of check need."""
+
+    kind: str
+    spec: object
+    raw: ir.Table
+    where: str
+    decimal: str
+    head: str = ""  # temporary table: its first CHECK_ROWS rows, mapped and numbered (_row)
+    head_rows: int = 0  # rows in it (fewer than CHECK_ROWS: the whole source)
+    raw_sql: str | None = None
+
+    @property
+    def sample(self) -> str:
+        """How much of the source the head holds, for the output."""
+        if self.head_rows < CHECK_ROWS:
+            return f"all its {self.head_rows:,} rows"
+        return f"its first {self.head_rows:,} rows"
+
+
 def check(params_path: Path) -> CheckResult:
+    """Validate a params file against its data. Sampled: the first CHECK_ROWS rows of each source
+    (mapped, shown, parse failures counted) and the customer ids whose match rates are given. Read
+    in full, one scan per file, only the columns each answer needs: the order timestamps (date
+    range, orders per period, ``latest``), the order and customer ids the sampled ids are looked
+    up in, and the campaigns' group labels."""
     started = time.perf_counter()
     result = CheckResult()
     out, problems = result.lines, result.problems
@@ -818,8 +844,7 @@ def check(params_path: Path) -> CheckResult:
         return result
     out.append(f"{params.brand}: {params_path}")
     con = _quiet(sources.connect(params))
-    mapped: dict[str, list[tuple[object, ir.Table, str]]] = {}
-    heads: dict[str, str] = {}
+    mapped: dict[str, list[_Source]] = {}
     for kind in sources.KINDS:
         for index, spec in enumerate(getattr(params.sources, kind)):
             where = f"{spec.name} ({sources.source_location(spec, params)})"
@@ -834,24 +859,27 @@ def check(params_path: Path) -> CheckResult:
                 continue
             try:
                 number_format = sources.detect_decimal(raw, spec, kind, params, index)
-                rows = sources.map_source(raw, spec, kind, params, index, number_format)
+                sources.map_source(raw, spec, kind, params, index, number_format)  # the mapping compiles
             except SourceError as exc:
                 problems.append(Problem(where, str(exc).split("): ", 1)[-1]))
                 continue
+            source = _Source(kind, spec, raw, where, number_format.decimal)
             try:
-                heads[spec.name] = _sample(con, rows, spec, kind, where, params, result)
+                _sample(con, source, params, result)
             except Exception as exc:  # the mapping compiles but does not run on these rows
                 problems.append(Problem(where, f"the mapping does not run on its first rows: {type(exc).__name__}: "
                                                f"{str(exc).splitlines()[0]}"))
                 continue
-            mapped.setdefault(kind, []).append((spec, rows, where))
+            mapped.setdefault(kind, []).append(source)
+    heads = [s for entries in mapped.values() for s in entries]
     if heads:
-        sampled = " UNION ".join(f"SELECT customer_id FROM {h} WHERE customer_id IS NOT NULL" for h in heads.values())
-        _query(con, f"CREATE OR REPLACE TEMP TABLE check_ids AS {sampled}")
-    orders = _orders_table(con, params, mapped) if heads else None
+        sampled = " UNION ".join(f"SELECT customer_id FROM {s.head} WHERE customer_id IS NOT NULL AND _excluded IS NULL"
+                                 for s in heads)
+        _query(con, f"CREATE OR REPLACE TEMP TABLE check_ids AS SELECT DISTINCT customer_id FROM ({sampled})")
+    orders = _orders_table(con, params, mapped, result) if heads else None
     _dates(params, orders, result)
-    _matches(con, params, mapped, heads, result)
-    _groups(params, mapped, result)
+    _matches(con, params, mapped, result, orders is not None)
+    _groups(con, params, mapped, result)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -862,21 +890,74 @@ def _query(con, sql: str) -> pd.DataFrame:
     return con.sql(sql).execute()
 
 
-def _head_table(con, rows: ir.Table, name: str) -> str:
-    """The first rows of a mapped source, numbered, kept as a temporary table (every sample
-    query reads it instead of mapping the source again)."""
-    table = f"check_head_{name}"
-    head = rows.limit(CHECK_ROWS).mutate(_row=ibis.row_number() + 1)
-    if sources.is_duckdb(con):
-        con.con.execute(f"CREATE OR REPLACE TEMP TABLE {sources._quote(table)} AS {con.compile(head)}")
+def _windowed(spec) -> bool:
+    """A SQL column or exclude rule with a window function (its value depends on other rows)."""
+    texts = [v.sql for v in spec.columns.values() if isinstance(v, config.SqlExpr)] + [r.where for r in spec.exclude]
+    return any(re.search(r"\bover\s*\(", t, flags=re.IGNORECASE) for t in texts)
+
+
+def _over(con, source: _Source, body: str, limit: int | None = None, into: str | None = None) -> pd.DataFrame | None:
+    """``body`` (SQL over the alias ``src_<name>``: the raw source, its first ``limit`` rows if
+    given) run in the engine; with ``into``, kept as that temporary table instead."""
+    alias = f"src_{source.spec.name}"
+    con_is_duck = sources.is_duckdb(con)
+    if con_is_duck:
+        if source.raw_sql is None:
+            source.raw_sql = con.compile(source.raw)
+        raw = f"SELECT * FROM ({source.raw_sql}) LIMIT {limit}" if limit else source.raw_sql
+        sql = f"WITH {sources._quote(alias)} AS ({raw}) {body}"
+        if into:
+            con.con.execute(f"CREATE OR REPLACE TEMP TABLE {into} AS {sql}")
+            return None
+        return con.con.execute(sql).df()
+    expr = (source.raw.limit(limit) if limit else source.raw).alias(alias).sql(body, dialect="duckdb")
+    if into:
+        con.create_table(into.strip('"'), expr, temp=True, overwrite=True)
+        return None
+    return expr.execute()
+
+
+def _scan(con, source: _Source, body: str, result: CheckResult) -> pd.DataFrame | None:
+    """A scan of every row of the source (``_over``); a value deep in the file that the mapping
+    cannot take (the first rows could) is a problem of that source, not a crash of the check."""
+    try:
+        return _over(con, source, body)
+    except Exception as exc:
+        result.problems.append(Problem(source.where, f"the mapping does not run on all its rows: "
+                                                     f"{type(exc).__name__}: {str(exc).splitlines()[0]}"))
+        return None
+
+
+def _rows(source: _Source, columns: list[str], params: Params) -> str:
+    """SQL of the source's rows as a run counts them — exclude rules applied, a line-item source
+    summed to orders — with only ``columns`` parsed (the other columns are not read)."""
+    spec, kind = source.spec, source.kind
+    lines = kind == "orders" and spec.line_items
+    wanted = [*columns, "order_id"] if lines and "order_id" not in columns else columns
+    rows = sources.mapping_sql(spec, kind, source.raw.schema(), source.decimal, wanted)
+    if spec.exclude:
+        rows = f"SELECT * FROM ({rows}) WHERE _excluded IS NULL"
+    if lines:  # sources.lines_to_orders: the first timestamp, the customer of the order's lines
+        agg = {"customer_id": "max(customer_id)", "order_ts": "min(order_ts)"}
+        rows = (f"SELECT {', '.join(f'{agg[c]} AS {c}' for c in columns)} FROM ({rows}) GROUP BY order_id")
+    return rows
+
+
+def _sample(con, source: _Source, params: Params, result: CheckResult) -> None:
+    """Map the first rows (kept as a temporary table): show five, count what does not parse
+    (with an example row)."""
+    spec, kind, where = source.spec, source.kind, source.where
+    source.head = sources._quote(f"check_head_{spec.name}")
+    mapping = sources.mapping_sql(spec, kind, source.raw.schema(), source.decimal)
+    # Mapped row by row, the first rows of the raw source give the first rows mapped: only those
+    # are read. A window function in the mapping sees the whole source, so it is mapped first.
+    if _windowed(spec):
+        _over(con, source, f"SELECT *, row_number() OVER () AS _row FROM ({mapping} LIMIT {CHECK_ROWS})",
+              into=source.head)
     else:
-        con.create_table(table, head, temp=True, overwrite=True)
-    return sources._quote(table)
-
-
-def _sample(con, rows: ir.Table, spec, kind: str, where: str, params: Params, result: CheckResult) -> str:
-    """Map the first rows: show five, count what does not parse (with an example row)."""
-    head = _head_table(con, rows, spec.name)
+        _over(con, source, f"SELECT *, row_number() OVER () AS _row FROM ({mapping})", limit=CHECK_ROWS,
+              into=source.head)
+    head = source.head
     shown = [c for c in canonical_columns(kind) if c in spec.columns or c in spec.constants]
     first = _query(con, f"SELECT {', '.join(sources._quote(c) for c in shown)} FROM {head} ORDER BY _row LIMIT {SHOW_ROWS}")
     result.lines.append(f"\n{kind}: {where} — first {len(first)} rows mapped:")
@@ -884,7 +965,7 @@ def _sample(con, rows: ir.Table, spec, kind: str, where: str, params: Params, re
     required = [c for c in CANONICAL[kind]["required"] if c in spec.columns]
     counts = _query(con, "SELECT count(*) AS n" + "".join(f", count({sources._quote(c)}) AS {sources._quote(c)}"
                                                          for c in required) + f" FROM {head}").iloc[0]
-    n = int(counts["n"])
+    n = source.head_rows = int(counts["n"])
     failed = _query(con, f"SELECT _parse_error AS col, count(*) AS n, min(_row) AS row, arg_min(_bad_value, _row) AS "
                          f"value FROM {head} WHERE _parse_error IS NOT NULL GROUP BY 1 ORDER BY 1")
     types = canonical_columns(kind)
@@ -904,36 +985,54 @@ def _sample(con, rows: ir.Table, spec, kind: str, where: str, params: Params, re
         if n and int(counts[c]) == 0 and c not in set(failed["col"]):
             result.problems.append(Problem(f"{where}, column {spec.columns[c]!r}",
                                            f"{c} is empty in all of the first {n:,} rows"))
-    return head
 
 
-def _orders_table(con, params: Params, mapped: dict) -> pd.DataFrame | None:
-    """One scan of every order (exclude rules applied, invoice lines summed to orders): orders,
-    first and last timestamp per period and plausibility, and which of the sampled customer ids
-    (``check_ids``) have an order — kept as the small table ``check_in_orders``."""
-    parts = []
-    for spec, rows, _where in mapped.get("orders", []):
-        table = rows.filter(rows._excluded.isnull()) if spec.exclude else rows
-        if spec.line_items:
-            table = sources.lines_to_orders(table)
-        parts.append(table.select("customer_id", "order_ts"))
-    if not parts:
-        return None
-    union = parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
-    unit = {"month": "M", "quarter": "Q", "week": "W"}[params.period]
-    keyed = union.mutate(start=union.order_ts.truncate(unit), ok=sources.plausible_date(union.order_ts, params))
-    grouped = _query(con, f"SELECT start, ok, count(*) AS n, min(order_ts) AS first, max(order_ts) AS last, "
-                          "list(DISTINCT customer_id) FILTER (WHERE customer_id IN (SELECT customer_id FROM check_ids)) "
-                          f"AS hits FROM ({con.compile(keyed)}) GROUP BY 1, 2")
-    hits = pd.DataFrame({"customer_id": sorted({i for h in grouped["hits"] if h is not None for i in h})},
-                        dtype="string")
+def _id_table(con, name: str, ids: set) -> None:
+    """The few customer ids found (at most the sampled ones), as a temporary table."""
+    frame = pd.DataFrame({"customer_id": sorted(ids)}, dtype="string")
     if sources.is_duckdb(con):
-        con.con.register("check_hits_frame", hits)
-        con.con.execute("CREATE OR REPLACE TEMP TABLE check_in_orders AS SELECT CAST(customer_id AS VARCHAR) AS "
-                        "customer_id FROM check_hits_frame")
+        con.con.register(f"{name}_frame", frame)
+        con.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT CAST(customer_id AS VARCHAR) AS customer_id "
+                        f"FROM {name}_frame")
+        con.con.unregister(f"{name}_frame")
     else:
-        con.create_table("check_in_orders", ibis.memtable(hits), temp=True, overwrite=True)
-    return grouped.drop(columns="hits")
+        con.create_table(name, ibis.memtable(frame), temp=True, overwrite=True)
+
+
+def _ts_sql(ts: pd.Timestamp) -> str:
+    return f"TIMESTAMP '{pd.Timestamp(ts):%Y-%m-%d %H:%M:%S.%f}'"
+
+
+def _orders_table(con, params: Params, mapped: dict, result: CheckResult) -> pd.DataFrame | None:
+    """One scan of every order source, reading only its timestamp and customer id columns
+    (exclude rules applied, invoice lines summed to orders): orders, first and last timestamp per
+    period and plausibility (all orders: exact), and which of the sampled customer ids
+    (``check_ids``) have an order — kept as the small table ``check_in_orders``."""
+    unit = {"month": "MONTH", "quarter": "QUARTER", "week": "WEEK"}[params.period]
+    # sources.plausible_date: not before cleaning.earliest_order_date, not after the run date
+    earliest = _ts_sql(pd.Timestamp(params.cleaning.earliest_order_date))
+    tomorrow = _ts_sql(config.run_date() + pd.Timedelta(days=1))
+    frames, hits = [], set()
+    for source in mapped.get("orders", []):
+        rows = _rows(source, ["customer_id", "order_ts"], params)
+        # grouped by day first (a date is a cheap key), then the few days by period
+        days = (f"SELECT CAST(o.order_ts AS DATE) AS day, "
+                f"COALESCE(o.order_ts >= {earliest} AND o.order_ts < {tomorrow}, FALSE) AS ok, count(*) AS n, "
+                "min(o.order_ts) AS first, max(o.order_ts) AS last, "
+                "list(DISTINCT c.customer_id) FILTER (WHERE c.customer_id IS NOT NULL) AS hits "
+                f"FROM ({rows}) o LEFT JOIN check_ids c ON o.customer_id = c.customer_id GROUP BY 1, 2")
+        grouped = _scan(con, source, (
+            f"SELECT CAST(date_trunc('{unit}', day) AS TIMESTAMP) AS start, ok, CAST(sum(n) AS BIGINT) AS n, "
+            f"min(first) AS first, max(last) AS last, list_distinct(flatten(list(hits))) AS hits FROM ({days}) "
+            "GROUP BY 1, 2"), result)
+        if grouped is None:
+            continue
+        hits.update(i for h in grouped["hits"] if h is not None for i in h)
+        frames.append(grouped.drop(columns="hits"))
+    if not frames:
+        return None
+    _id_table(con, "check_in_orders", hits)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _dates(params: Params, grouped: pd.DataFrame | None, result: CheckResult) -> None:
@@ -963,27 +1062,34 @@ def _dates(params: Params, grouped: pd.DataFrame | None, result: CheckResult) ->
                                        blocking=False))
 
 
-def _matches(con, params: Params, mapped: dict, heads: dict, result: CheckResult) -> None:
-    """Share of the distinct customer ids in the first rows of each source that the customers
-    table and the orders hold. Each of those two is scanned once in the engine, for the sampled
-    ids only; the rates are then counted on the small tables."""
-    if not heads:
+def _matches(con, params: Params, mapped: dict, result: CheckResult, orders_read: bool = True) -> None:
+    """Share of the distinct customer ids in the first rows of each source (a sample, said with
+    its size) that the customers table and the orders hold, looked up in every row of those: each
+    is scanned once in the engine, reading its id column only, for the sampled ids; the rates are
+    then counted on the small tables."""
+    if not any(mapped.values()):
         return
-    targets = ["orders"] if mapped.get("orders") else []  # check_in_orders: found by _orders_table's scan
+    targets = ["orders"] if orders_read else []  # check_in_orders: found by _orders_table's scan
     if mapped.get("customers"):
-        union = " UNION ALL ".join(f"({con.compile(r.select('customer_id'))})" for _s, r, _w in mapped["customers"])
-        _query(con, f"CREATE OR REPLACE TEMP TABLE check_in_customers AS SELECT DISTINCT customer_id FROM ({union}) "
-                    "WHERE customer_id IN (SELECT customer_id FROM check_ids)")
+        found = set()
+        for source in mapped["customers"]:
+            rows = _rows(source, ["customer_id"], params)
+            got = _scan(con, source, f"SELECT DISTINCT customer_id FROM ({rows}) "
+                                     "WHERE customer_id IN (SELECT customer_id FROM check_ids)", result)
+            found.update(got["customer_id"] if got is not None else [])
+        _id_table(con, "check_in_customers", found)
         targets.insert(0, "customers")
     if not targets:
         return
     header = len(result.lines)
     for kind, entries in mapped.items():
-        for spec, _rows, where in entries:
+        for source in entries:
+            spec, where = source.spec, source.where
             wanted = [t for t in targets if t != kind]
             if not wanted:
                 continue
-            ids = f"(SELECT DISTINCT customer_id FROM {heads[spec.name]} WHERE customer_id IS NOT NULL)"
+            ids = (f"(SELECT DISTINCT customer_id FROM {source.head} WHERE customer_id IS NOT NULL "
+                   "AND _excluded IS NULL)")
             got = _query(con, f"SELECT (SELECT count(*) FROM {ids}) AS n" + "".join(
                 f", (SELECT count(*) FROM {ids} i SEMI JOIN check_in_{t} USING (customer_id)) AS {t}, "
                 f"(SELECT min(customer_id) FROM {ids} i ANTI JOIN check_in_{t} USING (customer_id)) AS {t}_missing"
@@ -995,28 +1101,37 @@ def _matches(con, params: Params, mapped: dict, heads: dict, result: CheckResult
                 hit = int(got[t])
                 rate = hit / n
                 if header == len(result.lines):
-                    result.lines.append("\ncustomer_id match rates (distinct ids of each source's first "
-                                        f"{CHECK_ROWS:,} rows, looked up in the whole table):")
-                result.lines.append(f"  {spec.name} -> {t}: {rate:.1%} ({hit:,} of {n:,})")
+                    result.lines.append(f"\ncustomer_id match rates (the distinct ids in each source's first "
+                                        f"{CHECK_ROWS:,} rows, a sample of a larger source, looked up in every row of "
+                                        "the customers table and the orders):")
+                result.lines.append(f"  {spec.name} -> {t}: {rate:.1%} ({hit:,} of {n:,} distinct ids in "
+                                    f"{source.sample})")
                 if t == "customers" and rate < params.readiness.min_customer_match:
                     result.problems.append(Problem(
                         f"{where}, column {spec.columns.get('customer_id')!r}",
                         f"only {rate:.1%} of its customer ids are in the customers table "
-                        f"(readiness.min_customer_match {params.readiness.min_customer_match:.0%}); e.g. "
+                        f"(readiness.min_customer_match {params.readiness.min_customer_match:.0%}; sampled: "
+                        f"{n:,} distinct ids in {source.sample}); e.g. "
                         f"{got[f'{t}_missing']!r} is not — same id spelling in both exports?"))
 
 
-def _groups(params: Params, mapped: dict, result: CheckResult) -> None:
-    """Campaign group labels that are neither control nor treatment labels (aggregated). The rule
+def _groups(con, params: Params, mapped: dict, result: CheckResult) -> None:
+    """Campaign group labels that are neither control nor treatment labels (every row counted,
+    exclude rules applied, one scan of the two columns). The rule
     is notebook 06's (helpers.campaigns._role and resolve_roles: trimmed, case-insensitive; a
     campaign with a control and exactly one other, unknown label reads it as its treatment),
     restated here so a check does not import the statistics stack."""
     cfg = params.campaigns
     control = {str(v).strip().lower() for v in cfg.control_labels}
     treatment = {str(v).strip().lower() for v in cfg.treatment_labels}
-    for spec, rows, where in mapped.get("campaigns", []):
-        arms = (rows.group_by(["campaign_id", "group"]).aggregate(n=ibis._.count()).execute()
-                .sort_values(["campaign_id", "group"], na_position="first"))
+    for source in mapped.get("campaigns", []):
+        spec, where = source.spec, source.where
+        rows = _rows(source, ["campaign_id", "group"], params)
+        arms = _scan(con, source, f'SELECT campaign_id, "group", count(*) AS n FROM ({rows}) GROUP BY 1, 2', result)
+        if arms is None:
+            continue
+        arms = arms.sort_values(["campaign_id", "group"], na_position="first").reset_index(drop=True)
+        arms["n"] = arms["n"].astype(int)
         g = arms["group"].fillna("").str.strip().str.lower()
         arms["role"] = ["control" if v in control else "treatment" if v in treatment else "unknown" for v in g]
         for _c, a in arms.groupby("campaign_id", sort=False):

@@ -129,10 +129,15 @@ def _decode_whole(path: Path, where: str) -> str:
         except UnicodeDecodeError as exc:
             bad_at = offset + exc.start
     # Not UTF-8. GB18030 is the other encoding Chinese exports use; it must decode everything.
+    # The engine reads UTF-8 only, so the decoded text is written as the file's UTF-8 copy on the
+    # way (what utf8_copy would write, in the same pass: the file is decoded once, not twice).
+    def transcode(tmp: Path) -> None:
+        with open(path, encoding="gb18030", newline="") as src, open(tmp, "w", encoding="utf-8", newline="") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+
     try:
-        with open(path, encoding="gb18030") as fh:
-            while fh.read(1 << 22):
-                pass
+        atomic_write(_cache_path(path, ".utf8.csv"), transcode)
         return "gb18030"
     except UnicodeDecodeError:
         pass
@@ -412,6 +417,16 @@ def _number_sql(text: str, decimal: str) -> str:
     return f"(CASE WHEN isfinite({value}) THEN {value} END)"
 
 
+def _lean_text(expr: str) -> str:
+    """``NULLIF(trim(CAST(expr AS VARCHAR)), '')``, the same value, without the trim where it can
+    change nothing: an ASCII text with no space at either end (trim removes spaces and the Unicode
+    spaces, all outside ASCII). Nearly every value is such a text, and the trim is the costly part
+    of reading it (the bench brand's 2.4M POS timestamps: 0.50 s of CPU with it, 0.18 s without)."""
+    raw = f"CAST({expr} AS VARCHAR)"
+    return (f"(CASE WHEN prefix({raw}, ' ') OR suffix({raw}, ' ') OR strlen({raw}) <> length({raw}) "
+            f"THEN NULLIF(trim({raw}), '') ELSE NULLIF({raw}, '') END)")
+
+
 def _parse_sql(expr: str, raw_type: str | None, target: str, ts_format: str | None, decimal: str = ".",
                canon: str = "") -> tuple[str, list[tuple[str, str]]]:
     """(parsed value SQL, [(repair label, SQL true when the value needed that repair)])."""
@@ -422,17 +437,23 @@ def _parse_sql(expr: str, raw_type: str | None, target: str, ts_format: str | No
             # 17850.0 -> '17850': ids stored as floats (NaN for missing) must not gain a '.0'
             return f"CAST(TRY_CAST({expr} AS BIGINT) AS VARCHAR)", []
         if canon.endswith("_id") and is_text:
-            # one id, one spelling in every source: ' 123 ' and '123.0' (a spreadsheet's float) are 123
-            return (f"regexp_replace({text}, '^([+-]?[0-9]+)\\.0+$', '\\1')",
+            # one id, one spelling in every source: ' 123 ' and '123.0' (a spreadsheet's float) are 123.
+            # Only an id that can change is rewritten (empty, a '.', a space at either end, or any
+            # non-ASCII character, which covers the Unicode spaces trim removes): the others, nearly
+            # all, are kept as they are without the trim and the regular expression (5x faster).
+            raw = f"CAST({expr} AS VARCHAR)"
+            spelled = (f"{raw} = '' OR contains({raw}, '.') OR prefix({raw}, ' ') OR suffix({raw}, ' ') "
+                       f"OR strlen({raw}) <> length({raw})")
+            return (f"(CASE WHEN {spelled} THEN regexp_replace({text}, '^([+-]?[0-9]+)\\.0+$', '\\1') ELSE {raw} END)",
                     [(f"{canon}_trimmed", f"(CAST({expr} AS VARCHAR) <> trim(CAST({expr} AS VARCHAR)))"),
                      (f"{canon}_as_float", f"regexp_full_match({text}, '[+-]?[0-9]+\\.0+')")])
-        return text, []
+        return _lean_text(expr), []
     if target == "timestamp":
         if raw_type and (raw_type.startswith("timestamp") or raw_type.startswith("date")):
             return f"CAST({expr} AS TIMESTAMP)", []
         if ts_format:
-            return f"TRY_STRPTIME({text}, {_sql_str(ts_format)})", []
-        return f"TRY_CAST({text} AS TIMESTAMP)", []
+            return f"TRY_STRPTIME({_lean_text(expr)}, {_sql_str(ts_format)})", []
+        return f"TRY_CAST({_lean_text(expr)} AS TIMESTAMP)", []
     if target in ("money", "float"):
         if not is_text:
             parsed = f"(CASE WHEN isfinite(CAST({expr} AS DOUBLE)) THEN CAST({expr} AS DOUBLE) END)"
@@ -495,17 +516,27 @@ def detect_decimal(raw: ir.Table, spec: SourceSpec, kind: str, params: Params, i
     if not exprs:
         return NumberFormat(".", "default")
     alias = f"det_{spec.name}"
-    parts = []
-    for canon, expr in exprs:
-        s = f"regexp_replace(NULLIF(trim(CAST({expr} AS VARCHAR)), ''), {_sql_str(_MONEY_JUNK)}, '', 'g')"
-        for label, pattern in (("dot", _DOT_DECIMAL), ("comma", _COMMA_DECIMAL), ("ambiguous", _AMBIGUOUS)):
-            parts.append(f"SELECT '{label}' AS kind, {_sql_str(canon)} AS col, {s} AS v FROM sample "
-                         f"WHERE regexp_full_match({s}, '{pattern}')")
-    query = (f"WITH sample AS (SELECT * FROM {alias} LIMIT {DETECT_ROWS}), hits AS ({' UNION ALL '.join(parts)}) "
-             "SELECT kind, count(*) AS n, list(DISTINCT col) AS cols, "
+    # One pass over the sample: each distinct (column, text) once with its count, cleaned once,
+    # then matched against the three patterns (a money column repeats its values many times).
+    texts = ", ".join(f"NULLIF(trim(CAST({expr} AS VARCHAR)), '')" for _, expr in exprs)
+    names = ", ".join(_sql_str(canon) for canon, _ in exprs)
+    hits = " UNION ALL ".join(
+        f"SELECT '{label}' AS kind, col, v, n FROM cleaned WHERE regexp_full_match(v, '{pattern}')"
+        for label, pattern in (("dot", _DOT_DECIMAL), ("comma", _COMMA_DECIMAL), ("ambiguous", _AMBIGUOUS)))
+    query = (f"WITH sample AS (SELECT * FROM {alias} LIMIT {DETECT_ROWS}), "
+             f"vals AS (SELECT unnest([{names}]) AS col, unnest([{texts}]) AS text FROM sample), "
+             "counted AS MATERIALIZED (SELECT col, text, count(*) AS n FROM vals WHERE text IS NOT NULL GROUP BY col, text), "
+             f"cleaned AS MATERIALIZED (SELECT col, regexp_replace(text, {_sql_str(_MONEY_JUNK)}, '', 'g') AS v, n "
+             "FROM counted), "
+             f"hits AS ({hits}) "
+             "SELECT kind, CAST(sum(n) AS BIGINT) AS n, list(DISTINCT col) AS cols, "
              "list_slice(list_sort(list(DISTINCT v)), 1, 3) AS examples FROM hits GROUP BY kind")
     try:
-        found = raw.alias(alias).sql(query, dialect="duckdb").execute()
+        backend = raw.get_backend()
+        if is_duckdb(backend):  # the text as it is: no round trip through the SQL parser of other backends
+            found = backend.con.execute(f"WITH {_quote(alias)} AS ({backend.compile(raw)}) SELECT * FROM ({query})").df()
+        else:
+            found = raw.alias(alias).sql(query, dialect="duckdb").execute()
     except Exception as exc:
         raise SourceError(f"{params_file(params)}: sources.{kind}[{index}] ({spec.name}): cannot read its numbers "
                           f"to detect the decimal separator ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
@@ -552,9 +583,30 @@ def map_source(raw: ir.Table, spec: SourceSpec, kind: str, params: Params, index
     Numbers written as text are read with ``number_format`` (detected when not given)."""
     _check_columns(raw, spec, kind, params, index)
     decimal = (number_format or detect_decimal(raw, spec, kind, params, index)).decimal
-    schema = raw.schema()
+    alias = f"src_{spec.name}"
+    query = mapping_sql(spec, kind, raw.schema(), decimal)
+    try:
+        mapped = raw.alias(alias).sql(query, dialect="duckdb")
+    except Exception as exc:
+        raise SourceError(
+            f"{params_file(params)}: sources.{kind}[{index}] ({spec.name}): the column mapping "
+            f"does not run on {source_location(spec, params)}: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0]}"
+        ) from None
+    # Rows an exclude rule matches stay, marked in _excluded: the audit counts them, and
+    # LoadedSource.rows drops them. A line-item source stays at line grain here.
+    return mapped
+
+
+def mapping_sql(spec: SourceSpec, kind: str, schema, decimal: str, columns: list[str] | None = None) -> str:
+    """The SELECT over ``src_<name>`` (the raw source) that :func:`map_source` runs: every
+    canonical column of the kind, parsed, and the META columns. With ``columns``, only those
+    canonical columns and ``_excluded``, parsed the same way (a scan that needs two columns of a
+    wide file parses two)."""
     alias = f"src_{spec.name}"
     wanted = canonical_columns(kind)
+    if columns is not None:
+        wanted = {c: t for c, t in wanted.items() if c in columns}
     selects: list[str] = []
     checks: list[tuple[str, str, str]] = []  # (canonical column, SQL true when parse failed, raw text)
     repairs: list[tuple[str, str]] = []  # (label, SQL true when the value needed that repair)
@@ -596,22 +648,13 @@ def map_source(raw: ir.Table, spec: SourceSpec, kind: str, params: Params, index
         if spec.exclude
         else "CAST(NULL AS VARCHAR)"
     )
-    query = (
+    if columns is not None:
+        return f"SELECT {', '.join(selects)}, {excluded} AS _excluded FROM {alias}"
+    return (
         f"SELECT {', '.join(selects)}, {_sql_str(spec.name)} AS _source, "
         f"{parse_error} AS _parse_error, {bad_value} AS _bad_value, {repaired} AS _repaired, "
         f"{excluded} AS _excluded FROM {alias}"
     )
-    try:
-        mapped = raw.alias(alias).sql(query, dialect="duckdb")
-    except Exception as exc:
-        raise SourceError(
-            f"{params_file(params)}: sources.{kind}[{index}] ({spec.name}): the column mapping "
-            f"does not run on {source_location(spec, params)}: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0]}"
-        ) from None
-    # Rows an exclude rule matches stay, marked in _excluded: the audit counts them, and
-    # LoadedSource.rows drops them. A line-item source stays at line grain here.
-    return mapped
 
 
 def lines_to_orders(lines: ir.Table) -> ir.Table:

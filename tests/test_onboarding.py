@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from helpers import config, demo, onboarding, runner
+from helpers import config, demo, onboarding, runner, sources
 from helpers.config import SqlExpr
 
 SHIPPED = ("demo", "cdnow", "online_retail")
@@ -201,3 +202,135 @@ def test_check_names_a_broken_sql_column_and_exclude_rule(tmp_path):
     assert amount.startswith("ERROR invoice_lines (") and "online_retail.parquet), columns.amount: 'Quantity * Price' " \
         "does not run: Referenced column \"Price\" not found" in amount and "UnitPrice" in amount
     assert "exclude non_product_lines: \"StockKode IN (" in rule and "Referenced column \"StockKode\" not found" in rule
+
+
+def test_check_says_what_it_sampled_and_reads_every_row_where_it_must(tmp_path):
+    # 15,000 orders (one per customer c0..c14999, 40 minutes apart); the customers export starts
+    # with 100 ids no order has, then lists c11999 down to c0: its first 10,000 rows hold none of
+    # c0..c2099, and the orders' first 10,000 rows none of c10000..c11999
+    start = pd.Timestamp("2024-01-01")
+    (tmp_path / "orders.csv").write_text("order_id,customer_id,order_time\n" + "".join(
+        f"O{i},c{i},{start + pd.Timedelta(minutes=40 * i)}\n" for i in range(15_000)), encoding="utf-8")
+    (tmp_path / "customers.csv").write_text("customer_id\n" + "".join(f"x{i}\n" for i in range(100)) + "".join(
+        f"c{i}\n" for i in range(11_999, -1, -1)), encoding="utf-8")
+    (tmp_path / "campaign.csv").write_text("campaign_id,customer_id,group,contact_ts\n" + "".join(
+        f"k1,c{i},{['control', 'treatment', 'B'][i % 3]},2024-06-01 10:00:00\n" for i in range(9)), encoding="utf-8")
+    params = tmp_path / "sampled.yaml"
+    params.write_text(f"""brand: sampled
+sources:
+  orders:
+    - {{name: shop, path: {tmp_path / 'orders.csv'}, columns: {{order_id: order_id, customer_id: customer_id, order_ts: order_time}}}}
+  customers:
+    - {{name: crm, path: {tmp_path / 'customers.csv'}, columns: {{customer_id: customer_id}}}}
+  campaigns:
+    - name: promo
+      path: {tmp_path / 'campaign.csv'}
+      columns: {{campaign_id: campaign_id, customer_id: customer_id, group: group, contact_ts: contact_ts}}
+      exclude: [{{name: pilot_arm, where: "\\"group\\" = 'B'", reason: 'a pilot arm, not part of the test'}}]
+""", encoding="utf-8")
+    result = onboarding.check(params)
+    out = "\n".join(result.lines)
+    assert not result.problems, result.problems
+    # the date range reads every order, not the first 10,000
+    assert "orders: 15,000 orders dated 2024-01-01 .. 2025-02-20" in out
+    # the match rates are sampled: each says how many ids, from how many rows; the lookups read the whole tables
+    assert ("customer_id match rates (the distinct ids in each source's first 10,000 rows, a sample of a larger "
+            "source, looked up in every row of the customers table and the orders):") in out
+    assert "  shop -> customers: 100.0% (10,000 of 10,000 distinct ids in its first 10,000 rows)" in out
+    assert "  crm -> orders: 99.0% (9,900 of 10,000 distinct ids in its first 10,000 rows)" in out
+    # a source smaller than the sample is read whole (rows left out by an exclude rule do not count)
+    assert "  promo -> customers: 100.0% (6 of 6 distinct ids in all its 9 rows)" in out
+    # every campaign row is counted, as notebook 06 reads them: the excluded pilot arm is no unknown label
+    assert "campaigns: promo: k1: control (control, 3), treatment (treatment, 3)" in out
+
+
+@pytest.mark.parametrize("brand", ["online_retail", "cdnow"])
+def test_check_counts_the_orders_as_a_run_does(brand):
+    # check scans the order timestamps itself (one column, grouped by day); a run groups the mapped
+    # orders (sources.data_range): Online Retail's invoice lines summed to orders with the non-product
+    # lines left out, CDNOW's whitespace text with its %Y%m%d dates
+    params = config.load_params(brand=brand)
+    found = sources.data_range(params)
+    latest, _note = sources.latest_period(params, found)
+    out = "\n".join(onboarding.check(config.PARAMS_DIR / f"{brand}.yaml").lines)
+    assert (f"orders: {int(found.volume.sum()):,} orders dated {found.first:%Y-%m-%d} .. {found.last:%Y-%m-%d}\n"
+            f"  latest (month): {latest}") in out
+    if brand == "online_retail":
+        assert "orders: 25,299 orders dated 2010-12-01 .. 2011-12-09\n  latest (month): 2011-11" in out
+
+
+def test_check_decodes_a_gbk_export_once(tmp_path, monkeypatch):
+    rows = "".join(f"S{i},M{i % 7},2024-0{1 + i % 9}-1{i % 10} 10:00:00,{10 + i}.50,上海店\n" for i in range(300))
+    export = tmp_path / "pos.csv"
+    export.write_bytes(("订单号,会员ID,下单时间,实付金额,门店\n" + rows).encode("gbk"))
+    params = tmp_path / "gbk.yaml"
+    params.write_text(f"""brand: gbk
+sources:
+  orders:
+    - name: pos
+      path: {export}
+      columns: {{order_id: 订单号, customer_id: 会员ID, order_ts: 下单时间, amount: 实付金额, store: 门店}}
+""", encoding="utf-8")
+    monkeypatch.setattr(sources, "CACHE_DIR", tmp_path / "cache")
+    opened = []
+    real_open = open
+
+    def spy(file, *args, **kwargs):
+        if Path(file) == export and kwargs.get("encoding") == "gb18030":
+            opened.append(file)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(sources, "open", spy, raising=False)
+    result = onboarding.check(params)
+    assert not result.problems, result.problems
+    assert len(opened) == 1  # found to be GB18030 and transcoded to UTF-8 in the same pass
+    copies = list((tmp_path / "cache").glob("pos-*.utf8.csv"))
+    assert len(copies) == 1 and copies[0].read_bytes() == export.read_bytes().decode("gb18030").encode("utf-8")
+    out = "\n".join(result.lines)
+    assert "        S0          M0 2024-01-10 10:00:00    10.5   上海店" in out  # the Chinese text read right
+    assert "orders: 300 orders dated 2024-01-10 .. 2024-09-19" in out
+
+
+def test_the_lean_text_and_id_spelling_read_every_value_as_the_plain_trim_does():
+    # sources._lean_text skips the trim (and an id its regular expression) where they change
+    # nothing; every value must read as with the plain expressions
+    import duckdb
+
+    values = [None, "", " ", "  ", "x", " x", "x ", " 12 ", "12.0", " 12.00 ", "+7.0", "-3.0", "1.5", "a.b", ".0",
+              "\u00a0M1", "M1\u3000", "\u3000", "会员1", "\tM1", "M1\n", "\u2009x\u2009", "１２", "12 .0", "2024-01-02 ",
+              " 2024-01-02 10:00:00", "2024-01-02\u00a0", "M0000001"]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE v (x VARCHAR)")
+    con.executemany("INSERT INTO v VALUES (?)", [[v] for v in values])
+    plain = "NULLIF(trim(CAST(x AS VARCHAR)), '')"
+    pairs = {
+        "text": (sources._lean_text("x"), plain),
+        "id": (sources._parse_sql("x", "string", "string", None, canon="customer_id")[0],
+               f"regexp_replace({plain}, '^([+-]?[0-9]+)\\.0+$', '\\1')"),
+        "timestamp": (sources._parse_sql("x", "string", "timestamp", None)[0], f"TRY_CAST({plain} AS TIMESTAMP)"),
+    }
+    for what, (lean, reference) in pairs.items():
+        differ = con.execute(f"SELECT x FROM v WHERE ({lean}) IS DISTINCT FROM ({reference})").fetchall()
+        assert differ == [], what
+    assert con.execute(f"SELECT {pairs['id'][0]} FROM v WHERE x = ' 12.00 '").fetchone() == ("12",)
+
+
+def test_check_names_a_value_past_the_sample_that_the_mapping_cannot_take(tmp_path):
+    # the first 10,000 rows map; row 10,050 does not cast: the scan of every row says so, naming
+    # the source, instead of the check stopping with a traceback
+    (tmp_path / "orders.csv").write_text("order_id,cust,order_time\n" + "".join(
+        f"O{i},{i % 97 if i < 10_049 else 'abc'},2024-03-0{1 + i % 9} 10:00:00\n" for i in range(10_050)),
+        encoding="utf-8")
+    params = tmp_path / "deep.yaml"
+    params.write_text(f"""brand: deep
+sources:
+  orders:
+    - name: shop
+      path: {tmp_path / 'orders.csv'}
+      columns: {{order_id: order_id, customer_id: {{sql: "CAST(CAST(cust AS INTEGER) AS VARCHAR)"}}, order_ts: order_time}}
+""", encoding="utf-8")
+    result = onboarding.check(params)
+    assert [str(p).split(": ", 2)[:2] for p in result.problems] == [
+        [f"ERROR shop ({tmp_path / 'orders.csv'})", "the mapping does not run on all its rows"]]
+    assert "'abc'" in str(result.problems[0])
+    assert "first 5 rows mapped" in "\n".join(result.lines) and "orders dated" not in "\n".join(result.lines)
