@@ -61,13 +61,12 @@ def contact_value(frame: pd.DataFrame, margin: float, retention_effect: float) -
     P(alive)), ``at_risk`` ((1 - P(alive)) x value_if_alive), ``purchase_value``
     (order_profit + retention_effect x at_risk: what one incremental purchase is worth) and
     ``alive`` (P(alive), the customer's weight in the response)."""
-    orders = frame["orders"].astype(float).fillna(0).to_numpy()
-    revenue = frame["revenue"].astype(float).fillna(0).to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        aov = np.where(orders > 0, revenue / np.where(orders > 0, orders, 1), 0.0)
-    aov = np.clip(np.nan_to_num(aov, nan=0.0, posinf=0.0), 0, None)
-    clv = np.clip(frame["clv"].astype(float).fillna(0).to_numpy(), 0, None)
-    alive = np.clip(frame["p_alive"].astype(float).fillna(0).to_numpy(), 0, 1)
+    known = frame[["orders", "revenue", "clv", "p_alive"]].astype(float).fillna(0)  # missing: 0
+    orders, revenue = known["orders"].to_numpy(), known["revenue"].to_numpy()
+    aov = np.where(orders > 0, revenue / np.where(orders > 0, orders, 1), 0.0)
+    aov = np.clip(np.nan_to_num(aov, posinf=0.0), 0, None)  # an infinite revenue counts nothing
+    clv = np.clip(known["clv"].to_numpy(), 0, None)
+    alive = np.clip(known["p_alive"].to_numpy(), 0, 1)
     if_alive = np.where(alive >= ALIVE_FLOOR, clv / np.maximum(alive, ALIVE_FLOOR), 0.0)
     at_risk = (1 - alive) * if_alive
     order_profit = float(margin) * aov
@@ -81,12 +80,12 @@ def weighted_value(values: pd.DataFrame, retention_effect: float) -> dict:
     :func:`contact_value`), each weighted by P(alive) (their share of the response; the plain
     mean when nobody is alive): order_profit, at_risk and value = order_profit +
     retention_effect x at_risk."""
-    w = values["alive"].to_numpy(float)
+    w = values["alive"].to_numpy()
     if not len(w):
         return {"order_profit": 0.0, "at_risk": 0.0, "value": 0.0}
     w = w if w.sum() > 0 else np.ones(len(w))
-    op = float(np.average(values["order_profit"].to_numpy(float), weights=w))
-    ar = float(np.average(values["at_risk"].to_numpy(float), weights=w))
+    op = float(np.average(values["order_profit"], weights=w))
+    ar = float(np.average(values["at_risk"], weights=w))
     return {"order_profit": op, "at_risk": ar, "value": op + float(retention_effect) * ar}
 
 
@@ -96,7 +95,7 @@ def weighted_value(values: pd.DataFrame, retention_effect: float) -> dict:
 def gross_profit(x, n, g, c, k: float) -> np.ndarray:
     """Expected incremental gross profit of spending x on cells with n contactable customers,
     gross profit g per customer at one contact, cost c per contact and saturation k."""
-    x, n, g, c = (np.asarray(a, dtype=float) for a in (x, n, g, c))
+    x, n, g, c = (np.asarray(a) for a in (x, n, g, c))
     ok = (n > 0) & (c > 0)
     safe_n, safe_c = np.where(ok, n, 1.0), np.where(ok, c, 1.0)
     out = safe_n * g * -np.expm1(-k * x / (safe_n * safe_c)) / -math.expm1(-k)
@@ -105,7 +104,7 @@ def gross_profit(x, n, g, c, k: float) -> np.ndarray:
 
 def marginal_gross(x, n, g, c, k: float) -> np.ndarray:
     """d gross_profit / d x: the gross profit one more unit of money buys."""
-    x, n, g, c = (np.asarray(a, dtype=float) for a in (x, n, g, c))
+    x, n, g, c = (np.asarray(a) for a in (x, n, g, c))
     ok = (n > 0) & (c > 0)
     safe_n, safe_c = np.where(ok, n, 1.0), np.where(ok, c, 1.0)
     out = g * k / safe_c * np.exp(-k * x / (safe_n * safe_c)) / -math.expm1(-k)
@@ -130,7 +129,7 @@ def arrays(econ: pd.DataFrame, gross: str = "gross"):
 def expected_profit(spend, econ: pd.DataFrame, k: float, gross: str = "gross") -> np.ndarray:
     """Expected incremental profit per cell (gross profit - spend)."""
     n, g, c, _ = arrays(econ, gross)
-    spend = np.asarray(spend, dtype=float)
+    spend = np.asarray(spend)
     return gross_profit(spend, n, g, c, k) - spend
 
 

@@ -148,16 +148,19 @@ def cuped(y1, y0, x1, x0) -> dict:
     outcome's variance removed and the ratio of the adjusted to the raw interval width."""
     y1, y0, x1, x0 = (np.asarray(a, dtype=float) for a in (y1, y0, x1, x0))
     raw = diff_means(y1, y0)
+    unadjusted = {**raw, "theta": 0.0, "variance_reduction": 0.0, "width_ratio": 1.0, "raw": raw}
+    if not (np.isfinite(raw["se"]) and raw["se"] > 0):  # an arm of fewer than 2, or outcomes that do not vary
+        return unadjusted
     y, x = np.concatenate([y1, y0]), np.concatenate([x1, x0])
-    vx = x.var(ddof=1) if x.size > 1 else 0.0
-    if not (vx > 0) or not np.isfinite(raw["se"]) or raw["se"] == 0:
-        return {**raw, "theta": 0.0, "variance_reduction": 0.0, "width_ratio": 1.0, "raw": raw}
-    theta = float(np.cov(y, x, ddof=1)[0, 1] / vx)
+    vx = x.var(ddof=1)
+    if not vx > 0:  # a covariate that does not vary: nothing to adjust by
+        return unadjusted
+    theta = float(np.cov(y, x)[0, 1] / vx)  # np.cov divides by n - 1, as var(ddof=1)
     mx = x.mean()
     a1, a0 = y1 - theta * (x1 - mx), y0 - theta * (x0 - mx)
     adj = diff_means(a1, a0)
-    vy = y.var(ddof=1)
-    reduction = 1 - np.concatenate([a1, a0]).var(ddof=1) / vy if vy > 0 else 0.0
+    # y varies here (raw se > 0): the share of its variance the adjustment removes
+    reduction = 1 - np.concatenate([a1, a0]).var(ddof=1) / y.var(ddof=1)
     return {**adj, "theta": theta, "variance_reduction": float(reduction),
             "width_ratio": adj["se"] / raw["se"], "raw": raw}
 

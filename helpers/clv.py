@@ -894,7 +894,7 @@ class PurchaseFit:
         """E[purchases in (T, T + t] | x, t_x, T]; t may be a column (k, 1) for k horizons."""
         with _quiet():
             out = self.fitter.conditional_expected_number_of_purchases_up_to_time(t, x, t_x, T)
-        return np.nan_to_num(np.asarray(out, dtype=float), nan=0.0)
+        return np.nan_to_num(np.asarray(out))  # NaN (0 x inf at the parameters' edges) -> 0
 
     def expected_new(self, t) -> np.ndarray:
         """E[repeat purchases in (0, t]] for a customer who just made a first purchase."""
@@ -904,7 +904,7 @@ class PurchaseFit:
     def p_alive(self, x, t_x, T) -> np.ndarray:
         with _quiet():
             out = self.fitter.conditional_probability_alive(x, t_x, T)
-        return np.clip(np.nan_to_num(np.asarray(out, dtype=float) * np.ones_like(np.asarray(x, dtype=float)), nan=0.0), 0, 1)
+        return np.clip(np.nan_to_num(np.asarray(out) * np.ones(np.shape(x))), 0, 1)  # NaN -> 0
 
     def p_no_purchase(self, t: float, x, t_x, T) -> np.ndarray:
         """P(no purchase in (T, T + t] | history)."""
@@ -1088,8 +1088,8 @@ class SpendFit:
         """E[spend per order | n repeat purchases with mean spend m] (the population mean for
         n = 0): a weighted average of the customer's own mean and the population mean."""
         p, q, v = self.values if params is None else params
-        n = np.asarray(n, dtype=float)
-        m = np.nan_to_num(np.asarray(mean_spend, dtype=float), nan=0.0)
+        n = np.asarray(n)
+        m = np.nan_to_num(np.asarray(mean_spend))  # no repeat purchase: NaN -> 0 (its weight is 0)
         weight = p * n / (p * n + q - 1)
         return (1 - weight) * (p * v / (q - 1)) + weight * m
 
@@ -1455,7 +1455,7 @@ def _bg_numerator(model: str, params, t, x, T):
         _a, _b, _c, _z = np.broadcast_arrays(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
         ln_hyp = np.log(hyp2f1(_a, _b, _c, _z))
         if np.any(np.isinf(ln_hyp)):  # lifetimes' equivalent form, where the first overflows
-            ln_hyp = np.array(ln_hyp, dtype=float)
+            ln_hyp = np.array(ln_hyp)  # writable, also for one customer
             bad = np.isinf(ln_hyp)
             a_, b_, c_, z_ = _a[bad], _b[bad], _c[bad], _z[bad]
             ln_hyp[bad] = np.log(hyp2f1(c_ - a_, c_ - b_, c_, z_)) + (c_ - a_ - b_) * np.log(1 - z_)
@@ -1475,7 +1475,9 @@ def _bg_denominator(model: str, params, x, t_x, T):
     r, alpha, a, b = params
     if model == "bgnbd":
         return 1 + (x > 0) * (a / (b + x - 1)) * ((alpha + T) / (alpha + t_x)) ** (r + x)
-    return 1 + (a / (b + x)) * ((alpha + T) / (alpha + t_x)) ** (r + x)
+    if model == "mbgnbd":
+        return 1 + (a / (b + x)) * ((alpha + T) / (alpha + t_x)) ** (r + x)
+    raise ValueError(f"not a BG-type model: {model!r}")
 
 
 def _pareto_tail(params, t, T):
@@ -1562,9 +1564,9 @@ def pattern_predictions(model: str, draws, x, t_x, T, *, times=(), edges=None, d
     positive factor of each pattern). With one draw, ``d`` may be (months, K): K discount
     schedules at once (a schedule that is 0 after month H is the horizon H), and ``disc`` is
     (patterns, K)."""
-    draws = np.atleast_2d(np.asarray(draws, dtype=float))
+    draws = np.atleast_2d(draws)
     params = tuple(draws[:, j][None, :] for j in range(draws.shape[1]))
-    x, t_x, T = (np.asarray(v, dtype=float).reshape(-1, 1) for v in (x, t_x, T))
+    x, t_x, T = (np.ravel(v)[:, None] for v in (x, t_x, T))
     pair, first = _codes(x[:, 0], T[:, 0])
     xp, Tp = x[first], T[first]
 
@@ -1583,27 +1585,29 @@ def pattern_predictions(model: str, draws, x, t_x, T, *, times=(), edges=None, d
             combine = np.multiply
         else:
             scale = _bg_denominator(model, params, x, t_x, T)
-            alive = 1.0 / scale if model == "mbgnbd" else conditional_p_alive(model, params, x, t_x, T)
+            alive = conditional_p_alive(model, params, x, t_x, T)  # 1 / scale for MBG/NBD
             combine = np.divide
-        out["alive"] = np.clip(np.nan_to_num(np.broadcast_to(alive, scale.shape), nan=0.0), 0, 1)
-        out["at"] = [np.nan_to_num(combine(factor(float(t))[pair], scale), nan=0.0) for t in times]
+        # np.nan_to_num: NaN (a failed draw, 0 x inf at the parameters' edges) -> 0
+        out["alive"] = np.clip(np.nan_to_num(np.broadcast_to(alive, scale.shape)), 0, 1)
+        out["at"] = [np.nan_to_num(combine(factor(float(t))[pair], scale)) for t in times]
         if edges is not None:
-            edges = np.asarray(edges, dtype=float).ravel()
-            d = np.asarray(d, dtype=float)
+            edges = np.ravel(edges)
+            d = np.asarray(d)
+            if edges[0] != 0:
+                raise ValueError("the month edges start at 0")
             if d.ndim == 2 and draws.shape[0] != 1:
                 raise ValueError("several discount schedules need a single parameter draw")
             disc = np.zeros((len(first), draws.shape[0] if d.ndim == 1 else d.shape[1]))
             months = np.zeros((len(first), draws.shape[0]))
-            # E(0) = 0: the factor is 0 there, or NaN, which PurchaseFit.expected makes 0
-            prev = np.zeros_like(months) if edges[0] == 0 else np.nan_to_num(factor(edges[0]), nan=0.0)
-            for m in range(1, edges.size):  # the months of the horizon
-                cur = np.nan_to_num(factor(edges[m]), nan=0.0)
+            prev = 0.0  # E(0) = 0
+            for m, edge in enumerate(edges[1:]):  # the months of the horizon
+                cur = np.nan_to_num(factor(edge))
                 step = np.maximum(cur - prev, 0.0)
-                disc += d[m - 1] * step
+                disc += d[m] * step
                 months += step
                 prev = cur
-            out["disc"] = np.nan_to_num(combine(disc[pair], scale), nan=0.0)
-            out["months"] = np.nan_to_num(combine(months[pair], scale), nan=0.0)
+            out["disc"] = np.nan_to_num(combine(disc[pair], scale))
+            out["months"] = np.nan_to_num(combine(months[pair], scale))
     return out
 
 
@@ -1640,7 +1644,7 @@ def _row_quantiles(values: np.ndarray, qs) -> np.ndarray:
 
 def discount_factors(months: int, annual_rate: float) -> np.ndarray:
     """(1 + annual rate)^(-m / 12) for m = 1 .. months (each month's flow at its end)."""
-    m = np.arange(1, int(months) + 1, dtype=float)
+    m = np.arange(1, int(months) + 1)
     return (1.0 + float(annual_rate)) ** (-m / 12.0)
 
 
@@ -1659,11 +1663,11 @@ def discounted_clv(purchases_by_month, spend_per_order, *, margin: float, annual
     """CLV = sum over months m of margin x E[purchases in m] x E[spend per order] x (1 - refund
     share) / (1 + rate)^(m/12), minus the cost to serve (per year / 12 each month, discounted
     the same way) for as long as the customer is active (weighted by P(alive))."""
-    e = np.atleast_2d(np.asarray(purchases_by_month, dtype=float))
+    e = np.atleast_2d(purchases_by_month)
     d = discount_factors(e.shape[1], annual_discount_rate)
-    spend = np.asarray(spend_per_order, dtype=float) * (1.0 - float(refund_share))
+    spend = np.asarray(spend_per_order) * (1.0 - float(refund_share))
     value = float(margin) * spend * (e @ d)
-    alive = np.ones(e.shape[0]) if p_alive is None else np.asarray(p_alive, dtype=float)
+    alive = np.ones(e.shape[0]) if p_alive is None else np.asarray(p_alive)
     cost = float(cost_to_serve_per_year) / 12.0 * d.sum() * alive
     return value - cost
 
@@ -1749,17 +1753,17 @@ def customer_predictions(fit: PurchaseFit, spend: SpendFit | None, summary: Summ
     if "row" not in summary.frame.columns:
         histogram(summary)
     hist = summary.frame.groupby("row")[["x", "t_x", "T"]].first().sort_index()
-    x, t_x, T = (hist[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
+    x, t_x, T = (hist[c].to_numpy() for c in ("x", "t_x", "T"))
     unit = summary.unit
     d = discount_factors(settings.horizon_months, settings.annual_discount_rate)
-    edges = unit.from_months(np.arange(0, int(settings.horizon_months) + 1))
+    edges = unit.from_months(np.arange(int(settings.horizon_months) + 1))
     horizons = (30, 90, 365)
     pred = pattern_predictions(fit.model, fit.values, x, t_x, T, times=[unit.from_days(h) for h in horizons],
                                edges=edges, d=d)
     per_pattern = pd.DataFrame(index=hist.index)
     per_pattern["p_alive"] = pred["alive"][:, 0]
-    for h, expected in zip(horizons, pred["at"], strict=True):
-        per_pattern[f"expected_purchases_{h}"] = expected[:, 0]
+    for i, h in enumerate(horizons):
+        per_pattern[f"expected_purchases_{h}"] = pred["at"][i][:, 0]
     per_pattern["_discounted_purchases"] = pred["disc"][:, 0]
     per_pattern["expected_purchases_horizon"] = pred["months"][:, 0]
     horizon_days = settings.horizon_months * DAYS_PER_MONTH
@@ -1923,18 +1927,18 @@ def clv_draws(fit: PurchaseFit, spend: SpendFit, summary: Summary, settings: Clv
         f = summary.frame
     B = boot.draws
     d = discount_factors(settings.horizon_months, settings.annual_discount_rate)
-    edges = summary.unit.from_months(np.arange(0, int(settings.horizon_months) + 1))
+    edges = summary.unit.from_months(np.arange(int(settings.horizon_months) + 1))
     lo_q, hi_q = (1 - boot.level) / 2, 1 - (1 - boot.level) / 2
     cost_month = settings.cost_to_serve_per_year / 12.0 * d.sum()
     keep = settings.margin * (1 - settings.refund_share)
     p, q, v = (boot.spend[:, i][None, :] for i in range(3))
 
     # distinct customers: (x, t_x, T) pattern and spend history (a NaN mean counts as 0, as below)
-    n = f["repeat_spend_n"].to_numpy(dtype=float)
-    m = np.nan_to_num(f["repeat_spend_mean"].to_numpy(dtype=float))
+    n = f["repeat_spend_n"].to_numpy()
+    m = np.nan_to_num(f["repeat_spend_mean"].to_numpy())
     rows = f["row"].to_numpy()
     code, first = _codes(rows, n, m)
-    x, t_x, T = (f[c].to_numpy(dtype=float)[first] for c in ("x", "t_x", "T"))
+    x, t_x, T = (f[c].to_numpy()[first] for c in ("x", "t_x", "T"))
     # ordered by (x, T, pattern): a block's patterns and its distinct (x, T) are runs
     order = np.lexsort((rows[first], T, x))
     rank = np.empty(order.size, dtype=np.int64)
@@ -1943,10 +1947,10 @@ def clv_draws(fit: PurchaseFit, spend: SpendFit, summary: Summary, settings: Clv
     x, t_x, T, n, m, pattern = x[order], t_x[order], T[order], n[first][order], m[first][order], rows[first][order]
     # customers per combination: all, and in each group
     names = list(groups or {})
-    weights = np.zeros((1 + len(names), order.size))
-    weights[0] = np.bincount(code, minlength=order.size)
-    for i, name in enumerate(names, start=1):
-        weights[i] = np.bincount(code[np.asarray(groups[name], dtype=bool)], minlength=order.size)
+    masks = [np.ones(code.size, dtype=bool), *(np.asarray(groups[name], dtype=bool) for name in names)]
+    weights = np.zeros((len(masks), order.size))
+    for i, mask in enumerate(masks):
+        weights[i] = np.bincount(code[mask], minlength=order.size)
 
     sums = np.zeros((weights.shape[0], B))
     low, high = np.empty(order.size), np.empty(order.size)

@@ -80,8 +80,7 @@ def from_epoch_day(day) -> pd.Timestamp:
 
 def wilson(successes, trials, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for binomial proportions (NaN where there are no trials)."""
-    k = np.asarray(successes, dtype=float)
-    n = np.asarray(trials, dtype=float)
+    k, n = np.asarray(successes), np.asarray(trials)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = k / n
         denom = 1 + z**2 / n
@@ -89,9 +88,10 @@ def wilson(successes, trials, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
         half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
     lo, hi = centre - half, centre + half
     # exact bounds at the edges: for 0 of n the lower bound is 0 and for n of n the upper bound
-    # is 1 (the formula leaves rounding noise like 1e-17, an interval that excludes its estimate)
-    lo = np.where(k <= 0, 0.0, np.clip(np.minimum(lo, p), 0, 1))
-    hi = np.where(k >= n, 1.0, np.clip(np.maximum(hi, p), 0, 1))
+    # is 1 (the formula leaves rounding noise like 1e-17, an interval that excludes its estimate);
+    # in between, 0 < lo <= p <= hi < 1 (for 0 < k < n the formula's bounds are inside (0, 1))
+    lo = np.where(k <= 0, 0.0, np.minimum(lo, p))
+    hi = np.where(k >= n, 1.0, np.maximum(hi, p))
     return np.where(n > 0, lo, np.nan), np.where(n > 0, hi, np.nan)
 
 

@@ -436,3 +436,120 @@ def test_relative_lift_of_means_by_the_delta_method():
     assert cp.ratio_interval(12.0, 0.6, 10.0, 0.5) == pytest.approx(by_hand, rel=1e-13)
     assert all(math.isnan(v) for v in cp.ratio_interval(12.0, 0.6, 0.0, 0.5))
     assert all(math.isnan(v) for v in cp.ratio_interval(-1.0, 0.6, 10.0, 0.5))
+
+
+# ---------------------------------------------------------------- customer predictions: the rest of the table
+
+
+def _day_summary(cdnow: clv.Summary) -> clv.Summary:
+    return clv.summary_from_frame(cdnow.frame.drop(columns=["t_x", "T", "row"], errors="ignore").head(5), "day")
+
+
+def test_customer_predictions_horizon_next_purchase_and_no_spend(cdnow, gamma_gamma):
+    """BG/NBD at the published CDNOW parameters, 12 months: the expected purchases over the
+    horizon = lifetimes' E(365.25 days); the expected next purchase = the period end + the first
+    whole day by which P(at least one purchase) = P(alive) (1 - ((alpha + T) / (alpha + T + t))^(r
+    + x)) reaches 50 % (lifetimes' P(alive), solved by bisection here), none when it does not
+    within the horizon. Without a spend model: no expected spend and no CLV, the rest the same.
+    A summary in another time unit is refused, saying for what."""
+    _, spend = gamma_gamma
+    settings = clv.ClvSettings(horizon_months=12, margin=0.3, annual_discount_rate=0.1, cost_to_serve_per_year=2.0)
+    fit = _purchase_fit("bgnbd", BGNBD)
+    out = clv.customer_predictions(fit, spend, cdnow, settings, PERIOD_END)
+    assert out.columns.tolist() == ["customer_id", "p_alive", "expected_purchases_30", "expected_purchases_90",
+                                    "expected_purchases_365", "expected_purchases_horizon", "expected_spend", "clv",
+                                    "expected_next_purchase"]
+    f = cdnow.frame
+    x, t_x, T = (f[c].to_numpy(float) for c in ("x", "t_x", "T"))
+    ref = _lifetimes("bgnbd", BGNBD)
+    horizon = 365.25 / 7  # weeks
+    np.testing.assert_allclose(out["expected_purchases_horizon"],
+                               ref.conditional_expected_number_of_purchases_up_to_time(horizon, x, t_x, T), rtol=1e-9)
+    r, alpha = BGNBD["r"], BGNBD["alpha"]
+    alive = np.asarray(ref.conditional_probability_alive(x, t_x, T), dtype=float)
+
+    def bought(t):
+        return alive * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x))
+
+    reach = bought(horizon) >= 0.5
+    lo, hi = np.zeros(x.size), np.full(x.size, horizon)
+    for _ in range(80):  # bisection: the first t with P(bought) = 0.5
+        mid = (lo + hi) / 2
+        below = bought(mid) < 0.5
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    days = np.ceil(hi * 7)
+    assert 0 < reach.sum() < x.size  # some customers buy within the horizon, most do not
+    got = (out["expected_next_purchase"] - PERIOD_END).dt.days.to_numpy()
+    np.testing.assert_array_equal(got[reach], days[reach])
+    assert out["expected_next_purchase"][~reach].isna().all()
+    none = clv.customer_predictions(fit, None, cdnow, settings, PERIOD_END)
+    assert none["expected_spend"].isna().all() and none["clv"].isna().all()
+    same = [c for c in out.columns if c not in ("expected_spend", "clv")]
+    pd.testing.assert_frame_equal(none[same], out[same])
+    with pytest.raises(clv.TimeUnitError, match=r"^time units cannot be mixed in customer predictions: got \['day', 'week'\]$"):
+        clv.customer_predictions(fit, spend, _day_summary(cdnow), settings, PERIOD_END)
+
+
+def test_clv_draws_intervals_totals_groups_and_blocks(cdnow, gamma_gamma):
+    """Five parameter draws (purchase and spend): each customer's interval = numpy's 10 % and 90 %
+    quantiles (level 0.8) of their five CLVs, each CLV from customer_predictions at that draw;
+    each draw's total and group totals = the sums of those CLVs. A group given as 0/1 flags is
+    the same group as its boolean mask; a group that leaves out the last customers counts them
+    as 0. Blocks of 97 combinations give the same numbers as one block."""
+    _, spend = gamma_gamma
+    settings = clv.ClvSettings(horizon_months=6, margin=0.3, annual_discount_rate=0.1, cost_to_serve_per_year=2.0,
+                               refund_share=0.02)
+    fit = _purchase_fit("bgnbd", BGNBD)
+    shift = np.array([[1.0, 1.0, 1.0, 1.0], [0.9, 1.1, 1.05, 0.95], [1.1, 0.9, 0.95, 1.05], [1.05, 1.05, 0.9, 1.1],
+                      [0.95, 0.95, 1.1, 0.9]])
+    boot = clv.Bootstrap(purchase=fit.values * shift, spend=spend.values * shift[:, [0, 2, 1]], level=0.8)
+    values = np.column_stack([
+        clv.customer_predictions(fit.with_params(boot.purchase[b]),
+                                 clv.SpendFit(params=dict(zip("pqv", boot.spend[b], strict=True)), loglik=float("nan"),
+                                              customers=1, penalizer=0.0, fitter=None),
+                                 cdnow, settings, PERIOD_END)["clv"].to_numpy()
+        for b in range(5)])
+    assert (values.std(axis=1) > 0).mean() > 0.99  # the draws do move the CLVs
+    f = cdnow.frame
+    repeat = (f["x"] > 0).to_numpy()
+    groups = {"repeat": repeat, "one-timers": ~repeat, "flag": repeat.astype(int)}
+    out = clv.clv_draws(fit, spend, cdnow, settings, boot, groups)
+    low, high = np.quantile(values, [0.1, 0.9], axis=1)
+    np.testing.assert_allclose(out["low"], low, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(out["high"], high, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(out["total"], values.sum(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(out["groups"]["repeat"], values[repeat].sum(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(out["groups"]["one-timers"], values[~repeat].sum(axis=0), rtol=1e-10)
+    np.testing.assert_array_equal(out["groups"]["flag"], out["groups"]["repeat"])
+    assert out["level"] == 0.8 and list(out["groups"]) == ["repeat", "one-timers", "flag"]
+    blocks = clv.clv_draws(fit, spend, cdnow, settings, boot, groups, chunk=97)
+    for key in ("low", "high", "total"):
+        np.testing.assert_allclose(blocks[key], out[key], rtol=1e-12, atol=1e-12)
+    for name in groups:
+        np.testing.assert_allclose(blocks["groups"][name], out["groups"][name], rtol=1e-12)
+    with pytest.raises(clv.TimeUnitError, match=r"^time units cannot be mixed in the CLV intervals: got \['day', 'week'\]$"):
+        clv.clv_draws(fit, spend, _day_summary(cdnow), settings, boot)
+
+
+def test_clv_draws_tells_apart_customers_with_the_same_pattern_and_mean_spend(gamma_gamma):
+    """Two customers with the same purchase pattern and the same mean spend per repeat purchase,
+    one from 2 repeat purchases with an amount and one from 1: the Gamma-Gamma expected spend
+    p (gamma + n m) / (p n + q - 1) differs, and so does the CLV (no cost to serve: CLV in the
+    ratio of the expected spends). clv_draws at the point estimate = customer_predictions."""
+    _, spend = gamma_gamma
+    frame = pd.DataFrame({"customer_id": list("abcdef"), "x": [2, 2, 0, 1, 3, 2],
+                          "tx_days": [70, 70, 0, 35, 100, 70], "T_days": [200, 200, 200, 150, 210, 200],
+                          "repeat_spend_n": [2, 1, 0, 1, 3, 2],
+                          "repeat_spend_mean": [20.0, 20.0, np.nan, 35.0, 15.0, 25.0]})
+    summary = clv.summary_from_frame(frame, "week")
+    settings = clv.ClvSettings(horizon_months=12, margin=0.3, annual_discount_rate=0.1, cost_to_serve_per_year=0.0)
+    fit = _purchase_fit("bgnbd", BGNBD)
+    pred = clv.customer_predictions(fit, spend, summary, settings, PERIOD_END)
+    point = clv.Bootstrap(purchase=fit.values[None, :], spend=spend.values[None, :])
+    draws = clv.clv_draws(fit, spend, summary, settings, point)
+    np.testing.assert_allclose(draws["low"], pred["clv"], rtol=1e-12)
+    np.testing.assert_allclose(draws["high"], pred["clv"], rtol=1e-12)
+    p, q, v = spend.values
+    s_a, s_b = p * (v + 2 * 20.0) / (p * 2 + q - 1), p * (v + 1 * 20.0) / (p * 1 + q - 1)
+    assert draws["low"][0] / draws["low"][1] == pytest.approx(s_a / s_b, rel=1e-12)
+    assert draws["low"][0] != pytest.approx(draws["low"][1], rel=1e-3)
