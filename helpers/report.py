@@ -217,7 +217,7 @@ def open_run(brand: str = "demo", period: str = "latest", run_dir: str = "", par
     folder.mkdir(parents=True, exist_ok=True)
     from helpers import plots
 
-    plots.set_theme()
+    plots.set_theme(params.report.language)  # zh: the CJK font first
     return Run(params=params, period=label, run_dir=folder.resolve(), interactive=interactive)
 
 
