@@ -2100,9 +2100,14 @@ def purchases_interval(res: ClvResult, days: int = 365) -> tuple[float, float] |
         f = res.summary.frame
     hist = f.groupby("row")[["x", "t_x", "T"]].first().sort_index()
     weights = np.bincount(f["row"].to_numpy(), minlength=len(hist))[hist.index.to_numpy()]
-    pred = pattern_predictions(res.fit.model, res.boot.purchase, *(hist[c].to_numpy(dtype=float) for c in ("x", "t_x", "T")),
-                               times=[res.summary.unit.from_days(days)])
-    draws = weights @ pred["at"][0]
+    x, t_x, T = (hist[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
+    draws = np.zeros(res.boot.draws)
+    block = max(1, _CELLS // max(res.boot.draws, 1))
+    for start in range(0, x.size, block):  # blocks of patterns, all draws at once: bounded memory
+        sl = slice(start, start + block)
+        pred = pattern_predictions(res.fit.model, res.boot.purchase, x[sl], t_x[sl], T[sl],
+                                   times=[res.summary.unit.from_days(days)])
+        draws += weights[sl] @ pred["at"][0]
     value = float(res.predictions[f"expected_purchases_{days}"].sum())
     lo, hi = interval(draws[np.isfinite(draws)], res.boot.level)
     var = latent_variance(res.fit, None, res.summary, res.settings, seed=res.boot_seed, days=days)
