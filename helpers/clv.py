@@ -46,6 +46,16 @@ DESIGN §3 and §4: transactions stay in the engine, lifetimes only fits and pre
   themselves: a total's truth is the sum of each customer's own expected value (their own rate,
   dropout, spend, alive or not), which their history pins down only so far; the sum of those
   variances (:func:`latent_variance`) widens the totals too (:func:`with_latent_variance`).
+* **metrics.json** (:func:`metrics`: the ``clv`` section, stable names). Besides the chosen
+  model's fit on all data (``params``, ``loglik``), the spend model (``gamma_gamma``) and the
+  CLV total with its intervals, ``holdout`` holds the calibration window as the literature
+  reports it: the calibration customers' actual purchases in the holdout (``actual``), every
+  model's calibration fit whichever is chosen (``models.<model>.params``, ``.loglik``,
+  ``.predicted``, ``.rmse``), the calibration customers (``customers``, ``repeat_customers``),
+  Gamma-Gamma on the calibration repeat buyers (``gamma_gamma``, ``gamma_gamma_customers``) and a
+  worked example (``example``, :func:`holdout_example`: x, t_x, T, holdout purchases and each
+  model's ``expected`` holdout purchases of the first customer in id order). On the CDNOW 1/10
+  sample these are the published figures (``tests/test_cdnow_path.py``).
 """
 
 from __future__ import annotations
@@ -2282,6 +2292,10 @@ class HoldoutResult:
     skipped: str | None = None
     calibrate_from: int | None = None  # epoch day: the fits saw only customers acquired from it (burn-in)
     fit_customers: int = 0  # customers the fits were calibrated on
+    # Gamma-Gamma on the repeat buyers of the calibration window (the customers the purchase fits
+    # saw): the spend model on the same window as the purchase models, as published for CDNOW.
+    # None without amounts or when it cannot be fitted. Reported in metrics.json only.
+    spend: SpendFit | None = None
 
     @property
     def holdout(self) -> float:
@@ -2323,6 +2337,12 @@ def holdout_validation(run, calibrate_from: int | None = None) -> HoldoutResult:
     res.pred = holdout_predictions(res.fits, summary)
     res.table = evaluate_holdout(res.pred, res.fits)
     res.choice = choose_model(res.table, res.pred)
+    if run.params.has_amount:
+        f = summary.frame
+        fitted = f if res.calibrate_from is None else f[f["first_epoch_day"] >= res.calibrate_from]
+        with contextlib.suppress(ClvFitError):
+            res.spend = fit_spend(spend_data(Summary(frame=fitted, unit=unit, end_day=summary.end_day)),
+                                  penalizer=p.penalizer, fallback_penalizer=p.fallback_penalizer)
     res.by_frequency = holdout_by_frequency(res.pred, res.fits)
     res.tracking = weekly_tracking(run.orders, summary, res.fits, run.period_end)
     return res
@@ -2896,6 +2916,20 @@ def acquisition_channels(run, customer_ids: pd.Series) -> pd.Series | None:
     return pd.DataFrame({"customer_id": customer_ids}).merge(c, on="customer_id", how="left")["acquisition_channel"]
 
 
+def holdout_example(hold: HoldoutResult) -> dict:
+    """A worked example to check the calibration fits by hand: the first calibration customer in
+    customer-id order (the id is not written), their x, t_x and T (in the time unit), their
+    purchases in the holdout, and each model's expected purchases in the holdout given that
+    history. On the CDNOW sample it is Fader & Hardie's example customer: x = 2, t_x = 30.43,
+    T = 38.86 weeks, BG/NBD E[Y(39)] = 1.226."""
+    f = hold.summary.frame
+    row = f.sort_values("customer_id", kind="stable").iloc[0] if "customer_id" in f.columns else f.iloc[0]
+    x, t_x, T = int(row["x"]), float(row["t_x"]), float(row["T"])
+    return {"x": x, "t_x": t_x, "T": T, "holdout_length": float(hold.holdout),
+            "holdout_purchases": int(row["x_holdout"]) if "x_holdout" in f.columns else None,
+            "expected": {m: float(np.ravel(fit.expected(hold.holdout, x, t_x, T))[0]) for m, fit in hold.fits.items()}}
+
+
 def metrics(hold: HoldoutResult, res: ClvResult) -> dict:
     """The clv section of metrics.json (stable names). Without a purchase model every figure is
     null (never 0) and ``skipped`` says why."""
@@ -2958,6 +2992,11 @@ def metrics(hold: HoldoutResult, res: ClvResult) -> dict:
             "models": {m: {"rmse": float(t.loc[m, "rmse"]), "predicted": float(t.loc[m, "predicted"]),
                            "loglik": float(t.loc[m, "loglik"]),
                            "params": {k: float(v) for k, v in hold.fits[m].params.items()}} for m in hold.fits},
+            "customers": int(len(hold.summary.frame)),
+            "repeat_customers": int((hold.summary.frame["x"] > 0).sum()),
+            "gamma_gamma": {k: float(v) for k, v in hold.spend.params.items()} if hold.spend else None,
+            "gamma_gamma_customers": int(hold.spend.customers) if hold.spend else 0,
+            "example": holdout_example(hold),
         }
     else:
         out["holdout"] = {"actual": None, "predicted": None, "baseline_error": None, "model_error": None,
