@@ -395,13 +395,13 @@ def reliability(res: clv.ClvResult, hold: clv.HoldoutResult, trunc: Truncation |
 
     fit, pr = res.fit, res.predictions
     params = ", ".join(f"{k} = {v:.3g}" for k, v in fit.params.items())
-    share, what = dropout_share(fit, res.fitted_on)
-    if share < DROPOUT_FLOOR:
-        add("dropout", "unreliable", share, DROPOUT_FLOOR,
-            f"The {fit.name} finds no dropout ({what} {share:.1e}; {params}): the data cannot tell lost customers from "
+    dropout, what = dropout_share(fit, res.fitted_on)
+    if dropout < DROPOUT_FLOOR:
+        add("dropout", "unreliable", dropout, DROPOUT_FLOOR,
+            f"The {fit.name} finds no dropout ({what} {dropout:.1e}; {params}): the data cannot tell lost customers from "
             "slow ones, so every customer counts as alive and keeps buying for the whole horizon.")
     else:
-        add("dropout", "ok", share, DROPOUT_FLOOR, f"The {fit.name} identifies dropout ({what} {share:.3g}).")
+        add("dropout", "ok", dropout, DROPOUT_FLOOR, f"The {fit.name} identifies dropout ({what} {dropout:.3g}).")
 
     mean_alive = float(pr["p_alive"].mean())
     if churn is not None:
@@ -491,7 +491,7 @@ def reliability(res: clv.ClvResult, hold: clv.HoldoutResult, trunc: Truncation |
     worst = max(checks["level"], key=LEVELS.index) if len(checks) else "caution"
     flagged = checks[checks["level"] != "ok"]
     reasons = list((flagged if len(flagged) else checks)["text"])
-    figures = {"p_alive_mean": mean_alive, "forecast_365": forecast, "dropout": share,
+    figures = {"p_alive_mean": mean_alive, "forecast_365": forecast, "dropout": dropout,
                "past_year_purchases": past["past_year"] if past else None,
                "lifecycle_churned_share": churn["share"] if churn else None}
     return Reliability(verdict=VERDICT[worst], checks=checks, reasons=reasons, figures=figures)
