@@ -6,7 +6,9 @@ value given their planted rate, dropout, spend and whether they are alive at the
 uncertainty (bootstrap), the customers' own uncertainty given their histories
 (:func:`helpers.clv.latent_variance`) and the holdout's forecast error. Measured (make proof,
 seeds 1-30): the total CLV interval covered the truth in 29 of 30 (bootstrap + forecast error
-alone, before the latent part: 27; the bootstrap alone: 17).
+alone, before the latent part: 27; the bootstrap alone: 17), the top tenth's in 29, the total
+expected purchases' (365 days) in 30. The total's relative error: mean +1.4 %, sd 5.0 %; the
+interval's half-width 11.8 % on average (8.9 % before the latent part).
 """
 
 from __future__ import annotations
