@@ -53,9 +53,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
-from helpers import config, render, report, summary
+from helpers import config, report, summary
 from helpers.config import ParamsError
 from helpers.text import LANGUAGES
 
@@ -106,6 +104,8 @@ def select_notebooks(folder: Path, only: str | None = None) -> list[Path]:
 
 def parameters_cell_names(nb_path: Path) -> set[str]:
     """Names assigned in the notebook's single cell tagged ``parameters``."""
+    import nbformat  # lazy: `workbook check` / `list` / `init` never read a notebook
+
     nb = nbformat.read(nb_path, as_version=4)
     cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     if len(cells) != 1:
@@ -199,6 +199,8 @@ HELPER_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(helpers(?:\.\w+)*)[ \t]+import
 
 def helper_imports(nb_path: Path) -> set[str]:
     """The helpers modules a notebook imports (``from helpers import a, b`` -> helpers.a, helpers.b)."""
+    import nbformat
+
     found = set()
     try:
         nb = nbformat.read(nb_path, as_version=4)
@@ -231,6 +233,7 @@ class RunKernel:
 
     def manager(self):
         if self._km is None or not self._km.has_kernel:
+            import nbformat
             from jupyter_core.utils import run_sync
             from nbclient import NotebookClient
 
@@ -379,6 +382,8 @@ def run_notebook(nb_path: Path, output_path: Path, parameters: dict[str, str],
 def redact_notebook(path: Path) -> None:
     """Mask secrets in an executed notebook's outputs, tracebacks and metadata: a helper that
     prints a resolved connection URL or a source path built from ${ENV} must not keep it there."""
+    import nbformat
+
     if not path.exists():
         return
     nb = nbformat.read(path, as_version=4)
@@ -508,6 +513,8 @@ def render_one(run: Run, result: NotebookResult) -> dict[str, Any]:
         return {}
     try:
         title = f"{result.name} · {run.params.title} {run.period}"
+        from helpers import render  # lazy: nbconvert is only needed to write HTML
+
         return {"html": render.render_notebook(executed, run.staging / "html", title=title)}
     except Exception as exc:
         error = f"{type(exc).__name__}: {config.redact(str(exc))}"
@@ -905,6 +912,8 @@ def check_outputs_writable() -> Path:
 
 def rebuild_index(language: str | None = None) -> Path:
     root = config.outputs_dir()
+    from helpers import render
+
     return render.render_index(scan_runs(root), root / "index.html", language=language)
 
 
