@@ -364,16 +364,25 @@ def _csv_problem(kind: str, message: str) -> str:
     return f"{kind.lower()}: {message}"
 
 
+# A first line made only of such tokens (numbers, dates, times) is data, not a header.
+_DATA_TOKEN = re.compile(r"[-+]?[\d.,:/-]+")
+
+
 def _read_whitespace(con, path: Path, name: str) -> ir.Table:
-    """Whitespace-separated text with a header line (e.g. CDNOW_master.txt), split in SQL."""
+    """Whitespace-separated text, split in SQL. The first line is the header (e.g.
+    CDNOW_master.txt) unless every token of it is a number or a date: then the file has none
+    (lifetimes' CDNOW_sample.txt) and its columns are named column0, column1, ... as DuckDB
+    names a header-less CSV's, so its first row is read as data instead of lost as names."""
     with open(path, encoding="utf-8") as fh:
-        header = fh.readline().split()
-    if not header:
+        first = fh.readline().split()
+    if not first:
         raise SourceError(f"{path}: empty header line in a whitespace-separated file")
+    has_header = not all(_DATA_TOKEN.fullmatch(token) for token in first)
+    header = first if has_header else [f"column{i}" for i in range(len(first))]
     fields = ", ".join(f'fields[{i + 1}] AS "{col}"' for i, col in enumerate(header))
     return con.sql(
         f"SELECT {fields} FROM (SELECT regexp_split_to_array(trim(line), '\\s+') AS fields "
-        f"FROM read_csv({_sql_str(path)}, columns={{'line': 'VARCHAR'}}, header=true, "
+        f"FROM read_csv({_sql_str(path)}, columns={{'line': 'VARCHAR'}}, header={str(has_header).lower()}, "
         f"delim='\\x01', quote='', escape='') WHERE trim(line) <> '')"
     )
 

@@ -18,7 +18,6 @@ brand is checked against lifetimes' own summary and fitter in tests/test_end_to_
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -33,7 +32,6 @@ pytestmark = pytest.mark.slow
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PARAMS = FIXTURES / "cdnow_sample.yaml"
-LIFETIMES_DATA = Path(next(iter(importlib.util.find_spec("lifetimes").submodule_search_locations))) / "datasets"
 
 # Published value and its number of decimals: a reproduced figure must round to it.
 BGNBD = {"r": (0.243, 3), "alpha": (4.414, 3), "a": (0.793, 3), "b": (2.426, 3)}
@@ -60,14 +58,6 @@ def run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def metrics(run) -> dict:
     return json.loads((run / "metrics.json").read_text())
-
-
-def test_the_fixture_is_lifetimes_sample_with_a_header_line():
-    """The run reads lifetimes' CDNOW_sample.txt byte for byte, under one added header line (the
-    shipped file has none, and the whitespace reader would take its first purchase for one)."""
-    header, _, body = (FIXTURES / "CDNOW_sample.txt").read_bytes().partition(b"\r\n")
-    assert header.split() == [b"master_id", b"customer_id", b"date", b"number_of_cds", b"dollar_value"]
-    assert body == (LIFETIMES_DATA / "CDNOW_sample.txt").read_bytes()
 
 
 def test_every_purchase_is_read(metrics):

@@ -156,6 +156,28 @@ def test_whitespace_file_with_synthesised_order_ids(tmp_path):
     assert frame["order_ts"].iloc[1] == pd.Timestamp("1997-01-12")
 
 
+def test_whitespace_file_without_a_header_keeps_its_first_row(tmp_path):
+    """lifetimes' CDNOW_sample.txt has no header line: its first purchase was read as column
+    names and lost. A first line of numbers and dates is data; the columns are column0.."""
+    path = tmp_path / "sample.txt"
+    path.write_text("   4   1 19970101 2  29.33\n   4   1 19970118 2  29.73\n  18   2 19970102 1  14.96\n",
+                    encoding="utf-8")
+    params = config.load_params(write_params(tmp_path, f"""
+        brand: cd
+        sources:
+          orders:
+            - name: cd
+              path: {path}
+              format: whitespace
+              timestamp_format: "%Y%m%d"
+              columns: {{customer_id: column1, order_ts: column2, amount: column4}}
+    """))
+    frame = sources.load(params).table("orders").order_by("order_id").execute()
+    assert list(frame["customer_id"]) == ["1", "1", "2"]
+    assert list(frame["amount"]) == [29.33, 29.73, 14.96]
+    assert frame["order_ts"].iloc[0] == pd.Timestamp("1997-01-01")
+
+
 def _table_params(tmp_path, table: str, engine: str = "", name: str = "tiny.yaml") -> config.Params:
     """A brand whose orders are a table on the engine (no files)."""
     return config.load_params(write_params(tmp_path, f"""
