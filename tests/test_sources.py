@@ -137,9 +137,10 @@ def test_line_items_aggregate_to_orders_and_float_ids_lose_no_digits(tmp_path):
     assert list(orders["status"]) == ["completed", "completed", "refunded"]
 
 
-def test_whitespace_file_with_synthesised_order_ids(tmp_path):
+def _whitespace_orders(tmp_path, text: str, columns: str) -> pd.DataFrame:
+    """The orders of a one-source brand reading ``text`` as a whitespace-separated file."""
     path = tmp_path / "cd.txt"
-    path.write_text(" customer_id  date n dollar_value\n 00001 19970101  1   11.77\n 00002 19970112  5   77.00\n\n", encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     params = config.load_params(write_params(tmp_path, f"""
         brand: cd
         sources:
@@ -148,9 +149,15 @@ def test_whitespace_file_with_synthesised_order_ids(tmp_path):
               path: {path}
               format: whitespace
               timestamp_format: "%Y%m%d"
-              columns: {{customer_id: customer_id, order_ts: date, amount: dollar_value}}
+              columns: {{{columns}}}
     """))
-    frame = sources.load(params).table("orders").order_by("order_id").execute()
+    return sources.load(params).table("orders").order_by("order_id").execute()
+
+
+def test_whitespace_file_with_synthesised_order_ids(tmp_path):
+    frame = _whitespace_orders(tmp_path, " customer_id  date n dollar_value\n 00001 19970101  1   11.77\n"
+                               " 00002 19970112  5   77.00\n\n",
+                               "customer_id: customer_id, order_ts: date, amount: dollar_value")
     assert list(frame["customer_id"]) == ["00001", "00002"]
     assert list(frame["order_id"]) == ["cd-1", "cd-2"]
     assert frame["order_ts"].iloc[1] == pd.Timestamp("1997-01-12")
@@ -159,20 +166,9 @@ def test_whitespace_file_with_synthesised_order_ids(tmp_path):
 def test_whitespace_file_without_a_header_keeps_its_first_row(tmp_path):
     """lifetimes' CDNOW_sample.txt has no header line: its first purchase was read as column
     names and lost. A first line of numbers and dates is data; the columns are column0.."""
-    path = tmp_path / "sample.txt"
-    path.write_text("   4   1 19970101 2  29.33\n   4   1 19970118 2  29.73\n  18   2 19970102 1  14.96\n",
-                    encoding="utf-8")
-    params = config.load_params(write_params(tmp_path, f"""
-        brand: cd
-        sources:
-          orders:
-            - name: cd
-              path: {path}
-              format: whitespace
-              timestamp_format: "%Y%m%d"
-              columns: {{customer_id: column1, order_ts: column2, amount: column4}}
-    """))
-    frame = sources.load(params).table("orders").order_by("order_id").execute()
+    frame = _whitespace_orders(tmp_path, "   4   1 19970101 2  29.33\n   4   1 19970118 2  29.73\n"
+                               "  18   2 19970102 1  14.96\n",
+                               "customer_id: column1, order_ts: column2, amount: column4")
     assert list(frame["customer_id"]) == ["1", "1", "2"]
     assert list(frame["amount"]) == [29.33, 29.73, 14.96]
     assert frame["order_ts"].iloc[0] == pd.Timestamp("1997-01-01")
