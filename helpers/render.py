@@ -332,6 +332,18 @@ def sparkline(points: list[tuple[str, float | None]]) -> dict[str, Any]:
     return {"width": f"{SPARK_W:.0f}", "height": f"{SPARK_H:.0f}", "dots": dots, "lines": lines}
 
 
+def render_summary(run_dir: Path, manifest: dict, language: str | None = None,
+                   brand_dir: Path | None = None) -> str:
+    """Write ``html/summary.html`` of a run from its metrics.json (:func:`helpers.summary.build`);
+    returns its path relative to the run folder."""
+    view = summary.build(run_dir, manifest, summary.read_json(run_dir / summary.METRICS), language, brand_dir)
+    page = jinja().get_template("summary.html.j2").render(page=view)
+    target = run_dir / "html" / summary.SUMMARY_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(target, page)
+    return f"html/{summary.SUMMARY_FILE}"
+
+
 @functools.cache
 def jinja() -> jinja2.Environment:
     return jinja2.Environment(

@@ -53,7 +53,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from helpers import config, report, summary
+from helpers import config, report
 from helpers.config import ParamsError
 from helpers.text import LANGUAGES
 
@@ -528,7 +528,9 @@ def write_summary(run: Run) -> None:
     period and of a year earlier. A failure is printed and recorded in the manifest
     (``summary_error``) but does not fail the run: the notebooks and their pages are the record."""
     try:
-        run.manifest["summary"] = summary.render_summary(run.staging, run.manifest, language=run.manifest["language"],
+        from helpers import render
+
+        run.manifest["summary"] = render.render_summary(run.staging, run.manifest, language=run.manifest["language"],
                                                          brand_dir=run.period_dir.parent)
     except Exception as exc:
         error = f"{type(exc).__name__}: {config.redact(str(exc))}"

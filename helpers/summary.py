@@ -12,7 +12,7 @@ A partial run (``--only``, or a notebook that failed) still gets its page: each 
 notebook did not run says so.
 
 The headline figures (:data:`HEADLINES`) are also the trend charts of the outputs index
-(:mod:`helpers.render`).
+(:mod:`helpers.render`, which writes the page: ``render.render_summary``).
 """
 
 from __future__ import annotations
@@ -735,17 +735,3 @@ def build(run_dir: Path, manifest: dict, metrics: dict, language: str | None = N
     builder = Builder(metrics, manifest, Links(run_dir, manifest), text, fmt, previous, year_ago)
     title = manifest.get("display_name") or manifest.get("brand") or ""
     return builder.page(title, period, str(manifest.get("run_id") or run_dir.name))
-
-
-def render_summary(run_dir: Path, manifest: dict, language: str | None = None,
-                   brand_dir: Path | None = None) -> str:
-    """Write ``html/summary.html`` of a run from its metrics.json; returns its path relative to
-    the run folder."""
-    from helpers import render  # the Jinja environment and atomic write live there
-
-    view = build(run_dir, manifest, read_json(run_dir / METRICS), language, brand_dir)
-    page = render.jinja().get_template("summary.html.j2").render(page=view)
-    target = run_dir / "html" / SUMMARY_FILE
-    target.parent.mkdir(parents=True, exist_ok=True)
-    config.atomic_write_text(target, page)
-    return f"html/{SUMMARY_FILE}"

@@ -160,7 +160,7 @@ def add_latest(root: Path, brand: str, period: str, metrics: dict) -> None:
 
 
 def summary_page(run_dir: Path, manifest: dict, language: str | None = None) -> str:
-    summary.render_summary(run_dir, manifest, language=language, brand_dir=run_dir.parent.parent)
+    render.render_summary(run_dir, manifest, language=language, brand_dir=run_dir.parent.parent)
     return (run_dir / "html" / "summary.html").read_text(encoding="utf-8")
 
 
