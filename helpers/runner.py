@@ -1015,16 +1015,11 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     return 1 if failures else 0
 
 
-def run_side_by_side(jobs: list[tuple[BrandTarget, str]], args: argparse.Namespace) -> int:
-    """Each brand (and each period of a range) as its own ``workbook run`` process, at most
-    ``--jobs`` at a time; their output lines are passed through as they come. Returns the
-    number of failed jobs.
-
-    A brand with campaign sources runs its periods in order, in one process: each period's plan
-    (notebook 05) uses the response measured by the period before's notebook 06."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    expanded = []
+def side_by_side_jobs(jobs: list[tuple[BrandTarget, str]]) -> list[tuple[BrandTarget, str | None]]:
+    """The processes ``--jobs`` starts: one per brand and period, except that a brand with
+    campaign sources keeps its range in one process, in order (each period's plan, notebook 05,
+    uses the response the period before's notebook 06 measured). None: the brand failed here."""
+    expanded: list[tuple[BrandTarget, str | None]] = []
     for target, spec in jobs:
         periods = [spec]
         if ".." in spec:
@@ -1041,6 +1036,16 @@ def run_side_by_side(jobs: list[tuple[BrandTarget, str]], args: argparse.Namespa
                 expanded.append((target, None))
                 continue
         expanded += [(target, p) for p in periods]
+    return expanded
+
+
+def run_side_by_side(jobs: list[tuple[BrandTarget, str]], args: argparse.Namespace) -> int:
+    """Each brand (and each period of a range) as its own ``workbook run`` process, at most
+    ``--jobs`` at a time; their output lines are passed through as they come. Returns the
+    number of failed jobs (which processes: :func:`side_by_side_jobs`)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    expanded = side_by_side_jobs(jobs)
 
     def one(target: BrandTarget, period: str | None) -> bool:
         if period is None:

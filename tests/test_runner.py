@@ -586,9 +586,10 @@ def test_period_counted_back_from_latest(workspace):
     assert json.loads((run / "metrics.json").read_text())["audit"]["period"] == "2025-03"
 
 
-def test_jobs_run_a_brand_with_campaigns_in_period_order(workspace, tmp_path):
-    """Each period's plan uses the response its previous period measured, so a brand with campaign
-    sources runs a range in order, in one process, even with --jobs."""
+def test_jobs_keep_a_brand_with_campaigns_in_period_order(workspace, tmp_path, capsys):
+    """Each period's plan uses the response its previous period measured, so --jobs gives a brand
+    with campaign sources one process for its whole range (run in order) and a brand without
+    one process per period."""
     params = tmp_path / "withcampaigns.yaml"
     params.write_text(PARAMS_YAML + """\
   campaigns:
@@ -596,12 +597,11 @@ def test_jobs_run_a_brand_with_campaigns_in_period_order(workspace, tmp_path):
       path: data/tiny/campaign.csv
       columns: {campaign_id: campaign, customer_id: member, group: arm, contact_ts: sent}
 """, encoding="utf-8")
-    cli = workspace.cli("run", "--params", str(params), "--period", "2024-09..2024-10", "--only", "01", "--jobs", "2")
-    assert cli.code == 0, cli.out + cli.err
-    assert "periods 2024-09..2024-10 in order" in cli.out
-    september, october = (workspace.period_dir(p) / "latest" for p in ("2024-09", "2024-10"))
-    assert all("withcampaigns.yaml" in manifest_of(r)["command"] for r in (september, october))
-    assert manifest_of(october)["started_utc"] >= manifest_of(september)["finished_utc"]
+    with_campaigns = runner.BrandTarget(name="withcampaigns", path=params)
+    without = runner.BrandTarget(name=BRAND, path=workspace.params)
+    jobs = runner.side_by_side_jobs([(with_campaigns, "2024-09..2024-11"), (without, "2024-09..2024-10")])
+    assert jobs == [(with_campaigns, "2024-09..2024-11"), (without, "2024-09"), (without, "2024-10")]
+    assert "periods 2024-09..2024-11 in order" in capsys.readouterr().out
 
 
 def test_jobs_must_be_positive(workspace):
