@@ -35,70 +35,45 @@ SUMMARY_FILE = "summary.html"
 LATEST_LINK = "latest"
 METRICS = "metrics.json"
 NOTEBOOK_NUMBERS = ("01", "02", "03", "04", "05", "06")
-NOTEBOOK_KEYS = {"01": "notebook.n01", "02": "notebook.n02", "03": "notebook.n03",
-                 "04": "notebook.n04", "05": "notebook.n05", "06": "notebook.n06"}
+
+
+def _keys(prefix: str, names) -> dict[str, str]:
+    """Catalogue keys of values that are named as the catalogue names them: 'tier' + 'high' ->
+    'tier.high' (a space in the value becomes '_')."""
+    return {name: f"{prefix}.{name.replace(' ', '_')}" for name in names}
+
+
+NOTEBOOK_KEYS = {n: f"notebook.n{n}" for n in NOTEBOOK_NUMBERS}
 # Intervals of the lifecycle's rates (Wilson) and of the campaign lifts are 95 % (their
 # modules' Z95); the CLV and the drivers store their level in metrics.json.
 RATE_LEVEL = 0.95
 CAMPAIGN_LEVEL = 0.95
 YEAR_STEPS = {"month": 12, "quarter": 4, "week": 52}
 TIERS = ("high", "potential", "general", "low")
-TIER_KEYS = {"high": "tier.high", "potential": "tier.potential", "general": "tier.general", "low": "tier.low"}
-ACTION_KEYS = {"vip_service": "action.vip_service", "growth_offer": "action.growth_offer",
-               "routine_offer": "action.routine_offer", "automated_winback": "action.automated_winback"}
+TIER_KEYS = _keys("tier", TIERS)
+ACTION_KEYS = _keys("action", ("vip_service", "growth_offer", "routine_offer", "automated_winback"))
 STEP_KEYS = {"1->2": "summary.dropoff.step_1_2", "2->3": "summary.dropoff.step_2_3",
              "3->4+": "summary.dropoff.step_3_4"}
-FAMILY_KEYS = {"customer": "family.customer", "product": "family.product", "service": "family.service",
-               "marketing": "family.marketing", "channel": "family.channel"}
+FAMILY_KEYS = _keys("family", ("customer", "product", "service", "marketing", "channel"))
 # Driver factors (helpers.drivers BINARY / CATEGORICAL) in plain words.
-FACTOR_KEYS = {
-    "first_order_refunded": "factor.first_order_refunded",
-    "ticket_raised": "factor.ticket_raised",
-    "unresolved_complaint": "factor.unresolved_complaint",
-    "slow_response": "factor.slow_response",
-    "low_satisfaction": "factor.low_satisfaction",
-    "first_order_coupon": "factor.first_order_coupon",
-    "second_coupon_issued": "factor.second_coupon_issued",
-    "no_second_coupon_reminder": "factor.no_second_coupon_reminder",
-    "online_first_order": "factor.online_first_order",
-    "slow_delivery": "factor.slow_delivery",
-}
-VARIABLE_KEYS = {"acquisition_channel": "factor.var_acquisition_channel", "region": "factor.var_region",
-                 "member_level": "factor.var_member_level", "first_category": "factor.var_first_category"}
-LEVER_ACTION_KEYS = {"fix": "summary.levers.fix", "extend": "summary.levers.extend"}
+FACTOR_KEYS = _keys("factor", (
+    "first_order_refunded", "ticket_raised", "unresolved_complaint", "slow_response", "low_satisfaction",
+    "first_order_coupon", "second_coupon_issued", "no_second_coupon_reminder", "online_first_order",
+    "slow_delivery"))
+VARIABLE_KEYS = {n: f"factor.var_{n}" for n in ("acquisition_channel", "region", "member_level", "first_category")}
+LEVER_ACTION_KEYS = _keys("summary.levers", ("fix", "extend"))
 # CLV reliability (metrics clv.reliability, clv.reliability_checks) in plain words.
-VERDICT_KEYS = {"validated": "reliability.validated", "caution": "reliability.caution",
-                "unreliable": "reliability.unreliable", "not computed": "reliability.not_computed"}
-CHECK_KEYS = {
-    "purchase_model": "reliability.check.purchase_model",
-    "dropout": "reliability.check.dropout",
-    "p_alive_vs_lifecycle": "reliability.check.p_alive_vs_lifecycle",
-    "readiness": "reliability.check.readiness",
-    "forecast_vs_past_year": "reliability.check.forecast_vs_past_year",
-    "holdout": "reliability.check.holdout",
-    "holdout_total": "reliability.check.holdout_total",
-    "holdout_baseline": "reliability.check.holdout_baseline",
-    "decile_calibration": "reliability.check.decile_calibration",
-    "left_truncation": "reliability.check.left_truncation",
-}
-AUDIT_STATUS_KEYS = {"pass": "quality.pass", "warn": "quality.warn", "fail": "quality.fail"}
+VERDICT_KEYS = _keys("reliability", ("validated", "caution", "unreliable", "not computed"))
+CHECK_KEYS = _keys("reliability.check", (
+    "purchase_model", "dropout", "p_alive_vs_lifecycle", "readiness", "forecast_vs_past_year", "holdout",
+    "holdout_total", "holdout_baseline", "decile_calibration", "left_truncation"))
+AUDIT_STATUS_KEYS = _keys("quality", ("pass", "warn", "fail"))
 # The audit's findings (metrics audit.findings[].check, by its first part) in plain words.
-FINDING_KEYS = {
-    "parse_failures": "finding.parse_failures",
-    "unreadable_rows": "finding.unreadable_rows",
-    "gap": "finding.gap",
-    "unparseable_values": "finding.unparseable_values",
-    "implausible_dates": "finding.implausible_dates",
-    "exact_duplicates": "finding.exact_duplicates",
-    "conflicting_duplicates": "finding.conflicting_duplicates",
-    "guest_orders": "finding.guest_orders",
-    "match": "finding.match",
-    "faulty_share": "finding.faulty_share",
-    "readiness": "finding.readiness",
-    "customers": "finding.customer_duplicates",
-}
-TABLE_KEYS = {"orders": "table.orders", "interactions": "table.interactions", "campaigns": "table.campaigns",
-              "customers": "table.customers", "customers_with_orders": "table.customers_with_orders"}
+FINDING_KEYS = _keys("finding", (
+    "parse_failures", "unreadable_rows", "gap", "unparseable_values", "implausible_dates", "exact_duplicates",
+    "conflicting_duplicates", "guest_orders", "match", "faulty_share", "readiness")) | {
+    "customers": "finding.customer_duplicates"}
+TABLE_KEYS = _keys("table", ("orders", "interactions", "campaigns", "customers", "customers_with_orders"))
 ASSUMPTION_KEYS = {"business.margin": "assumption.margin", "tiers.budget": "assumption.budget",
                    "tiers.cost_per_contact": "assumption.cost_per_contact"}
 CAMPAIGN_STATUS_KEYS = {"too early to read": "campaign.too_early", "no control group": "campaign.no_control",
