@@ -270,7 +270,9 @@ def open_file(path: Path, taken: set[str], con=None) -> tuple[ir.Table, dict, li
             spec["encoding"] = {"gb18030": "gb18030"}.get(encoding, encoding)
         if suffix != ".gz" and _is_whitespace_text(path, encoding):
             spec["format"] = "whitespace"
-            notes.append("columns separated by runs of spaces (format: whitespace), header on line 1")
+            columns, has_header = sources.whitespace_header(path, encoding)
+            notes.append("columns separated by runs of spaces (format: whitespace), " + (
+                "header on line 1" if has_header else f"no header line: columns named column0..{columns[-1]}"))
         else:
             utf8 = path if encoding in ("utf-8", "utf-8-sig") else sources.utf8_copy(path, encoding)
             layout = sources.sniff_csv(utf8, str(path), path)

@@ -368,17 +368,23 @@ def _csv_problem(kind: str, message: str) -> str:
 _DATA_TOKEN = re.compile(r"[-+]?[\d.,:/-]+")
 
 
-def _read_whitespace(con, path: Path, name: str) -> ir.Table:
-    """Whitespace-separated text, split in SQL. The first line is the header (e.g.
-    CDNOW_master.txt) unless every token of it is a number or a date: then the file has none
-    (lifetimes' CDNOW_sample.txt) and its columns are named column0, column1, ... as DuckDB
-    names a header-less CSV's, so its first row is read as data instead of lost as names."""
-    with open(path, encoding="utf-8") as fh:
+def whitespace_header(path: Path, encoding: str = "utf-8") -> tuple[list[str], bool]:
+    """(column names, whether line 1 is a header) of a whitespace-separated file. The first line
+    is the header (e.g. CDNOW_master.txt) unless every token of it is a number or a date: then the
+    file has none (lifetimes' CDNOW_sample.txt) and its columns are named column0, column1, ... as
+    DuckDB names a header-less CSV's, so its first row is read as data instead of lost as names."""
+    with open(path, encoding=encoding, errors="replace") as fh:
         first = fh.readline().split()
     if not first:
         raise SourceError(f"{path}: empty header line in a whitespace-separated file")
-    has_header = not all(_DATA_TOKEN.fullmatch(token) for token in first)
-    header = first if has_header else [f"column{i}" for i in range(len(first))]
+    if all(_DATA_TOKEN.fullmatch(token) for token in first):
+        return [f"column{i}" for i in range(len(first))], False
+    return first, True
+
+
+def _read_whitespace(con, path: Path, name: str) -> ir.Table:
+    """Whitespace-separated text (:func:`whitespace_header`), split in SQL."""
+    header, has_header = whitespace_header(path)
     fields = ", ".join(f'fields[{i + 1}] AS "{col}"' for i, col in enumerate(header))
     return con.sql(
         f"SELECT {fields} FROM (SELECT regexp_split_to_array(trim(line), '\\s+') AS fields "

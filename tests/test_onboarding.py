@@ -334,3 +334,14 @@ sources:
         [f"ERROR shop ({tmp_path / 'orders.csv'})", "the mapping does not run on all its rows"]]
     assert "'abc'" in str(result.problems[0])
     assert "first 5 rows mapped" in "\n".join(result.lines) and "orders dated" not in "\n".join(result.lines)
+
+
+def test_init_reads_a_whitespace_file_without_a_header_line():
+    """lifetimes' CDNOW_sample.txt has no header: init says so and keeps its first purchase as a row."""
+    import importlib.util
+
+    lifetimes = Path(next(iter(importlib.util.find_spec("lifetimes").submodule_search_locations)))
+    table, spec, notes, _ = onboarding.open_file(lifetimes / "datasets" / "CDNOW_sample.txt", set())
+    assert spec["format"] == "whitespace"
+    assert any("no header line: columns named column0..column4" in n for n in notes), notes
+    assert table.count().execute() == 6_919  # every purchase of the published 1/10 sample
