@@ -951,23 +951,22 @@ def resolve_periods(params: config.Params, spec: str) -> list[str]:
     either end may be 'latest' or 'latest-K'."""
     from helpers import sources  # lazy: opens the data engine only when needed
 
-    if spec == "latest":
-        label, note = sources.latest_period(params)
-        if note:
-            print(f"{params.brand}: {note}", flush=True)
-        return [label]
-    latest = None
-    if config.needs_latest(spec):  # 'latest-1..latest': the last two complete periods
-        latest, note = sources.latest_period(params)
-        if note:
-            print(f"{params.brand}: {note}", flush=True)
-    periods = config.expand_periods(spec, params.period, latest)
-    try:
+    found = latest = None
+    if config.needs_latest(spec):  # 'latest', 'latest-1..latest': one scan gives latest and the range
         found = sources.data_range(params)
-    except Exception as exc:  # unreachable data: notebook 01 reports it, with the notebooks' context
-        print(f"{params.brand}: the period could not be checked against the data "
-              f"({type(exc).__name__}: {config.redact(str(exc)).splitlines()[0]})", file=sys.stderr, flush=True)
-        return periods
+        latest, note = sources.latest_period(params, found)
+        if note:
+            print(f"{params.brand}: {note}", flush=True)
+        if spec == "latest":
+            return [latest]
+    periods = config.expand_periods(spec, params.period, latest)
+    if found is None:
+        try:
+            found = sources.data_range(params)
+        except Exception as exc:  # unreachable data: notebook 01 reports it, with the notebooks' context
+            print(f"{params.brand}: the period could not be checked against the data "
+                  f"({type(exc).__name__}: {config.redact(str(exc)).splitlines()[0]})", file=sys.stderr, flush=True)
+            return periods
     for label in periods:  # a back-run range must lie within the data, each period of it
         sources.check_period(params, label, found)
     return periods

@@ -505,7 +505,7 @@ def test_demo_campaign_is_read_in_the_latest_period_and_recovers_the_truth():
     assert lift["repurchase_lo"] < truth["uplift"]["overall"] < lift["repurchase_hi"]
     assert lift["revenue_cuped_lo"] < truth["revenue_uplift_per_customer"]["overall"] < lift["revenue_cuped_hi"]
     assert lift["cuped_variance_reduction"] > 0.05  # the pre-period revenue explains some of the outcome
-    # (that CUPED narrows the interval is a property across draws: test_cuped_narrows_... below)
+    # (that CUPED narrows the interval is a property across draws: tests/proof/test_campaign_coverage.py)
     sub = cp.lift_by(study, truth["campaign_id"], "treatment", "segment").set_index("group")
     for seg, n in truth["n_by_segment"].items():
         assert (sub.loc[seg, "n_treatment"], sub.loc[seg, "n_control"]) == (n["treatment"], n["control"])
