@@ -36,7 +36,7 @@ from traitlets.config import Config
 
 from helpers import summary
 from helpers.config import atomic_write_text
-from helpers.text import Text, language_or_default
+from helpers.text import Text, language_or_default, notebook_text
 from helpers.text.formats import Formats, is_number
 
 if TYPE_CHECKING:  # the runner imports this module; import its types only for annotations
@@ -44,8 +44,10 @@ if TYPE_CHECKING:  # the runner imports this module; import its types only for a
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
-# Cells a stakeholder never sees. papermill tags the cell it injects "injected-parameters".
-STAKEHOLDER_REMOVE_CELL_TAGS = {"parameters", "injected-parameters", "remove"}
+# Cells a stakeholder never sees. papermill tags the cell it injects "injected-parameters";
+# "analyst" marks the technical detail (model symbols, parameter keys, diagnostics tables) that
+# only the analyst render shows.
+STAKEHOLDER_REMOVE_CELL_TAGS = {"parameters", "injected-parameters", "remove", "analyst"}
 STAKEHOLDER_REMOVE_OUTPUT_TAGS = {"remove-output"}
 PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
 
@@ -116,10 +118,11 @@ def _analyst_exporter() -> HTMLExporter:
     return HTMLExporter()
 
 
-def render_notebook(nb_path: Path, html_dir: Path, title: str | None = None) -> dict[str, str]:
-    """Write the stakeholder and analyst renders of an executed notebook into ``html_dir``.
-    Returns their paths relative to the run folder (``html/...``)."""
-    nb = nbformat.read(nb_path, as_version=4)
+def render_notebook(nb_path: Path, html_dir: Path, title: str | None = None, language: str = "en") -> dict[str, str]:
+    """Write the stakeholder and analyst renders of an executed notebook into ``html_dir``, its
+    narrative in ``language`` (helpers.text.notebook_text). Returns their paths relative to the
+    run folder (``html/...``)."""
+    nb = notebook_text.translate(nbformat.read(nb_path, as_version=4), nb_path.stem, language_or_default(language))
     html_dir.mkdir(parents=True, exist_ok=True)
     name = nb_path.stem
     targets = {

@@ -37,6 +37,7 @@ class Run:
     period: str
     run_dir: Path
     interactive: bool
+    language: str = ""  # of the notebook's words ('' = the params' report.language)
     _metrics_cache: dict = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------ identity and time
@@ -59,6 +60,22 @@ class Run:
     @property
     def currency(self) -> str:
         return self.params.business.unit
+
+    # ------------------------------------------------------------ words (presentation layer)
+    @cached_property
+    def text(self):
+        """The message catalogue of the run's language (``run.text("key", ...)``)."""
+        from helpers.text import Text, language_or_default
+
+        return Text(language_or_default(self.language or self.params.report.language))
+
+    @cached_property
+    def fmt(self):
+        """Numbers, money, shares and dates written in the run's language and currency: what the
+        sentence modules (helpers.text.*) and the chart modules take."""
+        from helpers.text.formats import Formats
+
+        return Formats(self.text, self.params.business.currency)
 
     # ------------------------------------------------------------ data (in the engine, read once)
     @cached_property
@@ -206,8 +223,10 @@ class Run:
         return pd.DataFrame(rows, columns=["item", "value"])
 
 
-def open_run(brand: str = "demo", period: str = "latest", run_dir: str = "", params_path: str = "") -> Run:
-    """Validate params, resolve the period, choose the output folder, set the chart theme."""
+def open_run(brand: str = "demo", period: str = "latest", run_dir: str = "", params_path: str = "",
+             language: str = "") -> Run:
+    """Validate params, resolve the period, choose the output folder, set the chart theme.
+    ``language`` (en, zh; '' = the params' report.language) is the language of the words."""
     params = config.load_params(params_path or None, brand=None if params_path else brand)
     if params_path and brand and params.brand != brand:
         raise ParamsError(f"{params_path}: its brand is {params.brand!r}, but brand={brand!r} was passed")
@@ -217,8 +236,13 @@ def open_run(brand: str = "demo", period: str = "latest", run_dir: str = "", par
     folder.mkdir(parents=True, exist_ok=True)
     from helpers import plots
 
-    plots.set_theme(params.report.language)  # zh: the CJK font first
-    return Run(params=params, period=label, run_dir=folder.resolve(), interactive=interactive)
+    from helpers.text import LANGUAGES
+
+    if language and language not in LANGUAGES:
+        raise ParamsError(f"language={language!r}: the workbook speaks {', '.join(LANGUAGES)}")
+    language = language or params.report.language
+    plots.set_theme(language)  # zh: the CJK font first
+    return Run(params=params, period=label, run_dir=folder.resolve(), interactive=interactive, language=language)
 
 
 def _commit_text() -> str:

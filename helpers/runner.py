@@ -57,7 +57,7 @@ from helpers import config, report
 from helpers.config import ParamsError
 from helpers.text import LANGUAGES
 
-PARAMETER_NAMES = ("brand", "period", "run_dir", "params_path")
+PARAMETER_NAMES = ("brand", "period", "run_dir", "params_path", "language")
 KERNEL_NAME = "python3"
 KERNEL_START_ATTEMPTS = 3  # parallel kernels can race for ports (DESIGN §8)
 KERNEL_EXIT_SECONDS = 10  # a kernel asked to shut down exits in well under a second
@@ -424,6 +424,7 @@ class Run:
             "period": self.period,
             "run_dir": str(self.staging),
             "params_path": str(self.params_path),
+            "language": self.manifest["language"],  # the notebooks' words, as the summary's
         }
 
 
@@ -440,7 +441,7 @@ def run_period(params: config.Params, period: str, notebooks: list[Path],
         print(f"{params.brand} {period}  cannot start: {exc}", file=sys.stderr, flush=True)
         return False
     manifest = new_manifest(params, params_path, period, run_id, notebooks, command)
-    manifest["language"] = language or params.report.language  # of html/summary.html
+    manifest["language"] = language or params.report.language  # of the notebooks and html/summary.html
     manifest["currency"] = params.business.currency.strip()
     run = Run(params, params_path, period, run_id, staging, manifest)
     write_manifest(staging, manifest)
@@ -515,7 +516,8 @@ def render_one(run: Run, result: NotebookResult) -> dict[str, Any]:
         title = f"{result.name} · {run.params.title} {run.period}"
         from helpers import render  # lazy: nbconvert is only needed to write HTML
 
-        return {"html": render.render_notebook(executed, run.staging / "html", title=title)}
+        return {"html": render.render_notebook(executed, run.staging / "html", title=title,
+                                               language=run.manifest["language"])}
     except Exception as exc:
         error = f"{type(exc).__name__}: {config.redact(str(exc))}"
         print(f"{run.label} {result.name} HTML render FAILED: {error}", flush=True)

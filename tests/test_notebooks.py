@@ -11,7 +11,7 @@ import pytest
 from helpers.config import NOTEBOOKS_DIR
 
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
-PARAMETERS = {"brand": "demo", "period": "latest", "run_dir": "", "params_path": ""}
+PARAMETERS = {"brand": "demo", "period": "latest", "run_dir": "", "params_path": "", "language": ""}
 
 
 def test_there_are_numbered_notebooks():

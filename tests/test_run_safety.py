@@ -74,7 +74,7 @@ raise ConnectionError(f"cannot reach {url}")
 def write_notebook(path: Path, source: str) -> None:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
-    parameters = nbformat.v4.new_code_cell('brand = ""\nperiod = ""\nrun_dir = ""\nparams_path = ""\n')
+    parameters = nbformat.v4.new_code_cell('brand = ""\nperiod = ""\nrun_dir = ""\nparams_path = ""\nlanguage = ""\n')
     parameters.metadata["tags"] = ["parameters"]
     nb.cells = [parameters, nbformat.v4.new_code_cell(source)]
     nbformat.write(nb, path)

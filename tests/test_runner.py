@@ -50,7 +50,7 @@ sources:
         amount: paid
 """
 
-PARAMETERS_CELL = 'brand = "demo"\nperiod = "latest"\nrun_dir = ""\nparams_path = ""\n'
+PARAMETERS_CELL = 'brand = "demo"\nperiod = "latest"\nrun_dir = ""\nparams_path = ""\nlanguage = ""\n'
 
 MERGE_METRICS = """\
 import json, pathlib

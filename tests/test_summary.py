@@ -358,7 +358,8 @@ def used_keys() -> set[str]:
     alternatives = "|".join(sorted(namespaces))
     pattern = re.compile(r"""["']((?:""" + alternatives + r""")\.[A-Za-z0-9_.]+)["']""")
     files = [ROOT / "helpers" / "summary.py", ROOT / "helpers" / "render.py", ROOT / "helpers" / "runner.py",
-             ROOT / "helpers" / "text" / "formats.py", *sorted((ROOT / "helpers" / "templates").glob("*.j2"))]
+             *sorted((ROOT / "helpers" / "text").glob("*.py")), *sorted((ROOT / "helpers").glob("*plots.py")),
+             *sorted((ROOT / "helpers" / "templates").glob("*.j2"))]
     found, prefixes = set(), set()
     for path in files:
         text = path.read_text(encoding="utf-8")
@@ -475,7 +476,7 @@ def test_runner_writes_the_summary_in_the_params_language_or_the_option(tmp_path
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
     nb.cells = [nbformat.v4.new_markdown_cell("# 01 · Audit\n\n## 3. From raw to clean"),
-                nbformat.v4.new_code_cell('brand = "x"\nperiod = "x"\nrun_dir = ""\nparams_path = ""',
+                nbformat.v4.new_code_cell('brand = "x"\nperiod = "x"\nrun_dir = ""\nparams_path = ""\nlanguage = ""',
                                           metadata={"tags": ["parameters"]}),
                 nbformat.v4.new_code_cell('import json, pathlib\npathlib.Path(run_dir, "metrics.json").write_text('
                                           'json.dumps({"audit": {"status": "pass", "customers_clean": 12000, '

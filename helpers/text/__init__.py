@@ -1,15 +1,20 @@
 """Words of the stakeholder pages, per language: one message catalogue per language.
 
 ``helpers/text/en.yaml`` and ``helpers/text/zh.yaml`` hold every word the run summary
-(``html/summary.html``) and the outputs index show, under the same dotted keys (a test checks
-both catalogues have the same keys, and that every key the code and templates use exists).
+(``html/summary.html``) and the outputs index show; ``helpers/text/<language>/<concern>.yaml``
+the words of each notebook's findings, charts and tables (one file per notebook concern, its
+keys under one top-level name, e.g. ``clv.*``). All are one catalogue per language, under the
+same dotted keys (a test checks both catalogues have the same keys, and that every key the code
+and templates use exists). The notebooks' own narrative (markdown cells) is translated per cell
+by :mod:`helpers.text.notebook_text`.
 Numbers, money, dates and intervals are written by :mod:`helpers.text.formats`, whose
 patterns ("{value} pp", "{value}个百分点") come from the catalogue too.
 
 Presentation layer: this package reads metrics already computed; it computes no statistic.
 
-Still to move here (issue 14, second half): the sentences the notebooks print, which the
-statistics modules write in English today.
+The sentence modules beside this one (``helpers.text.audit``, ``.lifecycle``, ``.drivers``,
+``.clv``, ``.tiers``, ``.campaigns``) turn each notebook's numbers into words with a
+:class:`helpers.text.formats.Formats` (``run.fmt`` in a notebook).
 """
 
 from __future__ import annotations
@@ -29,13 +34,27 @@ class CatalogueError(KeyError):
     """A key the catalogue of a language does not have (a test keeps this from happening)."""
 
 
+def catalogue_files(language: str) -> list[Path]:
+    """The files of a language's catalogue: ``<language>.yaml``, then ``<language>/*.yaml``."""
+    return [CATALOGUE_DIR / f"{language}.yaml", *sorted((CATALOGUE_DIR / language).glob("*.yaml"))]
+
+
 @functools.cache
 def catalogue(language: str) -> dict[str, str]:
-    """The flat {dotted key: message} catalogue of a language."""
+    """The flat {dotted key: message} catalogue of a language, merged from its files; a
+    top-level name defined by two files is refused (each file owns its names)."""
     if language not in LANGUAGES:
         raise ValueError(f"language {language!r}: the catalogues are {', '.join(LANGUAGES)}")
-    raw = yaml.safe_load((CATALOGUE_DIR / f"{language}.yaml").read_text(encoding="utf-8"))
-    return dict(_flatten(raw))
+    merged: dict[str, str] = {}
+    owner: dict[str, Path] = {}
+    for path in catalogue_files(language):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for name in raw:
+            if name in owner:
+                raise ValueError(f"{path}: top-level name {name!r} is already defined in {owner[name]}")
+            owner[name] = path
+        merged.update(_flatten(raw))
+    return merged
 
 
 def _flatten(node: dict, prefix: str = ""):
@@ -53,7 +72,7 @@ def placeholders(message: str) -> set[str]:
 
 
 class Text:
-    """``t("summary.title", brand=...)``: the message of one language with its values filled in."""
+    """``t("index.metric.clv")``: the message of one language with its values filled in."""
 
     def __init__(self, language: str = DEFAULT_LANGUAGE):
         self.language = language
@@ -64,8 +83,13 @@ class Text:
             message = self.messages[key]
         except KeyError:
             raise CatalogueError(f"{key!r} is not in the {self.language} catalogue "
-                                 f"({CATALOGUE_DIR / (self.language + '.yaml')})") from None
+                                 f"({CATALOGUE_DIR / self.language}[.yaml|/*.yaml])") from None
         return message.format(**values)
+
+    def plural(self, key: str, n, **values) -> str:
+        """``key.one`` when n is 1, else ``key.other`` (a language without plural forms gives both
+        the same message); ``n`` is passed to the message as well."""
+        return self(f"{key}.{'one' if n == 1 else 'other'}", n=n, **values)
 
     def has(self, key: str) -> bool:
         return key in self.messages
