@@ -528,7 +528,8 @@ def write_summary(run: Run) -> None:
     """``html/summary.html`` from the run's metrics.json, also after a partial run (its sections
     say which notebooks did not run), compared with the brand's latest runs of the previous
     period and of a year earlier. A failure is printed and recorded in the manifest
-    (``summary_error``) but does not fail the run: the notebooks and their pages are the record."""
+    (``summary_error``) and fails the run (the page is what a manager reads first); the notebooks
+    and their pages are kept."""
     try:
         from helpers import render
 
@@ -547,7 +548,7 @@ def publish(run: Run) -> Path:
     manifest = run.manifest
     ok = all(r.status == "ok" for r in run.results) and not any(
         "html_error" in manifest["notebooks"][r.name] for r in run.results
-    )
+    ) and "summary_error" not in manifest
     manifest["status"] = "success" if ok else "failed"
     manifest["finished_utc"] = utc_now()
     manifest["seconds"] = _since(run.clock_start)  # wall time, renders included

@@ -491,6 +491,21 @@ def test_render_failure_keeps_the_executed_notebook(workspace, monkeypatch):
     assert not (workspace.period_dir("2024-10") / "latest").exists()
 
 
+def test_summary_failure_fails_the_run_and_keeps_the_notebooks(workspace, monkeypatch):
+    def broken_summary(*args, **kwargs):
+        raise ValueError("no headline")
+
+    monkeypatch.setattr(render, "render_summary", broken_summary)
+    cli = workspace.cli("run", "--brand", BRAND, "--period", "2024-05", "--only", "01")
+    assert cli.code == 1
+    assert "summary page FAILED: ValueError: no headline" in cli.out
+    (run,) = workspace.run_dirs("2024-05")
+    manifest = manifest_of(run)
+    assert manifest["status"] == "failed" and manifest["summary_error"] == "ValueError: no headline"
+    assert manifest["notebooks"]["01_alpha"]["status"] == "ok" and (run / "html" / "01_alpha.html").is_file()
+    assert not (workspace.period_dir("2024-05") / "latest").exists()
+
+
 # ---------------------------------------------------------------- units
 
 
