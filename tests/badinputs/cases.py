@@ -304,7 +304,7 @@ NOTEBOOK_CASES: tuple[Case, ...] = (
          said_in_notebooks=("is too early to read", "no campaign without a control group is read this period")),
     Case("short_history", "50 days of orders (readiness: not ready)", "flagged", _short_history, stage="notebooks",
          said_in_notebooks=("readiness for lifecycle and CLV models: not ready", "finds the data not ready for CLV models",
-                            "too short for a holdout check", "cannot be checked against a past year")),
+                            "too short to test the forecast", "cannot be checked against a past year")),
     Case("campaign_without_control", "a campaign with a treatment group only (no control)", "flagged",
          _campaign(group="treatment"), stage="notebooks",
          said_in_notebooks=("Observational, not a causal lift", "notebook 06 cannot measure a lift")),
