@@ -78,7 +78,7 @@ class Text:
         self.language = language
         self.messages = catalogue(language)
 
-    def __call__(self, key: str, **values) -> str:
+    def __call__(self, key: str, /, **values) -> str:  # positional: a message may have a {key}
         try:
             message = self.messages[key]
         except KeyError:
@@ -86,7 +86,7 @@ class Text:
                                  f"({CATALOGUE_DIR / self.language}[.yaml|/*.yaml])") from None
         return message.format(**values)
 
-    def plural(self, key: str, n, **values) -> str:
+    def plural(self, key: str, n, /, **values) -> str:
         """``key.one`` when n is 1, else ``key.other`` (a language without plural forms gives both
         the same message); ``n`` is passed to the message as well."""
         return self(f"{key}.{'one' if n == 1 else 'other'}", n=n, **values)

@@ -1,0 +1,70 @@
+"""Words every notebook shares (helpers.text.common), in English and Chinese, on hand-made params."""
+
+from __future__ import annotations
+
+from conftest import write_params
+
+from helpers import config
+from helpers.text import Text
+from helpers.text import common
+from helpers.text.formats import Formats
+
+ORDERS = """
+    brand: shop
+    display_name: Shop
+    sources:
+      orders:
+        - name: shop
+          path: orders.csv
+          columns: {order_id: id, customer_id: member, order_ts: ts%s}
+"""
+
+
+def _params(tmp_path, extra: str = "", amount: bool = True):
+    body = ORDERS % (", amount: paid" if amount else "") + extra
+    return config.load_params(write_params(tmp_path, body))
+
+
+def _fmt(language: str, params) -> Formats:
+    return Formats(Text(language), params.business.currency)
+
+
+def test_illustrative_names_the_defaults_in_both_languages(tmp_path):
+    params = _params(tmp_path, "    business: {currency: EUR, margin: 0.4}\n")
+    assert common.illustrative(_fmt("en", params), params).startswith(
+        "**Illustrative.** The params of Shop do not set the budget, contact costs: the workbook's generic defaults")
+    assert common.illustrative(_fmt("zh", params), params).startswith("**示意。** Shop 的参数文件未设定预算、触达成本：")
+    assert common.illustrative(_fmt("en", params), params, ("business.margin",)) == ""  # set by the brand
+
+
+def test_no_amount_note_only_without_money(tmp_path):
+    with_money = _params(tmp_path)
+    assert common.no_amount(_fmt("en", with_money), with_money, "the spend model") == ""
+    counts_only = _params(tmp_path, amount=False)
+    assert common.no_amount(_fmt("en", counts_only), counts_only, "the spend model", "purchases are counted") == (
+        "**No money figures.** This brand's orders carry no amount (no amount column mapped in its params): "
+        "the spend model skipped; purchases are counted.")
+    assert common.no_amount(_fmt("zh", counts_only), counts_only, "消费模型") == (
+        "**无金额数据。** 该品牌的订单没有金额（参数中未映射金额列）：已跳过消费模型。")
+
+
+def test_assumptions_table_plain_and_with_keys(tmp_path):
+    params = _params(tmp_path, """
+    business: {currency: EUR, margin: 0.42}
+    tiers: {budget: 1200, cost_per_contact: {sms: 0.07, app_push: 0.01, email: 0.01, phone: 2.5}}
+    """)
+    en = common.assumptions_table(_fmt("en", params), params).set_index("assumption")
+    assert en.loc["currency"].tolist() == ["EUR", "the brand's params"]
+    assert en.loc["gross margin"].tolist() == ["42 % of revenue", "the brand's params"]
+    assert en.loc["retention budget per period"].tolist() == ["EUR 1,200", "the brand's params"]
+    assert en.loc["cost per contact, by channel", "value"] == "sms EUR 0.07, app_push EUR 0.01, email EUR 0.01, phone EUR 2.50"
+    assert en.loc["annual discount rate (lifetime value)"].tolist() == [
+        "10 %", "workbook default: set it in the brand's params"]
+    assert en.loc["assumed response where none was measured", "value"].startswith("High value 4.0 %, Potential 6.0 %")
+    keyed = common.assumptions_table(_fmt("en", params), params, keys=True).set_index("assumption")
+    assert keyed.loc["annual discount rate (lifetime value)", "source"] == \
+        "workbook default — set business.annual_discount_rate"
+    assert keyed.loc["gross margin", "source"] == "params (business.margin)"
+    zh = common.assumptions_table(_fmt("zh", params), params).set_index("假设")
+    assert zh.loc["毛利率"].tolist() == ["收入的42%", "品牌参数"]
+    assert zh.loc["每期挽留预算", "取值"] == "€1,200"
