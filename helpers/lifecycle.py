@@ -546,59 +546,6 @@ def category_gap_quantiles(orders: ir.Table, top: int = 8) -> pd.DataFrame:
     return out.order_by([ibis.desc("gaps"), "category"]).limit(top).execute()
 
 
-def bridge_findings(bridge: dict | None, currency: str, kind: str) -> list[str]:
-    if bridge is None:
-        return [f"There is no earlier {kind} in the data to compare revenue with."]
-    r0, r1, d = bridge["revenue_before"], bridge["revenue_after"], bridge["change"]
-    rel = f" ({100 * d / r0:+.1f} %)" if r0 else ""
-    out = [f"Order revenue (before refunds) went from {r0:,.0f} {currency} in {bridge['before']} to {r1:,.0f} "
-           f"{currency} in {bridge['after']}: {d:+,.0f} {currency}{rel}; new customers {bridge['by_kind']['new']:+,.0f}, "
-           f"repeat customers {bridge['by_kind']['repeat']:+,.0f}."]
-    p = bridge["parts"]
-    if d and len(p):
-        listed = "; ".join(f"{r.kind} customers' {r.factor} {r.change:+,.0f}"
-                           + (f" ({_fmt_factor(r.factor, r.before, currency)} → {_fmt_factor(r.factor, r.after, currency)})"
-                              if r.before == r.before and r.after == r.after else "")
-                           for r in p.reindex(p["change"].abs().sort_values(ascending=False).index).itertuples()
-                           if abs(r.change) >= 0.005 * max(abs(d), 1.0))
-        top = p.loc[p["change"].abs().idxmax()]
-        out.append(f"The change splits into {listed} (the parts add up to the change exactly). The largest part is "
-                   f"{top['kind']} customers' {top['factor']}.")
-    return out
-
-
-def _fmt_factor(factor: str, value: float, currency: str) -> str:
-    if factor == "customers":
-        return f"{value:,.0f}"
-    if factor == "purchases per customer":
-        return f"{value:.2f}"
-    return f"{value:,.0f} {currency}"
-
-
-def gap_findings(steps: pd.DataFrame, categories: pd.DataFrame) -> list[str]:
-    if steps.empty:
-        return ["No customer has bought on two different days: there is no time between purchases to measure."]
-    parts = "; ".join(f"{r.label}: median {r.median:.0f} days (half within {r.q25:.0f}–{r.q75:.0f}; "
-                      f"{int(r.gaps):,} gaps)" for r in steps.itertuples())
-    out = [f"Among customers who bought again, the time to the next purchase — {parts}."]
-    first, later = steps.iloc[0], steps.iloc[1:]
-    if len(later):
-        faster = later[later["median"] < first["median"]]
-        if len(faster) == len(later):
-            out.append(f"Every later gap is shorter than the first (median {first['median']:.0f} days for the "
-                       f"1st → 2nd against {later['median'].min():.0f}–{later['median'].max():.0f} after): the second "
-                       "purchase is the slow step. Part of this is who is left — customers who reach later purchases "
-                       "are the frequent buyers — not only a rhythm setting in.")
-    out.append("These are completed gaps only: customers who have not come back yet have none, so long gaps "
-               "are under-represented and the medians lean short.")
-    if len(categories):
-        c = categories.sort_values("median")
-        out.append("Replenishment cycle by category (same customer, same category): " + "; ".join(
-            f"{r.category} median {r.median:.0f} days ({r.q25:.0f}–{r.q75:.0f}, {int(r.gaps):,} gaps)"
-            for r in c.itertuples()) + ".")
-    return out
-
-
 def gap_table(steps: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"purchase": steps["label"], "gaps": steps["gaps"], "customers": steps["customers"],
                          "25 % within (days)": steps["q25"].round(0), "median (days)": steps["median"].round(0),
@@ -1104,256 +1051,160 @@ def no_amount_note(params: config.Params) -> str:
                               "customers on recency and frequency")
 
 
-# ---------------------------------------------------------------- words for the report
+# ---------------------------------------------------------------- readings: the numbers behind each finding
+# (worded by helpers.text.lifecycle; the tests and choices are made here, the words there)
 
 
-def status_note(params: config.Params) -> str:
-    """What a purchase leaves in when the orders carry no status ('' when a status is mapped):
-    said next to the definitions, since it changes what counts as an order."""
-    if any("status" in s.columns or "status" in s.constants for s in params.sources.orders):
-        return ""
-    refunds = ("a refund is recognised only by a negative amount" if params.has_amount
-               else "refunds cannot be recognised")
-    return ("- **No order status.** No `status` column is mapped in the params, so every order row counts as "
-            f"completed: cancelled or voided orders cannot be left out, and {refunds}. Map the export's status "
-            "column if it has one.")
+def has_status(params: config.Params) -> bool:
+    """True when an orders source maps a status column (or sets one as a constant)."""
+    return any("status" in s.columns or "status" in s.constants for s in params.sources.orders)
 
 
-def definitions(th: Thresholds, kind: str) -> list[str]:
-    how = {"params": "set in the brand's params",
-           "derived": (f"derived from this brand's {th.gaps:,} gaps between consecutive purchase days: "
-                       f"{100 * th.active_quantile:.0f} % of repeat purchases came within {th.active_days} days "
-                       f"and {100 * th.churn_quantile:.0f} % within {th.churn_days} days (median gap "
-                       f"{th.median_gap:.0f} days)" if th.median_gap is not None else ""),
-           "fallback": (f"fixed at {FALLBACK_DAYS[0]}/{FALLBACK_DAYS[1]} days because only {th.gaps:,} repeat gaps "
-                        "exist, too few to derive them")}.get(th.source, th.source)
-    return [
-        f"- **Thresholds:** active ≤ {th.active_days} days since the last purchase, churned > {th.churn_days} days; {how}.",
-        f"- **new** — first purchase within the {kind}.",
-        f"- **returning** — bought within the {kind} after being dormant or churned at the previous {kind} end "
-        f"(more than {th.active_days} days without a purchase then).",
-        f"- **active** — last purchase at most {th.active_days} days before the {kind} end (and not new or returning).",
-        f"- **dormant** — last purchase {th.active_days + 1} to {th.churn_days} days before the {kind} end.",
-        f"- **churned** — no purchase for more than {th.churn_days} days.",
-        "- A purchase is a day with at least one clean order (two orders on one day count once); refunds are "
-        f"not purchases. A stage at an earlier {kind} end uses only the orders up to that end.",
-    ]
-
-
-def stage_findings(a: LifecycleAnalysis) -> list[str]:
+def stage_reading(a: LifecycleAnalysis) -> dict:
+    """Customers per stage at the run's period end and their change since the previous end."""
     counts = a.stage_counts
     now = counts.loc[a.period]
-    total = int(now.sum())
-    if not total:
-        return ["No customer has a clean order up to this period end."]
-    parts = ", ".join(f"{s} {int(now[s]):,} ({100 * now[s] / total:.1f} %)" for s in STAGES)
-    out = [f"At {a.period}'s end, {total:,} customers: {parts}."]
-    live = int(now["new"] + now["returning"] + now["active"])
-    out.append(f"{live:,} customers ({100 * live / total:.1f} %) are new, returning or active; "
-               f"{int(now['dormant']):,} are dormant — silent for {a.thresholds.active_days + 1} to "
-               f"{a.thresholds.churn_days} days, not yet churned.")
-    if len(counts) > 1:
-        prev_label = counts.index[-2]
-        prev = counts.loc[prev_label]
-        changes = [(s, int(now[s] - prev[s])) for s in STAGES]
-        moved = ", ".join(f"{s} {d:+,}" for s, d in changes)
-        out.append(f"Since {prev_label}'s end: {moved}.")
-    return out
+    prev_label = counts.index[-2] if len(counts) > 1 else None
+    return {"period": a.period, "total": int(now.sum()), "counts": {s: int(now[s]) for s in STAGES},
+            "live": int(now["new"] + now["returning"] + now["active"]),
+            "previous": prev_label,
+            "changes": ({s: int(now[s] - counts.loc[prev_label, s]) for s in STAGES} if prev_label is not None else None)}
 
 
-def biggest_flows(transitions: pd.DataFrame, period: str, n: int = 3) -> pd.DataFrame:
-    part = transitions[(transitions["period"] == period) & (transitions["from_stage"] != transitions["stage"])]
-    return part.sort_values("n", ascending=False).head(n)[["from_stage", "stage", "n"]]
-
-
-def flow_findings(a: LifecycleAnalysis) -> list[str]:
+def flow_reading(a: LifecycleAnalysis) -> dict | None:
+    """The moves into the run's period end: the biggest, and how the live, dormant and churned
+    customers of the previous end fared; None without an earlier period end."""
     if a.transitions.empty or a.period not in set(a.transitions["period"]):
-        return ["There is no earlier period end in the data to measure moves from."]
+        return None
     m = a.transition_matrix()
-    top = biggest_flows(a.transitions, a.period)
-    out = []
-    if len(top):
-        listed = "; ".join(f"{_flow_name(r.from_stage, r.stage)}: {int(r.n):,}" for r in top.itertuples())
-        out.append(f"Biggest moves into {a.period}: {listed}.")
-    active_prev = int(m.loc[["active", "new", "returning"]].sum().sum())
-    went_dormant = int(m.loc[["active", "new", "returning"], "dormant"].sum())
-    if active_prev:
-        out.append(f"Of {active_prev:,} customers who were new, returning or active at the previous end, "
-                   f"{went_dormant:,} ({100 * went_dormant / active_prev:.1f} %) went dormant.")
-    dormant_prev = int(m.loc["dormant"].sum())
-    if dormant_prev:
-        back = int(m.at["dormant", "returning"])
-        lost = int(m.at["dormant", "churned"])
-        out.append(f"Of {dormant_prev:,} dormant customers, {back:,} ({100 * back / dormant_prev:.1f} %) came back "
-                   f"and {lost:,} ({100 * lost / dormant_prev:.1f} %) passed into churned.")
-    churned_prev = int(m.loc["churned"].sum())
-    if churned_prev:
-        back = int(m.at["churned", "returning"])
-        out.append(f"{back:,} of {churned_prev:,} churned customers ({100 * back / churned_prev:.2f} %) were won back.")
+    live = ["active", "new", "returning"]
     t = a.transitions
-    window = t[t["from_stage"].isin(["dormant", "churned"]) & (t["stage"] == "returning")].groupby("period")["n"].sum()
-    if len(window) > 1:
-        out.append(f"Won-back customers per period over the last {len(window)} periods: "
-                   f"{', '.join(f'{p} {int(v):,}' for p, v in window.items())}.")
-    return out
+    won = t[t["from_stage"].isin(["dormant", "churned"]) & (t["stage"] == "returning")].groupby("period")["n"].sum()
+    return {"biggest": [(r.from_stage, r.stage, int(r.n)) for r in biggest_flows(t, a.period).itertuples()],
+            "live_before": int(m.loc[live].sum().sum()), "went_dormant": int(m.loc[live, "dormant"].sum()),
+            "dormant_before": int(m.loc["dormant"].sum()), "dormant_back": int(m.at["dormant", "returning"]),
+            "dormant_lost": int(m.at["dormant", "churned"]),
+            "churned_before": int(m.loc["churned"].sum()), "churned_back": int(m.at["churned", "returning"]),
+            "won_back": {str(p): int(v) for p, v in won.items()}}
 
 
-def _flow_name(a: str, b: str) -> str:
-    return f"first purchase → {b}" if a == NONE else f"{a} → {b}"
+RATE_COLUMNS = {"within_period": ("repeat_buyers", "buyers"), "retention": ("retained", "base")}
 
 
-def rate_findings(a: LifecycleAnalysis) -> list[str]:
+def rate_readings(a: LifecycleAnalysis) -> list[dict]:
+    """Per period rate (within-period repurchase, retention): this period's value with its
+    interval, the pooled rate over the window, its trend test and the year-earlier reading."""
     t = a.trend
     now = t.iloc[-1]
     out = []
-    for col, label in (("within_period", "Within-period repurchase"), ("retention", "Period-over-period retention")):
-        n_col, k_col = ("buyers", "repeat_buyers") if col == "within_period" else ("base", "retained")
+    for col, (k_col, n_col) in RATE_COLUMNS.items():
         if pd.isna(now[col]):
-            out.append(f"{label}: not defined for {a.period} (no {'buyers' if col == 'within_period' else 'buyers in the previous period'}).")
+            out.append({"rate": col, "defined": False, "period": a.period})
             continue
         test = trend_test(t[k_col], t[n_col])
-        pooled = t[k_col].sum() / t[n_col].sum()
-        sentence = (f"{label} in {a.period}: {100 * now[col]:.1f} % (95 % CI {100 * now[f'{col}_lo']:.1f}–"
-                    f"{100 * now[f'{col}_hi']:.1f} %, {int(now[n_col]):,} customers); "
-                    f"{100 * pooled:.1f} % over the last {len(t)} periods")
-        if test["direction"] in ("rising", "falling"):
-            sentence += (f", {test['direction']} (fitted {100 * test['first_fit']:.1f} % → "
-                         f"{100 * test['last_fit']:.1f} % across the window; the slope's 95 % interval excludes zero).")
-        elif test["direction"] == "no clear trend":
-            sentence += (f"; no clear trend (fitted {100 * test['first_fit']:.1f} % → {100 * test['last_fit']:.1f} %, "
-                         "within the period-to-period noise).")
-        else:
-            sentence += f"; {test['direction']} to tell a trend."
-        out.append(sentence)
-        season = a.seasonal(k_col, n_col)
-        extra = seasonal_sentence(label, a.period, a.kind, test, season)
-        if extra:
-            out.append(extra)
+        out.append({"rate": col, "defined": True, "period": a.period, "value": float(now[col]),
+                    "lo": float(now[f"{col}_lo"]), "hi": float(now[f"{col}_hi"]), "n": int(now[n_col]),
+                    "pooled": float(t[k_col].sum() / t[n_col].sum()), "periods": len(t), "trend": test,
+                    "season": seasonal_reading(a.period, test, a.seasonal(k_col, n_col))})
     return out
 
 
-def seasonal_sentence(label: str, period: str, kind: str, test: dict, season: dict) -> str | None:
+def seasonal_reading(period: str, test: dict, season: dict) -> dict | None:
     """The same period a year earlier, where the data cover it and a season may be at work (the
-    rate's period-of-year pattern is significant, or the history is too short to test it); or,
-    where they do not cover it, a warning when the trend or the last period may be a season."""
+    rate's period-of-year pattern is significant, or the history is too short to test it):
+    {'kind': 'year_over_year', ...}; where they do not cover it, a warning when the trend or the
+    last period may be a season: {'kind': 'possibly_seasonal', ...}; else None."""
     yoy, p_season, then = season["year_over_year"], season["seasonality_p"], season["year_earlier"]
     if then is None:
         return None
     seasonal = p_season == p_season and p_season < 0.05
     untested = p_season != p_season
-    if yoy is not None and (seasonal or untested):
-        why = (f"the rate swings with the {kind} of the year (seasonality test p {p_season:.2g}), so this, not the "
-               f"{kind}-to-{kind} trend, is the fair comparison" if seasonal else
-               "the history is too short to test for a season, and a season cannot fake this comparison")
-        d, lo, hi = yoy["difference"], yoy["difference_lo"], yoy["difference_hi"]
-        verdict = ("higher than a year earlier" if lo > 0 else "lower than a year earlier" if hi < 0
-                   else "we cannot tell it from a year earlier")
-        return (f"{label} against {yoy['then_label']}, the same {kind} a year earlier: {100 * yoy['then']:.1f} % → "
-                f"{100 * yoy['now']:.1f} % ({100 * d:+.1f} points, 95 % CI {100 * lo:+.1f} to {100 * hi:+.1f}; "
-                f"{yoy['n_then']:,} and {yoy['n_now']:,} customers): {verdict}; {why}.")
-    if yoy is None and (seasonal or untested):
-        stands_out = test.get("last_z", math.nan) == test.get("last_z", math.nan) and abs(test["last_z"]) > 2
-        if test["direction"] in ("rising", "falling") or stands_out:
-            what = []
-            if stands_out:
-                what.append(f"{period} sits {abs(test['last_z']):.1f} standard errors "
-                            f"{'above' if test['last_z'] > 0 else 'below'} the fitted line")
-            if test["direction"] in ("rising", "falling"):
-                what.append(f"the window is {test['direction']}")
-            return (f"{label}: {' and '.join(what)}, but the data do not reach back to {then}, the same {kind} a year "
-                    f"earlier, so a seasonal swing cannot be told from a change; read it as possibly seasonal until a "
-                    f"year-on-year comparison is possible.")
-    return None
+    if not (seasonal or untested):
+        return None
+    if yoy is not None:
+        lo, hi = yoy["difference_lo"], yoy["difference_hi"]
+        return {"kind": "year_over_year", "seasonal": seasonal, "seasonality_p": p_season, **yoy,
+                "verdict": "higher" if lo > 0 else "lower" if hi < 0 else "unclear"}
+    last_z = test.get("last_z", math.nan)
+    stands_out = last_z == last_z and abs(last_z) > 2
+    trending = test["direction"] in ("rising", "falling")
+    if not (stands_out or trending):
+        return None
+    return {"kind": "possibly_seasonal", "period": period, "then": then, "stands_out": stands_out,
+            "last_z": last_z, "direction": test["direction"] if trending else None}
 
 
-def second_purchase_findings(a: LifecycleAnalysis) -> list[str]:
-    sp = a.second_purchase
+def second_purchase_reading(a: LifecycleAnalysis) -> dict:
+    """The longest horizon with old-enough customers, the trend of its rate across the headline
+    cohorts, and whether those cohorts include the data's first period (whose 'new' customers may
+    be older customers seen for the first time)."""
+    valid = a.second_purchase[a.second_purchase["customers"] > 0]
+    if not len(valid):
+        return {"days": None, "not_back": None, "trend": None, "first_period": None}
+    last = valid.iloc[-1]
+    n = int(last["days"])
+    cohorts = a.headline_cohorts(n)
+    test = trend_test(cohorts[f"second_{n}"], cohorts[f"eligible_{n}"]) if len(cohorts) >= 4 else None
+    first_k = a.calendar["k"].iloc[0]
+    return {"days": n, "not_back": float(1 - last["rate"]), "trend": test,
+            "first_period": a.calendar["label"].iloc[0] if first_k in set(cohorts["cohort_k"]) else None}
+
+
+def split_comparisons(a: LifecycleAnalysis) -> list[dict]:
+    """Per split column and rate: the highest and the lowest group of those large enough to
+    compare (rows of :attr:`LifecycleAnalysis.splits`) and :func:`compare_extremes` between them;
+    'comparison' None when fewer than two groups are large enough."""
     out = []
-    for r in sp.itertuples():
-        if not r.customers:
-            out.append(f"{r.days}-day second purchase: no cohort is old enough yet (its customers need {r.days} days "
-                       "after their first purchase).")
-            continue
-        span = r.first_cohort if r.cohorts == 1 else f"{r.first_cohort} to {r.last_cohort}"
-        out.append(f"{r.days}-day second purchase: {100 * r.rate:.1f} % (95 % CI {100 * r.rate_lo:.1f}–"
-                   f"{100 * r.rate_hi:.1f} %) of {r.customers:,} new customers of {span}; "
-                   f"{100 * r.rate_all:.1f} % over all {r.customers_all:,} customers old enough since the data starts.")
-    valid = sp[sp["customers"] > 0]
-    if len(valid):
-        last = valid.iloc[-1]
-        out.append(f"So {100 * (1 - last.rate):.0f} % of these new customers had not come back within "
-                   f"{int(last.days)} days of their first purchase.")
-    n = int(valid["days"].max()) if len(valid) else None
-    if n is not None:
-        cohorts = a.headline_cohorts(n)
-        if len(cohorts) >= 4:
-            test = trend_test(cohorts[f"second_{n}"], cohorts[f"eligible_{n}"])
-            if test["direction"] in ("rising", "falling"):
-                out.append(f"Across these cohorts the {n}-day rate is {test['direction']} "
-                           f"(fitted {100 * test['first_fit']:.1f} % → {100 * test['last_fit']:.1f} %).")
-            elif test["direction"] == "no clear trend":
-                out.append(f"Across these cohorts the {n}-day rate shows no clear trend "
-                           f"(fitted {100 * test['first_fit']:.1f} % → {100 * test['last_fit']:.1f} %).")
-    if n is not None and a.calendar["k"].iloc[0] in set(a.headline_cohorts(n)["cohort_k"]):
-        out.append(f"The data starts in {a.calendar['label'].iloc[0]}: if the brand had customers before then, "
-                   "some of that cohort's 'new' customers are older customers seen for the first time.")
-    return out
-
-
-def split_findings(a: LifecycleAnalysis) -> list[str]:
-    s = a.splits
-    if s.empty:
-        return [f"The data has none of the split columns {', '.join(a.settings.split_by)}: rates are not split."]
-    out = []
-    for (split, metric), part in s.groupby(["split", "metric"], sort=False):
+    for (split, metric), part in a.splits.groupby(["split", "metric"], sort=False):
         ok = part[part["enough"] & part["rate_window"].notna() & (part["group"] != UNKNOWN)
-                  & ~part["group"].str.startswith("other (")]
+                  & ~part["group"].str.startswith("other (")].reset_index(drop=True)
         if len(ok) < 2:
-            out.append(f"{metric} by {split}: too few customers per group to compare.")
+            out.append({"split": split, "metric": metric, "comparison": None})
             continue
-        ok = ok.reset_index(drop=True)
         c = compare_extremes(ok["rate_window"], ok["n_effective"], ok["group"].tolist())
-        hi, lo = ok.loc[ok["rate_window"].idxmax()], ok.loc[ok["rate_window"].idxmin()]
-        verdict = ("we can tell them apart" if c["separated"] else "we cannot tell them apart")
-        out.append(f"{metric} by {split}: highest {hi['group']} {100 * hi['rate_window']:.1f} % "
-                   f"({_count_words(hi)}), lowest {lo['group']} {100 * lo['rate_window']:.1f} % "
-                   f"({_count_words(lo)}); difference {100 * c['difference']:.1f} points (95 % interval "
-                   f"{100 * c['difference_lo']:+.1f} to {100 * c['difference_hi']:+.1f}, widened for the {c['pairs']} "
-                   f"pairs among {c['groups']} groups; Holm-adjusted p {c['p_adjusted']:.2g}): {verdict}.")
-    missing = [c for c in a.settings.split_by if c not in a.splits_available]
-    if missing:
-        out.append(f"Not split by {', '.join(missing)}: the data has no such column.")
+        out.append({"split": split, "metric": metric, "comparison": c,
+                    "highest": ok.loc[ok["rate_window"].idxmax()].to_dict(),
+                    "lowest": ok.loc[ok["rate_window"].idxmin()].to_dict()})
     return out
 
 
-def _count_words(row) -> str:
-    """'1,234 customers' or, when customers count in several periods of the window,
-    '1,234 customers, 2,345 customer-periods'."""
-    customers, n = int(row["customers"]), int(row["n_window"])
-    return f"{customers:,} customers" if customers == n else f"{customers:,} customers, {n:,} customer-periods"
+def missing_splits(a: LifecycleAnalysis) -> list[str]:
+    """Split columns the params ask for that the data does not have."""
+    return [c for c in a.settings.split_by if c not in a.splits_available]
 
 
-def cohort_findings(a: LifecycleAnalysis, currency: str) -> list[str]:
+def cohort_reading(a: LifecycleAnalysis) -> dict | None:
+    """Cohorts shown, the average retention (and revenue per customer) by age, and the trend of
+    the one-period-later retention across cohorts; None without a cohort."""
     m = a.cohort_matrix
     if m.empty:
-        return ["No cohort to show."]
+        return None
     s = a.cohort_summary()
-    out = [f"{m['cohort'].nunique()} cohorts shown ({m['cohort'].iloc[0]} to {m['cohort'].iloc[-1]}), "
-           f"{int(m.drop_duplicates('cohort')['size'].sum()):,} customers."]
-    if len(s):
-        money = a.has_amount and s["cumulative_revenue_per_customer"].notna().all()
-        parts = "; ".join(f"{int(r.j)} {a.kind}{'s' if r.j > 1 else ''} after: {100 * r.retention:.1f} % "
-                          + (f"bought, {r.cumulative_revenue_per_customer:,.0f} {currency} per customer so far"
-                             if money else "bought")
-                          for r in s.itertuples())
-        out.append(f"Averaged over the cohorts that reached each age — {parts}.")
     j1 = m[m["j"] == 1]
-    if len(j1) >= 4:
-        test = trend_test(j1["active"], j1["size"])
-        if test["direction"] in ("rising", "falling", "no clear trend"):
-            out.append(f"Retention one {a.kind} after the first purchase, cohort by cohort: {test['direction']} "
-                       f"(fitted {100 * test['first_fit']:.1f} % → {100 * test['last_fit']:.1f} %).")
-    return out
+    test = trend_test(j1["active"], j1["size"]) if len(j1) >= 4 else None
+    return {"cohorts": int(m["cohort"].nunique()), "first": m["cohort"].iloc[0], "last": m["cohort"].iloc[-1],
+            "customers": int(m.drop_duplicates("cohort")["size"].sum()), "by_age": s,
+            "money": bool(a.has_amount and len(s) and s["cumulative_revenue_per_customer"].notna().all()),
+            "trend": test}
+
+
+def bridge_ranked_parts(bridge: dict) -> pd.DataFrame:
+    """The bridge's parts, largest change first, without those below 0.5 % of the total change."""
+    p, d = bridge["parts"], bridge["change"]
+    ranked = p.reindex(p["change"].abs().sort_values(ascending=False).index)
+    return ranked[ranked["change"].abs() >= 0.005 * max(abs(d), 1.0)]
+
+
+def later_gaps_all_shorter(steps: pd.DataFrame) -> bool:
+    """True when every later purchase gap's median is below the first (1st -> 2nd) gap's."""
+    if len(steps) < 2:
+        return False
+    return bool((steps["median"].iloc[1:] < steps["median"].iloc[0]).all())
+
+
+def biggest_flows(transitions: pd.DataFrame, period: str, n: int = 3) -> pd.DataFrame:
+    part = transitions[(transitions["period"] == period) & (transitions["from_stage"] != transitions["stage"])]
+    return part.sort_values("n", ascending=False).head(n)[["from_stage", "stage", "n"]]
 
 
 # ---------------------------------------------------------------- tables for the report
@@ -1413,21 +1264,3 @@ def second_purchase_table(a: LifecycleAnalysis) -> pd.DataFrame:
                      "rate (95 % CI)": "—" if not r.customers else f"{100 * r.rate:.1f} % ({100 * r.rate_lo:.1f}–{100 * r.rate_hi:.1f})",
                      "all history": "—" if not r.customers_all else f"{100 * r.rate_all:.1f} % of {r.customers_all:,}"})
     return pd.DataFrame(rows).set_index("within")
-
-
-def summary_findings(a: LifecycleAnalysis, segments: pd.DataFrame, currency: str) -> list[str]:
-    """The headline of each section, for the end of the report."""
-    from helpers import rfm
-
-    out = stage_findings(a)[:1]
-    flows = flow_findings(a)
-    out += flows[:1]
-    out += rate_findings(a)
-    if a.has_amount:
-        out += bridge_findings(a.revenue_bridge(), currency, a.kind)[:1]
-    sp = second_purchase_findings(a)
-    valid = a.second_purchase[a.second_purchase["customers"] > 0]
-    if len(valid):
-        out.append(sp[len(a.second_purchase) - 1])  # the longest horizon's sentence
-    out += rfm.segment_findings(segments, currency)[:1]
-    return out

@@ -160,36 +160,31 @@ def segment_table(customers: pd.DataFrame) -> pd.DataFrame:
               "purchase_days", "recency_days", "definition"]]
 
 
-def segment_findings(table: pd.DataFrame, currency: str) -> list[str]:
+WIN_BACK = ("at risk", "can't lose")  # bought often (or for a lot) and have not bought for long
+
+
+def segment_reading(table: pd.DataFrame) -> dict | None:
+    """The numbers behind the segment findings: the segments that together carry half the revenue
+    (largest first), the largest by revenue and by headcount, and the win-back pool; None when no
+    customer was segmented. Without money (revenue unknown) the revenue figures are None."""
     if table.empty:
-        return ["No customer to segment."]
-    if table["revenue"].isna().all():  # no amount: headcount only, segments on R and F
-        biggest = table["customers"].idxmax()
-        out = [f"Segments are named on recency and frequency alone (no amount, so no M score and no revenue share). "
-               f"The largest segment is {biggest} ({int(table.at[biggest, 'customers']):,} customers, "
-               f"{100 * table.at[biggest, 'customer_share']:.1f} %)."]
-        risk = [s for s in ("at risk", "can't lose") if s in table.index]
-        if risk:
-            out.append(f"{' and '.join(risk)} hold {int(table.loc[risk, 'customers'].sum()):,} customers who bought "
-                       "often and have not bought for a long time: the win-back pool.")
-        return [s[:1].upper() + s[1:] for s in out]
-    t = table.sort_values("revenue_share", ascending=False)
-    cum = t["revenue_share"].cumsum()
-    n_top = int((cum < 0.5).sum()) + 1
-    top = t.iloc[:n_top]
-    names = ", ".join(top.index)
-    out = [f"{names} — {100 * top['customer_share'].sum():.1f} % of customers — carry "
-           f"{100 * top['revenue_share'].sum():.1f} % of revenue."]
-    best = t.iloc[0]
-    out.append(f"The largest revenue segment is {t.index[0]}: {int(best['customers']):,} customers, "
-               f"{100 * best['revenue_share']:.1f} % of revenue, average order {best['average_order_value']:,.0f} {currency}.")
-    risk = [s for s in ("at risk", "can't lose") if s in t.index]
-    if risk:
-        part = t.loc[risk]
-        out.append(f"{' and '.join(risk)} hold {int(part['customers'].sum()):,} customers who once brought "
-                   f"{100 * part['revenue_share'].sum():.1f} % of revenue and have not bought for a long time: "
-                   "the win-back pool.")
+        return None
     biggest = table["customers"].idxmax()
-    out.append(f"The largest segment by headcount is {biggest} ({100 * table.at[biggest, 'customer_share']:.1f} % "
-               f"of customers, {100 * table.at[biggest, 'revenue_share']:.1f} % of revenue).")
-    return [s[:1].upper() + s[1:] for s in out]
+    risk = [s for s in WIN_BACK if s in table.index]
+    out = {"money": not table["revenue"].isna().all(), "biggest": biggest,
+           "biggest_customers": int(table.at[biggest, "customers"]),
+           "biggest_share": float(table.at[biggest, "customer_share"]),
+           "risk": risk, "risk_customers": int(table.loc[risk, "customers"].sum()) if risk else 0}
+    if not out["money"]:
+        return out
+    t = table.sort_values("revenue_share", ascending=False)
+    n_top = int((t["revenue_share"].cumsum() < 0.5).sum()) + 1
+    top = t.iloc[:n_top]
+    best = t.iloc[0]
+    out.update(top=list(top.index), top_customer_share=float(top["customer_share"].sum()),
+               top_revenue_share=float(top["revenue_share"].sum()), best=t.index[0],
+               best_customers=int(best["customers"]), best_revenue_share=float(best["revenue_share"]),
+               best_order_value=float(best["average_order_value"]),
+               risk_revenue_share=float(t.loc[risk, "revenue_share"].sum()) if risk else 0.0,
+               biggest_revenue_share=float(table.at[biggest, "revenue_share"]))
+    return out

@@ -18,6 +18,9 @@ import pandas as pd
 import pytest
 
 from helpers import config, lifecycle, report
+from helpers.text import Text
+from helpers.text import lifecycle as words
+from helpers.text.formats import Formats
 from tests.conftest import write_params
 
 HEADER = "order_id,customer_id,order_time,amount,status\n"
@@ -236,7 +239,6 @@ def test_thresholds_from_the_gap_quantiles(tmp_path):
     assert th.source == "derived" and th.gaps == 21
     assert th.active_days == 11  # 11 of 21 gaps (52 %) are at most 11 days
     assert th.churn_days == 19  # 19 of 21 (90.5 %) at most 19 days
-    assert any("11 days" in s for s in lifecycle.definitions(th, "month"))
 
 
 def test_threshold_fallback_and_partial_params(tmp_path):
@@ -332,8 +334,10 @@ def test_trend_sentences_compare_with_the_same_month_a_year_earlier():
     assert yoy["then_label"] == "2023-11" and yoy["now"] == k[-1] / n[-1]
     season = {"year_over_year": yoy, "seasonality_p": lifecycle.seasonality_test(k, n, "month"),
               "year_earlier": lifecycle.year_earlier_label("2024-11", "month")}
-    text = lifecycle.seasonal_sentence("Retention", "2024-11", "month", lifecycle.trend_test(k[-12:], n[-12:]), season)
-    assert "against 2023-11, the same month a year earlier" in text and "seasonality test" in text
+    reading = lifecycle.seasonal_reading("2024-11", lifecycle.trend_test(k[-12:], n[-12:]), season)
+    assert reading["kind"] == "year_over_year" and reading["then_label"] == "2023-11" and reading["seasonal"]
+    assert reading["verdict"] == ("higher" if reading["difference_lo"] > 0 else
+                                  "lower" if reading["difference_hi"] < 0 else "unclear")
     first = slice(0, 12)  # 2021-12 .. 2022-11: no November a year earlier
     test = lifecycle.trend_test(k[first], n[first])
     assert test["last_z"] > 2
@@ -341,13 +345,13 @@ def test_trend_sentences_compare_with_the_same_month_a_year_earlier():
              "seasonality_p": lifecycle.seasonality_test(k[first], n[first], "month"),
              "year_earlier": lifecycle.year_earlier_label("2022-11", "month")}
     assert short["year_over_year"] is None and math.isnan(short["seasonality_p"])
-    text = lifecycle.seasonal_sentence("Retention", "2022-11", "month", test, short)
-    assert "do not reach back to 2021-11" in text and "seasonal" in text
+    reading = lifecycle.seasonal_reading("2022-11", test, short)
+    assert reading["kind"] == "possibly_seasonal" and reading["then"] == "2021-11" and reading["stands_out"]
     flat = rng.binomial(n, 0.2)
     assert lifecycle.seasonality_test(flat, n, "month") > 0.01
     none = {"year_over_year": lifecycle.year_over_year(flat, n, labels, "month"),
             "seasonality_p": lifecycle.seasonality_test(flat, n, "month"), "year_earlier": "2023-11"}
-    assert lifecycle.seasonal_sentence("Retention", "2024-11", "month", lifecycle.trend_test(flat, n), none) is None
+    assert lifecycle.seasonal_reading("2024-11", lifecycle.trend_test(flat, n), none) is None
 
 
 def test_revenue_bridge_adds_up_on_a_hand_computed_fixture():
@@ -369,8 +373,9 @@ def test_revenue_bridge_adds_up_on_a_hand_computed_fixture():
     none_before = lifecycle.revenue_bridge(before.assign(customers=[0, 20], orders=[0, 30], revenue=[0.0, 1800.0]), after)
     p2 = none_before["parts"].set_index(["kind", "factor"])["change"]
     assert p2[("new", "customers")] == 600.0 and p2.sum() == pytest.approx(1200.0)
-    text = " ".join(lifecycle.bridge_findings({**b, "before": "2024-05", "after": "2024-06"}, "CNY", "month"))
-    assert "+600 CNY (+25.0 %)" in text and "repeat customers' purchases per customer +600 (1.50 → 2.00)" in text
+    ranked = lifecycle.bridge_ranked_parts(b)  # largest first; the repeat customers' zero parts left out
+    assert list(zip(ranked["kind"], ranked["factor"], strict=True))[0] == ("repeat", "purchases per customer")
+    assert not ((ranked["kind"] == "repeat") & (ranked["factor"] != "purchases per customer")).any()
 
 
 def test_revenue_bridge_and_purchase_gaps_on_the_hand_orders(hand):
@@ -402,7 +407,6 @@ def test_revenue_bridge_and_purchase_gaps_on_the_hand_orders(hand):
     cat = lifecycle.category_gap_quantiles(orders).set_index("category")
     assert cat.at["tea", "gaps"] == 1 and cat.at["tea", "median"] == 10  # x: Jan 1 -> Jan 11 (twice that day)
     assert cat.at["cake", "median"] == 30
-    assert "Replenishment cycle by category" in " ".join(lifecycle.gap_findings(a.purchase_gaps, cat.reset_index()))
 
 
 def test_a_brand_where_nobody_bought_twice_draws_every_chart(tmp_path):
@@ -424,10 +428,13 @@ def test_a_brand_where_nobody_bought_twice_draws_every_chart(tmp_path):
             lp.rfm_segments(rfm.segment_table(a.customer_frame), "CNY", "t")]
     for f in figs:
         plt.close(f)
-    assert a.purchase_gaps.empty and "no customer has bought on two different days" in " ".join(
-        lifecycle.gap_findings(a.purchase_gaps, a.category_gaps)).lower()
-    text = " ".join(lifecycle.rate_findings(a) + lifecycle.second_purchase_findings(a))
-    assert "flat" in text or "too few" in text
+    assert a.purchase_gaps.empty and not lifecycle.later_gaps_all_shorter(a.purchase_gaps)
+    assert {r["trend"]["direction"] for r in lifecycle.rate_readings(a) if r["defined"]} <= {"flat", "too few periods"}
+    fmt = Formats(Text("en"), "CNY")
+    assert "no customer has bought on two different days" in " ".join(
+        words.gap_findings(a.purchase_gaps, a.category_gaps, fmt)).lower()
+    text = " ".join(words.rate_findings(a, fmt) + words.second_purchase_findings(a, fmt))
+    assert "the same in every period" in text or "too few periods" in text
 
 
 # ---------------------------------------------------------------- as-of honesty
