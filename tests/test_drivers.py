@@ -625,7 +625,7 @@ def test_notebook_on_demo_names_the_reminder_and_writes_metrics(tmp_path):
     run_dir = tmp_path / "run"
     out = tmp_path / "03.ipynb"
     pm.execute_notebook(str(config.NOTEBOOKS_DIR / "03_repurchase_drivers.ipynb"), str(out),
-                        parameters={"brand": "demo", "period": "2025-06", "run_dir": str(run_dir)},
+                        parameters={"brand": "demo", "period": "2025-06", "run_dir": str(run_dir), "language": "en"},
                         cwd=str(config.PROJECT_ROOT), progress_bar=False)
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["drivers"]
     assert metrics["top_levers"][0] == "no_second_coupon_reminder"
@@ -633,7 +633,7 @@ def test_notebook_on_demo_names_the_reminder_and_writes_metrics(tmp_path):
     assert set(PLANTED) <= set(metrics["effects"])
     assert (run_dir / "data" / "drivers_customers.parquet").exists()
     text = out.read_text(encoding="utf-8")
-    assert "The lever that matters most: no reminder for the second-order coupon" in text
+    assert "The lever that matters most: Never reminded of the second-order coupon" in text
     assert not re.search(r"M\d{7}", text)  # no customer id in the notebook's outputs
 
 
