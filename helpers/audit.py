@@ -37,13 +37,18 @@ SEVERITY_ORDER = {"info": 0, "warn": 1, "fail": 2}
 
 @dataclass
 class Finding:
+    """One check of the audit: its name (metrics.json audit.findings[].check), its severity, the
+    rows it concerns, and what its sentence says: ``kind`` names the sentence and ``values`` holds
+    the figures and names in it (worded by :mod:`helpers.text.audit`, in the run's language)."""
+
     check: str
     severity: str  # info | warn | fail
     rows: int
-    message: str
+    kind: str
+    values: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"check": self.check, "severity": self.severity, "rows": int(self.rows), "message": self.message}
+        return {"check": self.check, "severity": self.severity, "rows": int(self.rows)}
 
 
 def money_sum(amount: ir.NumericColumn, where: ir.BooleanValue | None = None) -> ir.NumericScalar:
@@ -548,11 +553,11 @@ def readiness(orders: ir.Table, period_end: pd.Timestamp, params: Params) -> dic
     repeat = int(agg["repeat"] or 0)
     history_days = int((period_end - pd.Timestamp(agg["first"])).days) + 1 if customers else 0
     need = params.readiness
-    reasons = []
+    reasons = []  # which threshold is short: helpers.text.audit words them with the figures below
     if repeat < need.min_repeat_customers:
-        reasons.append(f"only {repeat:,} customers bought on two or more days (need {need.min_repeat_customers:,})")
+        reasons.append("few_repeat")
     if history_days < need.min_history_days:
-        reasons.append(f"only {history_days:,} days of history (need {need.min_history_days:,})")
+        reasons.append("short_history")
     if customers == 0:
         verdict = "not ready"
     elif not reasons:
@@ -566,6 +571,7 @@ def readiness(orders: ir.Table, period_end: pd.Timestamp, params: Params) -> dic
         "repeat_share": repeat / customers if customers else 0.0,
         "history_days": history_days, "median_purchase_days": float(agg["median_days"] or 0),
         "verdict": verdict, "reasons": reasons,
+        "min_repeat_customers": need.min_repeat_customers, "min_history_days": need.min_history_days,
     }
 
 
@@ -604,67 +610,65 @@ def parse_failures(data: Dataset) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- findings from the numbers
+# Each function decides which checks fire, their severity and the figures behind them; the words
+# are helpers.text.audit's (one sentence per Finding.kind, in the run's language).
 
 
 def source_findings(profile: pd.DataFrame, failures: pd.DataFrame, line_dupes: dict[str, int],
                     customer_dupes: int) -> list[Finding]:
     out = []
     for rec in failures.itertuples():
-        out.append(Finding(f"parse_failures.{rec.source}.{rec.column}", "warn", rec.rows,
-                           f"{rec.file}: {fmt_count(rec.rows)} value(s) of {rec._5} ({rec.column}) could not be "
-                           f"parsed (e.g. {rec.examples}); those rows are dropped and counted below."))
+        value_type = canonical_columns(rec.table).get(rec.column, "string")
+        out.append(Finding(f"parse_failures.{rec.source}.{rec.column}", "warn", rec.rows, "parse_failures",
+                           {"file": rec.file, "raw_column": rec._5, "column": rec.column, "value_type": value_type,
+                            "examples": rec.examples}))
     for rec in profile.itertuples():
         if rec.unreadable_rows:
-            shown = "; ".join(f"line {line}: {problem}" for line, problem, _text in rec.unreadable_examples)
-            out.append(Finding(f"unreadable_rows.{rec.source}", "warn", rec.unreadable_rows,
-                               f"{rec.file}: {fmt_count(rec.unreadable_rows)} row(s) could not be read as CSV and were "
-                               f"skipped (on_bad_rows: skip) — {shown}."))
+            out.append(Finding(f"unreadable_rows.{rec.source}", "warn", rec.unreadable_rows, "unreadable_rows",
+                               {"file": rec.file, "lines": [(line, problem) for line, problem, _text
+                                                            in rec.unreadable_examples]}))
         if rec.decimal == ",":
-            how = "detected from values such as " + ", ".join(map(repr, rec.decimal_examples)) \
-                if rec.decimal_how == "detected" else "as its params say"
-            out.append(Finding(f"decimal_comma.{rec.source}", "info", 0,
-                               f"{rec.file}: numbers are written with a decimal comma ({how}): 12,50 is read as 12.50, "
-                               "and a point only groups thousands (1.234,50)."))
+            out.append(Finding(f"decimal_comma.{rec.source}", "info", 0, "decimal_comma",
+                               {"file": rec.file, "detected": rec.decimal_how == "detected",
+                                "examples": list(rec.decimal_examples)}))
         if rec.repaired_money_text:
-            out.append(Finding(f"money_as_text.{rec.source}", "info", rec.repaired_money_text,
-                               f"{rec.file}: {fmt_count(rec.repaired_money_text)} amount(s) were written as text with a "
-                               "currency sign, thousands separators or a decimal comma and were repaired to numbers."))
+            out.append(Finding(f"money_as_text.{rec.source}", "info", rec.repaired_money_text, "money_as_text",
+                               {"file": rec.file}))
         if rec.ids_trimmed or rec.ids_as_float:
-            parts = []
-            if rec.ids_as_float:
-                parts.append(f"{fmt_count(rec.ids_as_float)} written as a spreadsheet float (123.0) were read as 123")
-            if rec.ids_trimmed:
-                parts.append(f"{fmt_count(rec.ids_trimmed)} had spaces around them trimmed")
             out.append(Finding(f"ids_normalised.{rec.source}", "info", rec.ids_trimmed + rec.ids_as_float,
-                               f"{rec.file}: ids normalised so every source spells them alike — "
-                               f"{'; '.join(parts)}."))
+                               "ids_normalised", {"file": rec.file, "as_float": int(rec.ids_as_float),
+                                                  "trimmed": int(rec.ids_trimmed)}))
         if rec.excluded_rows:
-            out.append(Finding(f"excluded.{rec.source}", "info", rec.excluded_rows,
-                               f"{rec.file}: {fmt_count(rec.excluded_rows)} row(s) match the source's exclude rules "
-                               "(not customer purchases) and are removed."))
+            out.append(Finding(f"excluded.{rec.source}", "info", rec.excluded_rows, "excluded", {"file": rec.file}))
     for source, n in line_dupes.items():
         if n:
-            out.append(Finding(f"duplicate_lines.{source}", "info", n,
-                               f"{source}: {fmt_count(n)} invoice line(s) repeat another line exactly; kept, because the "
-                               "same item entered twice on one invoice is usually a real quantity."))
+            out.append(Finding(f"duplicate_lines.{source}", "info", n, "duplicate_lines", {"source": source}))
     if customer_dupes:
-        out.append(Finding("customers.duplicate_ids", "warn", customer_dupes,
-                           f"the customers table lists {fmt_count(customer_dupes)} customer id(s) more than once."))
+        out.append(Finding("customers.duplicate_ids", "warn", customer_dupes, "customer_duplicates"))
     return out
 
 
 def gap_findings(gaps: pd.DataFrame) -> list[Finding]:
-    out = []
-    for rec in gaps.itertuples():
-        span = f"{rec.first_day}" if rec.days == 1 else f"{rec.first_day} to {rec.last_day}"
-        out.append(Finding(f"gap.{rec.source}.{rec.first_day}", "warn", 0,
-                           f"{rec.source}: no orders on {span} ({rec.days} day(s)) where about "
-                           f"{rec.expected_orders:,.0f} were expected; possible outage or closure (holiday) — "
-                           "check before reading trends across these days."))
-    return out
+    return [Finding(f"gap.{rec.source}.{rec.first_day}", "warn", 0, "gap",
+                    {"source": rec.source, "first_day": rec.first_day, "last_day": rec.last_day, "days": int(rec.days),
+                     "expected": float(rec.expected_orders)})
+            for rec in gaps.itertuples()]
 
 
-def cleaning_findings(clean: CleanResult, currency: str) -> list[Finding]:
+# Rules whose removals become a finding, with their usual severity (guest orders: warn from 5 %).
+CLEANING_SEVERITY = {"unparseable values": "warn", "implausible dates": "warn", "after period end": "info",
+                     "exact duplicates": "warn", "conflicting duplicates": "warn", "guest orders": "info",
+                     "cancelled orders": "info", "refunds": "info", "zero-amount orders": "info"}
+GUEST_WARN_SHARE = 0.05
+
+
+def rule_check(rule: str) -> str:
+    """A cleaning rule's check name (metrics audit.findings[].check): 'zero-amount orders' ->
+    'zero_amount_orders'."""
+    return rule.replace(" ", "_").replace("-", "_")
+
+
+def cleaning_findings(clean: CleanResult) -> list[Finding]:
     steps = clean.steps.set_index("step")
     gross = float(steps["revenue_after"].iloc[0])
     out = []
@@ -674,58 +678,34 @@ def cleaning_findings(clean: CleanResult, currency: str) -> list[Finding]:
             return 0, 0.0
         return int(steps.at[step, "rows_removed"]), float(-steps.at[step, "revenue_change"])
 
-    rules = [
-        ("unparseable values", "warn", "order(s) with an unparseable time or amount dropped"),
-        ("implausible dates", "warn", "order(s) with an implausible date dropped (a placeholder such as 1970-01-01 "
-                                      "or a date after today; examples in audit_examples.csv)"),
-        ("after period end", "info", "order(s) dated after the period end left out (they belong to a later run)"),
-        ("exact duplicates", "warn", "exact duplicate order row(s) removed (the same order loaded twice)"),
-        ("conflicting duplicates", "warn", "order row(s) share an order id with different content; one version kept"),
-        ("guest orders", "info", "guest order(s) without a customer id left out of customer analysis"),
-        ("cancelled orders", "info", "cancelled order(s) dropped"),
-        ("refunds", "info", "refund row(s) separated from purchases"),
-        ("zero-amount orders", "info", "zero-amount order(s) dropped (test orders, free replacements)"),
-    ]
-    for step, severity, text in rules:
+    for step, severity in CLEANING_SEVERITY.items():
         n, revenue = removed(step)
         if not n:
             continue
-        if step == "guest orders" and n / max(1, int(steps.at[step, "rows_before"])) >= 0.05:
+        if step == "guest orders" and n / max(1, int(steps.at[step, "rows_before"])) >= GUEST_WARN_SHARE:
             severity = "warn"
-        money = f" ({fmt_money_short(abs(revenue), currency)})" if abs(revenue) >= 0.005 else ""  # NaN: no amount
-        out.append(Finding(step.replace(" ", "_").replace("-", "_"), severity, n, f"{fmt_count(n)} {text}{money}."))
+        money = abs(revenue) if abs(revenue) >= 0.005 else None  # NaN (no amount) or nothing: no figure
+        out.append(Finding(rule_check(step), severity, n, rule_check(step), {"revenue": money}))
     unreadable = sum(removed(step)[0] for step in steps.index if str(step).endswith(": unreadable rows"))
     faulty = unreadable + sum(removed(step)[0] for step in FAULTY_RULES)
     rows_in = unreadable + (int(steps.at[RULE_ORDER[0], "rows_before"]) if RULE_ORDER[0] in steps.index else 0)
     if rows_in and faulty / rows_in > clean.max_faulty_share:
-        out.append(Finding("faulty_share", "fail", faulty,
-                           f"{100 * faulty / rows_in:.1f} % of the order rows ({fmt_count(faulty)} of "
-                           f"{fmt_count(rows_in)}) were dropped as faulty ({', '.join(('unreadable rows',) + FAULTY_RULES)}), above "
-                           f"cleaning.max_faulty_share = {100 * clean.max_faulty_share:.0f} %: the export itself is "
-                           "suspect — fix it (or the column mapping) before trusting any figure."))
+        out.append(Finding("faulty_share", "fail", faulty, "faulty_share",
+                           {"faulty": faulty, "rows_in": rows_in, "share": faulty / rows_in,
+                            "allowed": clean.max_faulty_share, "rules": ("unreadable rows", *FAULTY_RULES),
+                            "setting": "cleaning.max_faulty_share"}))
     if "net of refunds" in steps.index:
         refund_total = -float(steps.at["net of refunds", "revenue_change"])
         if refund_total:
-            out.append(Finding("refund_share", "info", 0,
-                               f"refunds amount to {fmt_money_short(refund_total, currency)}, "
-                               f"{100 * share(refund_total, gross):.1f} % of raw revenue; revenue is reported net of them."))
+            out.append(Finding("refund_share", "info", 0, "refund_share",
+                               {"amount": refund_total, "share": share(refund_total, gross)}))
     if not clean.has_amount:
-        out.append(Finding("no_amount", "info", 0, no_amount_sentence()))
+        out.append(Finding("no_amount", "info", 0, "no_amount"))
     n_out = clean.counts.get("outliers_flagged", clean.counts.get("outliers", 0))
     if n_out:
-        out.append(Finding("outliers", "info", n_out,
-                           f"{fmt_count(n_out)} order(s) above {fmt_money_short(clean.outlier_threshold, currency)} are "
-                           "wholesale-size outliers: flagged (is_outlier), not dropped."))
+        out.append(Finding("outliers", "info", n_out, "outliers",
+                           {"threshold": clean.outlier_threshold, "setting": "cleaning.outlier_z"}))
     return out
-
-
-def no_amount_sentence() -> str:
-    """What the audit does without an amount (the notebook says it; each later notebook says
-    which of its own money sections it skips)."""
-    from helpers.report import NO_AMOUNT
-
-    return (f"{NO_AMOUNT}: revenue, refund totals, zero-amount and size-outlier checks are skipped (an unknown "
-            "amount is not a zero one, so no order is dropped for it); orders and customers are counted as usual.")
 
 
 def island_findings(matches: pd.DataFrame, data: Dataset) -> list[Finding]:
@@ -733,13 +713,11 @@ def island_findings(matches: pd.DataFrame, data: Dataset) -> list[Finding]:
     out = []
     for src in data.sources.get("orders", []):
         if "status" not in src.spec.columns and "status" not in src.spec.constants:
-            out.append(Finding(f"no_status.{src.spec.name}", "info", 0,
-                               f"{src.location.rsplit('/', 1)[-1]}: no status column is mapped: cancelled orders "
-                               "cannot be left out, and refunds are recognised only by a negative amount."))
+            out.append(Finding(f"no_status.{src.spec.name}", "info", 0, "no_status",
+                               {"file": src.location.rsplit("/", 1)[-1]}))
     for kind in ("customers", "interactions", "campaigns"):
         if not data.has(kind):
-            out.append(Finding(f"missing_table.{kind}", "info", 0,
-                               f"no {kind} table in this brand's params: the sections that need it are skipped."))
+            out.append(Finding(f"missing_table.{kind}", "info", 0, "missing_table", {"table": kind}))
     for rec in matches.itertuples():
         unmatched = rec.rows - rec.matched_rows
         if not unmatched:
@@ -749,38 +727,26 @@ def island_findings(matches: pd.DataFrame, data: Dataset) -> list[Finding]:
             severity = "fail" if low else "warn"
         else:  # contacts with people who never bought are normal, unless they are most of them
             severity = "warn" if low else "info"
-        below = (f" — below readiness.min_customer_match = {100 * threshold:.0f} %; check that both tables spell "
-                 "ids alike, or lower the threshold if the CRM export is known to be partial") if low else ""
-        out.append(Finding(f"match.{rec._1.split(' ')[0]}.{rec.to.replace(' ', '_')}", severity, unmatched,
-                           f"{rec._1} → {rec.to}: {100 * rec.match_rate:.1f} % of rows match; {fmt_count(unmatched)} "
-                           f"row(s) from {fmt_count(rec.unmatched_ids)} customer id(s) have no match{below}."))
+        out.append(Finding(f"match.{rec._1.split(' ')[0]}.{rec.to.replace(' ', '_')}", severity, unmatched, "match",
+                           {"table": rec._1.split(" ")[0], "target": rec.to.replace(" ", "_"),
+                            "rate": float(rec.match_rate), "unmatched_ids": int(rec.unmatched_ids), "low": bool(low),
+                            "required": threshold, "setting": "readiness.min_customer_match"}))
     return out
 
 
 def readiness_findings(ready: dict) -> list[Finding]:
     severity = {"ready": "info", "usable with caution": "warn", "not ready": "fail"}[ready["verdict"]]
-    reasons = "; ".join(ready["reasons"]) or "enough repeat customers and history"
-    return [Finding("readiness", severity, ready["repeat_customers"],
-                    f"readiness for lifecycle and CLV models: {ready['verdict']} — {fmt_count(ready['customers'])} "
-                    f"customers, {fmt_count(ready['repeat_customers'])} ({100 * ready['repeat_share']:.1f} %) bought on "
-                    f"two or more days, {fmt_count(ready['history_days'])} days of history ({reasons}).")]
+    return [Finding("readiness", severity, ready["repeat_customers"], "readiness",
+                    {**ready, "setting": "readiness.min_repeat_customers, readiness.min_history_days"})]
 
 
-def findings_frame(findings: list[Finding]) -> pd.DataFrame:
-    frame = pd.DataFrame([f.as_dict() for f in findings], columns=["check", "severity", "rows", "message"])
-    order = frame["severity"].map(SEVERITY_ORDER).fillna(0)
-    return frame.assign(_o=-order).sort_values("_o", kind="stable").drop(columns="_o").reset_index(drop=True)
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    """Most severe first, in the order found within a severity."""
+    return sorted(findings, key=lambda f: -SEVERITY_ORDER.get(f.severity, 0))
 
 
-def fmt_count(n) -> str:
-    return f"{int(n):,}"
-
-
-def fmt_money_short(x, currency: str) -> str:
-    x = float(x)
-    if abs(x) >= 1e6:
-        return f"{x / 1e6:,.2f}M {currency}"
-    return f"{x:,.0f} {currency}" if abs(x) >= 100 else f"{x:,.2f} {currency}"
+def finding_counts(findings: list[Finding]) -> dict[str, int]:
+    return {s: sum(f.severity == s for f in findings) for s in ("fail", "warn", "info")}
 
 
 # ---------------------------------------------------------------- tables for the report
@@ -885,8 +851,10 @@ def clean_summary(clean: CleanResult, ready: dict) -> dict:
     }
 
 
-def audit_metrics(status: str, summary: dict, clean: CleanResult, findings: list[Finding], ready: dict) -> dict:
-    """The audit's stable metric names (metrics.json → "audit")."""
+def audit_metrics(status: str, summary: dict, clean: CleanResult, findings: list[Finding], ready: dict,
+                  messages: list[str]) -> dict:
+    """The audit's stable metric names (metrics.json → "audit"); ``messages``: each finding's
+    sentence (English, from helpers.text.audit), stored beside its check for readers of the file."""
     return {
         "status": status,
         **summary,
@@ -894,22 +862,12 @@ def audit_metrics(status: str, summary: dict, clean: CleanResult, findings: list
         "readiness": ready["verdict"],
         "repeat_customers": ready["repeat_customers"],
         "history_days": ready["history_days"],
-        "findings": [f.as_dict() for f in findings],
+        "findings": [{**f.as_dict(), "message": m} for f, m in zip(findings, messages, strict=True)],
     }
 
 
-def verdict_sentence(status: str, summary: dict, findings: list[Finding], currency: str) -> str:
-    counts = {s: sum(f.severity == s for f in findings) for s in ("fail", "warn", "info")}
-    word = {"pass": "**PASS** — the data can be used as it is",
-            "warn": "**WARN** — usable, but check the warnings before relying on the figures they touch",
-            "fail": "**FAIL** — fix the failures before trusting the later notebooks"}[status]
-    if summary["revenue_clean"] is None:
-        return (f"{word}. {counts['fail']} failure(s), {counts['warn']} warning(s), {counts['info']} note(s). "
-                f"From {summary['rows_raw']:,} raw rows the clean data keeps {summary['orders_clean']:,} orders by "
-                f"{summary['customers_clean']:,} customers (no amount: no revenue figure).")
-    kept = share(summary["revenue_clean"], summary["revenue_raw"])
-    return (f"{word}. {counts['fail']} failure(s), {counts['warn']} warning(s), {counts['info']} note(s). "
-            f"From {summary['rows_raw']:,} raw rows ({fmt_money_short(summary['revenue_raw'], currency)}) the clean "
-            f"data keeps {summary['orders_clean']:,} orders by {summary['customers_clean']:,} customers, "
-            f"{fmt_money_short(summary['revenue_clean'], currency)} net of refunds ({100 * kept:.1f} % of raw "
-            f"revenue).")
+def findings_detail(findings: list[Finding]) -> pd.DataFrame:
+    """The findings for the analyst: check name, severity, rows and the params setting behind a
+    threshold (most severe first)."""
+    return pd.DataFrame([{**f.as_dict(), "setting": f.values.get("setting", "")} for f in sort_findings(findings)],
+                        columns=["check", "severity", "rows", "setting"])

@@ -111,27 +111,31 @@ def test_readiness_verdicts(tiny):
     ready = audit.readiness(clean.orders, FEB_END, tiny.params)
     assert ready["customers"] == 2 and ready["repeat_customers"] == 1
     assert ready["verdict"] == "not ready"
+    assert ready["reasons"] == ["few_repeat", "short_history"]
     assert audit.readiness_findings(ready)[0].severity == "fail"
 
 
 def test_findings_and_status(tiny):
     clean = audit.clean_orders(tiny, FEB_END)
-    findings = audit.cleaning_findings(clean, "CNY")
+    findings = audit.cleaning_findings(clean)
     by_check = {f.check: f for f in findings}
     assert by_check["exact_duplicates"].rows == 1 and by_check["exact_duplicates"].severity == "warn"
     assert by_check["guest_orders"].severity == "warn"  # 1 of 7 orders: above 5 %
     # 3 of the 9 rows are broken (unparseable A8, duplicate A2, zero-amount A5): above the 20 % allowed
     faulty = by_check["faulty_share"]
     assert faulty.severity == "fail" and faulty.rows == 3
-    assert "33.3 % of the order rows (3 of 9)" in faulty.message and "cleaning.max_faulty_share = 20 %" in faulty.message
+    assert (faulty.values["faulty"], faulty.values["rows_in"], faulty.values["allowed"]) == (3, 9, 0.2)
     assert audit.overall_status(findings) == "fail"
     lenient = audit.CleanResult(**{**clean.__dict__, "max_faulty_share": 0.5})
-    assert audit.overall_status(audit.cleaning_findings(lenient, "CNY")) == "warn"
+    assert audit.overall_status(audit.cleaning_findings(lenient)) == "warn"
     assert audit.overall_status([]) == "pass"
     failures = audit.parse_failures(tiny)
     assert failures[["column", "raw column", "rows", "examples"]].values.tolist() == [["amount", "amount", 1, "'N/A'"]]
-    text = audit.source_findings(audit.profile_sources(tiny), failures, {}, 0)[0].message
-    assert "orders.csv" in text and "amount" in text and "'N/A'" in text
+    found = audit.source_findings(audit.profile_sources(tiny), failures, {}, 0)[0]
+    assert found.values == {"file": "orders.csv", "raw_column": "amount", "column": "amount", "value_type": "money",
+                            "examples": "'N/A'"}
+    assert [f.severity for f in audit.sort_findings(findings)][0] == "fail"
+    assert audit.finding_counts(findings) == {s: sum(f.severity == s for f in findings) for s in ("fail", "warn", "info")}
 
 
 # ---------------------------------------------------------------- the real bundled data

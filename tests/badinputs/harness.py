@@ -10,6 +10,7 @@ import pandas as pd
 
 from helpers import audit, config, sources
 from helpers.report import open_run
+from helpers.text import audit as audit_words
 
 
 @dataclass
@@ -50,12 +51,12 @@ def run_audit(params_path: Path, period: str = "latest", run_dir: Path | None = 
     daily = audit.daily_volume(run.data, run.period_end)
     findings += audit.gap_findings(audit.find_gaps(daily))
     clean = run.clean
-    findings += audit.cleaning_findings(clean, run.currency)
+    findings += audit.cleaning_findings(clean)
     matches = audit.key_match(run.data, clean.orders)
     findings += audit.island_findings(matches, run.data)
     ready = audit.readiness(clean.orders, run.period_end, run.params)
     findings += audit.readiness_findings(ready)
     status = audit.overall_status(findings)
-    return AuditOutcome(period=run.period, status=status, findings=audit.findings_frame(findings),
+    return AuditOutcome(period=run.period, status=status, findings=audit_words.findings_frame(findings, audit_words.english(run.fmt)),
                         steps=clean.steps, summary=audit.clean_summary(clean, ready), failures=failures,
                         matches=matches, notes=notes)
