@@ -51,18 +51,16 @@ import pandas as pd
 from helpers import budget, config
 from helpers.budget import expected_profit, gross_profit, marginal_gross, optimize, rule_of_thumb  # noqa: F401 (the public API)
 from helpers.config import Params, Tiers
-from helpers.report import fmt_int, fmt_pct
-from helpers.report import fmt_money as _fmt_money
 
 TIERS = ("high", "potential", "general", "low")
+# The tier in the CRM lists' reason column (a data file for the CRM operator, in English); the
+# pages name tiers through the message catalogue (helpers.text.tiers).
 TIER_LABELS = {"high": "high value", "potential": "potential", "general": "general", "low": "low value"}
 STAGES = ("new", "active", "returning", "dormant", "churned")
 ACTIONS = ("vip_service", "growth_offer", "routine_offer", "automated_winback", "no_contact")
 CONTACT_ACTIONS = ACTIONS[:-1]
-ACTION_LABELS = {"vip_service": "VIP service", "growth_offer": "growth offer", "routine_offer": "routine offer",
-                 "automated_winback": "automated win-back", "no_contact": "no contact"}
-SUPPRESSIONS = {"opted_out": "opted out", "complaint": "open complaint", "recent_contact": "contacted recently",
-                "not_in_crm": "not in the CRM customer table"}
+# Why a customer is not contacted, first that applies (plan "suppressed"; words: helpers.text.tiers).
+SUPPRESSIONS = ("opted_out", "complaint", "recent_contact", "not_in_crm")
 NEEDED = {
     "02": ("lifecycle", ("stage", "revenue", "orders")),
     "04": ("CLV", ("clv", "clv_low", "clv_high", "p_alive", "expected_purchases_30")),
@@ -72,12 +70,6 @@ EXPORT_COLUMNS = ("customer_id", "action", "channel", "offer", "offer_value", "c
 OWN_COLUMNS = ("tier", "action")  # what this notebook adds to data/customers.parquet
 RESPONSE_FILE = "data/campaign_response.json"
 PLAN_FILE = "tiers_plan.parquet"
-
-
-def fmt_money(x, currency: str = "", digits: int = 0) -> str:
-    """Money in a sentence; a value that rounds to zero never shows as -0."""
-    x = float(x)
-    return _fmt_money(0.0 if round(x, digits) == 0 else x, currency, digits)
 
 
 class MissingInputsError(RuntimeError):
@@ -180,26 +172,6 @@ def typical_order_value(customers: pd.DataFrame) -> float:
     return float(aov.median()) if len(aov) else 0.0
 
 
-def tier_rule_sentence(frame: pd.DataFrame, cfg: Tiers, margin: float, currency: str) -> str:
-    """How the tiers were cut, with the CLV values the cuts fell on."""
-    high = frame.loc[frame["tier"] == "high", "clv"]
-    low = frame.loc[frame["tier"] == "low", "clv"]
-    if cfg.method == "quantile":
-        cut = (f"the top {fmt_pct(cfg.high_share, 0)} of customers by predicted CLV are high value"
-               + (f" (CLV at least {fmt_money(high.min(), currency)})" if len(high) else "")
-               + f", the bottom {fmt_pct(cfg.low_share, 0)} are low value"
-               + (f" (CLV at most {fmt_money(low.max(), currency, 2)})" if len(low) else ""))
-    else:
-        cut = (f"customers with predicted CLV of at least {fmt_money(cfg.high_threshold, currency)} are high value, "
-               f"those below {fmt_money(cfg.low_threshold, currency)} low value")
-    missing = int(frame["clv"].isna().sum())
-    return (f"Tier rule (params `tiers`): {cut}; in between, customers whose predicted CLV is at least "
-            f"{cfg.potential_ratio:g}x the gross profit they have made so far (past revenue, at least one typical "
-            f"order of {fmt_money(typical_order_value(frame), currency)}, x margin {fmt_pct(margin, 0)}) are potential, "
-            "the rest general."
-            + (f" {fmt_int(missing)} customers without a CLV prediction count as CLV 0." if missing else ""))
-
-
 def tier_summary(frame: pd.DataFrame) -> pd.DataFrame:
     """Per tier: customers, predicted CLV (with the sum of the per-customer interval bounds),
     shares of CLV and past revenue, mean P(alive) and the stage mix."""
@@ -227,33 +199,9 @@ def tier_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def _share(col: pd.Series) -> pd.Series:
     total = col.sum()
     return col / total if total else col * 0.0
-
-
-def tier_table(summary: pd.DataFrame, currency: str):
-    """The per-tier summary formatted for the report."""
-    cols = {"customers": "customers", "customer_share": "share of customers", "clv": f"predicted CLV ({currency})",
-            "clv_share": "share of CLV", "revenue": f"past revenue ({currency})", "revenue_share": "share of past revenue",
-            "p_alive": "mean P(alive)"}
-    table = summary.rename(columns=cols)
-    table.index = [TIER_LABELS[t] for t in table.index]
-    table.index.name = "tier"
-    # Summing per-customer percentile bounds does not give the interval of a tier's total (it is
-    # wider): label it as an outer bound.
-    bound = f"outer bound of CLV ({currency})"
-    table[bound] = [f"{a:,.0f} – {b:,.0f}" for a, b in zip(summary["clv_low"], summary["clv_high"], strict=True)]
-    stage_cols = [c for c in table.columns if c.startswith("stage: ")]
-    keep = [*cols.values(), bound, *stage_cols]
-    fmt = {c: "{:.1%}" for c in ("share of customers", "share of CLV", "share of past revenue", *stage_cols)}
-    fmt.update({"customers": "{:,.0f}", f"predicted CLV ({currency})": "{:,.0f}", f"past revenue ({currency})": "{:,.0f}",
-                "mean P(alive)": "{:.2f}"})
-    return table[keep].style.format(fmt, na_rep="–")
 
 
 def concentration(frame: pd.DataFrame) -> dict:
@@ -273,55 +221,23 @@ def concentration(frame: pd.DataFrame) -> dict:
     return out
 
 
-def clv_reliability_sentence(clv_metrics: dict | None) -> str:
-    """Notebook 04's verdict on the CLV the tiers and contact values rest on, when it is not
-    'validated' ('' otherwise, or when notebook 04 gave none): its first flagged reason."""
-    clv_metrics = clv_metrics or {}
-    verdict = clv_metrics.get("reliability")
-    if verdict not in ("caution", "unreliable"):
-        return ""
-    reasons = list(clv_metrics.get("reliability_reasons") or [])
-    # not opening with bold: say() then shows it as its own bullet under the illustrative label
-    lead = ("The CLV behind this page is **unreliable** (notebook 04's checks)" if verdict == "unreliable"
-            else "Read the tiers with **caution**: notebook 04's checks flag the CLV behind them")
-    first = f": {reasons[0]}" if reasons else "."
-    more = f" Notebook 04 gives {len(reasons) - 1} more reason{'s' if len(reasons) > 2 else ''}." if len(reasons) > 1 else ""
-    return f"{lead}{first}{more} The tiers, the value of a contact and the budget split inherit its error."
+def tier_cuts(frame: pd.DataFrame) -> dict:
+    """What the tier rule fell on: the lowest predicted CLV in the high tier and the highest in
+    the low tier (None when the tier is empty), the customers without a CLV (counted as 0) and
+    the typical order value the upside is judged against."""
+    high = frame.loc[frame["tier"] == "high", "clv"]
+    low = frame.loc[frame["tier"] == "low", "clv"]
+    return {"high_min": float(high.min()) if len(high) else None, "low_max": float(low.max()) if len(low) else None,
+            "missing": int(frame["clv"].isna().sum()), "typical_order": typical_order_value(frame)}
 
 
-def tier_findings(summary: pd.DataFrame, conc: dict, currency: str) -> list[str]:
-    s = summary
-    high, pot = s.loc["high"], s.loc["potential"]
-    out = [
-        f"Value is concentrated: the top 10 % of customers hold {fmt_pct(conc['top_10_share'])} of predicted CLV "
-        f"and the top 20 % hold {fmt_pct(conc['top_20_share'])} (Gini {conc['gini']:.2f}).",
-        f"The high-value tier ({fmt_int(high.customers)} customers, {fmt_pct(high.customer_share)}) holds "
-        f"{fmt_pct(high.clv_share)} of predicted CLV ({fmt_money(high.clv, currency)}; the sum of "
-        f"per-customer bounds, an outer bound wider than the total's own interval, is "
-        f"{fmt_money(high.clv_low, currency)} to {fmt_money(high.clv_high, currency)}) against "
-        f"{fmt_pct(high.revenue_share)} of past revenue; its mean P(alive) is {high.p_alive:.2f}.",
-    ]
-    if pot.customers:
-        out.append(f"{fmt_int(pot.customers)} customers are potential: {fmt_pct(pot.clv_share)} of predicted CLV from "
-                   f"{fmt_pct(pot.revenue_share)} of past revenue, the group whose future is large compared with their "
-                   f"past; their most common stage is {_top_stage(s, 'potential')}.")
-    else:
-        middle = s.attrs.get("middle_band_max_upside", float("nan"))
-        out.append("No customer meets the potential rule (`tiers.potential_ratio`) in this period"
-                   + (f": between the high and low bands, the largest predicted CLV is {middle:.2g}x the profit "
-                      "made so far" if np.isfinite(middle) else "") + ".")
-    low = s.loc["low"]
-    out.append(f"The low-value tier ({fmt_int(low.customers)} customers) holds {fmt_pct(low.clv_share)} of predicted CLV; "
-               f"{fmt_pct(low.get('stage: churned', 0.0))} of it is already churned.")
-    return out
-
-
-def _top_stage(summary: pd.DataFrame, tier: str) -> str:
+def top_stage(summary: pd.DataFrame, tier: str) -> tuple[str, float] | None:
+    """The most common lifecycle stage of a tier and its share (None without a stage mix)."""
     stage_cols = [c for c in summary.columns if c.startswith("stage: ")]
     if not stage_cols:
-        return "unknown"
+        return None
     row = summary.loc[tier, stage_cols]
-    return f"{row.idxmax().removeprefix('stage: ')} ({fmt_pct(row.max())})"
+    return str(row.idxmax()).removeprefix("stage: "), float(row.max())
 
 
 # ---------------------------------------------------------------- contact history and suppressions
@@ -408,27 +324,6 @@ def _combine_per_customer(parts: list) -> pd.DataFrame:
     return stacked.group_by("customer_id").aggregate(**aggs).order_by("customer_id").to_pyarrow().to_pandas()
 
 
-def history_sentence(have: dict, cfg: Tiers) -> str:
-    """What the suppressions could use, in words."""
-    parts = []
-    parts.append("opt-outs from the CRM table" if have["opted_out"] else
-                 "no opt-out flag (the data has none: nobody is suppressed for opting out)")
-    if have["complaints"]:
-        parts.append(f"tickets {'not marked resolved' if have['resolved'] else '(any: the data has no resolved flag)'} "
-                     f"in the last {cfg.complaint_days} days")
-    else:
-        parts.append("no tickets (the data has none: nobody is suppressed for a complaint)")
-    sources = [s for s, ok in (("campaign contacts outside the control groups", have["campaigns"]),
-                               ("coupon reminders", have["reminders"])) if ok]
-    parts.append(f"{' and '.join(sources)} in the last {cfg.suppress_recent_days} days, and the "
-                 f"{cfg.frequency_cap_days}-day frequency cap from the last contact" if sources else
-                 f"no contact history (the data has none: only the {cfg.frequency_cap_days}-day frequency cap "
-                 "within the next period applies)")
-    if have["crm"]:
-        parts.append("customers missing from the CRM table (no contact details)")
-    return "Suppressions use " + "; ".join(parts) + "."
-
-
 # ---------------------------------------------------------------- playbook and contact plan
 
 
@@ -452,20 +347,6 @@ def playbook_frame(cfg: Tiers) -> pd.DataFrame:
                          "channel_cost": float(cfg.cost_per_contact[row["channel"]]) if contact else 0.0,
                          "rule": "playbook" if match else "no playbook row"})
     return pd.DataFrame(rows)
-
-
-def playbook_table(cfg: Tiers, currency: str) -> pd.DataFrame:
-    """Tier x stage -> action, for the report."""
-    pb = playbook_frame(cfg)
-    cell = pb.apply(lambda r: ACTION_LABELS[r.action] if r.action == "no_contact" else
-                    f"{ACTION_LABELS[r.action]} · {r.channel}" + (f" · {r.offer} ({r.offer_value:g} {currency})"
-                                                                 if r.offer_value else (f" · {r.offer}" if r.offer else "")),
-                    axis=1)
-    table = pb.assign(cell=cell).pivot(index="tier", columns="stage", values="cell").reindex(index=list(TIERS),
-                                                                                            columns=list(STAGES))
-    table.index = [TIER_LABELS[t] for t in table.index]
-    table.index.name = "tier"
-    return table
 
 
 def plan_contacts(frame: pd.DataFrame, history: pd.DataFrame, cfg: Tiers, *, period_end: pd.Timestamp,
@@ -530,18 +411,19 @@ def _positions(ids: pd.Series, keys: pd.Index) -> np.ndarray:
 
 
 def suppression_table(plan: pd.DataFrame) -> pd.DataFrame:
-    """Customers by the first suppression reason that applies: all customers, and those the
-    playbook would contact. The cap row counts customers not suppressed whose next allowed
+    """Customers by the first suppression reason that applies (index: SUPPRESSIONS, then
+    ``frequency_cap`` and ``contactable``): all customers, and those the playbook would contact
+    (``playbook_contacts``). The cap row counts customers not suppressed whose next allowed
     contact falls after the next period."""
     wanted = plan["action_planned"] != "no_contact"
     free = plan["suppressed"].eq("")
-    rows = [(SUPPRESSIONS[k], int(is_k.sum()), int((is_k & wanted).sum()))
+    rows = [(k, int(is_k.sum()), int((is_k & wanted).sum()))
             for k, is_k in ((k, plan["suppressed"].eq(k)) for k in SUPPRESSIONS)]
     capped = free & plan["allowed"].eq(0)
-    rows.append(("no contact fits in the next period (frequency cap)", int(capped.sum()), int((capped & wanted).sum())))
+    rows.append(("frequency_cap", int(capped.sum()), int((capped & wanted).sum())))
     rows.append(("contactable", int((free & ~capped).sum()), int((free & ~capped & wanted).sum())))
-    out = pd.DataFrame(rows, columns=["reason", "customers", "of whom the playbook would contact"]).set_index("reason")
-    out["share of customers"] = out["customers"] / max(len(plan), 1)
+    out = pd.DataFrame(rows, columns=["reason", "customers", "playbook_contacts"]).set_index("reason")
+    out["customer_share"] = out["customers"] / max(len(plan), 1)
     return out
 
 
@@ -591,29 +473,6 @@ def campaigns_closing(run, window_days: int) -> pd.DataFrame:
             .reset_index(drop=True))
 
 
-def loop_sentence(response: Response, closing: pd.DataFrame, next_label: str) -> str:
-    """Where this plan's response comes from in the loop of campaigns and plans, and which
-    campaign measured in this period feeds the next plan ('' when there is nothing to say)."""
-    parts = []
-    if response.kind == "measured":
-        parts.append(f"Closed loop: this plan uses the response notebook 06 measured for campaign {response.campaign_id!r} "
-                     f"in period {response.period}.")
-    control = closing["has_control"] if "has_control" in closing.columns else pd.Series(True, index=closing.index)
-    measured, blind = closing[control.to_numpy(dtype=bool)], closing[~control.to_numpy(dtype=bool)]
-    if len(measured):
-        names = _and([f"{r.campaign_id!r} (window closed {r.window_end:%Y-%m-%d})" for r in measured.itertuples()])
-        parts.append(f"Campaign{'s' if len(measured) > 1 else ''} {names} {'are' if len(measured) > 1 else 'is'} measured by "
-                     f"notebook 06 of this run (after this notebook); the run of period {next_label} plans with that response "
-                     "for the channel the campaign used.")
-    if len(blind):
-        names = _and([f"{r.campaign_id!r} (window closed {r.window_end:%Y-%m-%d})" for r in blind.itertuples()])
-        parts.append(f"Campaign{'s' if len(blind) > 1 else ''} {names} {'have' if len(blind) > 1 else 'has'} no control "
-                     "group: notebook 06 cannot measure a lift, so no measured response comes from "
-                     f"{'them' if len(blind) > 1 else 'it'} and the plan for {next_label} keeps the assumed response unless "
-                     "another campaign is measured.")
-    return " ".join(parts)
-
-
 # ---------------------------------------------------------------- measured or assumed response
 
 
@@ -621,7 +480,8 @@ def loop_sentence(response: Response, closing: pd.DataFrame, next_label: str) ->
 class Response:
     """Incremental repurchase probability per tier x channel at one contact per customer, with
     a range, and where it came from. A channel is measured only when a campaign used it; every
-    other channel keeps its assumed response (``source`` says which)."""
+    other channel keeps its assumed response (``source`` says which). Numbers and codes only:
+    :mod:`helpers.text.tiers` words them."""
 
     kind: str  # "measured" (at least one cell uses a measured lift) | "assumed"
     table: pd.DataFrame  # index (tier, channel): response, response_lo, response_hi, basis, source
@@ -631,35 +491,28 @@ class Response:
     channel: str = ""  # the channel the measured campaign used
     estimate: str = ""  # "covariate-adjusted" | "raw difference"
     window_days: int = 30
-    note: str = ""
+    band: float = 0.5  # the assumed response's range: -/+ this share (tiers.assumed_response_band)
+    by: str = ""  # what the measured lift was grouped by (tier, stage, segment, ...)
     path: str = ""
-    notes: list[str] = field(default_factory=list)
+    # why a response file was not used ("" = it was, or there was none): unreadable | no_channel |
+    # unused_channel, with the values its sentence names (period, campaign, channel, error)
+    fallback: str = ""
+    fallback_values: dict = field(default_factory=dict)
 
     def assumed_channels(self) -> list[str]:
         t = self.table
         return sorted(set(t.index.get_level_values("channel")[t["source"] == "assumed"]))
 
-    def sentence(self) -> str:
-        assumed = self.assumed_channels()
-        rest = (f" Channels no campaign has measured ({', '.join(assumed)}) keep the **assumed** response of params "
-                f"(`tiers.assumed_response` x `tiers.channel_response_factor`, range {self.note}); a lift is never "
-                "carried to a channel it was not measured on." if assumed else "")
-        if self.kind == "measured":
-            bases = sorted(set(self.table.loc[self.table["source"] == "measured", "basis"]))
-            return (f"The response of **{self.channel}** contacts is **measured**: the {self.estimate} lift of campaign "
-                    f"{self.campaign_id!r} (arm {self.arm!r}) as notebook 06 measured it in period {self.period} "
-                    f"(repurchase within {self.window_days} days, treatment vs control; {'; '.join(bases)}). Its range "
-                    "is the 95 % interval notebook 06 reported." + rest
-                    + (f" ({' '.join(self.notes)})" if self.notes else ""))
-        return ("The response is **assumed**, not measured: no earlier period of this brand has a measured campaign "
-                "lift for a channel this plan uses (notebook 06 writes one), so the figures come from params "
-                f"`tiers.assumed_response` (x `tiers.channel_response_factor` per channel). Assumptions carry no "
-                f"interval; the range shown is the assumption {self.note}. Treat the split as a what-if until a "
-                "campaign with a control group has been measured."
-                + (f" ({' '.join(self.notes)})" if self.notes else ""))
+    def measured_bases(self) -> list[str]:
+        """The basis codes of the measured cells (BASES), in a fixed order."""
+        return sorted(set(self.table.loc[self.table["source"] == "measured", "basis"]))
 
 
-def assumed_response(cfg: Tiers, window_days: int, notes: list[str] | None = None) -> Response:
+# How a cell's response was obtained (Response.table basis).
+BASES = ("assumed", "tier", "stage_mix", "overall")
+
+
+def assumed_response(cfg: Tiers, window_days: int, fallback: str = "", **fallback_values) -> Response:
     """Every tier x channel cell at its assumed response (tier's assumption x channel factor)."""
     b = cfg.assumed_response_band
     rows = {}
@@ -667,12 +520,12 @@ def assumed_response(cfg: Tiers, window_days: int, notes: list[str] | None = Non
         for ch in chans:
             r = cfg.assumed_response[tier] * cfg.channel_response_factor.get(ch, 1.0)
             rows[(tier, ch)] = {"response": r, "response_lo": r * (1 - b), "response_hi": r * (1 + b),
-                                "basis": "assumed (params)", "source": "assumed"}
+                                "basis": "assumed", "source": "assumed"}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table = table.reindex(columns=["response", "response_lo", "response_hi", "basis", "source"])
     table.index = pd.MultiIndex.from_tuples(list(rows), names=["tier", "channel"])
-    return Response("assumed", table, window_days=window_days,
-                    note=f"-/+ {fmt_pct(b, 0)} (`tiers.assumed_response_band`)", notes=notes or [])
+    return Response("assumed", table, window_days=window_days, band=b, fallback=fallback,
+                    fallback_values=fallback_values)
 
 
 def load_response(previous: tuple[str, Path] | None, plan: pd.DataFrame, cfg: Tiers, window_days: int = 30,
@@ -700,41 +553,36 @@ def load_response(previous: tuple[str, Path] | None, plan: pd.DataFrame, cfg: Ti
         if overall is None:
             raise ValueError("it holds no lift")
     except (OSError, ValueError, TypeError, AttributeError) as exc:
-        return assumed_response(cfg, window_days, [f"A campaign response file of period {period} was found but could "
-                                                    f"not be read ({exc}), so assumptions are used."])
-    label = f"campaign {campaign!r} of period {doc.get('period', period)}"
+        return assumed_response(cfg, window_days, "unreadable", period=period, error=str(exc))
+    measured_in = str(doc.get("period", period))
     channel = str(doc.get("channel") or (channels or {}).get((campaign, arm)) or "")
     if not channel:
-        return assumed_response(cfg, window_days, [
-            f"{label[0].upper() + label[1:]} has a measured lift, but the campaign table does not record its channel, "
-            "and a lift is not carried to a channel it was not measured on: assumptions are used."])
+        return assumed_response(cfg, window_days, "no_channel", campaign=campaign, period=measured_in)
     used = [t for t in TIERS if (t, channel) in base.table.index]
-    if not used:
-        return assumed_response(cfg, window_days, [
-            f"{label[0].upper() + label[1:]} measured {channel} contacts, a channel no tier of this plan uses "
-            "(`tiers.channels` / the playbook): assumptions are used."])
+    if not used:  # no tier of this plan uses it (tiers.channels / the playbook)
+        return assumed_response(cfg, window_days, "unused_channel", campaign=campaign, period=measured_in,
+                                channel=channel)
     by = str(doc.get("by", ""))
     table = base.table.copy()
     for tier in used:
         if tier in groups:
-            row = {**groups[tier], "basis": "measured for this tier"}
+            row = {**groups[tier], "basis": "tier"}
         elif by == "stage" and set(groups) & set(STAGES):
             mix = plan.loc[(plan["tier"] == tier) & plan["eligible"], "stage"].value_counts(normalize=True)
             if mix.empty:
                 mix = plan.loc[plan["tier"] == tier, "stage"].value_counts(normalize=True)
             parts = {k: sum(w * (groups.get(s) or overall)[k] for s, w in mix.items()) for k in
                      ("response", "response_lo", "response_hi")} if len(mix) else dict(overall)
-            row = {**parts, "basis": "measured by stage, weighted by the tier's stage mix"}
-        else:
-            what = f"by {by}" if by else "by group"
-            row = {**overall, "basis": f"overall lift (measured {what}, which does not map to tiers)"}
+            row = {**parts, "basis": "stage_mix"}
+        else:  # grouped by something that does not map to tiers: the overall lift
+            row = {**overall, "basis": "overall"}
         for k in ("response", "response_lo", "response_hi", "basis"):
             table.loc[(tier, channel), k] = row[k]
         table.loc[(tier, channel), "source"] = "measured"
     estimate = "covariate-adjusted" if overall.get("adjusted") else "raw difference"
     return Response("measured", table, campaign_id=campaign, arm=arm, period=str(doc.get("period", period)),
                     channel=channel, estimate=estimate, window_days=int(doc.get("window_days") or window_days),
-                    note=base.note, path=str(path))
+                    band=base.band, by=by, path=str(path))
 
 
 def _metrics_lift(path: Path, campaign: str, arm: str) -> dict:
@@ -868,55 +716,6 @@ def compare_splits(econ: pd.DataFrame, cfg: Tiers, cells: pd.DataFrame | None = 
     return budget.by_tier(cell_splits(econ, cfg) if cells is None else cells, list(TIERS), cfg.budget)
 
 
-def split_table(cells: pd.DataFrame, econ: pd.DataFrame, currency: str):
-    """The two splits side by side per tier x channel, with a total row, for the report."""
-    e = budget.cells(econ)
-    rows = cells.reindex(e.index)
-    table = pd.DataFrame({
-        "response from": e["source"],
-        "contactable customers": e["contactable"],
-        f"cost per contact ({currency})": e["cost_per_contact"],
-        f"value of an incremental purchase ({currency})": e["value"],
-        "response (lift per contact)": e["response"],
-        "response range": [f"{lo:+.1%} to {hi:+.1%}" for lo, hi in zip(e["response_lo"], e["response_hi"], strict=True)],
-        f"rule of thumb: spend ({currency})": rows["rule_spend"],
-        f"rule of thumb: profit range ({currency})": _ranges(rows, "rule"),
-        f"data-driven: spend ({currency})": rows["optimized_spend"],
-        f"data-driven: profit ({currency})": rows["optimized_profit"],
-        f"data-driven: profit range ({currency})": _ranges(rows, "optimized"),
-    })
-    table.index = pd.MultiIndex.from_tuples([(TIER_LABELS.get(t, t), ch) for t, ch in table.index], names=["tier", "channel"])
-    tot = rows.sum(numeric_only=True)
-    total = {c: np.nan for c in table.columns} | {
-        "response from": "", "response range": "",
-        f"rule of thumb: spend ({currency})": tot["rule_spend"],
-        f"rule of thumb: profit range ({currency})": _ranges(tot.to_frame().T, "rule")[0],
-        f"data-driven: spend ({currency})": tot["optimized_spend"],
-        f"data-driven: profit ({currency})": tot["optimized_profit"],
-        f"data-driven: profit range ({currency})": _ranges(tot.to_frame().T, "optimized")[0]}
-    table.loc[("total", ""), :] = pd.Series(total)
-    fmt = {c: "{:,.0f}" for c in table.columns if f"({currency})" in c and "range" not in c}
-    fmt[f"cost per contact ({currency})"] = "{:,.2f}"
-    fmt.update({"contactable customers": "{:,.0f}", "response (lift per contact)": "{:+.1%}"})
-    return table.style.format(fmt, na_rep="–")
-
-
-def _roi_phrase(roi: float, spend: float, currency: str) -> str:
-    """', ROI x %' for a sentence; on a spend too small to read one (budget.readable_roi), says so."""
-    if np.isfinite(roi):
-        return f", ROI {fmt_pct(0.0 if round(100 * roi) == 0 else roi, 0)}"
-    if spend > 0:
-        return f", ROI not read: {fmt_money(spend, currency, 2)} is too small a spend for a return per unit of money"
-    return ""
-
-
-def _ranges(rows: pd.DataFrame, name: str) -> list[str]:
-    def f(v) -> str:  # a value that rounds to zero never shows as -0
-        return f"{0.0 if round(float(v)) == 0 else float(v):,.0f}"
-    return [f"{f(m)} ({f(lo)} to {f(hi)})" for m, lo, hi in
-            zip(rows[f"{name}_profit"], rows[f"{name}_profit_lo"], rows[f"{name}_profit_hi"], strict=True)]
-
-
 def sensitivity(econ: pd.DataFrame, cfg: Tiers, multipliers=(0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4),
                 saturations=(0.25, 0.5, 1, 2, 4), retention=(0.0, 0.25, 0.5, 1.0)) -> pd.DataFrame:
     """How the answer moves with the assumptions: the response of every cell scaled by a
@@ -948,76 +747,61 @@ def sensitivity(econ: pd.DataFrame, cfg: Tiers, multipliers=(0.25, 0.5, 0.75, 1,
     return pd.DataFrame(rows)
 
 
-def split_findings(cmp: pd.DataFrame, econ: pd.DataFrame, sens: pd.DataFrame, cfg: Tiers, currency: str,
-                   response: Response | str = "assumed", cells: pd.DataFrame | None = None) -> list[str]:
-    kind = response if isinstance(response, str) else response.kind
+def split_facts(cmp: pd.DataFrame, econ: pd.DataFrame, sens: pd.DataFrame, cfg: Tiers,
+                cells: pd.DataFrame | None = None) -> dict:
+    """What the budget-split findings say, as numbers: the rule's unspent money, the funded
+    cells, the high tier's value of a purchase, the data-driven split's unspent money, the cells
+    left unfunded because even a first contact loses money (``losing``) or because the money
+    returns more elsewhere (``beaten``), the sensitivity's extremes and the split with no
+    retention effect. Money under 0.5 counts as none."""
     econ = budget.cells(econ)
     cells = budget.cell_splits(econ, cfg.budget, cfg.saturation, cfg.rule_of_thumb) if cells is None else cells
     tot = cmp.loc["total"]
-    total_budget = cfg.budget
-    out = []
-    rule_unspent = total_budget - tot.rule_spend
-    out.append(
-        f"The rule of thumb ({' / '.join(fmt_pct(cfg.rule_of_thumb[t], 0) for t in TIERS)}) of a "
-        f"{fmt_money(total_budget, currency)} budget, each tier's share spent through the channels its playbook gives, "
-        f"can spend {fmt_money(tot.rule_spend, currency)}"
-        + (f" ({fmt_money(rule_unspent, currency)} does not fit under the frequency cap in the tiers it is given to)"
-           if rule_unspent > 0.5 else "")
-        + f" and is expected to return {fmt_money(tot.rule_profit, currency)} of incremental profit (range "
-        f"{fmt_money(tot.rule_profit_lo, currency)} to {fmt_money(tot.rule_profit_hi, currency)} at the response's bounds)"
-        + _roi_phrase(tot.rule_roi, tot.rule_spend, currency) + ".")
-    out.append(
-        f"The data-driven split over tier x channel spends {fmt_money(tot.optimized_spend, currency)} for an expected "
-        f"{fmt_money(tot.optimized_profit, currency)} (range {fmt_money(tot.optimized_profit_lo, currency)} to "
-        f"{fmt_money(tot.optimized_profit_hi, currency)} at the response's bounds)"
-        + _roi_phrase(tot.optimized_roi, tot.optimized_spend, currency)
-        + f": {fmt_money(tot.optimized_profit - tot.rule_profit, currency)} more than the rule under the same assumptions.")
     funded = cells[cells["optimized_spend"] >= 0.5]
-    if len(funded):
-        parts = [f"{TIER_LABELS[t]} by {ch} {fmt_money(s, currency)} ({econ.loc[(t, ch), 'source']})"
-                 for (t, ch), s in funded["optimized_spend"].items()]
-        out.append("Where the money goes: " + "; ".join(parts) + ".")
+    out = {"rule_unspent": float(cfg.budget - tot.rule_spend), "optimized_unspent": float(cfg.budget - tot.optimized_spend),
+           "funded": [(t, ch, float(money), str(econ.loc[(t, ch), "source"]))
+                      for (t, ch), money in funded["optimized_spend"].items()],
+           "high": None, "retention_none": None}
     high = econ.xs("high", level="tier") if "high" in econ.index.get_level_values(0) else econ.iloc[:0]
     if len(high) and "order_profit" in high:
         h = high.iloc[0]
-        share = cmp.loc["high", "optimized_spend"] / total_budget if total_budget else 0.0
-        out.append(
-            f"An incremental purchase by a high-value customer is worth {fmt_money(h.value, currency)} on average: "
-            f"{fmt_money(h.order_profit, currency)} of margin on the order and {fmt_money(h.value - h.order_profit, currency)} "
-            f"of future value kept (their mean at-risk value {fmt_money(h.at_risk, currency)} x retention effect "
-            f"{cfg.retention_effect:g}); the data-driven split gives the tier {fmt_money(cmp.loc['high', 'optimized_spend'], currency)} "
-            f"({fmt_pct(share)} of the budget).")
-    if total_budget - tot.optimized_spend > 0.5:
-        out.append(f"It leaves {fmt_money(total_budget - tot.optimized_spend, currency)} unspent: beyond that, another "
-                   "contact is expected to return less than it costs, or every contactable customer has as many contacts "
-                   "as the frequency cap allows.")
+        out["high"] = {"value": float(h.value), "order_profit": float(h.order_profit), "at_risk": float(h.at_risk),
+                       "spend": float(cmp.loc["high", "optimized_spend"]),
+                       "share": float(cmp.loc["high", "optimized_spend"] / cfg.budget) if cfg.budget else 0.0}
     skipped = [(t, ch) for (t, ch) in econ.index if econ.loc[(t, ch), "contactable"] > 0
                and cells.loc[(t, ch), "optimized_spend"] < 0.5]
     first = pd.Series(budget.marginal_gross(np.zeros(len(econ)), *budget.arrays(econ)[:3], cfg.saturation), index=econ.index)
-    losing = [f"{TIER_LABELS[t]} by {ch}" for t, ch in skipped if first[(t, ch)] < 1]
-    beaten = [f"{TIER_LABELS[t]} by {ch}" for t, ch in skipped if first[(t, ch)] >= 1]
-    if losing:
-        out.append(f"Even the first contact costs more than it returns for {_and(losing)}: no money goes there.")
-    if beaten:
-        out.append(f"{_and(beaten)[0].upper() + _and(beaten)[1:]} would pay for the first contacts, but the same money "
-                   "(or the same customers' contact slots) returns more elsewhere, so the data-driven split gives "
-                   f"{'them' if len(beaten) > 1 else 'it'} nothing at this budget.")
+    out["losing"] = [(t, ch) for t, ch in skipped if first[(t, ch)] < 1]
+    out["beaten"] = [(t, ch) for t, ch in skipped if first[(t, ch)] >= 1]
     resp = sens[(sens["parameter"] == "response")].groupby(["value", "split"])["profit"].sum().unstack()
-    lo_v, hi_v = resp.index.min(), resp.index.max()
-    out.append(
-        f"Sensitivity: with every response at {lo_v:g}x the "
-        f"{'measured or assumed one' if kind == 'measured' else 'assumption'} the data-driven split expects "
-        f"{fmt_money(resp.loc[lo_v, 'data-driven'], currency)} and the rule {fmt_money(resp.loc[lo_v, 'rule of thumb'], currency)}; "
-        f"at {hi_v:g}x, {fmt_money(resp.loc[hi_v, 'data-driven'], currency)} and "
-        f"{fmt_money(resp.loc[hi_v, 'rule of thumb'], currency)}.")
+    lo, hi = resp.index.min(), resp.index.max()
+    out["sensitivity"] = {"lo": float(lo), "hi": float(hi), "lo_optimized": float(resp.loc[lo, "data-driven"]),
+                          "lo_rule": float(resp.loc[lo, "rule of thumb"]), "hi_optimized": float(resp.loc[hi, "data-driven"]),
+                          "hi_rule": float(resp.loc[hi, "rule of thumb"])}
     ret = sens[(sens["parameter"] == "retention") & (sens["split"] == "data-driven")]
     if len(ret):
         none = ret[ret["value"] == ret["value"].min()]
-        high_none = float(none.loc[none["tier"] == "high", "spend"].sum())
-        out.append(f"If a contact kept none of the at-risk future value (retention effect {ret['value'].min():g}: only "
-                   f"the purchase counts), the data-driven split would expect {fmt_money(none['profit'].sum(), currency)} "
-                   f"and give the high-value tier {fmt_money(high_none, currency)}.")
+        out["retention_none"] = {"effect": float(ret["value"].min()), "profit": float(none["profit"].sum()),
+                                 "high_spend": float(none.loc[none["tier"] == "high", "spend"].sum())}
     return out
+
+
+def largest_move(cmp: pd.DataFrame) -> tuple[str, float, float] | None:
+    """The tier whose spend moves most from the rule of thumb to the data-driven split, with both
+    spends (None when no tier moves by 0.5 or more: the splits agree)."""
+    moves = cmp.loc[list(TIERS), "optimized_spend"] - cmp.loc[list(TIERS), "rule_spend"]
+    big = moves.abs().idxmax()
+    if abs(moves[big]) < 0.5:
+        return None
+    return str(big), float(cmp.loc[big, "rule_spend"]), float(cmp.loc[big, "optimized_spend"])
+
+
+def reached_by_action(plan: pd.DataFrame) -> dict[str, dict]:
+    """Per contact action with anyone on its list: customers reached and their budget."""
+    reached = _rows(plan, plan["contacts"] > 0, ["action", "budget"])
+    return {a: {"customers": int((reached["action"] == a).sum()),
+                "budget": float(reached.loc[reached["action"] == a, "budget"].sum())}
+            for a in CONTACT_ACTIONS if (reached["action"] == a).any()}
 
 
 # ---------------------------------------------------------------- confidence in the tiers
@@ -1061,19 +845,6 @@ def tier_confidence(frame: pd.DataFrame, cfg: Tiers, margin: float) -> pd.DataFr
 def _midpoint(a, b) -> float:
     vals = [float(v) for v in (a, b) if pd.notna(v)]
     return float(np.mean(vals)) if vals else float("nan")
-
-
-def confidence_sentence(conf: pd.DataFrame, currency: str) -> str:
-    tot = conf.loc["total"]
-    if not tot.customers:
-        return ""
-    parts = [f"{TIER_LABELS[t]} {fmt_int(conf.loc[t, 'uncertain'])} of {fmt_int(conf.loc[t, 'customers'])}"
-             for t in TIERS if conf.loc[t, "customers"]]
-    return (f"Confidence in the tiers: {fmt_int(tot.uncertain)} customers ({fmt_pct(tot.share)}) have a CLV interval "
-            f"(notebook 04's, from the uncertainty of the fitted model) that reaches across a tier boundary (high-value "
-            f"cut {fmt_money(conf.attrs['high_cut'], currency)}, low-value cut {fmt_money(conf.attrs['low_cut'], currency, 2)}, "
-            f"or the potential ratio): {'; '.join(parts)}. Their tier could be one step higher or lower; the rest are "
-            "placed with confidence.")
 
 
 # ---------------------------------------------------------------- customers in the lists
@@ -1282,58 +1053,20 @@ def _rows(plan: pd.DataFrame, mask: pd.Series, columns: list[str]) -> pd.DataFra
     return plan.loc[mask, columns]
 
 
-def action_table(plan: pd.DataFrame, currency: str):
-    """Per action: customers, contacts, budget, cost per customer, channel(s), and the customers
-    the playbook wanted but the money or a suppression left out."""
-    wanted = _rows(plan, plan["action_planned"] != "no_contact",
-                   ["action_planned", "channel", "tier", "suppressed", "contacts", "budget"])
-    rows = []
-    for action in CONTACT_ACTIONS:
-        w = wanted[wanted["action_planned"] == action]
-        c = w[w["contacts"] > 0]
-        if not len(w):
-            continue
-        rows.append({"action": ACTION_LABELS[action], "channel": ", ".join(sorted(set(w["channel"]))),
-                     "tiers": ", ".join(TIER_LABELS[t] for t in TIERS if (w["tier"] == t).any()),
-                     "playbook customers": len(w), "suppressed": int((w["suppressed"] != "").sum()),
-                     "reached": len(c), "contacts": int(c["contacts"].sum()),
-                     f"budget ({currency})": float(c["budget"].sum()),
-                     f"per customer reached ({currency})": float(c["budget"].sum() / len(c)) if len(c) else np.nan})
-    table = pd.DataFrame(rows).set_index("action")
-    fmt = {c: "{:,.0f}" for c in ("playbook customers", "suppressed", "reached", "contacts")}
-    fmt[f"budget ({currency})"] = "{:,.0f}"
-    fmt[f"per customer reached ({currency})"] = "{:,.2f}"
-    return table.style.format(fmt, na_rep="–")
-
-
-def action_findings(plan: pd.DataFrame, exports: pd.DataFrame, cfg: Tiers, currency: str, next_label: str) -> list[str]:
+def action_facts(plan: pd.DataFrame, exports: pd.DataFrame) -> dict:
+    """What the contact-list findings say, as numbers: customers, contacts and budget reached;
+    per suppression reason the customers (all of them) and how many the playbook would have
+    contacted; the contactable customers left without a contact; whether the lists are drafts."""
     wanted = _rows(plan, plan["action_planned"] != "no_contact", ["suppressed", "contacts"])
     reached = _rows(plan, plan["contacts"] > 0, ["contacts", "budget"])
-    sup = wanted["suppressed"].value_counts()
-    out = [f"The lists for {next_label} reach {fmt_int(len(reached))} customers with {fmt_int(reached['contacts'].sum())} "
-           f"contacts for {fmt_money(reached['budget'].sum(), currency)} (the {cfg.export_split.replace('_', ' ')} split; "
-           f"at most one contact per customer every {cfg.frequency_cap_days} days)."]
-    for action in CONTACT_ACTIONS:
-        row = exports[exports["action"] == action]
-        if len(row) and row["customers"].iloc[0]:
-            r = row.iloc[0]
-            out.append(f"{ACTION_LABELS[action][0].upper() + ACTION_LABELS[action][1:]}: {fmt_int(r.customers)} customers, {fmt_int(r.contacts)} contacts, "
-                       f"{fmt_money(r.budget, currency)} (`{r.file}`).")
     every = plan["suppressed"].value_counts()
-    parts = [f"{fmt_int(every[k])} {SUPPRESSIONS[k]}" for k in SUPPRESSIONS if every.get(k, 0)]
-    if parts:
-        out.append(f"Suppressed before any money was assigned (first reason that applies): {', '.join(parts)}; "
-                   f"{fmt_int(sup.drop('', errors='ignore').sum())} of them "
-                   f"({fmt_pct(sup.drop('', errors='ignore').sum() / max(len(wanted), 1))} of the customers the playbook "
-                   f"would contact) would otherwise be on a list. All are in `{exports['file'].iloc[-1]}`.")
-    if exports["file"].str.startswith(f"exports/{DRAFT_PREFIX}").any():
-        out.append(f"The lists are **drafts** (`exports/{DRAFT_PREFIX}*.csv`): the plan rests on default business "
-                   "assumptions; set them in the brand's params before importing any list into the CRM.")
-    unfunded = wanted[(wanted["suppressed"] == "") & (wanted["contacts"] == 0)]
-    if len(unfunded):
-        out.append(f"{fmt_int(len(unfunded))} contactable customers get no contact in {next_label}: their tier's money "
-                   "went to customers of higher predicted CLV first, or the split gives their tier (or their channel) none.")
-    return out
+    would = int((wanted["suppressed"] != "").sum())
+    return {"customers": len(reached), "contacts": int(reached["contacts"].sum()), "budget": float(reached["budget"].sum()),
+            "suppressed": {k: int(every.get(k, 0)) for k in SUPPRESSIONS if every.get(k, 0)},
+            "suppressed_total": int((plan["suppressed"] != "").sum()),
+            "suppressed_wanted": would, "suppressed_wanted_share": would / max(len(wanted), 1),
+            "unfunded": int(((wanted["suppressed"] == "") & (wanted["contacts"] == 0)).sum()),
+            "draft": bool(exports["file"].str.startswith(f"exports/{DRAFT_PREFIX}").any())}
 
 
 # ---------------------------------------------------------------- metrics
@@ -1418,48 +1151,6 @@ def plan_columns(plan: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def conclusions(summary: pd.DataFrame, conc: dict, cmp: pd.DataFrame, econ: pd.DataFrame, response: Response,
-                plan: pd.DataFrame, cfg: Tiers, currency: str, next_label: str, illustrative: str = "") -> list[str]:
-    """The notebook's findings in four or five sentences, from the numbers."""
-    tot = cmp.loc["total"]
-    high = summary.loc["high"]
-    out = [illustrative] if illustrative else []
-    out.append(f"- **Concentration.** {fmt_pct(high.customer_share)} of customers (the high-value tier) hold "
-               f"{fmt_pct(high.clv_share)} of predicted CLV; the top 20 % hold {fmt_pct(conc['top_20_share'])}.")
-    moves = (cmp.loc[list(TIERS), "optimized_spend"] - cmp.loc[list(TIERS), "rule_spend"])
-    big = moves.abs().idxmax()
-    rule = " / ".join(f"{100 * cfg.rule_of_thumb[t]:g}" for t in TIERS)
-    head = (f"- **Split.** With the {'measured (where a campaign measured it) and assumed' if response.kind == 'measured' else 'assumed'} "
-            f"response, the data-driven split over tier x channel expects {fmt_money(tot.optimized_profit, currency)} of "
-            f"incremental profit (range {fmt_money(tot.optimized_profit_lo, currency)} to "
-            f"{fmt_money(tot.optimized_profit_hi, currency)}) against {fmt_money(tot.rule_profit, currency)} "
-            f"({fmt_money(tot.rule_profit_lo, currency)} to {fmt_money(tot.rule_profit_hi, currency)}) for the {rule} % rule")
-    share = cmp.loc["high", "optimized_spend"] / cfg.budget if cfg.budget else 0.0
-    tail = f"; the high-value tier gets {fmt_money(cmp.loc['high', 'optimized_spend'], currency)} ({fmt_pct(share)} of the budget)."
-    if abs(moves[big]) < 0.5:
-        out.append(head + "; the two splits agree" + tail)
-    else:
-        out.append(head + f"; the largest change is the {TIER_LABELS[big]} tier ({fmt_money(cmp.loc[big, 'rule_spend'], currency)} → "
-                   f"{fmt_money(cmp.loc[big, 'optimized_spend'], currency)})" + tail)
-    reached = _rows(plan, plan["contacts"] > 0, ["action", "budget"])
-    parts = [f"{ACTION_LABELS[a]} {fmt_int((reached['action'] == a).sum())} customers / "
-             f"{fmt_money(reached.loc[reached['action'] == a, 'budget'].sum(), currency)}"
-             for a in CONTACT_ACTIONS if (reached["action"] == a).any()]
-    out.append(f"- **Actions for {next_label}.** " + ("; ".join(parts) if parts else "nobody is contacted")
-               + f" (total {fmt_money(reached['budget'].sum(), currency)} of {fmt_money(cfg.budget, currency)}); "
-               f"{fmt_int((plan['suppressed'] != '').sum())} customers are suppressed.")
-    if response.kind == "assumed":
-        out.append("- **Caveat.** The response is an assumption, not a measurement: run a campaign with a control group "
-                   "(notebook 06) to replace it; the sensitivity chart shows how far the answer depends on it.")
-    else:
-        assumed = response.assumed_channels()
-        out.append(f"- **Where the response comes from.** {response.channel} contacts: campaign {response.campaign_id} "
-                   f"(arm {response.arm}), measured by notebook 06 in {response.period} ({response.estimate}); its interval "
-                   "is carried into the profit ranges above."
-                   + (f" {_and(assumed)} never measured: assumed (params), labelled so in the table." if assumed else ""))
-    return out
-
-
 # ---------------------------------------------------------------- brands without money
 # A brand whose orders carry no amount has no CLV in money: customers are ranked by the purchases
 # notebook 04 expects in the next 365 days instead, and the budget split and the contact lists
@@ -1508,33 +1199,6 @@ def purchase_tier_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def purchase_tier_table(summary: pd.DataFrame):
-    table = summary.rename(columns={"customer_share": "share of customers", "expected_purchases":
-                                    "expected purchases, next 365 days", "expected_share": "share of expected purchases",
-                                    "past_purchase_days": "past purchase days", "p_alive": "mean P(alive)"})
-    table.index = [TIER_LABELS[t] for t in table.index]
-    table.index.name = "tier"
-    pct = [c for c in table.columns if c.startswith(("share", "stage: "))]
-    fmt = {**{c: "{:.1%}" for c in pct}, "customers": "{:,.0f}", "expected purchases, next 365 days": "{:,.1f}",
-           "past purchase days": "{:,.0f}", "mean P(alive)": "{:.2f}"}
-    return table.style.format(fmt, na_rep="–")
-
-
-def purchase_tier_findings(summary: pd.DataFrame, cfg: Tiers) -> list[str]:
-    high, pot = summary.loc["high"], summary.loc["potential"]
-    out = [f"Tier rule (params `tiers`, ranked by expected purchases in the next 365 days since the orders carry no "
-           f"amount): the top {fmt_pct(cfg.high_share, 0)} of customers are high value, the bottom "
-           f"{fmt_pct(cfg.low_share, 0)} low value; in between, customers expecting at least {cfg.potential_ratio:g}x "
-           "the purchase days they have made so far are potential, the rest general."
-           + (" (`tiers.method: absolute` thresholds are CLV amounts and are not applied.)" if cfg.method == "absolute" else ""),
-           f"The high-value tier ({fmt_int(high.customers)} customers, {fmt_pct(high.customer_share)}) is expected to "
-           f"make {fmt_pct(high.expected_share)} of the next 365 days' purchases ({high.expected_purchases:,.0f}); its "
-           f"mean P(alive) is {high.p_alive:.2f}."]
-    if pot.customers:
-        out.append(f"{fmt_int(pot.customers)} customers are potential: {fmt_pct(pot.expected_share)} of expected purchases.")
-    return out
-
-
 def purchase_tier_metrics(summary: pd.DataFrame, cfg: Tiers, plan_period: str) -> dict:
     """The tiers section of metrics.json without money: no budget, CLV or revenue figure (null)."""
     return {"has_amount": False, "ranked_by": "expected_purchases_365", "plan_period": plan_period,
@@ -1556,23 +1220,6 @@ def ranked(clv_metrics: dict | None) -> bool:
     return not (clv_metrics or {}).get("skipped")
 
 
-def no_model_note(clv_metrics: dict | None) -> str:
-    """Said first on the page when notebook 04 fitted no purchase model ('' otherwise)."""
-    if ranked(clv_metrics):
-        return ""
-    return ("**No tiers, no budget split, no contact lists.** Notebook 04 could not fit a purchase model, so no "
-            "customer has a predicted CLV or expected purchases to be ranked by: tiers (section 1), the budget split "
-            "(section 2) and the contact lists with their budget (section 3) are skipped rather than built on an "
-            "invented value, and no tier is written to data/customers.parquet. Instead, section 1 shows the customers "
-            "by lifecycle stage (notebook 02: days since the last purchase, which needs no model), the grouping this "
-            f"data supports for choosing whom to contact. Notebook 04's reason: {clv_metrics['skipped']}")
-
-
-def skipped_section(what: str) -> str:
-    """One line where a section is skipped for want of a purchase model."""
-    return f"Skipped: {what} — notebook 04 fitted no purchase model (see the top of this page)."
-
-
 def stage_summary(customers: pd.DataFrame) -> pd.DataFrame:
     """Per lifecycle stage (notebook 02): customers, their share, past orders and past revenue
     (null without an amount) with its share. Observed figures only: nothing is predicted."""
@@ -1587,23 +1234,6 @@ def stage_summary(customers: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def stage_table(summary: pd.DataFrame, currency: str, has_amount: bool):
-    table = summary.rename(columns={"customer_share": "share of customers", "past_orders": "past orders",
-                                    "past_revenue": f"past revenue ({currency})", "revenue_share": "share of past revenue"})
-    if not has_amount:
-        table = table.drop(columns=[f"past revenue ({currency})", "share of past revenue"])
-    fmt = {"customers": "{:,.0f}", "share of customers": "{:.1%}", "past orders": "{:,.0f}",
-           f"past revenue ({currency})": "{:,.0f}", "share of past revenue": "{:.1%}"}
-    return table.style.format({k: v for k, v in fmt.items() if k in table.columns}, na_rep="–")
-
-
-def stage_findings(summary: pd.DataFrame) -> list[str]:
-    total = int(summary["customers"].sum())
-    parts = ", ".join(f"{fmt_int(r.customers)} {stage} ({fmt_pct(r.customer_share)})" for stage, r in summary.iterrows())
-    return [f"The {fmt_int(total)} customers by lifecycle stage at the period end: {parts}. These are observed "
-            "figures (days since the last purchase), not predictions."]
-
-
 def no_model_metrics(summary: pd.DataFrame, clv_metrics: dict | None, has_amount: bool, plan_period: str) -> dict:
     """The tiers section of metrics.json without a purchase model: no tier, budget or profit (null)."""
     return {"has_amount": has_amount, "ranked_by": None, "skipped": "notebook 04 fitted no purchase model: "
@@ -1612,9 +1242,3 @@ def no_model_metrics(summary: pd.DataFrame, clv_metrics: dict | None, has_amount
             "counts": None, "clv_share": None, "revenue_share": None, "budget": None, "expected_profit": None,
             "roi": None}
 
-
-def no_model_conclusions(next_label: str) -> list[str]:
-    return [f"- **No contact plan for {next_label}:** without a purchase model there is no value of a contact to "
-            "split a budget by. Choose contacts by lifecycle stage (section 1) and run the campaign with a random "
-            "control group: notebook 06 measures its lift without any CLV, and the tiers return once notebook 04 can "
-            "fit a purchase model."]

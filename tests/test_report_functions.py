@@ -17,6 +17,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from helpers import clv, drivers, tiers_plots  # noqa: E402
+from helpers.text import Text  # noqa: E402
+from helpers.text.formats import Formats  # noqa: E402
 from helpers.tiers import TIERS  # noqa: E402
 
 
@@ -293,8 +295,21 @@ def test_unadjusted_beyond_follow_up_is_nan():
 # ================================================================ tiers_plots
 
 
+EUR = Formats(Text("en"), "EUR")
+
+
 def _texts(ax):
     return ax.get_title(), ax.get_xlabel(), ax.get_ylabel()
+
+
+def test_tiers_charts_speak_chinese():
+    plan = pd.DataFrame({"action_planned": ["vip_service", "automated_winback"], "contacts": [1, 1],
+                         "suppressed": ["", ""], "budget": [30.0, 12000.0]})
+    fig = tiers_plots.actions(plan, Formats(Text("zh"), "CNY"), "2025-07")
+    who, cost = fig.axes
+    assert fig._suptitle.get_text() == "2025年7月触达名单：各动作的客户数与预算"
+    assert [t.get_text() for t in who.get_yticklabels()] == ["VIP服务", "自动召回"]
+    assert cost.get_xlabel() == "预算（CNY）" and [t.get_text() for t in cost.texts] == [" ¥30.00", " ¥1.2万"]
 
 
 def test_value_concentration_draws_cumulative_shares_and_stage_mix():
@@ -302,21 +317,24 @@ def test_value_concentration_draws_cumulative_shares_and_stage_mix():
                           "revenue": [30.0, 10.0, 40.0, 20.0], "tier": ["general", "high", "low", "potential"]})
     summary = pd.DataFrame({"customers": [1, 1, 1, 1], "stage: new": [0.25, 0.5, 1.0, 0.0],
                             "stage: active": [0.75, 0.5, 0.0, 1.0]}, index=list(TIERS))
-    fig = tiers_plots.value_concentration(frame, summary, "EUR", "Value")
+    fig = tiers_plots.value_concentration(frame, summary, EUR, "Tea", "2025-06")
     left, right = fig.axes[0], fig.axes[1]
-    assert fig._suptitle.get_text() == "Value"
-    assert _texts(left) == ("How concentrated is value?", "customers, ranked by predicted CLV (cumulative %)",
-                            "cumulative share (%)")
+    assert fig._suptitle.get_text() == "Tea: predicted value by tier, June 2025"
+    assert _texts(left) == ("How concentrated is value?", "customers, ranked by predicted value (cumulative share)",
+                            "cumulative share of the total")
     lines = left.get_lines()
     assert len(lines) == 4  # predicted CLV, past revenue, equal shares, the high tier's marker
     # ranked by clv_rank: clv 50, 30, 15, 5 (total 100) -> cumulative 0, 50, 80, 95, 100 %
     # revenue in that order 10, 20, 30, 40 (total 100) -> 0, 10, 30, 60, 100 %; x = 0, 25, 50, 75, 100 %
-    assert lines[0].get_label() == "predicted CLV"
+    assert lines[0].get_label() == "predicted value"
     assert list(lines[0].get_xdata()) == pytest.approx([0, 25, 50, 75, 100])
     assert list(lines[0].get_ydata()) == pytest.approx([0, 50, 80, 95, 100])
     assert list(lines[1].get_ydata()) == pytest.approx([0, 10, 30, 60, 100])
     assert list(lines[3].get_xdata()) == pytest.approx([25, 25])  # 1 of 4 customers is high value
-    assert _texts(right) == ("Lifecycle stage mix of each tier", "customers of the tier by lifecycle stage (%)", "")
+    assert _texts(right) == ("Lifecycle stage mix of each tier", "customers of the tier by lifecycle stage", "")
+    # the legends sit below the axes, clear of the lines and bars
+    for ax in (left, right):
+        assert ax.get_legend().get_bbox_to_anchor().y0 < ax.get_window_extent().y0
     bars = right.patches
     assert len(bars) == 8  # 2 stages x 4 tiers
     assert [b.get_width() for b in bars] == pytest.approx([25, 50, 100, 0, 75, 50, 0, 100])
@@ -335,11 +353,11 @@ def _splits():
 
 
 def test_budget_split_bars_per_tier():
-    fig = tiers_plots.budget_split(_splits(), "EUR", "Split")
+    fig = tiers_plots.budget_split(_splits(), EUR, 1000.0)
     spend, profit = fig.axes[0], fig.axes[1]
-    assert fig._suptitle.get_text() == "Split"
+    assert fig._suptitle.get_text() == "Rule of thumb vs data-driven split of a EUR 1,000 budget"
     assert _texts(spend) == ("Where the budget goes", "", "spend (EUR)")
-    assert [t.get_text() for t in spend.get_xticklabels()] == ["high value", "potential", "general", "low value"]
+    assert [t.get_text() for t in spend.get_xticklabels()] == ["High value", "Potential", "General", "Low value"]
     assert len(spend.patches) == 12  # rule budget, rule spend, data-driven x 4 tiers
     assert [b.get_height() for b in spend.patches[8:]] == [500.0, 250.0, 200.0, 50.0]
     assert _texts(profit) == ("Expected incremental profit (bars: range of the response)", "",
@@ -351,7 +369,7 @@ def test_budget_split_bars_per_tier():
 def test_budget_split_stacks_channels():
     idx = pd.MultiIndex.from_product([list(TIERS), ["email", "sms"]], names=["tier", "channel"])
     cells = pd.DataFrame({"optimized_spend": [300.0, 200.0, 250.0, 0.0, 100.0, 100.0, 50.0, 0.0]}, index=idx)
-    fig = tiers_plots.budget_split(_splits(), "EUR", "Split", cells=cells)
+    fig = tiers_plots.budget_split(_splits(), EUR, 1000.0, cells=cells)
     spend = fig.axes[0]
     assert len(spend.patches) == 16  # 8 rule bars + 2 channels x 4 tiers
     sms = spend.patches[12:]
@@ -372,13 +390,13 @@ def test_sensitivity_lines_and_stack():
                                  "profit": v * (i + 1) * (1 if split == "rule of thumb" else 2),
                                  "spend": 100.0 * v + i})
     sens = pd.DataFrame(rows)
-    fig = tiers_plots.sensitivity(sens, "EUR", "Sensitivity", "measured")
+    fig = tiers_plots.sensitivity(sens, EUR, "measured")
     resp, stack, sat = fig.axes
-    assert fig._suptitle.get_text() == "Sensitivity"
+    assert fig._suptitle.get_text() == "Sensitivity of the budget split to its assumptions"
     assert _texts(resp) == ("Profit if the response is smaller or larger", "response as a multiple of the measured one",
                             "expected incremental profit (EUR)")
     assert _texts(sat) == ("Profit if extra contacts saturate faster or slower",
-                           "saturation k (higher = a 2nd contact adds less)", "expected incremental profit (EUR)")
+                           "saturation (higher = a second contact adds less)", "expected incremental profit (EUR)")
     assert _texts(stack) == ("Data-driven split as the response moves", "response as a multiple of the measured one",
                              "data-driven spend (EUR)")
     # response: two split lines, the zero line, the marker at 1
@@ -394,7 +412,7 @@ def test_sensitivity_lines_and_stack():
 def test_sensitivity_assumed_response_label():
     rows = [{"parameter": p, "value": v, "split": "data-driven", "tier": t, "profit": 1.0, "spend": 1.0}
             for p in ("response", "saturation") for v in (0.5, 1.0) for t in TIERS]
-    fig = tiers_plots.sensitivity(pd.DataFrame(rows), "USD", "S", "assumed")
+    fig = tiers_plots.sensitivity(pd.DataFrame(rows), Formats(Text("en"), "USD"), "assumed")
     assert fig.axes[0].get_xlabel() == "response as a multiple of the assumed one"
     assert len(fig.axes[0].get_lines()) == 3  # only the data-driven split, zero line, marker at 1
 
@@ -407,13 +425,13 @@ def test_actions_counts_and_budget_per_action():
         "suppressed":     ["", "", "opted_out", "", "", ""],
         "budget":         [30.0, 0.0, 0.0, 2.5, 0.0, 999.0],
     })
-    fig = tiers_plots.actions(plan, "EUR", "Contacts")
+    fig = tiers_plots.actions(plan, EUR, "2025-07")
     who, cost = fig.axes
-    assert fig._suptitle.get_text() == "Contacts"
+    assert fig._suptitle.get_text() == "Contact lists for July 2025: customers and budget per action"
     assert _texts(who) == ("Who is reached", "customers the playbook assigns to the action", "")
     assert _texts(cost) == ("At what cost", "budget (EUR)", "")
     # actions present, in playbook order: VIP service, automated win-back (no_contact is not drawn)
-    assert [t.get_text() for t in who.get_yticklabels()] == ["VIP service", "automated win-back"]
+    assert [t.get_text() for t in who.get_yticklabels()] == ["VIP service", "Automated win-back"]
     # per action: on the list (contacts > 0), not funded (no contacts, not suppressed), suppressed
     #   VIP: 1, 1, 1; win-back: 1, 1, 0
     assert len(who.patches) == 6
