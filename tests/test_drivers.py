@@ -643,6 +643,8 @@ def test_a_brand_where_nobody_bought_twice():
     import matplotlib.pyplot as plt
 
     from helpers import drivers_plots
+    from helpers.text import Text
+    from helpers.text.formats import Formats
 
     jf, events, customers, avail, _ = simulate(n=400, seed=15, rate=1e-9)
     data = drivers.assemble(jf, events, customers, avail, cfg())
@@ -651,7 +653,7 @@ def test_a_brand_where_nobody_bought_twice():
     assert drivers.effects_findings(None, data)[0].startswith("No customer of the model bought a second time")
     steps = drivers.funnel(data.frame, 90)
     assert steps.loc[0, ["conversion_n", "conversion_n_low", "conversion_n_high"]].tolist() == [0.0, 0.0, 0.0]
-    plt.close(drivers_plots.funnel(steps, 90, title="nobody came back"))
+    plt.close(drivers_plots.funnel(steps, 90, Formats(Text("en")), "nobody came back"))
 
 
 def test_too_early_to_estimate_effects_is_said_not_extrapolated():
@@ -678,6 +680,8 @@ def test_one_decision_rule_for_the_sentence_the_table_and_the_chart():
 
     matplotlib.use("Agg")
     from helpers import drivers_plots
+    from helpers.text import Text
+    from helpers.text.formats import Formats
 
     data = build(simulate(n=1500, seed=21, betas={"slow_delivery": -0.3, "first_order_coupon": 0.25,
                                                      "no_second_coupon_reminder": -0.2}))
@@ -708,7 +712,7 @@ def test_one_decision_rule_for_the_sentence_the_table_and_the_chart():
         if not r.significant and r.action is not None:
             assert f"*{r.label}* ({drivers._range(r.ci_low, r.ci_high, signed=True)} points)" in text
 
-    fig = drivers_plots.effects_forest(eff, "test")
+    fig = drivers_plots.effects_forest(eff, Formats(Text("zh")))
     ax = fig.axes[0]
     drawn = eff.table.iloc[::-1]
     bars = [line for line in ax.lines if len(line.get_xdata()) == 2 and line.get_linewidth() == 2]

@@ -301,3 +301,40 @@ def test_recorded_sentence():
         "factors), every driver family measured.")
     assert words.recorded_sentence({**section, "not_measured": {"service": "x", "channel": "y"}}, ZH) == (
         "已记录在 metrics.json 中：3个复购路径环节的转化率、2个因素的影响（考虑全部因素后有1个明确）、未测量：服务响应、渠道便利。")
+
+
+# ------------------------------------------------------------------ charts
+
+
+def test_charts_speak_the_run_language():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from helpers import drivers_plots, plots
+
+    plots.set_theme("zh")  # the CJK font, as open_run sets it for a Chinese run
+    fig = drivers_plots.funnel(steps_frame(), 90, ZH, "示例茶")
+    left, right = fig.axes
+    assert fig._suptitle.get_text() == "示例茶：复购路径"
+    assert [x.get_text() for x in left.get_xticklabels()] == ["首单", "第2单", "第3单", "第4单及以后"]
+    assert [y.get_text() for y in right.get_yticklabels()] == ["首单 → 第2单", "第2单 → 第3单", "第3单 → 第4单及以后"]
+    assert [x.get_text() for x in right.get_legend().get_texts()] == ["截至目前已下下一单", "90天内（考虑仍在等待的客户，95%区间）"]
+    assert "28.0%" in [x.get_text() for x in right.texts]
+    plt.close(fig)
+    fig = drivers_plots.cohort_heatmap(cohorts_frame().assign(step="x"), 90, EN)
+    ax = fig.axes[0]
+    assert [y.get_text() for y in ax.get_yticklabels()] == ["January 2025", "February 2025", "March 2025"]
+    assert "too few yet" in [x.get_text() for x in ax.texts]
+    plt.close(fig)
+    fig = drivers_plots.effects_forest(effects(REMINDER, SLOW, EAST), EN)
+    ax = fig.axes[0]
+    assert [y.get_text() for y in ax.get_yticklabels()] == [
+        "Region: East (compared with North)", "First order delivered slowly (≥ 5 days)",
+        "Never reminded of the second-order coupon"]
+    assert ax.get_xlabel() == ("change in the chance of a second purchase within 90 days (percentage points; bars: "
+                               "95 % simultaneous (98.3 % each, 3 factors) interval)")
+    assert [x.get_text() for x in ax.get_legend().get_texts()] == [
+        "who the customer is", "marketing touches", "channel convenience", "hollow: interval includes zero (not clear)"]
+    plt.close(fig)
