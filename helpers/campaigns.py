@@ -70,9 +70,9 @@ from scipy.spatial import cKDTree
 from helpers import config
 from helpers.audit import money_sum
 from helpers.config import Campaigns, Params
-from helpers.report import fmt_int, fmt_money, fmt_pct
 
-Z95 = float(stats.norm.ppf(0.975))
+LEVEL = 0.95  # the level of every interval the notebook reports
+Z95 = float(stats.norm.ppf(0.5 + LEVEL / 2))
 RESPONSE_FILE = "campaign_response.json"
 OUTCOMES_FILE = "campaign_outcomes.parquet"
 
@@ -196,18 +196,20 @@ def srm_test(observed: dict[str, int], shares: dict[str, float]) -> dict:
 
 def designed_shares(arms: pd.DataFrame) -> tuple[dict[str, float] | None, str]:
     """The designed split of one campaign from its arms' ``designed_share`` (per-row share of the
-    row's own arm, or the treatment share written on every row of a two-arm campaign)."""
+    row's own arm, or the treatment share written on every row of a two-arm campaign), and how it
+    was read: 'as_recorded', 'treatment_share' (the control has the rest), 'rescaled' (the shares
+    did not sum to 1) or 'not_recorded' (None: the split cannot be checked)."""
     values = arms.set_index("arm")["designed_share"]
     if values.isna().any():
-        return None, "no designed split is recorded (designed_share), so the split cannot be checked"
+        return None, "not_recorded"
     total = float(values.sum())
     if abs(total - 1) < 0.02:
-        return values.to_dict(), "designed shares as recorded"
+        return values.to_dict(), "as_recorded"
     if len(values) == 2 and values.nunique() == 1 and (arms["role"] == "control").sum() == 1:
         share = float(values.iloc[0])
         return ({a: (1 - share if r == "control" else share) for a, r in zip(arms["arm"], arms["role"], strict=True)},
-                "the recorded share is the treatment share; the control has the rest")
-    return (values / total).to_dict(), f"recorded shares sum to {total:.2f}; rescaled to 1"
+                "treatment_share")
+    return (values / total).to_dict(), "rescaled"
 
 
 def holm(pvalues) -> np.ndarray:
@@ -421,8 +423,9 @@ class Study:
     outcomes: dict[str, pd.DataFrame] = field(default_factory=dict)  # customer level, per campaign read
     pools: dict[str, pd.DataFrame] = field(default_factory=dict)  # observational comparison pools
     dimensions: dict[str, str] = field(default_factory=dict)  # subgroup column -> description
-    notes: list[str] = field(default_factory=list)  # data issues worth a sentence
-    profit_basis: str = ""
+    notes: list[tuple[str, dict]] = field(default_factory=list)  # data issues worth a sentence: (kind, figures)
+    sources: dict[str, str] = field(default_factory=dict)  # subgroup column -> period of the earlier run it comes from
+    profit_basis: str = ""  # 'margin_column', 'cost_column' or 'business_margin' (profit_expression)
     profit_at_business_margin: bool = False  # no margin or cost column: profit rests on params business.margin
     has_discount: bool = False  # the orders record discounts: the offer's cost can be counted
     thresholds: tuple[int, int] | None = None  # (active_days, churn_days) for stage at contact
@@ -584,7 +587,7 @@ def campaign_overview(contacts: ir.Table, params: Params, period: str, period_en
             status = READ_EARLIER if str(cid) in earlier else NOT_READ
         else:
             status = READ if has_control else OBSERVATIONAL
-        shares, share_note = designed_shares(a) if has_control or len(a) > 1 else (None, "one arm only")
+        shares, share_note = designed_shares(a) if has_control or len(a) > 1 else (None, "one_arm")
         srm = srm_test(dict(zip(a["arm"], a["n"], strict=True)), shares) if shares and len(a) > 1 else None
         treated = a[a["role"] == "treatment"]
         rows.append({
@@ -611,8 +614,8 @@ def campaign_overview(contacts: ir.Table, params: Params, period: str, period_en
 
 
 def profit_expression(orders: ir.Table, params: Params) -> tuple[ir.Value, str, float, bool]:
-    """Profit of an order: the margin column, else amount - cost, else amount x business margin;
-    with the share of an order's discount that this profit already carries (a margin or a cost
+    """Profit of an order: the margin column, else amount - cost, else amount x business margin
+    (the basis: 'margin_column', 'cost_column', 'business_margin'); with the share of an order's discount that this profit already carries (a margin or a cost
     column: profit of the amount paid, all of it; the business margin: only that share, since
     the goods cost the same with or without a discount) and whether any order records a discount."""
     rate = params.business.margin
@@ -620,13 +623,10 @@ def profit_expression(orders: ir.Table, params: Params) -> tuple[ir.Value, str, 
                               d=orders.discount.count(where=orders.discount != 0)).execute()
     discounts = bool(int(counts["d"].iloc[0] or 0))
     if int(counts["m"].iloc[0]):
-        return (orders.margin.fill_null(orders.amount * rate),
-                "the orders' margin column (business margin where missing)", 1.0, discounts)
+        return orders.margin.fill_null(orders.amount * rate), "margin_column", 1.0, discounts
     if int(counts["c"].iloc[0]):
-        return ((orders.amount - orders.cost).fill_null(orders.amount * rate),
-                "amount minus the orders' cost column (business margin where missing)", 1.0, discounts)
-    return (orders.amount * rate, f"revenue x the business margin of {fmt_pct(rate, 0)} (no cost or margin column)",
-            rate, discounts)
+        return (orders.amount - orders.cost).fill_null(orders.amount * rate), "cost_column", 1.0, discounts
+    return orders.amount * rate, "business_margin", rate, discounts
 
 
 def _window_aggregates(keys: ir.Table, orders: ir.Table, refunds: ir.Table, profit, cfg: Campaigns,
@@ -797,11 +797,9 @@ def build_study(data, orders: ir.Table, refunds: ir.Table, params: Params, perio
     cfg = params.campaigns
     rows, counts = valid_contacts(data, period_end, cfg)
     if counts["bad"]:
-        study.notes.append(f"{fmt_int(counts['bad'])} of {fmt_int(counts['rows'])} contact rows lack a campaign, "
-                           "customer, group or a parseable contact time and are left out.")
+        study.notes.append(("unreadable_contacts", {"rows": counts["bad"], "of": counts["rows"]}))
     if counts["later"]:
-        study.notes.append(f"{fmt_int(counts['later'])} contact rows are dated after the period end and are not "
-                           "visible to this run.")
+        study.notes.append(("later_contacts", {"rows": counts["later"]}))
     rows = _temp(data.con, rows.select("campaign_id", "customer_id", "group", "role", "contact_ts", "cost",
                                        "designed_share", "channel", "offer", "segment"))
     # One row per campaign and customer, stored with its row number (_row): the engine's
@@ -815,8 +813,7 @@ def build_study(data, orders: ir.Table, refunds: ir.Table, params: Params, perio
         return study
     for row in study.overview.itertuples():
         if row.in_several_arms:
-            study.notes.append(f"{row.campaign_id}: {fmt_int(row.in_several_arms)} customers are recorded in more "
-                               "than one arm and are left out of its analysis.")
+            study.notes.append(("several_arms", {"campaign": row.campaign_id, "customers": row.in_several_arms}))
     read = study.ids(READ) + study.ids(OBSERVATIONAL)
     if not read:
         return study
@@ -858,6 +855,7 @@ def build_study(data, orders: ir.Table, refunds: ir.Table, params: Params, perio
         if "tier" in attrs.columns:
             df["tier"] = df["tier"].fillna("not in that run")
             dims["tier"] = DIMENSIONS["tier"].format(source=label)
+            study.sources["tier"] = label
     if df["segment"].notna().any():
         df["segment"] = df["segment"].fillna("not recorded")
         dims["segment"] = DIMENSIONS["segment"]
@@ -867,6 +865,7 @@ def build_study(data, orders: ir.Table, refunds: ir.Table, params: Params, perio
     if "rfm_earlier" in df.columns and df["rfm_earlier"].notna().any():
         df["rfm"] = df["rfm_earlier"].fillna("not in that run")
         dims["rfm"] = f"RFM segment at contact (notebook 02, run of {earlier[0]})"
+        study.sources["rfm"] = earlier[0]
     else:
         df["rfm"] = rfm_at_contact(df)
         dims["rfm"] = DIMENSIONS["rfm"] + " (recency split at the campaign's median, repeat vs one-time buyers)"
@@ -960,32 +959,20 @@ def cost_basis(df: pd.DataFrame, params: Params) -> dict[str, dict]:
     """Per campaign read: where its contact cost comes from. ``kind`` 'recorded' (the campaign
     file's cost column), 'per contact' (no cost recorded: ``tiers.cost_per_contact`` of its
     channel, ``rates``) or 'unknown' (``missing``: the channels without a cost per contact, None
-    for contacts without a channel); ``text`` says it in words, with the param or column that
-    would provide a missing cost."""
+    for contacts without a channel; ``several_channels``: the campaign used more than one)."""
     per_contact = params.tiers.cost_per_contact
     out = {}
     for cid, g in df[df["role"] != "control"].groupby("campaign_id", sort=False):
         if g["cost_known"].sum() > 0:
-            out[cid] = {"kind": "recorded", "text": "the campaign file's cost column"}
+            out[cid] = {"kind": "recorded"}
             continue
         channels = [None if not isinstance(c, str) else c for c in dict.fromkeys(g["channel"].tolist())]
         rates = {c: per_contact[c] for c in channels if c is not None and c in per_contact}
         missing = [c for c in channels if c is None or c not in per_contact]
         if not missing:
-            out[cid] = {"kind": "per contact", "rates": rates,
-                        "text": "no cost is recorded in the campaign file, so it is `tiers.cost_per_contact` of its "
-                                "channel (" + ", ".join(f"{c} {v:g} per contact" for c, v in rates.items()) + ")"}
+            out[cid] = {"kind": "per contact", "rates": rates}
             continue
-        named = [c for c in missing if c is not None]
-        why = []
-        if None in missing:
-            why.append("no channel is recorded for " + ("some of its contacts" if len(channels) > 1 else "its contacts")
-                       + " (map a `channel` column in the campaign source)")
-        if named:
-            why.append("`tiers.cost_per_contact` has no entry for its channel " + ", ".join(repr(c) for c in named))
-        out[cid] = {"kind": "unknown", "missing": missing,
-                    "text": "the campaign file has no cost (map a `cost` column in the campaign source) and "
-                            + " and ".join(why)}
+        out[cid] = {"kind": "unknown", "missing": missing, "several_channels": len(channels) > 1}
     return out
 
 
@@ -995,22 +982,6 @@ def from_run(run) -> Study:
 
 
 # ================================================================ tables the notebook shows
-
-
-def overview_table(study: Study) -> pd.DataFrame | None:
-    """One row per campaign visible to the run (None when there is none: nothing to show)."""
-    o = study.overview
-    if o.empty:
-        return None
-    out = pd.DataFrame({
-        "campaign": o["campaign_id"], "status": o["status"],
-        "contact": o["first_contact"].dt.strftime("%Y-%m-%d") + np.where(
-            o["first_contact"].dt.date != o["last_contact"].dt.date, " to " + o["last_contact"].dt.strftime("%Y-%m-%d"), ""),
-        "window closes": o["window_end"].dt.strftime("%Y-%m-%d"),
-        "customers": [fmt_int(n) for n in o["customers"]], "arms": o["arms"],
-        "channel": [_text(x) for x in o["channel"]], "offer": [_text(x) for x in o["offer"]],
-    })
-    return out.set_index("campaign")
 
 
 def split_table(study: Study) -> pd.DataFrame:
@@ -1081,36 +1052,6 @@ def balance_display(bal: pd.DataFrame, currency: str) -> pd.DataFrame:
         "p": [f"{p:.3g}" if _finite(p) else "" for p in bal["p"]],
         "balance": np.where(bal["imbalanced"], f"differs (|SMD| > {SMD_FLAG:g})", "balanced"),
     }).set_index(["campaign", "arm", "before the contact"])
-
-
-def balance_sentences(study: Study, bal: pd.DataFrame, lifts: pd.DataFrame) -> list[str]:
-    """What the balance table says, and what it does to the raw lift."""
-    if bal.empty:
-        return [section_skipped(study, "balance to check")]
-    out = []
-    for (cid, arm), g in bal.groupby(["campaign_id", "arm"], sort=False):
-        off = g[g["imbalanced"]]
-        if off.empty:
-            out.append(f"{cid} / {arm}: the arms were alike before the contact on all {len(g)} characteristics "
-                       f"(every standardised difference within ±{SMD_FLAG:g}), so the raw and the adjusted lifts should "
-                       "agree.")
-            continue
-        share = off["column"].str.startswith(("segment=", "no_earlier"))
-        items = "; ".join(
-            f"{r.characteristic} {(_f_pct(r.treatment) if s_ else _f_num(r.treatment, 2))} against "
-            f"{(_f_pct(r.control) if s_ else _f_num(r.control, 2))} (SMD {r.smd:+.2f}, p = {r.p:.2g})"
-            for r, s_ in zip(off.itertuples(), share, strict=True))
-        line = (f"{cid} / {arm}: {len(off)} of {len(g)} pre-contact characteristics differ between the arms by more "
-                f"than {SMD_FLAG:g} standard deviations — {items}.")
-        row = lifts[(lifts["campaign_id"] == cid) & (lifts["arm"] == arm)] if not lifts.empty else lifts
-        if len(row) and bool(row["srm_ok"].iloc[0]) and _finite(row["repurchase_adj"].iloc[0]):
-            raw, adj = float(row["repurchase_pp"].iloc[0]), float(row["repurchase_adj"].iloc[0])
-            line += (" A random split leaves differences like these now and then; they matter when they predict "
-                     f"buying. The raw difference in repurchase ({_pp(raw)}) mixes them with the campaign's effect; "
-                     f"adjusted for the pre-contact characteristics it is {_pp(adj)}, {abs(100 * (raw - adj)):.1f} pp "
-                     f"{'lower' if raw > adj else 'higher'}. The adjusted lift is the one reported and used below.")
-        out.append(line)
-    return out
 
 
 def arm_outcomes(study: Study) -> pd.DataFrame:
@@ -1501,20 +1442,6 @@ def subgroups(study: Study, lifts: pd.DataFrame) -> dict[tuple[str, str], pd.Dat
             for r in lifts[lifts["srm_ok"].astype(bool)].itertuples()}
 
 
-def dimension_sentences(study: Study) -> list[str]:
-    """Which pre-contact groups the lift is split by, and why tiers may be missing."""
-    if not study.readable():
-        return []
-    out = ["Groups are fixed before the contact: " + "; ".join(f"**{k}** = {v}" for k, v in study.dimensions.items()) + "."]
-    if "tier" not in study.dimensions:
-        first = study.overview.loc[study.overview["campaign_id"].isin(study.readable()), "first_contact"].min()
-        out.append(f"Value tiers at contact are not available: no earlier run of a period that ended before "
-                   f"{first:%Y-%m-%d} left a customer table with tiers. Tiers assigned at this period's end come after "
-                   "the campaign — a customer who bought because of it may have moved up a tier — so splitting by them "
-                   "would credit the campaign's effect to the tiers it moved people into; they are not used.")
-    return out
-
-
 def response_dimension(study: Study) -> tuple[str, str] | None:
     """(column, file 'by' value) for the per-tier response file: tier at contact, else the
     campaign file's segment, else lifecycle stage at contact."""
@@ -1574,16 +1501,6 @@ def write_response(run, payload: dict | None) -> Path | None:
     target = run.path("data", RESPONSE_FILE)
     target.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
     return target
-
-
-def response_sentence(study: Study, payload: dict | None) -> str:
-    if payload is None:
-        return ("No measured response is written this period (no campaign with a control group and a sound split was "
-                "read), so notebook 05 keeps its assumed response per tier next period.")
-    groups = ", ".join(f"{g} {_pp(v['repurchase_pp'])}" if v["repurchase_pp"] is not None else f"{g} (too few)"
-                       for g, v in payload["response"].items())
-    return (f"The measured response of {payload['campaign_id']} ({payload['arm']}) per {payload['by']} — {groups} — is "
-            f"written to data/{RESPONSE_FILE}; notebook 05 reads it next period instead of its assumed response.")
 
 
 def _num(x):
@@ -1786,142 +1703,25 @@ def campaign_metrics(study: Study, arms_out: pd.DataFrame, lifts: pd.DataFrame, 
     return out
 
 
-def _pp(x: float) -> str:
-    return f"{_f_num(100 * x, 1, True)} pp" if _finite(x) else "not estimated"
+# ================================================================ what the findings rest on
+# Numbers and labels the sentences of helpers.text.campaigns put into words: each call (raised,
+# paid, differs) is made here, from the estimates, and only worded there.
 
 
-def _ci_pp(lo: float, hi: float) -> str:
-    return f"95 % CI {_f_ci(lo, hi, 100, 1)} pp" if _finite(lo) and _finite(hi) else "no interval"
+def direction(lo, hi) -> str | None:
+    """'raised' when an interval lies above zero, 'lowered' when below, None when it includes zero."""
+    if _finite(lo) and lo > 0:
+        return "raised"
+    if _finite(hi) and hi < 0:
+        return "lowered"
+    return None
 
 
-def _ci_money(lo: float, hi: float, currency: str, digits: int = 1) -> str:
-    return f"95 % CI {_f_ci(lo, hi, 1, digits)} {currency}" if _finite(lo) and _finite(hi) else "no interval"
-
-
-def _text(x, missing: str = "not recorded") -> str:
-    """A label for prose or a table: ``missing`` for None / NaN (never 'None' or 'nan')."""
-    if x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA or x is pd.NaT:
-        return missing
-    return str(x)
-
-
-def overview_sentences(study: Study) -> list[str]:
-    if not study.has_table:
-        return ["This brand's data has no campaigns table, so there is no campaign to review: every section below is "
-                "skipped. Map a campaign contact list (campaign_id, customer_id, group, contact_ts) in the params to "
-                "use this notebook."]
-    if study.overview.empty:
-        return [f"No campaign contacts are dated on or before the period end ({study.period_end:%Y-%m-%d}).", *study.notes]
-    out = []
-    cfg = study.cfg
-    for row in study.overview.itertuples():
-        if row.status == READ:
-            out.append(f"**{row.campaign_id}** contacted {fmt_int(row.customers)} customers from "
-                       f"{row.first_contact:%Y-%m-%d}; its {cfg.window_days}-day outcome window closed on "
-                       f"{row.window_end:%Y-%m-%d}, so it is read here.")
-        elif row.status == TOO_EARLY:
-            left = (row.window_end - study.period_end).days + 1
-            out.append(f"**{row.campaign_id}** (first contact {row.first_contact:%Y-%m-%d}, {fmt_int(row.customers)} "
-                       f"customers) is too early to read: its window closes on {row.window_end:%Y-%m-%d}, "
-                       f"{left} days after the period end. Reading outcomes before then would mix finished and "
-                       "unfinished windows; it will be read by the run of the period the window closes in.")
-        elif row.status == OBSERVATIONAL:
-            out.append(f"**{row.campaign_id}** has no control group ({fmt_int(row.customers)} customers, all "
-                       "contacted): its causal lift cannot be measured. Section 6 shows an observational comparison.")
-        elif row.status == UNKNOWN_GROUP:
-            out.append(unknown_label_sentence(study, row))
-        elif row.status == NOT_READ:
-            out.append(f"**{row.campaign_id}** closed its window on {row.window_end:%Y-%m-%d}, more than "
-                       f"{cfg.read_periods - 1} period(s) before this one (`campaigns.read_periods` = {cfg.read_periods}), "
-                       "and no earlier run of this brand read it. To read it, run the period its window closed in "
-                       f"(`workbook run --brand {study.params.brand} --period {row.window_period}`).")
-        else:
-            out.append(f"**{row.campaign_id}** closed its window on {row.window_end:%Y-%m-%d}, more than "
-                       f"{cfg.read_periods - 1} period(s) ago; the run of {row.read_by} read it.")
-        if row.status in (READ, TOO_EARLY) and row.inferred_label:
-            out.append(f"{row.campaign_id}: the group label {row.inferred_label!r} is not among `campaigns.treatment_labels`; "
-                       f"it is the only label beside the control group ({row.control!r}), so it is read as the treatment.")
-    return out + study.notes
-
-
-def unknown_label_sentence(study: Study, row) -> str:
-    """Why a campaign with a group label that is neither a control nor a treatment label is not
-    analysed, with the label, its customers and the params to set."""
-    cfg = study.cfg
-    labels = "; ".join(f"{label!r} ({fmt_int(n)} customers)" for label, n in row.unknown_labels)
-    return (f"**{row.campaign_id} is not analysed**: its group label(s) {labels} are neither control labels "
-            f"(`campaigns.control_labels`: {', '.join(cfg.control_labels)}) nor treatment labels "
-            f"(`campaigns.treatment_labels`: {', '.join(cfg.treatment_labels)}). Reading an unknown label as a "
-            "treatment arm would compare a control group with itself or with the treatment the wrong way round. "
-            "Add each label to `campaigns.control_labels` or `campaigns.treatment_labels` in the brand's params "
-            "(labels are compared without case and surrounding spaces); the other campaigns are read as usual.")
-
-
-def split_sentences(study: Study) -> list[str]:
-    out = []
-    for row in study.overview.itertuples():
-        if row.status in (READ_EARLIER, NOT_READ, UNKNOWN_GROUP):
-            continue
-        a = study.arms[study.arms["campaign_id"] == row.campaign_id]
-        if pd.isna(row.srm_ok):
-            if row.arms > 1:
-                out.append(f"{row.campaign_id}: the split could not be checked — {row.split_note}. The lift below "
-                           "assumes customers were assigned at random; record the designed share to check it.")
-            continue
-        shares = ", ".join(f"{r.arm} {fmt_pct(r.observed_share)} (designed {fmt_pct(r.designed_share)})" for r in a.itertuples())
-        if row.srm_ok:
-            out.append(f"{row.campaign_id}: the split matches the design — {shares}; chi-square p = {row.srm_p:.2g} "
-                       f"(a mismatch needs p < {study.cfg.srm_alpha:g}).")
-        else:
-            out.append(f"**{row.campaign_id}: sample-ratio mismatch** — {shares}; chi-square p = {row.srm_p:.1e}, below "
-                       f"{study.cfg.srm_alpha:g}. So many customers are in the wrong arm that assignment or logging was "
-                       "broken (customers added to or dropped from one arm, a targeting filter applied after the "
-                       "split, a tracking gap). The groups are no longer comparable, so **no lift, ROI or segment "
-                       "figure is reported for this campaign** until the cause is found.")
-    return out
-
-
-def lift_sentences(study: Study, arms_out: pd.DataFrame, lifts: pd.DataFrame) -> list[str]:
-    cur = study.currency
-    if lifts.empty:
-        return [section_skipped(study, "lift to measure")]
-    out = []
-    for r in lifts.itertuples():
-        if not r.srm_ok:
-            out.append(f"{r.campaign_id} / {r.arm}: figures withheld (the split check failed).")
-            continue
-        verdict = ("raised" if r.repurchase_adj_lo > 0 else "lowered" if r.repurchase_adj_hi < 0 else None)
-        raw_verdict = ("raised" if r.repurchase_lo > 0 else "lowered" if r.repurchase_hi < 0 else None)
-        head = (f"{r.campaign_id} / {r.arm}: {fmt_pct(r.rate_treatment)} of contacted customers bought within "
-                f"{study.cfg.window_days} days against {fmt_pct(r.rate_control)} of the control group, a raw difference "
-                f"of {_pp(r.repurchase_pp)} ({_ci_pp(r.repurchase_lo, r.repurchase_hi)}). Adjusted for what the customers "
-                f"were before the contact ({_covariates_phrase(r.adjust_covariates)}; {r.adjust_method}), the lift is "
-                f"**{_pp(r.repurchase_adj)}** ({_ci_pp(r.repurchase_adj_lo, r.repurchase_adj_hi)})")
-        if verdict:
-            base = r.rate_treatment - r.repurchase_adj  # the treated customers' rate without the campaign
-            rel = (f", {fmt_pct(r.repurchase_adj / base, 0)} more buyers than without it"
-                   if verdict == "raised" and _finite(base) and base > 0 else "")
-            out.append(head + f": the campaign {verdict} repurchase{rel}.")
-        else:
-            out.append(head + ": the interval includes zero, so **we cannot tell** whether it changed repurchase"
-                       + (f" — although the raw difference alone would have said it {raw_verdict} it: that came from "
-                          "arms that differed before the contact (section 1)." if raw_verdict else "."))
-        if not study.params.has_amount:  # no amount: revenue unknown, no sentence about it
-            continue
-        out.append(f"Revenue per customer in the window: {r.revenue_pc:+,.1f} {cur} raw ({_ci_money(r.revenue_lo, r.revenue_hi, cur)}); "
-                   f"with CUPED (each customer's revenue in the {study.cfg.pre_period_days} days before contact) "
-                   f"{r.revenue_cuped:+,.1f} {cur} ({_ci_money(r.revenue_cuped_lo, r.revenue_cuped_hi, cur)}), the "
-                   f"pre-period explaining {fmt_pct(r.cuped_variance_reduction)} of the variance; adjusted for all the "
-                   f"pre-contact characteristics above, **{r.revenue_adj:+,.1f} {cur}** "
-                   f"({_ci_money(r.revenue_adj_lo, r.revenue_adj_hi, cur)}), the figure used for the money below.")
-    return out
-
-
-def _covariates_phrase(names) -> str:
-    """The covariates in words (the segment's indicators named once)."""
-    if not (isinstance(names, str) and names):
-        return "no covariate could be used"
-    return ", ".join(dict.fromkeys("segment" if n.startswith("segment=") else n for n in names.split(", ")))
+def relative_lift(rate_treatment: float, lift: float) -> float:
+    """The lift as a share of the treated customers' rate without the campaign (NaN when that
+    rate is not positive)."""
+    base = rate_treatment - lift
+    return lift / base if _finite(base) and base > 0 and _finite(lift) else math.nan
 
 
 def lifts_row(study: Study, campaign_id: str, arm: str) -> dict:
@@ -1942,253 +1742,98 @@ def audience_to_settle(est: dict, power: float = 0.8) -> float:
     return float((z * se / abs(net)) ** 2)
 
 
-def economics_sentences(study: Study, econ: pd.DataFrame) -> list[str]:
-    cur = study.currency
-    if econ.empty:
-        return [section_skipped(study, "incremental profit to total")]
-    out = [f"Profit is {study.profit_basis}; money figures are adjusted for the pre-contact characteristics and net of "
-           "refunds in the window"
-           + ("; wholesale-size (outlier) orders count as purchases but not as revenue" if study.cfg.exclude_outlier_revenue else "")
-           + f". The ROI counts {costs_counted(study)}."]
-    for r in econ.itertuples():
-        line = (f"{r.campaign_id} / {r.arm}: about {fmt_int(r.incremental_buyers)} extra buyers "
-                f"(95 % CI {r.incremental_buyers_lo:,.0f} to {r.incremental_buyers_hi:,.0f}), "
-                f"{fmt_int(r.incremental_orders)} extra orders "
-                f"(95 % CI {r.incremental_orders_lo:,.0f} to {r.incremental_orders_hi:,.0f}), "
-                f"{fmt_money(r.incremental_revenue, cur)} extra revenue and {fmt_money(r.incremental_profit, cur)} extra profit "
-                f"before the offer's discount (95 % CI {r.incremental_profit_lo:,.0f} to {r.incremental_profit_hi:,.0f})")
-        if _finite(r.offer_cost):
-            line += (f"; treated customers redeemed {fmt_money(r.discount_redeemed, cur)} of discounts in the window, "
-                     f"{fmt_money(r.offer_cost, cur)} more than the control group's rate implies (the offer's cost)")
-        basis = study.cost_basis.get(r.campaign_id, {})
-        if r.roi_note == "contact cost unknown":
-            line += (f". **Its contact cost is unknown**: {basis.get('text', 'no cost is recorded')}. A cost that is not "
-                     "known is not zero, so no net profit or ROI is computed: the profit above is before any contact "
-                     "cost" + (" and before the offer's cost." if not _finite(r.offer_cost) else "."))
-        elif r.roi_note == "spend too small to read":
-            line += (f". Against {fmt_money(r.total_cost, cur)} of costs"
-                     + (f" ({basis['text']})" if basis.get("kind") == "per contact" else "")
-                     + f", the net profit is {fmt_money(r.net_profit, cur)} "
-                     f"(95 % CI {_f_ci(r.net_profit_lo, r.net_profit_hi, 1, 0)}); the ROI is not read: the spend is "
-                     f"too small against that interval (under {fmt_pct(ROI_MIN_COST_SHARE, 0)} of its width) for a "
-                     "return per unit of money to mean anything — judge it by the net profit.")
-        elif np.isfinite(r.roi):
-            if r.roi_lo > 0:
-                call = "it paid for itself"
-            elif r.roi_hi < 0:
-                call = "it lost money"
-            else:
-                call = "**we cannot tell whether it paid for itself**"
-                scale = audience_to_settle(lifts_row(study, r.campaign_id, r.arm))
-                if np.isfinite(scale):
-                    call += (f"; settling it would take about {scale:,.1f} times as many customers with the same split"
-                             " (or pooling several campaigns like it)")
-            costs = (f"a contact cost of {fmt_money(r.cost, cur)}" if _finite(r.cost) and r.cost > 0 else "no contact cost recorded")
-            if basis.get("kind") == "per contact":
-                costs += f" ({basis['text']})"
-            if _finite(r.offer_cost):
-                costs += f" and an offer cost of {fmt_money(max(r.offer_cost, 0.0), cur)}"
-            line += (f". Against {costs}, the net profit is {fmt_money(r.net_profit, cur)} (95 % CI "
-                     f"{_f_ci(r.net_profit_lo, r.net_profit_hi, 1, 0)}): ROI {_f_num(r.roi, 2, True)} "
-                     f"(95 % CI {_f_ci(r.roi_lo, r.roi_hi, 1, 2)}) — {call}.")
-        else:
-            line += "; no contact or offer cost is recorded (no cost column, no cost per contact for its channel, no discounts), so ROI cannot be computed."
-        out.append(line)
-    return out
+def roi_call(study: Study, r) -> tuple[str, float]:
+    """What an economics row's ROI interval says: 'paid' (above zero), 'lost' (below) or
+    'cannot_tell', with how many times the audience it would take to settle it (NaN otherwise)."""
+    if r.roi_lo > 0:
+        return "paid", math.nan
+    if r.roi_hi < 0:
+        return "lost", math.nan
+    return "cannot_tell", audience_to_settle(lifts_row(study, r.campaign_id, r.arm))
 
 
-def subgroup_sentences(study: Study, sub: pd.DataFrame, campaign_id: str, arm: str) -> list[str]:
-    if sub.empty or "repurchase_adj" not in sub.columns or sub["repurchase_adj"].isna().all():
-        return [f"{campaign_id} / {arm}: no subgroup has {study.cfg.min_group_size}+ customers in both arms."]
-    out = []
+def pay_call(r) -> tuple[str, float]:
+    """What to do with a campaign (a lifts row merged with its economics): 'cost_unknown',
+    'pays' (net profit interval above zero), 'loses' (below), 'brings_back' (repurchase raised,
+    return within the noise) or 'cannot_tell', with the control group needed to detect a lift of
+    this size (only for 'cannot_tell', NaN otherwise)."""
+    net_known = _finite(r.net_profit_lo) and _finite(r.total_cost) and r.total_cost > 0
+    if r.roi_note == "contact cost unknown":
+        return "cost_unknown", math.nan
+    if net_known and r.net_profit_lo > 0:
+        return "pays", math.nan
+    if net_known and r.net_profit_hi < 0:
+        return "loses", math.nan
+    if r.repurchase_adj_lo > 0:
+        return "brings_back", math.nan
+    need = control_size_needed(r.rate_treatment, r.rate_control, r.n_treatment / max(r.n_control, 1),
+                               r.repurchase_adj if r.repurchase_adj > 0 else 0.01)
+    return "cannot_tell", need
+
+
+def subgroup_counts(sub: pd.DataFrame) -> dict:
+    """How many subgroup lifts were estimated, over how many splits, how many look significant at
+    5 % and how many remain after Holm's correction."""
     est = sub.dropna(subset=["repurchase_adj"])
-    n_tests = len(est)
-    n_sig = int((est["repurchase_adj_p"] < 0.05).sum())
-    n_holm = int((est["p_holm"] < 0.05).sum())
-    out.append(f"{campaign_id} / {arm}: {n_tests} subgroup lifts were estimated over {sub['dimension'].nunique()} "
-               f"ways of splitting. With this many comparisons about {n_tests * 0.05:.1f} would look significant at 5 % "
-               f"by chance alone; {n_sig} do, and {n_holm} remain after Holm's correction across all of them. A group "
-               "is called best or worst only when the groups of its split differ by more than chance after correcting "
-               "for the number of splits.")
+    return {"estimated": len(est), "splits": sub["dimension"].nunique(),
+            "by_chance": len(est) * 0.05, "significant": int((est["repurchase_adj_p"] < 0.05).sum()),
+            "after_holm": int((est["p_holm"] < 0.05).sum())}
+
+
+def split_findings(sub: pd.DataFrame) -> list[dict]:
+    """Per way of splitting with two or more estimated groups: its test (dimension_tests) with the
+    lifts of its best and worst group when its groups differ, else the range of its lifts."""
+    est = sub.dropna(subset=["repurchase_adj"])
     tests = dimension_tests(sub)
+    out = []
     for t in tests.itertuples():
         if t.groups < 2:
             continue
-        g = est[est["dimension"] == t.dimension]
+        g = est[est["dimension"] == t.dimension].set_index("group")["repurchase_adj"]
+        row = {"dimension": t.dimension, "groups": t.groups, "p": t.p, "p_holm": t.p_holm, "splits": len(tests),
+               "differ": bool(t.differ), "lowest": float(g.min()), "highest": float(g.max())}
         if t.differ:
-            hi, lo = g.set_index("group").loc[t.best], g.set_index("group").loc[t.worst]
-            out.append(f"By {t.dimension}: the groups differ by more than chance (interaction p = {t.p:.2g}, "
-                       f"{t.p_holm:.2g} after Holm across {len(tests)} splits): the lift is highest in {t.best} "
-                       f"({_pp(hi['repurchase_adj'])}) and lowest in {t.worst} ({_pp(lo['repurchase_adj'])}).")
-        else:
-            out.append(f"By {t.dimension}: lifts from {_pp(g['repurchase_adj'].min())} to {_pp(g['repurchase_adj'].max())} "
-                       f"across {t.groups} groups, but the differences are within chance (interaction p = {t.p:.2g}, "
-                       f"{t.p_holm:.2g} after Holm): no group stands out as best or worst.")
-    small = sub[sub["repurchase_adj"].isna()]
-    if len(small):
-        out.append(f"{len(small)} group(s) have fewer than {study.cfg.min_group_size} customers in an arm and are not estimated: "
-                   + ", ".join(f"{r.dimension} {r.group}" for r in small.itertuples()) + ".")
+            row.update(best=t.best, worst=t.worst, best_lift=float(g.loc[t.best]), worst_lift=float(g.loc[t.worst]))
+        out.append(row)
     return out
 
 
-def fatigue_sentences(study: Study, campaign_id: str, table: pd.DataFrame) -> list[str]:
-    lb = study.cfg.fatigue_lookback_days
-    if not has_history(study, campaign_id):
-        return [f"{campaign_id}: none of its customers had been contacted by a campaign in the {lb} days before, so the data "
-                "holds no contact history to test fatigue against. Load earlier campaign contact lists to answer this."]
-    t = table.dropna(subset=["lift"]) if "lift" in table.columns else table.iloc[0:0]
-    if len(t) < 2:
-        return [f"{campaign_id}: too few customers with earlier contacts to compare lifts."]
-    q, p, _ = heterogeneity(t["lift"], t["lift_se"])
-    first, last = t.iloc[0], t.iloc[-1]
-    trend = "falls" if last["lift"] < first["lift"] else "rises"
-    verdict = ("the difference is larger than chance" if p < 0.05 else "the difference is within chance: **we cannot tell** "
-               "whether earlier contacts blunt the response")
-    return [f"{campaign_id}: the lift {trend} from {_pp(first['lift'])} for customers with {first['contacts_before']} earlier "
-            f"contacts in {lb} days to {_pp(last['lift'])} for those with {last['contacts_before']} (heterogeneity p = {p:.2g}); "
-            f"{verdict}."]
-
-
-def section_skipped(study: Study, what: str) -> str:
-    """The sentence for a section with nothing to show."""
-    if not study.has_table:
-        return f"Skipped: this brand has no campaigns table, so there is no {what}."
-    if what == "observational comparison" and study.readable():
-        return ("Every campaign read this period has a control group, so no observational fallback is needed: its lift "
-                "is measured above.")
-    if what == "observational comparison":  # nothing read at all (too early, stopped): nothing was measured above
-        return "Skipped: no campaign without a control group is read this period, so there is no observational comparison."
-    return f"Skipped: no campaign with a control group and a sound split is read this period, so there is no {what}."
-
-
-def observational_sentences(study: Study, campaign_id: str, obs: dict) -> list[str]:
-    label = "**Observational, not a causal lift.**"
-    if not obs.get("n_matched"):
-        return [f"{label} {campaign_id}: no comparison customers could be matched (no purchase history before the contact)."]
-    return [f"{label} {campaign_id} has no control group, so its effect cannot be measured: the customers were chosen, "
-            "and whatever chose them may also drive their buying.",
-            f"Matched on recency, frequency and spend before the contact, {fmt_int(obs['n_matched'])} contacted customers "
-            f"({fmt_int(obs['n_unmatched'])} without earlier purchases could not be matched) went from "
-            f"{fmt_pct(obs['treated_pre'])} buying in the {study.cfg.window_days} days before to {fmt_pct(obs['treated_post'])} after; "
-            f"their matched non-contacted look-alikes went from {fmt_pct(obs['matched_pre'])} to {fmt_pct(obs['matched_post'])}. "
-            f"The difference in change is {_pp(obs['difference'])} ({_ci_pp(obs['difference_lo'], obs['difference_hi'])}, "
-            "ignoring the uncertainty of the matching). Next time, keep a random control group."]
-
-
-def findings_paragraph(study: Study, lifts: pd.DataFrame, econ: pd.DataFrame, subs: dict[tuple[str, str], pd.DataFrame],
-                       fatigue_tables: dict[str, pd.DataFrame]) -> str:
-    """One paragraph a marketing manager can act on, written from the numbers."""
-    return "**What to do next period.** " + _findings(study, lifts, econ, subs, fatigue_tables)
-
-
-def _findings(study: Study, lifts: pd.DataFrame, econ: pd.DataFrame, subs: dict[tuple[str, str], pd.DataFrame],
-              fatigue_tables: dict[str, pd.DataFrame]) -> str:
-    cur = study.currency
-    if not study.has_table:
-        return ("There is no campaign data for this brand. To learn what campaigns return, send the next campaign to a "
-                "random 80 % of the chosen customers, keep 20 % as a control group, and load the contact list.")
-    parts = []
-    for row in study.overview.itertuples():
-        if row.status == UNKNOWN_GROUP:
-            labels = ", ".join(repr(label) for label, _ in row.unknown_labels)
-            parts.append(f"{row.campaign_id} was not analysed: name its group label(s) {labels} in "
-                         "`campaigns.control_labels` or `campaigns.treatment_labels`.")
-    if study.ids(NOT_READ):
-        parts.append(f"{', '.join(study.ids(NOT_READ))} closed before this run's read periods and no earlier run read "
-                     f"{'them' if len(study.ids(NOT_READ)) > 1 else 'it'}: run the period{'s' if len(study.ids(NOT_READ)) > 1 else ''} "
-                     "their windows closed in to learn what they returned.")
-    for cid in study.ids(TOO_EARLY):
-        row = study.overview.set_index("campaign_id").loc[cid]
-        parts.append(f"{cid} is still running; read it after {row['window_end']:%Y-%m-%d}.")
-    for cid in study.ids(READ):
-        if not study.srm_ok(cid):
-            parts.append(f"Do not act on {cid}: its control and treatment groups are not the split that was designed. "
-                         "Find out why (targeting, logging) before the next campaign.")
-    for cid in study.ids(OBSERVATIONAL):
-        parts.append(f"{cid} had no control group, so what it returned cannot be known; keep a random control group next time.")
-    if lifts.empty or not lifts["srm_ok"].any():
-        return " ".join(parts) or "No campaign could be read this period."
-    ok = lifts[lifts["srm_ok"]].merge(econ, on=["campaign_id", "arm"], how="left", suffixes=("", "_e"))
-    for r in ok.itertuples():
-        what = f"{r.campaign_id}" + (f" ({r.arm})" if (lifts["campaign_id"] == r.campaign_id).sum() > 1 else "")
-        s = (f"{what} changed repurchase by an estimated {_pp(r.repurchase_adj)} ({_ci_pp(r.repurchase_adj_lo, r.repurchase_adj_hi)}, "
-             f"adjusted for the customers' history; the raw difference was {_pp(r.repurchase_pp)})")
-        if not study.params.has_amount:  # no amount: no profit, net or ROI figure
-            parts.append(s + "; the orders carry no amount, so what it earned is not known.")
-            continue
-        s += f" and earned about {fmt_money(r.incremental_profit, cur)} extra profit before the offer's discount"
-        spent = fmt_money(r.total_cost, cur) if _finite(r.total_cost) else ""
-        what_cost = "contacts and the offer" if _finite(r.offer_cost) else "contacts"
-        if np.isfinite(r.roi):
-            s += (f" on {spent} of {what_cost} (net {fmt_money(r.net_profit, cur)}; ROI {_f_num(r.roi, 2, True)}, "
-                  f"95 % CI {_f_ci(r.roi_lo, r.roi_hi, 1, 2)})")
-        elif _finite(r.net_profit) and _finite(r.total_cost) and r.total_cost > 0:
-            s += (f" on {spent} of {what_cost} (net {fmt_money(r.net_profit, cur)}, 95 % CI "
-                  f"{_f_ci(r.net_profit_lo, r.net_profit_hi, 1, 0)}; ROI not read: spend too small)")
-        s += ". "
-        cost_unknown = r.roi_note == "contact cost unknown"
-        net_known = _finite(r.net_profit_lo) and _finite(r.total_cost) and r.total_cost > 0
-        if cost_unknown:
-            s += ("Whether it pays cannot be told: its contact cost is unknown ("
-                  + study.cost_basis.get(r.campaign_id, {}).get("text", "no cost is recorded") + ")")
-            if r.repurchase_adj_lo > 0:
-                s += "; it does bring customers back"
-        elif net_known and r.net_profit_lo > 0:
-            s += "It pays: repeat it"
-        elif net_known and r.net_profit_hi < 0:
-            s += "It does not pay at this cost: change the offer or the audience before repeating it"
-        elif r.repurchase_adj_lo > 0:
-            s += ("It brings customers back, but whether it pays is within the noise: repeat it with a cheaper contact or "
-                  "a narrower audience, keep the control group, and pool the results until the return is clear")
-        else:
-            need = control_size_needed(r.rate_treatment, r.rate_control, r.n_treatment / max(r.n_control, 1),
-                                       r.repurchase_adj if r.repurchase_adj > 0 else 0.01)
-            s += (f"We cannot tell whether it works; to detect a lift of this size next time, keep a control group of "
-                  f"about {fmt_int(need)} customers")
-        sub = subs.get((r.campaign_id, r.arm))
-        if sub is not None and "repurchase_adj" in sub.columns:
-            s += _targeting(sub, cur)
-        s += "."
-        ft = fatigue_tables.get(r.campaign_id)
-        if ft is not None and has_history(study, r.campaign_id) and "lift" in ft.columns and len(ft.dropna(subset=["lift"])) >= 2:
-            t = ft.dropna(subset=["lift"])
-            if t.iloc[-1]["lift_hi"] < t.iloc[0]["lift_lo"]:
-                times = {"1": "once", "2": "twice"}.get(t.iloc[-1]["contacts_before"], f"{t.iloc[-1]['contacts_before']} times")
-                s += (f" Customers already contacted {times} in the {study.cfg.fatigue_lookback_days} days before "
-                      f"responded less ({_pp(t.iloc[-1]['lift'])} against {_pp(t.iloc[0]['lift'])}): cap contacts.")
-        parts.append(s)
-    return " ".join(parts)
-
-
-def _targeting(sub: pd.DataFrame, cur: str) -> str:
+def targeting(sub: pd.DataFrame) -> dict | None:
     """Where to aim the campaign next time, from the subgroup estimates (pre-contact groups):
     only groups whose lift survives Holm's correction across all subgroups, in a split whose
-    groups differ by more than chance (dimension_tests), are named."""
+    groups differ by more than chance (dimension_tests), are named. ``sure``: up to 3 such groups
+    whose lift and net profit per contact are both above zero (best first); ``differ``: the
+    splits whose groups differ; ``loses``: up to 3 groups of those splits whose net profit per
+    contact is below zero. None without an estimate."""
     est = sub.dropna(subset=["repurchase_adj"]) if "repurchase_adj" in sub.columns else sub.iloc[0:0]
     if est.empty:
-        return ""
+        return None
     tests = dimension_tests(sub)
     differ = set(tests.loc[tests["differ"], "dimension"])
     est = est.assign(net=est["profit_after_offer_adj"] - est["cost_pc"],
                      net_lo=est["profit_after_offer_adj_lo"] - est["cost_pc"],
                      net_hi=est["profit_after_offer_adj_hi"] - est["cost_pc"])
     firm = est[est["dimension"].isin(differ) & (est["p_holm"] < 0.05)]
-    out = ""
-    sure = firm[(firm["repurchase_adj_lo"] > 0) & (firm["net_lo"] > 0)]
-    if len(sure):
-        out += "; it clearly pays in " + ", ".join(
-            f"{g.group} ({g.dimension}: {_pp(g.repurchase_adj)}, net {g.net:+,.1f} {cur} per contact)"
-            for g in sure.sort_values("net", ascending=False).head(3).itertuples()) + " — aim it there"
-    elif len(differ):
-        out += ("; the groups of " + ", ".join(sorted(differ)) + " respond differently, but no single group's return is "
-                "beyond doubt after correcting for the comparisons")
-    else:
-        out += "; no subgroup stands out once the number of comparisons is accounted for, so keep the audience as it was"
-    loses = est[est["dimension"].isin(differ) & (est["net_hi"] < 0)]
-    if len(loses):
-        out += ("; it costs more than it earns in " + ", ".join(f"{g.group} ({g.dimension})" for g in loses.head(3).itertuples())
-                + " — leave them out or use a cheaper channel")
-    return out
+    sure = firm[(firm["repurchase_adj_lo"] > 0) & (firm["net_lo"] > 0)].sort_values("net", ascending=False).head(3)
+    loses = est[est["dimension"].isin(differ) & (est["net_hi"] < 0)].head(3)
+    return {"sure": sure, "differ": sorted(differ), "loses": loses}
+
+
+def fatigue_trend(study: Study, campaign_id: str, table: pd.DataFrame) -> dict:
+    """Does the lift change with the number of earlier contacts? ``status`` 'no_history' (no
+    customer was contacted before), 'too_few' (under two counts with a lift) or 'read', then the
+    first and last count's rows, the heterogeneity p and whether the lift falls."""
+    if not has_history(study, campaign_id):
+        return {"status": "no_history"}
+    t = table.dropna(subset=["lift"]) if "lift" in table.columns else table.iloc[0:0]
+    if len(t) < 2:
+        return {"status": "too_few"}
+    _, p, _ = heterogeneity(t["lift"], t["lift_se"])
+    first, last = t.iloc[0], t.iloc[-1]
+    return {"status": "read", "first": first, "last": last, "p": p, "falls": bool(last["lift"] < first["lift"]),
+            "differs": bool(p < 0.05),
+            # for the findings: the most-contacted customers' whole interval lies below the least-contacted's
+            "responded_less": bool(last["lift_hi"] < first["lift_lo"])}
 
 
 def outcomes_export(study: Study) -> pd.DataFrame:

@@ -15,6 +15,11 @@ import yaml
 
 from helpers import audit, config, demo, sources
 from helpers import campaigns as cp
+from helpers.text import Text
+from helpers.text import campaigns as words
+from helpers.text.formats import Formats
+
+EN = Formats(Text("en"), "CNY")  # the sentences checked here in English; both languages: tests/test_text_campaigns.py
 
 CONTACT = pd.Timestamp("2024-05-10 10:00:00")
 HISTORY_START = pd.Timestamp("2023-05-10")
@@ -141,13 +146,16 @@ def test_smd_and_the_subgroup_claims_need_the_multiplicity_correction():
     assert not tests.loc["flat", "differ"] and tests.loc["flat", "best"] is None
     assert tests.loc["steep", "differ"] and tests.loc["steep", "best"] == "steep-z"
     assert tests.loc["steep", "p_holm"] == pytest.approx(min(1.0, 2 * tests.loc["steep", "p"]))
-    text = cp._targeting(sub, "CNY")
+    aim = cp.targeting(sub)
+    assert aim["differ"] == ["steep"] and aim["sure"]["group"].tolist() == ["steep-z"]
+    text = words.targeting(EN, sub)
     assert "steep-z" in text and "flat-" not in text
     # the same lifts with three times the noise: nothing survives, nothing is named
     noisy = sub.assign(repurchase_adj_se=0.045, repurchase_adj_p=lambda d: 2 * cp.stats.norm.sf(d["repurchase_adj"] / 0.045))
     noisy["p_holm"] = cp.holm(noisy["repurchase_adj_p"])
     assert not cp.dimension_tests(noisy)["differ"].any()
-    assert "no subgroup stands out" in cp._targeting(noisy, "CNY") and "steep-z" not in cp._targeting(noisy, "CNY")
+    assert cp.targeting(noisy)["differ"] == [] and cp.targeting(noisy)["sure"].empty
+    assert "no subgroup stands out" in words.targeting(EN, noisy) and "steep-z" not in words.targeting(EN, noisy)
 
 
 # ================================================================ hand-built brands
@@ -310,12 +318,8 @@ def test_arms_imbalanced_on_history_bias_the_raw_lift_and_the_adjusted_one_recov
     assert "segment=occasional" in lift["adjust_covariates"] and "orders before" in lift["adjust_covariates"]
     econ = cp.economics(study, cp.lift_table(study)).iloc[0]
     assert econ["incremental_buyers"] == pytest.approx(lift["n_treatment"] * lift["repurchase_adj"])
-    text = " ".join(cp.balance_sentences(study, cp.balance_table(study), cp.lift_table(study)))
-    assert "differ between the arms" in text and _pp(lift["repurchase_adj"]) in text
-
-
-def _pp(x: float) -> str:
-    return f"{100 * x:+.1f} pp"
+    text = " ".join(words.balance(study, EN, cp.balance_table(study), cp.lift_table(study)))
+    assert "differ between the groups" in text and EN.pp(lift["repurchase_adj"]) in text
 
 
 def test_a_broken_split_is_caught_and_withholds_causal_figures(tmp_path):
@@ -329,10 +333,10 @@ def test_a_broken_split_is_caught_and_withholds_causal_figures(tmp_path):
     assert study.readable() == []
     assert out["metrics"]["test_camp"]["lift"]["treatment"]["causal"] is False
     assert out["metrics"]["test_camp"]["lift"]["treatment"]["roi"] is None
-    text = " ".join(cp.split_sentences(study))
-    assert "sample-ratio mismatch" in text and "no lift, ROI or segment figure" in text
+    text = " ".join(words.split(study, EN))
+    assert "the split does not match the design" in text and "no lift, return or segment figure" in text
     assert cp.response_payload(study, out["lifts"]) is None
-    assert "Do not act on test_camp" in cp.findings_paragraph(study, out["lifts"], out["econ"], {}, {})
+    assert "Do not act on test_camp" in words.findings(study, EN, out["lifts"], out["econ"], {}, {})
 
 
 def test_multi_arm_campaign_two_offers_and_a_control(tmp_path):
@@ -370,14 +374,17 @@ def test_contact_fatigue_with_history(tmp_path):
     assert list(table.index) == ["0", "1"]
     assert table.loc["0", "lift_lo"] > 0  # never contacted before: the planted effect
     assert table.loc["1", "lift_lo"] < 0 < table.loc["1", "lift_hi"]  # contacted before: no effect planted
-    text = " ".join(cp.fatigue_sentences(study, "test_camp", table.reset_index()))
+    trend = cp.fatigue_trend(study, "test_camp", table.reset_index())
+    assert trend["status"] == "read" and trend["falls"] and trend["differs"] and trend["responded_less"]
+    text = " ".join(words.fatigue(study, EN, "test_camp", table.reset_index()))
     assert "falls" in text and "larger than chance" in text
 
 
 def test_demo_has_no_contact_history_and_says_so():
     study = study_for_demo()
     assert not cp.has_history(study, "spring_winback")
-    assert "no contact history" in cp.fatigue_sentences(study, "spring_winback", cp.fatigue(study, "spring_winback"))[0]
+    assert cp.fatigue_trend(study, "spring_winback", cp.fatigue(study, "spring_winback")) == {"status": "no_history"}
+    assert "no contact history" in words.fatigue(study, EN, "spring_winback", cp.fatigue(study, "spring_winback"))[0]
 
 
 def test_campaign_without_control_is_observational(tmp_path):
@@ -393,19 +400,19 @@ def test_campaign_without_control_is_observational(tmp_path):
     gap_all = abs(balance.loc["orders before", "treated"] - balance.loc["orders before", "all non-contacted"])
     assert gap_matched < 0.25 * gap_all
     assert obs["difference_lo"] < obs["difference_hi"]
-    text = " ".join(cp.observational_sentences(study, "test_camp", obs))
+    text = " ".join(words.observational(study, EN, "test_camp", obs))
     assert "Observational, not a causal lift" in text
     metrics = cp.campaign_metrics(study, cp.arm_outcomes(study), cp.lift_table(study), pd.DataFrame(),
                                   {"test_camp": obs})
     assert metrics["test_camp"]["lift"] == {} and "not a causal lift" in metrics["test_camp"]["observational"]["label"]
-    assert "cannot be measured" in " ".join(cp.overview_sentences(study))
+    assert "cannot be measured" in " ".join(words.overview(study, EN))
 
 
 def test_campaign_too_early_then_read_then_read_earlier(tmp_path):
     brand = make_brand(tmp_path, n=1500)
     early = study_for(brand["params"], period="2024-05")
     assert early.ids(cp.TOO_EARLY) == ["test_camp"] and early.outcomes == {}
-    assert "too early to read" in " ".join(cp.overview_sentences(early))
+    assert "too early to read" in " ".join(words.overview(early, EN))
     m = cp.campaign_metrics(early, cp.arm_outcomes(early), cp.lift_table(early), pd.DataFrame())
     assert m["test_camp"]["status"] == cp.TOO_EARLY and m["test_camp"]["arms"]["treatment"]["n"] > 0
     assert m["test_camp"]["srm_p"] is not None  # the split can be checked before the window closes
@@ -415,17 +422,17 @@ def test_campaign_too_early_then_read_then_read_earlier(tmp_path):
     assert not (config.outputs_dir() / "synth").exists()
     old = study_for(brand["params"], period="2024-09")
     assert old.ids(cp.NOT_READ) == ["test_camp"] and old.ids(cp.READ_EARLIER) == []
-    text = " ".join(cp.overview_sentences(old))
+    text = " ".join(words.overview(old, EN))
     assert "earlier runs read it" not in text and "no earlier run of this brand read it" in text
     assert "--period 2024-06" in text
-    assert "test_camp closed before this run's read periods" in cp.findings_paragraph(old, cp.lift_table(old), pd.DataFrame(), {}, {})
+    assert "test_camp closed before this run's read periods" in words.findings(old, EN, cp.lift_table(old), pd.DataFrame(), {}, {})
     earlier = config.outputs_dir() / "synth" / "2024-06" / "latest"
     earlier.mkdir(parents=True)
     (earlier / "metrics.json").write_text(json.dumps({"campaigns": {"test_camp": {"status": cp.READ}}}))
     try:
         old = study_for(brand["params"], period="2024-09")
         assert old.ids(cp.READ_EARLIER) == ["test_camp"] and old.ids(cp.NOT_READ) == []
-        assert "the run of 2024-06 read it" in " ".join(cp.overview_sentences(old))
+        assert "the run of June 2024 read it" in " ".join(words.overview(old, EN))
     finally:
         import shutil
 
@@ -469,9 +476,9 @@ def test_brand_without_campaigns_table(tiny_params):
     clean = audit.clean_orders(data, end, with_steps=False)
     study = cp.build_study(data, clean.orders, clean.refunds, params, "2024-02", end)
     assert not study.has_table
-    assert "no campaigns table" in cp.overview_sentences(study)[0]
+    assert "no campaigns table" in words.overview(study, EN)[0]
     assert cp.campaign_metrics(study, cp.arm_outcomes(study), cp.lift_table(study), pd.DataFrame()) == {}
-    assert "no campaign data" in cp.findings_paragraph(study, cp.lift_table(study), pd.DataFrame(), {}, {})
+    assert "no campaign data" in words.findings(study, EN, cp.lift_table(study), pd.DataFrame(), {}, {})
 
 
 # ================================================================ the demo brand's planted campaign
@@ -549,8 +556,8 @@ def test_demo_adjusted_lift_covers_the_planted_uplift_and_roi_counts_the_offer()
     assert payload["overall"]["repurchase_pp"] == pytest.approx(lift["repurchase_adj"])
     assert payload["overall"]["repurchase_pp_raw"] == pytest.approx(lift["repurchase_pp"])
     assert payload["channel"] == "sms"  # notebook 05 carries a lift only to the channel it was measured on
-    text = " ".join(cp.lift_sentences(study, cp.arm_outcomes(study), lifts))
-    assert f"**{_pp(lift['repurchase_adj'])}**" in text
+    text = " ".join(words.lift(study, EN, lifts))
+    assert f"**{EN.pp(lift['repurchase_adj'])}**" in text
 
 
 # ---------------------------------------------------------------- across generator seeds
@@ -683,18 +690,19 @@ def test_a_campaign_without_a_cost_column_runs_and_says_its_cost_is_unknown(tmp_
     assert math.isnan(e["cost"]) and math.isnan(e["net_profit"]) and math.isnan(e["roi"]) and math.isnan(e["total_cost"])
     assert e["roi_note"] == "contact cost unknown" and e["incremental_profit"] > 0
     assert study.cost_basis["test_camp"]["kind"] == "unknown" and study.cost_basis["test_camp"]["missing"] == [None]
-    text = " ".join(cp.economics_sentences(study, out["econ"]))
-    assert "Its contact cost is unknown" in text and "`cost` column" in text and "`channel` column" in text
+    text = " ".join(words.economics(study, EN, out["econ"]))
+    assert "Its contact cost is unknown" in text and "the campaign file has no cost" in text
+    assert "no channel is recorded for its contacts" in text
     shown = cp.economics_display(out["econ"], "CNY").iloc[0]
     assert shown["contact cost (CNY)"] == "unknown" and shown["ROI"] == "— (contact cost unknown)"
     arms = cp.arms_display(out["arms"], "CNY", WINDOW)
     assert arms.loc[("test_camp", "treatment"), "contact cost / customer (CNY)"] == ""  # unknown, not 0.00
-    findings = cp.findings_paragraph(study, out["lifts"], out["econ"], {}, {})
+    findings = words.findings(study, EN, out["lifts"], out["econ"], {}, {})
     assert "cannot be told: its contact cost is unknown" in findings and "cheaper contact" not in findings
     assert out["metrics"]["test_camp"]["lift"]["treatment"]["roi_note"] == "contact cost unknown"
     from helpers import campaign_plots
 
-    campaign_plots.economics_chart(out["econ"], "CNY")
+    campaign_plots.economics_chart(out["econ"], EN)
 
     camp = pd.read_csv(tmp_path / "campaign.csv").assign(channel="sms")
     camp.to_csv(tmp_path / "campaign.csv", index=False)
@@ -702,13 +710,13 @@ def test_a_campaign_without_a_cost_column_runs_and_says_its_cost_is_unknown(tmp_
     study = study_for(brand["params"])
     e = cp.economics(study, cp.lift_table(study)).iloc[0]
     assert e["cost"] == pytest.approx(0.05 * e["n_treatment"]) and study.cost_basis["test_camp"]["kind"] == "per contact"
-    assert "`tiers.cost_per_contact` of its channel (sms 0.05 per contact)" in " ".join(
-        cp.economics_sentences(study, cp.economics(study, cp.lift_table(study))))
+    assert "the brand's cost per contact of its channel: sms CNY 0.05 per contact" in " ".join(
+        words.economics(study, EN, cp.economics(study, cp.lift_table(study))))
     # a channel without a cost per contact: unknown again, naming the channel and the param
     camp.assign(channel="wechat").to_csv(tmp_path / "campaign.csv", index=False)
     study = study_for(brand["params"])
     assert study.cost_basis["test_camp"]["missing"] == ["wechat"]
-    assert "`tiers.cost_per_contact` has no entry for its channel 'wechat'" in study.cost_basis["test_camp"]["text"]
+    assert "the brand sets no cost per contact for its channel 'wechat'" in words.cost_basis(EN, study.cost_basis["test_camp"])
 
 
 def test_control_labels_are_explicit_and_an_unknown_label_stops_only_its_campaign(tmp_path):
@@ -732,21 +740,21 @@ def test_control_labels_are_explicit_and_an_unknown_label_stops_only_its_campaig
     study = study_for(brand["params"])
     assert study.ids(cp.UNKNOWN_GROUP) == ["test_camp"] and study.ids(cp.READ) == ["good_camp"]
     assert "test_camp" not in study.outcomes and cp.lift_table(study)["campaign_id"].tolist() == ["good_camp"]
-    text = " ".join(cp.overview_sentences(study))
+    text = " ".join(words.overview(study, EN))
     assert f"**test_camp is not analysed**: its group label(s) 'Kontrolle' ({n_control:,} customers)" in text
-    assert "`campaigns.control_labels`" in text and "`campaigns.treatment_labels`" in text
+    assert "neither control labels (control, control group, ctrl" in text and "Add each label to the brand's control or treatment labels" in text
     assert "test_camp" not in cp.split_table(study).index.get_level_values(0)
     m = cp.campaign_metrics(study, cp.arm_outcomes(study), cp.lift_table(study), pd.DataFrame())
     assert m["test_camp"] == {"status": cp.UNKNOWN_GROUP, "customers": len(camp), "unknown_labels": {"Kontrolle": n_control}}
     lifts = cp.lift_table(study)
-    assert "name its group label(s) 'Kontrolle'" in cp.findings_paragraph(study, lifts, cp.economics(study, lifts), {}, {})
+    assert "add its group label(s) 'Kontrolle'" in words.findings(study, EN, lifts, cp.economics(study, lifts), {}, {})
 
     camp.assign(group=camp["group"].map({"control": "对照组", "treatment": "A组"})).to_csv(tmp_path / "campaign.csv", index=False)
     study = study_for(brand["params"])
     assert study.ids(cp.READ) == ["test_camp"]
     lift = cp.lift_table(study).iloc[0]
     assert lift["arm"] == "A组" and (lift["n_control"], lift["n_treatment"]) == (n_control, len(camp) - n_control)
-    assert "'A组' is not among `campaigns.treatment_labels`" in " ".join(cp.overview_sentences(study))
+    assert "'A组' is not among the treatment labels" in " ".join(words.overview(study, EN))
 
 
 def test_campaign_ids_in_natural_order_and_no_none_or_nan_in_words(tmp_path):
@@ -763,15 +771,14 @@ def test_campaign_ids_in_natural_order_and_no_none_or_nan_in_words(tmp_path):
     assert out["arms"]["campaign_id"].drop_duplicates().tolist() == ["1", "2", "10"]
     assert out["lifts"]["campaign_id"].tolist() == ["1", "2", "10"]
     assert list(out["metrics"]) == ["1", "2", "10"]
-    table = cp.overview_table(study)
-    assert table["offer"].tolist() == ["not recorded"] * 3 and table["channel"].tolist() == ["not recorded"] * 3
-    words = " ".join([*cp.overview_sentences(study), *cp.split_sentences(study),
-                      *cp.lift_sentences(study, out["arms"], out["lifts"]), *cp.economics_sentences(study, out["econ"]),
-                      cp.findings_paragraph(study, out["lifts"], out["econ"], {}, {}),
-                      table.to_string(), cp.economics_display(out["econ"], "CNY").to_string(),
-                      cp.lift_display(out["lifts"], "CNY").to_string()])
-    for bad in ("None", "nan", "NaN", "-0 ", "+0 ", "-0.0 ", "+0.0 "):
-        assert bad not in words, bad
+    table = words.overview_table(study, EN)
+    assert table["Offer"].tolist() == ["not recorded"] * 3 and table["Channel"].tolist() == ["not recorded"] * 3
+    said = " ".join([*words.overview(study, EN), *words.split(study, EN), *words.lift(study, EN, out["lifts"]),
+                     *words.economics(study, EN, out["econ"]), words.findings(study, EN, out["lifts"], out["econ"], {}, {}),
+                     table.to_string(), cp.economics_display(out["econ"], "CNY").to_string(),
+                     cp.lift_display(out["lifts"], "CNY").to_string()])
+    for bad in ("None", "nan", "NaN", "-0 ", "+0 ", "-0.0 ", "+0.0 ", "\u22120 ", "\u22120.0 "):
+        assert bad not in said, bad
     assert cp.natural_order(["b10", "b2", "a", "3", "20"]) == ["3", "20", "a", "b2", "b10"]
 
 
@@ -785,7 +792,6 @@ def test_a_roi_on_a_spend_too_small_for_its_noise_is_not_read():
     assert cp.roi_note(0.0, -10.0, 10.0) == "no cost recorded"
     assert cp.roi_note(math.nan, -10.0, 10.0, cost_unknown=True) == "contact cost unknown"
     assert cp._f_ci(-0.4, 0.3, 1, 0) == "0 to 0" and cp._f_num(-0.004, 2, True) == "0.00"
-    assert cp._pp(-0.0004) == "0.0 pp" and cp._pp(0.024) == "+2.4 pp"
 
 
 def test_observational_section_never_points_at_a_lift_that_was_not_measured():
@@ -794,7 +800,7 @@ def test_observational_section_never_points_at_a_lift_that_was_not_measured():
     from types import SimpleNamespace
 
     nothing_read = SimpleNamespace(has_table=True, readable=lambda: [])
-    text = cp.section_skipped(nothing_read, "observational comparison")
+    text = words.section_skipped(nothing_read, EN, "observational")
     assert "measured above" not in text and text.startswith("Skipped:")
     one_read = SimpleNamespace(has_table=True, readable=lambda: ["1"])
-    assert "its lift is measured above" in cp.section_skipped(one_read, "observational comparison")
+    assert "its lift is measured above" in words.section_skipped(one_read, EN, "observational")
