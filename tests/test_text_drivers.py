@@ -170,7 +170,7 @@ def test_timing_findings_explain_the_window_and_the_landmark():
     assert en[1] == ("A coupon reminder: of the 120 customers who bought again inside the window, 0 had one after their "
                      "repeat purchase (31 expected if the repeat purchase made no difference). A repeat purchase stops "
                      "it, so comparing customers from the first order would flatter those without it; its effect is "
-                     "estimated among customers still waiting at day 14 (a landmark).")
+                     "estimated among customers still waiting at day 14.")
     assert en[2].endswith("— too few to check; it is treated as independent of the repeat purchase.")
     zh = words.timing_findings(data, ZH)
     assert zh[0].startswith("客服工单和优惠券提醒发生在首单之后")
@@ -233,7 +233,7 @@ def test_a_clear_lever_that_travels_with_another_and_a_fading_ratio():
             in text)
     assert ("(a test rejects a constant ratio, adjusted p 0.012): it is strongest in the first days, then fades "
             "(ratio 0.50 → 0.90 over days 0–30, days 30–60, days 60–90)" in text)
-    assert "(frailty)" in text
+    assert "the most eager customers buy first" in text
     zh = " ".join(words.effects_findings(effects(slow), driver_data(not_measured={}), ZH))
     assert "该因素几乎只与“首单在线上（而非门店）”同时出现" in zh and "对应第0–30天、第30–60天、第60–90天" in zh
 
