@@ -278,7 +278,7 @@ def test_wilson_edges_are_exact_and_whiskers_never_negative():
                            "enough": [True, True, False]})
     splits = lifecycle.rate_frame(lifecycle.rate_frame(splits, "k_window", "n_window", "rate_window"),
                                   "k_period", "n_period", "rate_period")
-    fig = lifecycle_plots.split_rates(splits, title="0/n, n/n and an empty group")
+    fig = lifecycle_plots.split_rates(splits, Formats(Text("en"), "CNY"))
     plt.close(fig)
 
 
@@ -421,13 +421,20 @@ def test_a_brand_where_nobody_bought_twice_draws_every_chart(tmp_path):
     run, a = open_tiny(tmp_path, once)
     assert (a.trend["repeat_buyers"] == 0).all() and (a.trend["retained"] == 0).all()
     assert (a.trend["within_period_lo"].dropna() == 0).all()
-    figs = [lp.gap_distribution(a.gaps, a.thresholds, "t"), lp.rate_trend(a.trend, "t"),
-            lp.second_purchase_trend(a.second_purchase_cohorts, [30, 60, 90], 12, "t"),
-            lp.cohort_heatmap(a.cohort_matrix, "month", "t"), lp.ltv_curves(a.cohort_matrix, "month", "CNY", "t"),
-            lp.revenue_bridge(a.revenue_bridge(), "CNY", "t"), lp.purchase_gaps(a.purchase_gaps, a.category_gaps, "t"),
-            lp.rfm_segments(rfm.segment_table(a.customer_frame), "CNY", "t")]
-    for f in figs:
-        plt.close(f)
+    for language in ("en", "zh"):
+        f = Formats(Text(language), "CNY")
+        figs = [lp.gap_distribution(a.gaps, a.thresholds, f, "brand"), lp.rate_trend(a.trend, f),
+                lp.stage_history(a.stage_counts, f), lp.transition_heatmap(a.transition_matrix(), f, a.period),
+                lp.flows(a.stage_counts, a.transitions, f),
+                lp.second_purchase_trend(a.second_purchase_cohorts, [30, 60, 90], 12, f),
+                lp.cohort_heatmap(a.cohort_matrix, "month", f), lp.ltv_curves(a.cohort_matrix, "month", f),
+                lp.revenue_bridge(a.revenue_bridge(), f), lp.purchase_gaps(a.purchase_gaps, a.category_gaps, f),
+                lp.rfm_segments(rfm.segment_table(a.customer_frame), f)]
+        titles = [fig._suptitle.get_text() if fig._suptitle else fig.axes[0].get_title() or fig.axes[0].get_title(loc="left")
+                  for fig in figs]
+        assert all(titles) and (language == "en" or all(any("\u4e00" <= ch <= "\u9fff" for ch in x) for x in titles))
+        for fig in figs:
+            plt.close(fig)
     assert a.purchase_gaps.empty and not lifecycle.later_gaps_all_shorter(a.purchase_gaps)
     assert {r["trend"]["direction"] for r in lifecycle.rate_readings(a) if r["defined"]} <= {"flat", "too few periods"}
     fmt = Formats(Text("en"), "CNY")
