@@ -553,12 +553,11 @@ def _log_power_ratio(k, q, alpha, beta, lo, hi):
     return -k * np.log1p(d / (alpha + lo)) - q * np.log1p(d / (beta + lo))
 
 
-def _power_pieces(params, k, lo, hi, derivatives: bool = True) -> np.ndarray:
+def _power_pieces(params, k, lo, hi) -> np.ndarray:
     """Shape (n, 5): the integral from lo to hi of f(y) = (alpha+y)^-k (beta+y)^-(s+1) divided by
     f(lo), and the integrals of f d(log f)/dtheta / f(lo) for theta = r (-log(alpha+y); k = r +
     x), alpha (-k / (alpha+y)), s (-log(beta+y)) and beta (-(s+1) / (beta+y)). Elementwise over
-    k, lo, hi (lo < hi). Without ``derivatives``: shape (n, 1), the integral only (the same
-    numbers as the first column; P(alive) needs no gradient).
+    k, lo, hi (lo < hi).
 
     In u = log(m + y), m = min(alpha, beta), the log-integrand is (1 - p_m) u - p_M log(|alpha -
     beta| + e^u) (p_m, p_M the exponents of the smaller and the larger base): concave, and
@@ -602,8 +601,7 @@ def _power_pieces(params, k, lo, hi, derivatives: bool = True) -> np.ndarray:
         step = np.minimum(1.0, _PIECE_VARIATION / slope)
         count = np.maximum(np.ceil(width / step), 1.0)
         count = np.where(np.isfinite(count), count, 1.0).astype(np.intp)
-        columns = 5 if derivatives else 1
-        out = np.empty((k.size, columns))
+        out = np.empty((k.size, 5))
         first = np.concatenate([[0], np.cumsum(count)])
         start = 0
         while start < k.size:  # blocks of segments with about _PIECE_BLOCK pieces
@@ -616,23 +614,21 @@ def _power_pieces(params, k, lo, hi, derivatives: bool = True) -> np.ndarray:
             t = h[:, None] * (piece[:, None] + _PIECE_AT)  # u - u(lo) at the nodes
             grow = rho[seg, None] * np.expm1(t)  # (M + y) / (M + lo) - 1
             log_grow = np.log1p(grow)
-            f = np.empty((columns, seg.size, _PIECE_AT.size))  # the integrand and its weighted versions
+            f = np.empty((5, seg.size, _PIECE_AT.size))  # the integrand and its weighted versions
             np.exp((1.0 - p_m[seg, None]) * t - p_big[seg, None] * log_grow, out=f[0])
-            if derivatives:
-                log_small = np.log(m_lo)[seg, None] + t  # log(m + y)
-                log_large = np.log(big + lo)[seg, None] + log_grow  # log(M + y)
-                inv_small = np.exp(-log_small)
-                inv_large = 1.0 / ((big + lo)[seg, None] * (1.0 + grow))
-                log_a, inv_a, log_b, inv_b = ((log_small, inv_small, log_large, inv_large) if small_is_alpha
-                                              else (log_large, inv_large, log_small, inv_small))
-                np.multiply(f[0], log_a, out=f[1])
-                np.multiply(f[0], inv_a, out=f[2])
-                np.multiply(f[0], log_b, out=f[3])
-                np.multiply(f[0], inv_b, out=f[4])
-            sums = (f @ _PIECE_W) * h  # (columns, pieces)
-            if derivatives:
-                sums *= np.array([1.0, -1.0, 1.0, -1.0, -q])[:, None]
-                sums[2] *= -k[seg]
+            log_small = np.log(m_lo)[seg, None] + t  # log(m + y)
+            log_large = np.log(big + lo)[seg, None] + log_grow  # log(M + y)
+            inv_small = np.exp(-log_small)
+            inv_large = 1.0 / ((big + lo)[seg, None] * (1.0 + grow))
+            log_a, inv_a, log_b, inv_b = ((log_small, inv_small, log_large, inv_large) if small_is_alpha
+                                          else (log_large, inv_large, log_small, inv_small))
+            np.multiply(f[0], log_a, out=f[1])
+            np.multiply(f[0], inv_a, out=f[2])
+            np.multiply(f[0], log_b, out=f[3])
+            np.multiply(f[0], inv_b, out=f[4])
+            sums = (f @ _PIECE_W) * h  # (5, pieces)
+            sums *= np.array([1.0, -1.0, 1.0, -1.0, -q])[:, None]
+            sums[2] *= -k[seg]
             out[start:stop] = np.add.reduceat(sums, first[start:stop] - first[start], axis=1).T
             start = stop
     return out * m_lo[:, None]  # dy = (m + y) du, (m + y) f(y) / f(lo) = (m + lo) x the exponential above
@@ -649,22 +645,6 @@ def _suffix_sums(A, B):
     return B
 
 
-def _pareto_point_sums(params, pairs: _ParetoPairs, derivatives: bool = True) -> np.ndarray:
-    """S, shape (5, points) (without ``derivatives``: (1, points)): S_i the integral of f from
-    point i to the last point of its x divided by f(point i), and likewise the derivatives'
-    integrals (:func:`_power_pieces`), from the integrals between consecutive points."""
-    r, alpha, s, beta = (float(v) for v in params)
-    q = s + 1.0
-    seg, pz = pairs.seg, pairs.point_z
-    with np.errstate(all="ignore"):
-        k_seg = r + pairs.point_x[seg]
-        B = np.zeros((pz.size, 5 if derivatives else 1))
-        A = np.zeros(pz.size)
-        B[seg] = _power_pieces(params, k_seg, pz[seg], pz[seg + 1], derivatives)
-        A[seg] = np.exp(_log_power_ratio(k_seg, q, alpha, beta, pz[seg], pz[seg + 1]))
-        return _suffix_sums(A, B).T.copy()
-
-
 def _pareto_died(params, x, t_x, T, pairs: _ParetoPairs):
     """log I and (dI/dr, dI/dalpha, dI/ds, dI/dbeta) / I per pattern (see :func:`_pareto_assemble`)
     from the integrals between consecutive distinct points: with S_i the integral from point i to
@@ -672,9 +652,15 @@ def _pareto_died(params, x, t_x, T, pairs: _ParetoPairs):
     S(t_x) - f(T) / f(t_x) S(T)."""
     r, alpha, s, beta = (float(v) for v in params)
     q = s + 1.0
+    seg, pz = pairs.seg, pairs.point_z
     k = r + x
-    S = _pareto_point_sums(params, pairs)
     with np.errstate(all="ignore"):
+        k_seg = r + pairs.point_x[seg]
+        B = np.zeros((pz.size, 5))
+        A = np.zeros(pz.size)
+        B[seg] = _power_pieces(params, k_seg, pz[seg], pz[seg + 1])
+        A[seg] = np.exp(_log_power_ratio(k_seg, q, alpha, beta, pz[seg], pz[seg + 1]))
+        S = _suffix_sums(A, B).T.copy()  # (5, points)
         ratio = np.exp(_log_power_ratio(k, q, alpha, beta, t_x, T))  # f(T) / f(t_x)
         far = ratio * S[0][pairs.hi]
         total = S[0][pairs.lo] - far  # I / f(t_x)
@@ -1526,60 +1512,22 @@ def _pareto_log_alive(params, x, t_x, T, cells: int | None = None):
     return out
 
 
-class _ParetoAliveDraws:
-    """log P(alive) of Pareto/NBD for the patterns of a histogram under parameter draws, taken
-    block of patterns by block. Each draw's 'died' integrals between the histogram's distinct (x,
-    time) points are summed once, without the derivatives the fit needs (:func:`_pareto_point_sums`:
-    points x draws numbers, ~60 MB at 10M orders and 200 draws); a block then combines two of
-    them per pattern and draw as :func:`_pareto_died` does (the same arithmetic, all draws at
-    once). Before, every block of patterns found its own points' integrals under every draw."""
-
-    def __init__(self, draws: np.ndarray, x, t_x, T):
-        self.draws = np.atleast_2d(np.asarray(draws, dtype=float))
-        self.x, self.t_x, self.T = (np.asarray(v, dtype=float).ravel() for v in (x, t_x, T))
-        self.pairs = _pareto_pairs(self.x, self.t_x, self.T)
-        # a failed draw (non-finite or non-positive parameters) stays NaN, as the quadrature gives
-        self.valid = np.flatnonzero(np.isfinite(self.draws).all(axis=1) & (self.draws > 0).all(axis=1))
-        self.sums = np.empty((self.pairs.point_z.size, self.valid.size))
-        for j, d in enumerate(self.valid):
-            self.sums[:, j] = _pareto_point_sums(self.draws[d], self.pairs, derivatives=False)[0]
-
-    def log_alive(self, rows=None) -> np.ndarray:
-        """Shape (len(rows), draws): the patterns ``rows`` (indices into the histogram; all without)."""
-        rows = np.arange(self.x.size) if rows is None else np.asarray(rows)
-        x, t_x, T = (v[rows][:, None] for v in (self.x, self.t_x, self.T))
-        out = np.full((rows.size, self.draws.shape[0]), np.nan)
-        r, alpha, s, beta = (self.draws[self.valid, i][None, :] for i in range(4))
-        q = s + 1.0
-        with np.errstate(all="ignore"):
-            k = r + x
-            ratio = np.exp(_log_power_ratio(k, q, alpha, beta, t_x, T))  # f(T) / f(t_x)
-            far = ratio * self.sums[self.pairs.hi[rows]]
-            total = self.sums[self.pairs.lo[rows]] - far  # I / f(t_x)
-            has = np.broadcast_to(T > t_x, total.shape)
-            redo = has & ~(total * _PAIR_AMPLIFICATION > far)  # also where total <= 0
-            for j in np.flatnonzero(redo.any(axis=0)):  # (rarely any: see _PAIR_AMPLIFICATION)
-                at = np.flatnonzero(redo[:, j])
-                total[at, j] = _power_pieces(self.draws[self.valid[j]], k[at, j], t_x[at, 0], T[at, 0],
-                                             derivatives=False)[:, 0]
-            has = has & (total > 0)
-            log_i = np.where(has, -k * np.log(alpha + t_x) - q * np.log(beta + t_x) + np.log(total), -np.inf)
-            alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-            out[:, self.valid] = alive - np.logaddexp(alive, np.log(s) + log_i)
-        return out
-
-
 def _pareto_log_alive_draws(draws: np.ndarray, x, t_x, T) -> np.ndarray:
     """log P(alive) of every pattern under every parameter draw, shape (patterns, draws): each
     draw's 'died' integral from the integrals between the distinct (x, time) points, found once
-    for all draws (:class:`_ParetoAliveDraws`); the per-pattern quadrature of
-    :func:`_pareto_log_alive` would cost patterns x draws x 64 nodes (minutes at a million
-    patterns and 200 draws)."""
-    table = _ParetoAliveDraws(draws, x, t_x, T)
-    out = np.empty((table.x.size, table.draws.shape[0]))
-    block = max(1, _CELLS // max(1, table.draws.shape[0]))
-    for start in range(0, table.x.size, block):  # blocks of patterns: the temporaries stay small
-        out[start:start + block] = table.log_alive(np.arange(start, min(start + block, table.x.size)))
+    for all draws (:func:`_pareto_died`); the per-pattern quadrature of :func:`_pareto_log_alive`
+    would cost patterns x draws x 64 nodes (minutes at a million patterns and 200 draws)."""
+    x, t_x, T = (np.asarray(v, dtype=float).ravel() for v in (x, t_x, T))
+    pairs = _pareto_pairs(x, t_x, T)
+    out = np.full((x.size, len(draws)), np.nan)
+    with np.errstate(all="ignore"):
+        for j, params in enumerate(np.asarray(draws, dtype=float)):
+            if not (np.all(np.isfinite(params)) and np.all(params > 0)):
+                continue  # a failed draw: NaN, as the quadrature gives
+            r, alpha, s, beta = params
+            log_i, _ = _pareto_died(params, x, t_x, T, pairs)
+            alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+            out[:, j] = alive - np.logaddexp(alive, np.log(s) + log_i)
     return out
 
 
@@ -1614,7 +1562,7 @@ def conditional_p_alive(model: str, params, x, t_x, T) -> np.ndarray:
         return np.where(x == 0, 1.0, expit(-log_div))
 
 
-def pattern_predictions(model: str, draws, x, t_x, T, *, times=(), edges=None, d=None, log_alive=None) -> dict:
+def pattern_predictions(model: str, draws, x, t_x, T, *, times=(), edges=None, d=None) -> dict:
     """Predictions of every (x, t_x, T) pattern under every parameter draw (``draws``: shape
     (draws, k), or (k,) for one), each an array (patterns, draws) with NaN set to 0 as
     :class:`PurchaseFit` does: ``alive`` P(alive); ``at`` E[purchases in (T, T + t]] for each t of
@@ -1625,8 +1573,7 @@ def pattern_predictions(model: str, draws, x, t_x, T, *, times=(), edges=None, d
     computed once per distinct (x, T); the month increments are taken on it (the rest of E is a
     positive factor of each pattern). With one draw, ``d`` may be (months, K): K discount
     schedules at once (a schedule that is 0 after month H is the horizon H), and ``disc`` is
-    (patterns, K). Pareto/NBD: ``log_alive`` the patterns' log P(alive) under the draws if known
-    (:meth:`_ParetoAliveDraws.log_alive` of a histogram holding them)."""
+    (patterns, K)."""
     draws = np.atleast_2d(draws)
     params = tuple(draws[:, j][None, :] for j in range(draws.shape[1]))
     x, t_x, T = (np.ravel(v)[:, None] for v in (x, t_x, T))
@@ -1642,7 +1589,7 @@ def pattern_predictions(model: str, draws, x, t_x, T, *, times=(), edges=None, d
     with np.errstate(all="ignore"):
         if model == "pareto":
             r, alpha, s, beta = params
-            log_p_alive = _pareto_log_alive_draws(draws, x, t_x, T) if log_alive is None else log_alive
+            log_p_alive = _pareto_log_alive_draws(draws, x, t_x, T)
             scale = np.exp(log_p_alive + np.log(r + x) - np.log(alpha + T) + np.log(beta + T))
             alive = np.exp(log_p_alive)
             combine = np.multiply
@@ -1771,44 +1718,27 @@ def next_purchase_days(fit: PurchaseFit, x, t_x, T, horizon_days: float) -> np.n
     else:
         grid_days = np.unique(np.concatenate([np.geomspace(1, max(horizon_days, 2), 48), [horizon_days]]))
         flat = [v.ravel() for v in np.broadcast_arrays(x, t_x, T)]
-        # P(a purchase in t | alive) depends on (x, T), not t_x: once per distinct (x, T), far
-        # fewer than the patterns (grid x distinct (x, T) numbers)
-        pair, first = _codes(flat[0], flat[2])
-        buy = np.empty((grid_days.size, first.size))
-        step = max(1, _PARETO_CELLS // grid_days.size)
-        for start in range(0, first.size, step):  # blocks of distinct (x, T)
-            at = first[start:start + step]
-            buy[:, start:start + step] = _pareto_buy_if_alive(fit, grid_days, flat[0][at], flat[2][at])
         days = np.full(flat[0].size, np.nan)
+        step = max(1, _PARETO_CELLS // grid_days.size)
         for start in range(0, days.size, step):  # blocks of patterns
             sl = slice(start, start + step)
-            days[sl] = _pareto_median_wait(fit, grid_days, *(v[sl] for v in flat), buy[:, pair[sl]])
+            days[sl] = _pareto_median_wait(fit, grid_days, *(v[sl] for v in flat))
     return np.where(days <= horizon_days, days, np.nan)
 
 
-def _pareto_buy_if_alive(fit: PurchaseFit, grid_days: np.ndarray, x, T) -> np.ndarray:
-    """Pareto/NBD: P(at least one purchase within each grid day | alive, x, T), shape (grid,
-    patterns): the factor of :meth:`ParetoNBD.conditional_probability_of_no_purchase` after
-    P(alive)."""
-    r, alpha, s, beta = fit.values
-    t = fit.unit.from_days(grid_days)[:, None]
-    with np.errstate(all="ignore"):
-        k = r + x
-        log_buy = (np.log(k) + k * np.log(alpha + T) + s * np.log(beta + T)
-                   + log_power_integral(alpha + T, k + 1.0, beta + T, s, 0.0, t))
-        return np.exp(np.minimum(log_buy, 0.0))
-
-
-def _pareto_median_wait(fit: PurchaseFit, grid_days: np.ndarray, x, t_x, T, buy: np.ndarray) -> np.ndarray:
+def _pareto_median_wait(fit: PurchaseFit, grid_days: np.ndarray, x, t_x, T) -> np.ndarray:
     """Pareto/NBD: the first grid day where P(at least one purchase) reaches 50 %, linearly
     interpolated between grid points, for every pattern at once. P(no purchase in t) is
     :meth:`ParetoNBD.conditional_probability_of_no_purchase` on the grid (grid x patterns),
-    with P(alive) computed once per pattern (``buy``: :func:`_pareto_buy_if_alive` of the
-    patterns)."""
+    with P(alive) computed once per pattern."""
     r, alpha, s, beta = fit.values
+    t = fit.unit.from_days(grid_days)[:, None]
     with np.errstate(all="ignore"):
         alive = np.exp(_pareto_log_alive((r, alpha, s, beta), x, t_x, T))
-        p0 = 1.0 - alive * buy
+        k = r + x
+        log_buy = (np.log(k) + k * np.log(alpha + T) + s * np.log(beta + T)
+                   + log_power_integral(alpha + T, k + 1.0, beta + T, s, 0.0, t))
+        p0 = 1.0 - alive * np.exp(np.minimum(log_buy, 0.0))
     bought = 1.0 - np.clip(np.nan_to_num(p0, nan=1.0), 0, 1)  # as PurchaseFit.p_no_purchase
     days = np.full(x.size, np.nan)
     reach = bought >= 0.5
@@ -2032,11 +1962,6 @@ def clv_draws(fit: PurchaseFit, spend: SpendFit, summary: Summary, settings: Clv
     for i, mask in enumerate(masks):
         weights[i] = np.bincount(code[mask], minlength=order.size)
 
-    alive_draws, pattern_rows = None, None
-    if fit.model == "pareto":  # P(alive)'s integrals between the patterns' points: once, not per block
-        pattern_rows, row_first = np.unique(rows, return_index=True)
-        alive_draws = _ParetoAliveDraws(boot.purchase, *(f[c].to_numpy()[row_first] for c in ("x", "t_x", "T")))
-
     sums = np.zeros((weights.shape[0], B))
     low, high = np.empty(order.size), np.empty(order.size)
     block = int(chunk) if chunk else max(1, _CELLS // max(B, 1))
@@ -2045,10 +1970,7 @@ def clv_draws(fit: PurchaseFit, spend: SpendFit, summary: Summary, settings: Clv
         new = np.r_[True, pattern[sl][1:] != pattern[sl][:-1]]
         which = np.cumsum(new) - 1
         at = np.flatnonzero(new) + start
-        log_alive = (None if alive_draws is None
-                     else alive_draws.log_alive(np.searchsorted(pattern_rows, pattern[at])))
-        pred = pattern_predictions(fit.model, boot.purchase, x[at], t_x[at], T[at], edges=edges, d=d,
-                                   log_alive=log_alive)
+        pred = pattern_predictions(fit.model, boot.purchase, x[at], t_x[at], T[at], edges=edges, d=d)
         nn, mm = n[sl][:, None], m[sl][:, None]
         weight = p * nn / (p * nn + q - 1)
         spend_b = (1 - weight) * (p * v / (q - 1)) + weight * mm
@@ -2190,13 +2112,11 @@ def purchases_interval(res: ClvResult, days: int = 365) -> tuple[float, float] |
     weights = np.bincount(f["row"].to_numpy(), minlength=len(hist))[hist.index.to_numpy()]
     x, t_x, T = (hist[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
     draws = np.zeros(res.boot.draws)
-    alive_draws = _ParetoAliveDraws(res.boot.purchase, x, t_x, T) if res.fit.model == "pareto" else None
     block = max(1, _CELLS // max(res.boot.draws, 1))
     for start in range(0, x.size, block):  # blocks of patterns, all draws at once: bounded memory
         sl = slice(start, start + block)
         pred = pattern_predictions(res.fit.model, res.boot.purchase, x[sl], t_x[sl], T[sl],
-                                   times=[res.summary.unit.from_days(days)],
-                                   log_alive=None if alive_draws is None else alive_draws.log_alive(np.arange(x.size)[sl]))
+                                   times=[res.summary.unit.from_days(days)])
         draws += weights[sl] @ pred["at"][0]
     value = float(res.predictions[f"expected_purchases_{days}"].sum())
     lo, hi = interval(draws[np.isfinite(draws)], res.boot.level)
@@ -2293,7 +2213,7 @@ def cac_report(run, predictions: pd.DataFrame) -> tuple[pd.DataFrame | None, lis
 
 # ================================================================ notebook steps
 # Each step takes the run context and returns a result with everything its section shows; the
-# sentences are written from the numbers.
+# words are written from the numbers by helpers.text.clv.
 
 
 def _fmt_int(n) -> str:
@@ -2340,19 +2260,6 @@ def history(run) -> HistoryResult:
         ("same-day orders", "one purchase" if p.same_day == "collapse" else "separate purchases"),
     ], columns=["figure", "value"]).set_index("figure")
     return HistoryResult(summary=summary, hist=hist, table=table)
-
-
-def history_sentences(res: HistoryResult, currency: str) -> list[str]:
-    f = res.summary.frame
-    once = (f["x"] == 0).mean()
-    unit = res.summary.unit
-    out = [f"{_fmt_int(len(f))} customers bought by {res.summary.end:%Y-%m-%d}; {_pct(once)} of them bought only "
-           f"once, and the repeat buyers made {f.loc[f['x'] > 0, 'x'].mean():.1f} repeat purchases on average."
-           if (f["x"] > 0).any() else f"{_fmt_int(len(f))} customers, none of whom bought twice."]
-    out.append(f"Every time is measured in {unit.plural} (params clv.time_unit) from the customer's first purchase; "
-               f"the models are fitted on {_fmt_int(len(res.hist.frame))} unique (x, t_x, T) patterns with their "
-               "counts instead of one row per customer — the same likelihood.")
-    return out
 
 
 @dataclass
@@ -2444,60 +2351,6 @@ def holdout_table(res: HoldoutResult) -> pd.DataFrame:
     return out.set_index("model")
 
 
-def holdout_sentences(res: HoldoutResult) -> list[str]:
-    if res.skipped:
-        return [res.skipped]
-    c, t = res.choice, res.table
-    n = len(res.summary.frame)
-    actual = t["actual"].iloc[0]
-    lines = [f"Calibration to {res.cal_end:%Y-%m-%d}, holdout the following {res.holdout:g} {res.unit.plural} to "
-             f"the period end: the {_fmt_int(n)} customers who had bought by then made {_fmt_int(actual)} repeat "
-             "purchases in the holdout."]
-    if res.calibrate_from is not None:
-        lines.append(f"The models were fitted on the {_fmt_int(res.fit_customers)} of them acquired from "
-                     f"{from_epoch_day(res.calibrate_from):%Y-%m-%d} (after the burn-in, section 1) and predict all "
-                     f"{_fmt_int(n)}.")
-    if len(c["tied"]) > 1:
-        others = ", ".join(f"{k} {v:.3f}" for k, v in c["others"].items())
-        totals = f"holdout totals: {c['label']} {100 * c['total_error']:+.1f} %" + "".join(
-            f"; {k} {100 * v:+.1f} %" for k, v in c["other_totals"].items())
-        dropped = [m for m in c["tied"] if m not in c["total_tied"]]
-        if "holdout total among" in c["by"]:
-            why = f"whose holdout total is clearly the closest to what happened ({totals})"
-        else:
-            why = (f"which fits the calibration data best among {', '.join(c['total_tied'])} (log-likelihood "
-                   f"{c['loglik']:,.1f}; their holdout totals differ by less than the holdout's own noise; {totals})"
-                   + (f"; {', '.join(dropped)} left out for a clearly worse total" if dropped else ""))
-        lines.append(f"The holdout cannot tell {', '.join(c['tied'])} apart on per-customer error (RMSE: {c['label']} "
-                     f"{c['rmse']:.3f}; {others}; differences within two standard errors or below 1 %). We keep the "
-                     f"{c['label']}, {why}.")
-    else:
-        others = ", ".join(f"{k} {v:.3f}" for k, v in c["others"].items())
-        lines.append(f"The {c['label']} predicts each customer's holdout purchases best (RMSE {c['rmse']:.3f}"
-                     + (f"; {others}" if others else "") + "), clearly ahead of the others, so we keep it.")
-    if c["beats_baseline"]:
-        lines.append(f"It beats the naive baseline (each customer repeating their calibration rate: RMSE "
-                     f"{c['baseline_rmse']:.3f}) by {_pct(c['improvement'])}, and predicts the holdout total "
-                     f"{'within' if abs(c['total_error']) < 0.1 else 'off by'} {_pct(abs(c['total_error']))} "
-                     f"({'under' if c['total_error'] < 0 else 'over'}-predicted).")
-    elif c["lower_than_baseline"]:
-        lines.append(f"- **No model clearly beats the naive baseline:** the {c['label']}'s error is lower (RMSE {c['rmse']:.3f} "
-                     f"vs {c['baseline_rmse']:.3f} for each customer repeating their calibration rate) but the difference "
-                     "is within the noise of the holdout. Treat the per-customer predictions below as indicative only; "
-                     f"the holdout total is {'within' if abs(c['total_error']) < 0.1 else 'off by'} "
-                     f"{_pct(abs(c['total_error']))}.")
-    else:
-        lines.append(f"- **No model beats the naive baseline** (each customer repeating their calibration rate: RMSE "
-                     f"{c['baseline_rmse']:.3f} vs {c['rmse']:.3f}): the per-customer predictions below are no better "
-                     "than extrapolating past rates. Treat them as indicative only.")
-    for model, why in res.failed.items():
-        lines.append(f"{MODEL_NAMES.get(model, model)} was left out: {why}")
-    for fit in res.fits.values():
-        if fit.warning:
-            lines.append(fit.warning + ".")
-    return lines
-
-
 @dataclass
 class SpendResult:
     fit: SpendFit | None
@@ -2551,58 +2404,6 @@ def extreme_orders(run) -> dict | None:
             "revenue": 0.0 if pd.isna(row["revenue"]) else float(row["revenue"]),
             "threshold": None if threshold is None else float(threshold),
             "left_out": bool(run.params.clv.exclude_outliers), "outlier_z": float(run.params.cleaning.outlier_z)}
-
-
-def extreme_sentence(excluded: dict | None, currency: str) -> str | None:
-    """What happened to the extreme orders in the spend model, in words (None when there are none)."""
-    if not excluded or not excluded["orders"]:
-        return None
-    n = excluded["orders"]
-    above = (f"above {_money(excluded['threshold'], currency, 2)}, " if excluded.get("threshold") else "")
-    rule = (f"{above}a robust z-score of log(amount) above {excluded['outlier_z']:g} (params cleaning.outlier_z: the "
-            "median and 1.4826 x the median absolute deviation of the log amounts)")
-    head = (f"{_fmt_int(n)} order{'s' if n != 1 else ''} of {_fmt_int(excluded['customers'])} "
-            f"customer{'s' if excluded['customers'] != 1 else ''}, {_money(excluded['revenue'], currency)} of revenue, "
-            f"{'are' if n != 1 else 'is'} extreme ({rule})")
-    if excluded["left_out"]:
-        return (f"{head}: left out of the spend model (they still count as purchases), so one extreme amount cannot "
-                "set what every customer is expected to spend. Params clv.exclude_outliers: false keeps them.")
-    return (f"- **Warning:** {head}, and kept in the spend model (params clv.exclude_outliers: false): they pull the "
-            "expected spend, and so the CLV, of their customers and of the population mean up.")
-
-
-def spend_sentences(res: SpendResult, currency: str, params) -> list[str]:
-    extreme = extreme_sentence(res.excluded, currency)
-    if not res.money:
-        return [no_amount_note(params)]
-    if res.fit is None:
-        return [f"The spend model could not be fitted ({res.skipped}); CLV cannot be computed."] + ([extreme] if extreme else [])
-    f = res.fit
-    p, q, v = f.values
-    lines = [f"Gamma-Gamma on {_fmt_int(f.customers)} repeat buyers: p = {p:.2f}, q = {q:.2f}, gamma = {v:.2f}; the "
-             f"expected spend per order of a new customer is {_money(f.population_mean, currency, 2)}, and each "
-             "customer's own average pulls their estimate towards it the more purchases they have."]
-    corr = f"The correlation of repeat purchases and mean spend is {f.pearson:+.2f} (rank correlation {f.spearman:+.2f})"
-    if res.correlation_material:
-        lines.append(f"- **Warning:** {corr}: material (|r| ≥ {res.warn_at:g}). The Gamma-Gamma model assumes spend "
-                     "does not depend on purchase frequency, so the CLV of the most frequent buyers is "
-                     f"{'under' if f.pearson > 0 else 'over'}stated; read the CLV ranking with that in mind.")
-    else:
-        lines.append(f"{corr}: small, as the model assumes.")
-    if f.warning:
-        lines.append(f.warning + ".")
-    refunds = params.cleaning.refunds
-    if refunds != "net":
-        tail = " (refunds ignored: cleaning.refunds: ignore)."
-    elif res.refund_share > 0:
-        tail = f" x (1 − {_pct(res.refund_share, 2)}, the share of gross sales refunded; cleaning.refunds: net)."
-    else:
-        tail = " (the data hold no refunds)."
-    lines.append(f"Profit per order = margin {_pct(params.business.margin, 0)} (params business.margin) x expected "
-                 "spend" + tail)
-    if extreme:
-        lines.append(extreme)
-    return lines
 
 
 @dataclass
@@ -2688,12 +2489,6 @@ def no_model_predictions(summary: Summary) -> pd.DataFrame:
     return out
 
 
-def no_model_note(res: ClvResult) -> str:
-    """Said first in section 4 when no purchase model could be fitted ('' when one was): why, what
-    is skipped and what the brand needs."""
-    return "" if res.fitted else f"**No purchase model.** {res.skipped}"
-
-
 def customer_values(run, hist_res: HistoryResult, spend: SpendResult, hold: HoldoutResult,
                     calibrate_from: int | None = None) -> ClvResult:
     """Step 4: refit the chosen model on all data to the period end; per-customer predictions.
@@ -2731,32 +2526,6 @@ def customer_values(run, hist_res: HistoryResult, spend: SpendResult, hold: Hold
     preds = customer_predictions(fit, spend.fit, hist_res.summary, settings, run.period_end)
     return ClvResult(fit=fit, summary=hist_res.summary, hist=hist_res.hist, spend=spend, settings=settings,
                      predictions=preds, fit_hist=fit_hist, calibrate_from=calibrate_from)
-
-
-def value_table(res: ClvResult, currency: str) -> pd.DataFrame:
-    pr = res.predictions
-    f = res.summary.frame
-    revenue = (pr["expected_purchases_365"] * pr["expected_spend"]).sum()
-    if not res.money:  # purchases only: no money row at all (never a 0 shown as a figure)
-        rows = [("customers", _fmt_int(len(pr))),
-                *[(f"expected purchases, next {d} days", f"{pr[f'expected_purchases_{d}'].sum():,.0f}") for d in (30, 90, 365)],
-                ("mean P(alive)", f"{pr['p_alive'].mean():.2f}"),
-                ("likely to buy again within the horizon", _fmt_int(pr["expected_next_purchase"].notna().sum()))]
-        return pd.DataFrame(rows, columns=["figure", "value"]).set_index("figure")
-    rows = [
-        ("customers", _fmt_int(len(pr))),
-        ("expected purchases, next 30 days", f"{pr['expected_purchases_30'].sum():,.0f}"),
-        ("expected purchases, next 90 days", f"{pr['expected_purchases_90'].sum():,.0f}"),
-        ("expected purchases, next 365 days", f"{pr['expected_purchases_365'].sum():,.0f}"),
-        ("expected revenue, next 365 days", _money(revenue, currency)),
-        ("mean P(alive)", f"{pr['p_alive'].mean():.2f}"),
-        ("likely to buy again within the horizon", _fmt_int(pr["expected_next_purchase"].notna().sum())),
-        ("mean expected spend per order", _money(pr["expected_spend"].mean(), currency, 2)),
-        (f"CLV over {res.settings.horizon_months} months, total", _money(pr["clv"].sum(), currency)),
-        ("CLV per customer, mean / median", f"{_money(pr['clv'].mean(), currency, 2)} / {_money(pr['clv'].median(), currency, 2)}"),
-        ("past revenue (gross, to the period end)", _money(f["amount"].sum(), currency)),
-    ]
-    return pd.DataFrame(rows, columns=["figure", "value"]).set_index("figure")
 
 
 def add_intervals(run, res: ClvResult, hold: HoldoutResult | None = None) -> ClvResult:
@@ -2820,87 +2589,6 @@ def interval_table(res: ClvResult, currency: str) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("group")
 
 
-def show_intervals(table: pd.DataFrame, currency: str, level: float):
-    """The interval table, formatted for reading."""
-    pct = f"{100 * level:.0f} %"
-    shown = table.rename(columns={"clv": f"CLV ({currency})", "low": f"{pct} interval: low", "high": "high",
-                                  "share": "share of total"})
-    return shown.style.format({"customers": "{:,.0f}", f"CLV ({currency})": "{:,.0f}", f"{pct} interval: low": "{:,.0f}",
-                               "high": "{:,.0f}", "share of total": "{:.1%}"})
-
-
-def value_sentences(res: ClvResult, currency: str) -> list[str]:
-    pr = res.predictions
-    s = res.settings
-    c = concentration(res.value)
-    lines = [f"Refitted on all data to the period end, the {res.fit.name} expects "
-             f"{pr['expected_purchases_365'].sum():,.0f} purchases in the next 365 days from today's "
-             f"{_fmt_int(len(pr))} customers; {_fmt_int((pr['p_alive'] >= 0.5).sum())} of them are more likely alive "
-             "than not."]
-    if not res.money:
-        lines.append(f"Expected purchases are concentrated: the top 10 % of customers hold {_pct(c['top_10'], 0)} of "
-                     f"the next 365 days' purchases (top 1 %: {_pct(c['top_1'], 0)}, top 20 %: {_pct(c['top_20'], 0)}; "
-                     f"Gini {c['gini']:.2f}).")
-    else:
-        lines += [f"CLV over {s.horizon_months} months (margin x expected purchases x expected spend, discounted at "
-                 f"{_pct(s.annual_discount_rate, 0)} a year"
-                 + (f", minus {_money(s.cost_to_serve_per_year, currency, 2)} a year to serve an active customer" if s.cost_to_serve_per_year else "")
-                 + f"): {_money(pr['clv'].sum(), currency)} in total, {_money(pr['clv'].mean(), currency, 2)} per customer on "
-                 f"average but {_money(pr['clv'].median(), currency, 2)} for the median customer.",
-                 f"Value is concentrated: the top 10 % of customers hold {_pct(c['top_10'], 0)} of it (top 1 %: "
-                 f"{_pct(c['top_1'], 0)}, top 20 %: {_pct(c['top_20'], 0)}; Gini {c['gini']:.2f})."]
-    if c["negative_share"] > 0:
-        lines.append(f"{_pct(c['negative_share'])} of customers have a negative CLV: their expected margin does not "
-                     "cover the cost to serve them.")
-    if res.calibrate_from is not None:
-        lines.append(f"The {res.fit.name} was refitted on the {_fmt_int(res.fitted_on.customers)} customers acquired from "
-                     f"{from_epoch_day(res.calibrate_from):%Y-%m-%d} (after the burn-in); the "
-                     f"{_fmt_int(len(pr) - res.fitted_on.customers)} customers first seen before are valued with the "
-                     "same parameters from their own purchases since then.")
-    if res.fit.warning:
-        lines.append(res.fit.warning + ".")
-    return lines
-
-
-def interval_sentences(res: ClvResult, currency: str, truth_note: str = "") -> list[str]:
-    if res.draws is None:
-        return [res.bootstrap_note]
-    total = res.predictions["clv"].sum()
-    plo, phi = interval(res.draws["total"], res.boot.level)
-    lo, hi = total_interval(res, res.draws["total"], total)
-    top = res.groups.cat.categories[0]
-    top_mask = (res.groups == top).to_numpy()
-    top_value = res.predictions.loc[top_mask, "clv"].sum()
-    tlo, thi = total_interval(res, res.draws["groups"][f"value: {top}"], top_value, top_mask)
-    width = (hi - lo) / total if total else np.nan
-    pwidth = (phi - plo) / total if total else np.nan
-    lines = [f"Total CLV {_money(total, currency)}, {_pct(res.boot.level, 0)} interval {_money(lo, currency)} to "
-             f"{_money(hi, currency)} (±{_pct(width / 2, 0)}); the {top} of customers: {_money(tlo, currency)} to "
-             f"{_money(thi, currency)}."]
-    latent = (f"the customers' own uncertainty (each customer's true rate, dropout, spend and whether they are "
-              f"still active, given their history: ±{_pct(_latent_band(res, total) / total, 1)} on the total)"
-              if res.latent_var is not None and total else "")
-    if res.forecast_error is not None:
-        lines.append(f"The intervals on totals combine {'three' if latent else 'two'} sources of error: the "
-                     f"parameters' uncertainty (bootstrap, alone ±{_pct(pwidth / 2, 1)} on the total), "
-                     + (f"{latent} " if latent else "")
-                     + f"and the forecast error measured on the holdout, where the chosen model's total was off by "
-                     f"{_pct(res.forecast_error)}. The CLV horizon ({res.settings.horizon_months} months) is longer "
-                     "than the holdout, so read even these as a lower bound on the uncertainty.")
-    else:
-        lines.append(f"No holdout measured the forecast error, so these intervals hold the parameters' uncertainty "
-                     f"(±{_pct(pwidth / 2, 1)})" + (f" and {latent}" if latent else "") + " only, and understate "
-                     "how far the total may be off if the model is wrong.")
-    lines += ["The per-customer intervals (clv_low, clv_high) reflect the uncertainty of the fitted parameters only, "
-              "not how much one customer's actual purchases will vary: a single customer's outcome is far more "
-              "uncertain than their interval suggests.",
-              res.bootstrap_note]
-    if res.fit.warning and "almost no dropout" in res.fit.warning:
-        lines.append("The dropout parameters are not identified (see section 4): their intervals in the table are not "
-                     "meaningful, and the CLV intervals leave out the uncertainty about churn.")
-    return lines
-
-
 def _latent_band(res: ClvResult, total: float) -> float:
     """The half-width the customers' own uncertainty alone would give the total."""
     lo, _ = with_latent_variance(total, total, total, float(np.sum(res.latent_var)), res.boot.level)
@@ -2917,53 +2605,6 @@ def at_risk(res: ClvResult) -> pd.DataFrame:
         out = lost_valuable(d, (f["x"] + 1).astype(float), top_share=0.2, p_alive_below=0.3)
         return out.assign(past_purchases=out["past_revenue"], past_revenue=np.nan)
     return lost_valuable(d, f["amount"], top_share=0.2, p_alive_below=0.3)
-
-
-def findings(hold: HoldoutResult, res: ClvResult, lost: pd.DataFrame, currency: str) -> list[str]:
-    lines = []
-    if not res.fitted:
-        return [f"- **No CLV this run:** {res.skipped}",
-                "- **What can be done meanwhile:** the lifecycle stages of notebook 02 rest on days since the last "
-                "purchase and need no model: use them to choose whom to contact. A second-purchase campaign to recent "
-                "first-time buyers, with a random control group, is what notebook 06 can measure."]
-    if hold.skipped or hold.choice is None:
-        lines.append(f"- **Model quality:** could not be checked on a holdout ({hold.skipped}); the {res.fit.name} was used "
-                     "without validation.")
-    else:
-        c = hold.choice
-        if c["beats_baseline"]:
-            verdict = ("good enough to rank customers and plan budgets" if abs(c["total_error"]) < 0.1 else
-                       "better than the baseline per customer but off on the total — use it to rank, not to forecast")
-        else:
-            verdict = ("not clearly better than extrapolating each customer's past rate — indicative only"
-                       if c["lower_than_baseline"] else "no better than extrapolating each customer's past rate")
-        lines.append(f"- **Model quality:** the {c['label']} is {verdict} (holdout RMSE {c['rmse']:.3f} vs "
-                     f"{c['baseline_rmse']:.3f} for the naive baseline; total {100 * c['total_error']:+.1f} %).")
-    conc = concentration(res.value)
-    if res.money:
-        lines.append(f"- **Where the value is:** the top 10 % of customers hold {_pct(conc['top_10'], 0)} of the "
-                     f"{res.settings.horizon_months}-month CLV — protect them first.")
-    else:
-        lines.append(f"- **Where the purchases are:** the top 10 % of customers hold {_pct(conc['top_10'], 0)} of the "
-                     "purchases expected in the next 365 days (no amount, so no CLV in money) — protect them first.")
-    if len(lost) and not res.money:
-        lines.append(f"- **Frequent customers probably lost:** {_fmt_int(len(lost))} repeat buyers from the top 20 % by past "
-                     f"purchases now have P(alive) below 30 % (median {_pct(lost['p_alive'].median(), 0)}); they made "
-                     f"{lost['past_purchases'].sum():,.0f} purchases in the past. The list is in "
-                     "data/clv_lost_valuable.csv for a win-back campaign.")
-    elif len(lost):
-        lines.append(f"- **Valuable customers probably lost:** {_fmt_int(len(lost))} repeat buyers from the top 20 % by past "
-                     f"revenue now have P(alive) below 30 % (median {_pct(lost['p_alive'].median(), 0)}); they brought "
-                     f"{_money(lost['past_revenue'].sum(), currency)} in the past. The list is in "
-                     "data/clv_lost_valuable.csv for a win-back campaign.")
-    elif res.fit.warning and "almost no dropout" in res.fit.warning:
-        lines.append("- **Valuable customers probably lost:** cannot be told — the model finds no dropout, so it counts "
-                     "every customer as alive (P(alive) about 1). Use the lifecycle stages of notebook 02 (dormant, "
-                     "churned) for win-back lists instead.")
-    else:
-        lines.append("- **Valuable customers probably lost:** none — every repeat buyer in the top 20 % by past revenue "
-                     "still has P(alive) of 30 % or more.")
-    return lines
 
 
 CUSTOMER_COLUMNS = ["customer_id", "p_alive", "expected_purchases_30", "expected_purchases_90",

@@ -32,8 +32,8 @@ checks on the fit, a reliability verdict, and the CLV's sensitivity to the busin
 * **Sensitivity** (:func:`sensitivity`): the total CLV at a grid of margins, discount rates and
   horizons, the others at the params' values.
 
-Analysis here returns numbers and frames; the sentences are built from them in the
-``*_sentences`` functions. Transactions stay in the engine; pandas sees customers.
+Analysis here returns numbers and frames; :mod:`helpers.text.clv` words them. Transactions stay in
+the engine; pandas sees customers.
 """
 
 from __future__ import annotations
@@ -180,30 +180,6 @@ def truncation(run, hist_res: clv.HistoryResult, window_days: int | None = None)
     return detect_truncation(f["first_day"], early, hist_res.summary.end, run.params.period, window_days)
 
 
-def truncation_sentences(t: Truncation) -> list[str]:
-    kind = t.kind
-    if t.note:
-        return [f"Left truncation could not be checked ({t.note}); the models are fitted on every customer."]
-    first = t.periods.iloc[0]
-    ratio = "∞ (no later acquisitions: a closed cohort)" if not np.isfinite(t.bunching) else f"{t.bunching:.1f}x"
-    facts = (f"{_int(t.first_customers)} customers made their first observed purchase in the data's first {kind} "
-             f"({first['period']}), against a median of {t.later_median:,.0f} per {kind} afterwards ({ratio}); within "
-             f"{t.window_days} days of that first purchase they came back {first['early_mean']:.2f} times on average, "
-             f"against {t.reference:.2f} for the later cohorts ({t.early_ratio:.2f}x, {t.early_z:.1f} standard errors).")
-    if not t.detected:
-        return [facts + " Customers of the first " + kind + " behave like the later ones: no sign that the data start "
-                "in the middle of the customers' history, so every customer calibrates the models."]
-    return [f"- **The data are left-truncated:** {facts} Most of them are existing customers whose earlier purchases "
-            "are not in the data, not new ones.",
-            f"Burn-in: the first {t.burn_in_periods} {kind}{'s' if t.burn_in_periods > 1 else ''} (to "
-            f"{t.burn_in_end - pd.Timedelta(days=1):%Y-%m-%d}). The purchase models are calibrated on the "
-            f"{_int(t.customers_after)} customers acquired from {t.burn_in_end:%Y-%m-%d}; the "
-            f"{_int(t.customers_before)} customers first seen within the burn-in still get predictions from that fit, "
-            "conditioned on their own purchases since they were first seen (their age counts from then, so it is "
-            "understated; the more they bought, the less the new customers' parameters weigh). Section 2 checks "
-            "both groups on the holdout."]
-
-
 # ================================================================ holdout calibration by decile
 
 
@@ -282,23 +258,6 @@ def segment_table(scores: pd.DataFrame) -> pd.DataFrame | None:
                      "total_error": s["predicted"].sum() / s["actual"].sum() - 1 if s["actual"].sum() > 0 else np.nan,
                      "group": label})
     return pd.DataFrame(rows).set_index("group")
-
-
-def calibration_sentences(cal: dict, segments: pd.DataFrame | None) -> list[str]:
-    p, a = cal["purchases"], cal["p_alive"]
-    lines = [f"The tenth of customers with the most predicted holdout purchases was predicted "
-             f"{p['predicted'].iloc[-1]:.2f} each and made {p['actual'].iloc[-1]:.2f} ({cal['top_tenth_ratio']:.2f}x); the "
-             f"bottom tenth {p['predicted'].iloc[0]:.2f} predicted, {p['actual'].iloc[0]:.2f} actual.",
-             f"By P(alive): the top tenth (mean P(alive) {a['p_alive'].iloc[-1]:.2f}) was expected to buy at all in the "
-             f"holdout with {_pct(a['p_return'].iloc[-1], 0)} chance and {_pct(a['returned'].iloc[-1], 0)} did; the bottom "
-             f"tenth (mean P(alive) {a['p_alive'].iloc[0]:.2f}): {_pct(a['p_return'].iloc[0], 0)} expected, "
-             f"{_pct(a['returned'].iloc[0], 0)} did. The largest gap between the predicted and the actual share buying "
-             f"is {100 * cal['max_return_gap']:.1f} points (tenth {cal['max_return_gap_tenth']})."]
-    if segments is not None:
-        lines.append("Holdout totals by group: " + "; ".join(
-            f"{g}: {_int(r.customers)} customers, predicted {r.predicted:,.0f} vs actual {r.actual:,.0f} "
-            f"({100 * r.total_error:+.1f} %)" for g, r in segments.iterrows()) + ".")
-    return lines
 
 
 # ================================================================ figures the sanity checks compare with
@@ -497,20 +456,6 @@ def reliability(res: clv.ClvResult, hold: clv.HoldoutResult, trunc: Truncation |
     return Reliability(verdict=VERDICT[worst], checks=checks, reasons=reasons, figures=figures)
 
 
-def reliability_sentences(rel: Reliability) -> list[str]:
-    if rel.verdict == NOT_COMPUTED:
-        return ["- **CLV reliability: not computed** — no purchase model could be fitted, so there is no CLV to "
-                "judge (section 4 says why and what the brand needs)."]
-    head = {"validated": "**CLV reliability: validated** — the checks below pass; the figures can be used to rank "
-                         "customers and plan budgets.",
-            "caution": "**CLV reliability: caution** — usable to rank customers, but read the totals with the "
-                       "reasons below in mind:",
-            "unreliable": "**CLV reliability: unreliable** — do not budget on these CLV figures; at most use them to "
-                          "rank customers. Why:",
-            NOT_COMPUTED: "**CLV reliability: not computed** — there is no CLV to judge:"}[rel.verdict]
-    return ["\n".join([f"- {head}", *(f"    - {r}" for r in rel.reasons)])]
-
-
 def checks_table(rel: Reliability) -> pd.DataFrame:
     return rel.checks[["check", "level", "text"]].set_index("check")
 
@@ -589,30 +534,6 @@ def sensitivity(res: clv.ClvResult, margins=None, rates=None, horizons=None) -> 
         rows.append({"varied": name, "value": v, "params value": v == current, "total_clv": value,
                      "vs_params": value / base - 1 if base else np.nan})
     return pd.DataFrame(rows)
-
-
-def sensitivity_table(table: pd.DataFrame, currency: str) -> pd.DataFrame:
-    def label(r):
-        if r["varied"] == "horizon (months)":
-            v = f"{int(r['value'])}"
-        else:
-            v = _pct(r["value"], 0 if float(r["value"] * 100).is_integer() else 1)
-        return v + (" (params)" if r["params value"] else "")
-    return pd.DataFrame({"varied": table["varied"], "value": table.apply(label, axis=1),
-                         f"total CLV ({currency})": table["total_clv"].map(lambda v: f"{v:,.0f}"),
-                         "vs the params' value": table["vs_params"].map(lambda v: f"{100 * v:+.1f} %")}
-                        ).set_index(["varied", "value"])
-
-
-def sensitivity_sentences(table: pd.DataFrame, currency: str) -> list[str]:
-    out = []
-    for name, g in table.groupby("varied", sort=False):
-        lo, hi = g.loc[g["total_clv"].idxmin()], g.loc[g["total_clv"].idxmax()]
-        fmt = (lambda v: f"{int(v)} months") if name.startswith("horizon") else (lambda v: _pct(v, 0))
-        out.append(f"{name.split(' (')[0].capitalize()} from {fmt(g['value'].min())} to {fmt(g['value'].max())}: total CLV "
-                   f"{lo['total_clv']:,.0f} to {hi['total_clv']:,.0f} {currency} ({100 * lo['vs_params']:+.0f} % to "
-                   f"{100 * hi['vs_params']:+.0f} % of the params' figure).")
-    return out
 
 
 # ================================================================ metrics

@@ -16,8 +16,12 @@ import pandas as pd
 import pytest
 
 from helpers import clv, clv_checks, config, demo
+from helpers.text import Text
+from helpers.text import clv as clv_words
+from helpers.text.formats import Formats
 
 LIFETIMES_DATA = Path(next(iter(importlib.util.find_spec("lifetimes").submodule_search_locations))) / "datasets"
+EN = Formats(Text("en"), "USD")  # the English words of notebook 04 (helpers.text.clv)
 CAL_END = pd.Timestamp("1997-09-30")
 PERIOD_END = pd.Timestamp("1998-06-30 23:59:59.999999")
 HOLDOUT_DAYS = 273  # weeks 40-78
@@ -132,13 +136,13 @@ def test_one_extreme_order_stays_out_of_the_clv():
     total, clean_total = value.predictions["clv"].sum(), clean.predictions["clv"].sum()
     assert abs(total / clean_total - 1) < 0.01, (total, clean_total)
     assert spend.excluded["orders"] == 1 and spend.excluded["revenue"] == pytest.approx(1e9)
-    text = " ".join(clv.spend_sentences(spend, "USD", value_params := config.load_params(brand="cdnow")))
-    assert "1 order" in text and "1,000,000,000 USD" in text and "left out of the spend model" in text
-    assert "cleaning.outlier_z" in text and f"{value_params.cleaning.outlier_z:g}" in text
+    text = " ".join(clv_words.spend(spend, EN, value_params := config.load_params(brand="cdnow")))
+    assert "1 order of 1 customer, USD 1.0B of revenue" in text and "left out of the spend model" in text
+    assert f"a robust z-score above {EN.number(value_params.cleaning.outlier_z, 1)}" in text
 
     kept, kept_spend = _cdnow_value(extreme, exclude_outliers=False)
     assert kept.predictions["clv"].sum() > 10 * clean_total
-    assert "kept in the spend model" in " ".join(clv.spend_sentences(kept_spend, "USD", value_params))
+    assert "kept in the spend model" in " ".join(clv_words.spend(kept_spend, EN, value_params))
 
 
 def test_summary_same_day_and_outliers():
@@ -539,8 +543,8 @@ def test_choice_ties_and_baseline():
                                 summary=clv.summary_from_frame(pd.DataFrame({"x": [0], "tx_days": [0], "T_days": [1]}),
                                                                "week"),
                                 fits=fits, table=clv.evaluate_holdout(pred, fits), choice=choice)
-        text = " ".join(clv.holdout_sentences(res))
-        assert "No model" in text and "beats the naive baseline" in text
+        text = " ".join(clv_words.holdout(res, EN))
+        assert "than a naive one" in text and "beats" not in text
     finally:
         del clv.MODEL_NAMES["m1"], clv.MODEL_NAMES["m2"]
 
@@ -977,22 +981,23 @@ def test_no_repeat_buyer_gives_no_model_said_in_words_and_null_figures():
     assert not value.fitted and value.fit is None
     assert "No customer bought twice" in value.skipped and "nothing to learn from" in value.skipped
     assert f"at least {params.readiness.min_repeat_customers:,}" in value.skipped
-    assert clv.no_model_note(value).startswith("**No purchase model.**")
+    assert clv_words.no_model(value, EN, params.readiness.min_repeat_customers).startswith("**No purchase model.**")
     value = clv.add_intervals(run, value, hold)
-    assert value.draws is None and clv.interval_sentences(value, "USD") == [value.bootstrap_note]
+    assert value.draws is None and clv_words.intervals(value, EN) == [
+        "No ranges on the customer value: no purchase model could be fitted (section 4 says why)."]
     columns = clv.customer_columns(value)
     assert len(columns) == first["customer_id"].nunique() == 2357
     assert columns.drop(columns="customer_id").isna().all().all()  # unknown, never 0
     assert clv.at_risk(value).empty
     rel = clv_checks.reliability(value, hold, None, None, None, None)
     assert rel.verdict == "not computed" and rel.reasons == [value.skipped]
-    assert "not computed" in clv_checks.reliability_sentences(rel)[0]
+    assert "not computed" in clv_words.reliability(rel, hold, EN)[0]
     metrics = {**clv.metrics(hold, value), **clv_checks.metrics(rel, None, None, None)}
     assert metrics["model"] is None and metrics["skipped"] == value.skipped and metrics["repeat_customers"] == 0
     assert all(metrics[k] is None for k in ("total", "expected_purchases_365", "p_alive_mean", "top10_share"))
     json.dumps(metrics)  # writable as is
-    said = " ".join(clv.findings(hold, value, clv.at_risk(value), "USD"))
-    assert "No CLV this run" in said and "notebook 06" in said
+    said = " ".join(clv_words.findings(hold, value, clv.at_risk(value), EN, params.readiness.min_repeat_customers))
+    assert "No customer value this run" in said and "notebook 06" in said
 
 
 def test_too_few_repeat_buyers_to_fit_says_how_many(monkeypatch):
@@ -1252,7 +1257,7 @@ def test_demo_outputs_contract(demo_run, tmp_path):
     lo, hi = metrics["total_interval"]
     assert lo < metrics["total"] < hi
     json.dumps(metrics)
-    sentences = clv.findings(hold, value, clv.at_risk(value), run.currency)
+    sentences = clv_words.findings(hold, value, clv.at_risk(value), EN, run.params.readiness.min_repeat_customers)
     assert any("Model quality" in s for s in sentences)
 
 
@@ -1307,8 +1312,9 @@ def test_left_truncation_detected_and_burn_in_recovers_dropout():
     assert t.burn_in_end == pd.Timestamp("2021-02-01") and t.calibrate_from == clv.epoch_day("2021-02-01")
     assert t.customers_before + t.customers_after == len(s.frame)
     assert t.customers_before == int((s.frame["first_day"] < t.burn_in_end).sum())
-    text = " ".join(clv_checks.truncation_sentences(t))
-    assert "left-truncated" in text and f"{t.customers_after:,} customers acquired from 2021-02-01" in text
+    text = " ".join(clv_words.truncation(t, EN))
+    assert "The data start in the middle of the customers' history" in text
+    assert f"{t.customers_after:,} customers acquired from 1 February 2021" in text
 
     truth = planted["a"] / (planted["a"] + planted["b"])
     naive = clv.fit_purchases(s.histogram(), "bgnbd")
@@ -1335,7 +1341,7 @@ def test_closed_cohort_is_not_truncation():
     early = pd.Series(rng.poisson(0.6, n).astype(float))
     t = clv_checks.detect_truncation(first, early, pd.Timestamp("2021-06-30"), "month", 90)
     assert t.bunching == np.inf and not t.detected and abs(t.early_ratio - 1) < 0.15
-    assert "behave like the later ones" in " ".join(clv_checks.truncation_sentences(t))
+    assert "behave like the later ones" in " ".join(clv_words.truncation(t, EN))
 
 
 def test_decile_calibration_by_hand():
@@ -1409,7 +1415,7 @@ def test_sensitivity_grid(cdnow_value):
     assert row[("margin", 0.15)] == pytest.approx((base + cost) / 2 - cost)  # the margin scales the value, not the cost
     assert row[("annual discount rate", 0.0)] > base > row[("horizon (months)", 6.0)]
     assert clv_checks.total_clv(res, 0.3, 0.1, 12) == pytest.approx(base)
-    assert len(clv_checks.sensitivity_sentences(table, "USD")) == 3
+    assert len(clv_words.sensitivity(table, EN)) == 3
 
 
 def test_reliability_flags_a_fit_without_dropout(cdnow_value):
@@ -1445,7 +1451,7 @@ def test_reliability_flags_a_fit_without_dropout(cdnow_value):
     out = clv_checks.metrics(rel, None, None, None)
     assert out["reliability"] == "unreliable" and out["reliability_reasons"] == rel.reasons
     json.dumps(out)
-    assert "unreliable" in clv_checks.reliability_sentences(rel)[0]
+    assert "unreliable" in clv_words.reliability(rel, hold, EN)[0]
 
     # CDNOW: dropout identified; 69 % churned by the lifecycle vs the model's lost share
     cd = cdnow_value
