@@ -553,11 +553,12 @@ def _log_power_ratio(k, q, alpha, beta, lo, hi):
     return -k * np.log1p(d / (alpha + lo)) - q * np.log1p(d / (beta + lo))
 
 
-def _power_pieces(params, k, lo, hi) -> np.ndarray:
+def _power_pieces(params, k, lo, hi, derivatives: bool = True) -> np.ndarray:
     """Shape (n, 5): the integral from lo to hi of f(y) = (alpha+y)^-k (beta+y)^-(s+1) divided by
     f(lo), and the integrals of f d(log f)/dtheta / f(lo) for theta = r (-log(alpha+y); k = r +
     x), alpha (-k / (alpha+y)), s (-log(beta+y)) and beta (-(s+1) / (beta+y)). Elementwise over
-    k, lo, hi (lo < hi).
+    k, lo, hi (lo < hi). Without ``derivatives``: shape (n, 1), the integral only (the same
+    numbers as the first column; P(alive) needs no gradient).
 
     In u = log(m + y), m = min(alpha, beta), the log-integrand is (1 - p_m) u - p_M log(|alpha -
     beta| + e^u) (p_m, p_M the exponents of the smaller and the larger base): concave, and
@@ -601,7 +602,8 @@ def _power_pieces(params, k, lo, hi) -> np.ndarray:
         step = np.minimum(1.0, _PIECE_VARIATION / slope)
         count = np.maximum(np.ceil(width / step), 1.0)
         count = np.where(np.isfinite(count), count, 1.0).astype(np.intp)
-        out = np.empty((k.size, 5))
+        columns = 5 if derivatives else 1
+        out = np.empty((k.size, columns))
         first = np.concatenate([[0], np.cumsum(count)])
         start = 0
         while start < k.size:  # blocks of segments with about _PIECE_BLOCK pieces
@@ -614,21 +616,23 @@ def _power_pieces(params, k, lo, hi) -> np.ndarray:
             t = h[:, None] * (piece[:, None] + _PIECE_AT)  # u - u(lo) at the nodes
             grow = rho[seg, None] * np.expm1(t)  # (M + y) / (M + lo) - 1
             log_grow = np.log1p(grow)
-            f = np.empty((5, seg.size, _PIECE_AT.size))  # the integrand and its weighted versions
+            f = np.empty((columns, seg.size, _PIECE_AT.size))  # the integrand and its weighted versions
             np.exp((1.0 - p_m[seg, None]) * t - p_big[seg, None] * log_grow, out=f[0])
-            log_small = np.log(m_lo)[seg, None] + t  # log(m + y)
-            log_large = np.log(big + lo)[seg, None] + log_grow  # log(M + y)
-            inv_small = np.exp(-log_small)
-            inv_large = 1.0 / ((big + lo)[seg, None] * (1.0 + grow))
-            log_a, inv_a, log_b, inv_b = ((log_small, inv_small, log_large, inv_large) if small_is_alpha
-                                          else (log_large, inv_large, log_small, inv_small))
-            np.multiply(f[0], log_a, out=f[1])
-            np.multiply(f[0], inv_a, out=f[2])
-            np.multiply(f[0], log_b, out=f[3])
-            np.multiply(f[0], inv_b, out=f[4])
-            sums = (f @ _PIECE_W) * h  # (5, pieces)
-            sums *= np.array([1.0, -1.0, 1.0, -1.0, -q])[:, None]
-            sums[2] *= -k[seg]
+            if derivatives:
+                log_small = np.log(m_lo)[seg, None] + t  # log(m + y)
+                log_large = np.log(big + lo)[seg, None] + log_grow  # log(M + y)
+                inv_small = np.exp(-log_small)
+                inv_large = 1.0 / ((big + lo)[seg, None] * (1.0 + grow))
+                log_a, inv_a, log_b, inv_b = ((log_small, inv_small, log_large, inv_large) if small_is_alpha
+                                              else (log_large, inv_large, log_small, inv_small))
+                np.multiply(f[0], log_a, out=f[1])
+                np.multiply(f[0], inv_a, out=f[2])
+                np.multiply(f[0], log_b, out=f[3])
+                np.multiply(f[0], inv_b, out=f[4])
+            sums = (f @ _PIECE_W) * h  # (columns, pieces)
+            if derivatives:
+                sums *= np.array([1.0, -1.0, 1.0, -1.0, -q])[:, None]
+                sums[2] *= -k[seg]
             out[start:stop] = np.add.reduceat(sums, first[start:stop] - first[start], axis=1).T
             start = stop
     return out * m_lo[:, None]  # dy = (m + y) du, (m + y) f(y) / f(lo) = (m + lo) x the exponential above
@@ -645,6 +649,22 @@ def _suffix_sums(A, B):
     return B
 
 
+def _pareto_point_sums(params, pairs: _ParetoPairs, derivatives: bool = True) -> np.ndarray:
+    """S, shape (5, points) (without ``derivatives``: (1, points)): S_i the integral of f from
+    point i to the last point of its x divided by f(point i), and likewise the derivatives'
+    integrals (:func:`_power_pieces`), from the integrals between consecutive points."""
+    r, alpha, s, beta = (float(v) for v in params)
+    q = s + 1.0
+    seg, pz = pairs.seg, pairs.point_z
+    with np.errstate(all="ignore"):
+        k_seg = r + pairs.point_x[seg]
+        B = np.zeros((pz.size, 5 if derivatives else 1))
+        A = np.zeros(pz.size)
+        B[seg] = _power_pieces(params, k_seg, pz[seg], pz[seg + 1], derivatives)
+        A[seg] = np.exp(_log_power_ratio(k_seg, q, alpha, beta, pz[seg], pz[seg + 1]))
+        return _suffix_sums(A, B).T.copy()
+
+
 def _pareto_died(params, x, t_x, T, pairs: _ParetoPairs):
     """log I and (dI/dr, dI/dalpha, dI/ds, dI/dbeta) / I per pattern (see :func:`_pareto_assemble`)
     from the integrals between consecutive distinct points: with S_i the integral from point i to
@@ -652,15 +672,9 @@ def _pareto_died(params, x, t_x, T, pairs: _ParetoPairs):
     S(t_x) - f(T) / f(t_x) S(T)."""
     r, alpha, s, beta = (float(v) for v in params)
     q = s + 1.0
-    seg, pz = pairs.seg, pairs.point_z
     k = r + x
+    S = _pareto_point_sums(params, pairs)
     with np.errstate(all="ignore"):
-        k_seg = r + pairs.point_x[seg]
-        B = np.zeros((pz.size, 5))
-        A = np.zeros(pz.size)
-        B[seg] = _power_pieces(params, k_seg, pz[seg], pz[seg + 1])
-        A[seg] = np.exp(_log_power_ratio(k_seg, q, alpha, beta, pz[seg], pz[seg + 1]))
-        S = _suffix_sums(A, B).T.copy()  # (5, points)
         ratio = np.exp(_log_power_ratio(k, q, alpha, beta, t_x, T))  # f(T) / f(t_x)
         far = ratio * S[0][pairs.hi]
         total = S[0][pairs.lo] - far  # I / f(t_x)
@@ -1512,22 +1526,60 @@ def _pareto_log_alive(params, x, t_x, T, cells: int | None = None):
     return out
 
 
+class _ParetoAliveDraws:
+    """log P(alive) of Pareto/NBD for the patterns of a histogram under parameter draws, taken
+    block of patterns by block. Each draw's 'died' integrals between the histogram's distinct (x,
+    time) points are summed once, without the derivatives the fit needs (:func:`_pareto_point_sums`:
+    points x draws numbers, ~60 MB at 10M orders and 200 draws); a block then combines two of
+    them per pattern and draw as :func:`_pareto_died` does (the same arithmetic, all draws at
+    once). Before, every block of patterns found its own points' integrals under every draw."""
+
+    def __init__(self, draws: np.ndarray, x, t_x, T):
+        self.draws = np.atleast_2d(np.asarray(draws, dtype=float))
+        self.x, self.t_x, self.T = (np.asarray(v, dtype=float).ravel() for v in (x, t_x, T))
+        self.pairs = _pareto_pairs(self.x, self.t_x, self.T)
+        # a failed draw (non-finite or non-positive parameters) stays NaN, as the quadrature gives
+        self.valid = np.flatnonzero(np.isfinite(self.draws).all(axis=1) & (self.draws > 0).all(axis=1))
+        self.sums = np.empty((self.pairs.point_z.size, self.valid.size))
+        for j, d in enumerate(self.valid):
+            self.sums[:, j] = _pareto_point_sums(self.draws[d], self.pairs, derivatives=False)[0]
+
+    def log_alive(self, rows=None) -> np.ndarray:
+        """Shape (len(rows), draws): the patterns ``rows`` (indices into the histogram; all without)."""
+        rows = np.arange(self.x.size) if rows is None else np.asarray(rows)
+        x, t_x, T = (v[rows][:, None] for v in (self.x, self.t_x, self.T))
+        out = np.full((rows.size, self.draws.shape[0]), np.nan)
+        r, alpha, s, beta = (self.draws[self.valid, i][None, :] for i in range(4))
+        q = s + 1.0
+        with np.errstate(all="ignore"):
+            k = r + x
+            ratio = np.exp(_log_power_ratio(k, q, alpha, beta, t_x, T))  # f(T) / f(t_x)
+            far = ratio * self.sums[self.pairs.hi[rows]]
+            total = self.sums[self.pairs.lo[rows]] - far  # I / f(t_x)
+            has = np.broadcast_to(T > t_x, total.shape)
+            redo = has & ~(total * _PAIR_AMPLIFICATION > far)  # also where total <= 0
+            for j in np.flatnonzero(redo.any(axis=0)):  # (rarely any: see _PAIR_AMPLIFICATION)
+                at = np.flatnonzero(redo[:, j])
+                total[at, j] = _power_pieces(self.draws[self.valid[j]], k[at, j], t_x[at, 0], T[at, 0],
+                                             derivatives=False)[:, 0]
+            has = has & (total > 0)
+            log_i = np.where(has, -k * np.log(alpha + t_x) - q * np.log(beta + t_x) + np.log(total), -np.inf)
+            alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+            out[:, self.valid] = alive - np.logaddexp(alive, np.log(s) + log_i)
+        return out
+
+
 def _pareto_log_alive_draws(draws: np.ndarray, x, t_x, T) -> np.ndarray:
     """log P(alive) of every pattern under every parameter draw, shape (patterns, draws): each
     draw's 'died' integral from the integrals between the distinct (x, time) points, found once
-    for all draws (:func:`_pareto_died`); the per-pattern quadrature of :func:`_pareto_log_alive`
-    would cost patterns x draws x 64 nodes (minutes at a million patterns and 200 draws)."""
-    x, t_x, T = (np.asarray(v, dtype=float).ravel() for v in (x, t_x, T))
-    pairs = _pareto_pairs(x, t_x, T)
-    out = np.full((x.size, len(draws)), np.nan)
-    with np.errstate(all="ignore"):
-        for j, params in enumerate(np.asarray(draws, dtype=float)):
-            if not (np.all(np.isfinite(params)) and np.all(params > 0)):
-                continue  # a failed draw: NaN, as the quadrature gives
-            r, alpha, s, beta = params
-            log_i, _ = _pareto_died(params, x, t_x, T, pairs)
-            alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-            out[:, j] = alive - np.logaddexp(alive, np.log(s) + log_i)
+    for all draws (:class:`_ParetoAliveDraws`); the per-pattern quadrature of
+    :func:`_pareto_log_alive` would cost patterns x draws x 64 nodes (minutes at a million
+    patterns and 200 draws)."""
+    table = _ParetoAliveDraws(draws, x, t_x, T)
+    out = np.empty((table.x.size, table.draws.shape[0]))
+    block = max(1, _CELLS // max(1, table.draws.shape[0]))
+    for start in range(0, table.x.size, block):  # blocks of patterns: the temporaries stay small
+        out[start:start + block] = table.log_alive(np.arange(start, min(start + block, table.x.size)))
     return out
 
 
@@ -1562,7 +1614,7 @@ def conditional_p_alive(model: str, params, x, t_x, T) -> np.ndarray:
         return np.where(x == 0, 1.0, expit(-log_div))
 
 
-def pattern_predictions(model: str, draws, x, t_x, T, *, times=(), edges=None, d=None) -> dict:
+def pattern_predictions(model: str, draws, x, t_x, T, *, times=(), edges=None, d=None, log_alive=None) -> dict:
     """Predictions of every (x, t_x, T) pattern under every parameter draw (``draws``: shape
     (draws, k), or (k,) for one), each an array (patterns, draws) with NaN set to 0 as
     :class:`PurchaseFit` does: ``alive`` P(alive); ``at`` E[purchases in (T, T + t]] for each t of
@@ -1573,7 +1625,8 @@ def pattern_predictions(model: str, draws, x, t_x, T, *, times=(), edges=None, d
     computed once per distinct (x, T); the month increments are taken on it (the rest of E is a
     positive factor of each pattern). With one draw, ``d`` may be (months, K): K discount
     schedules at once (a schedule that is 0 after month H is the horizon H), and ``disc`` is
-    (patterns, K)."""
+    (patterns, K). Pareto/NBD: ``log_alive`` the patterns' log P(alive) under the draws if known
+    (:meth:`_ParetoAliveDraws.log_alive` of a histogram holding them)."""
     draws = np.atleast_2d(draws)
     params = tuple(draws[:, j][None, :] for j in range(draws.shape[1]))
     x, t_x, T = (np.ravel(v)[:, None] for v in (x, t_x, T))
@@ -1589,7 +1642,7 @@ def pattern_predictions(model: str, draws, x, t_x, T, *, times=(), edges=None, d
     with np.errstate(all="ignore"):
         if model == "pareto":
             r, alpha, s, beta = params
-            log_p_alive = _pareto_log_alive_draws(draws, x, t_x, T)
+            log_p_alive = _pareto_log_alive_draws(draws, x, t_x, T) if log_alive is None else log_alive
             scale = np.exp(log_p_alive + np.log(r + x) - np.log(alpha + T) + np.log(beta + T))
             alive = np.exp(log_p_alive)
             combine = np.multiply
@@ -1718,27 +1771,44 @@ def next_purchase_days(fit: PurchaseFit, x, t_x, T, horizon_days: float) -> np.n
     else:
         grid_days = np.unique(np.concatenate([np.geomspace(1, max(horizon_days, 2), 48), [horizon_days]]))
         flat = [v.ravel() for v in np.broadcast_arrays(x, t_x, T)]
-        days = np.full(flat[0].size, np.nan)
+        # P(a purchase in t | alive) depends on (x, T), not t_x: once per distinct (x, T), far
+        # fewer than the patterns (grid x distinct (x, T) numbers)
+        pair, first = _codes(flat[0], flat[2])
+        buy = np.empty((grid_days.size, first.size))
         step = max(1, _PARETO_CELLS // grid_days.size)
+        for start in range(0, first.size, step):  # blocks of distinct (x, T)
+            at = first[start:start + step]
+            buy[:, start:start + step] = _pareto_buy_if_alive(fit, grid_days, flat[0][at], flat[2][at])
+        days = np.full(flat[0].size, np.nan)
         for start in range(0, days.size, step):  # blocks of patterns
             sl = slice(start, start + step)
-            days[sl] = _pareto_median_wait(fit, grid_days, *(v[sl] for v in flat))
+            days[sl] = _pareto_median_wait(fit, grid_days, *(v[sl] for v in flat), buy[:, pair[sl]])
     return np.where(days <= horizon_days, days, np.nan)
 
 
-def _pareto_median_wait(fit: PurchaseFit, grid_days: np.ndarray, x, t_x, T) -> np.ndarray:
-    """Pareto/NBD: the first grid day where P(at least one purchase) reaches 50 %, linearly
-    interpolated between grid points, for every pattern at once. P(no purchase in t) is
-    :meth:`ParetoNBD.conditional_probability_of_no_purchase` on the grid (grid x patterns),
-    with P(alive) computed once per pattern."""
+def _pareto_buy_if_alive(fit: PurchaseFit, grid_days: np.ndarray, x, T) -> np.ndarray:
+    """Pareto/NBD: P(at least one purchase within each grid day | alive, x, T), shape (grid,
+    patterns): the factor of :meth:`ParetoNBD.conditional_probability_of_no_purchase` after
+    P(alive)."""
     r, alpha, s, beta = fit.values
     t = fit.unit.from_days(grid_days)[:, None]
     with np.errstate(all="ignore"):
-        alive = np.exp(_pareto_log_alive((r, alpha, s, beta), x, t_x, T))
         k = r + x
         log_buy = (np.log(k) + k * np.log(alpha + T) + s * np.log(beta + T)
                    + log_power_integral(alpha + T, k + 1.0, beta + T, s, 0.0, t))
-        p0 = 1.0 - alive * np.exp(np.minimum(log_buy, 0.0))
+        return np.exp(np.minimum(log_buy, 0.0))
+
+
+def _pareto_median_wait(fit: PurchaseFit, grid_days: np.ndarray, x, t_x, T, buy: np.ndarray) -> np.ndarray:
+    """Pareto/NBD: the first grid day where P(at least one purchase) reaches 50 %, linearly
+    interpolated between grid points, for every pattern at once. P(no purchase in t) is
+    :meth:`ParetoNBD.conditional_probability_of_no_purchase` on the grid (grid x patterns),
+    with P(alive) computed once per pattern (``buy``: :func:`_pareto_buy_if_alive` of the
+    patterns)."""
+    r, alpha, s, beta = fit.values
+    with np.errstate(all="ignore"):
+        alive = np.exp(_pareto_log_alive((r, alpha, s, beta), x, t_x, T))
+        p0 = 1.0 - alive * buy
     bought = 1.0 - np.clip(np.nan_to_num(p0, nan=1.0), 0, 1)  # as PurchaseFit.p_no_purchase
     days = np.full(x.size, np.nan)
     reach = bought >= 0.5
@@ -1962,6 +2032,11 @@ def clv_draws(fit: PurchaseFit, spend: SpendFit, summary: Summary, settings: Clv
     for i, mask in enumerate(masks):
         weights[i] = np.bincount(code[mask], minlength=order.size)
 
+    alive_draws, pattern_rows = None, None
+    if fit.model == "pareto":  # P(alive)'s integrals between the patterns' points: once, not per block
+        pattern_rows, row_first = np.unique(rows, return_index=True)
+        alive_draws = _ParetoAliveDraws(boot.purchase, *(f[c].to_numpy()[row_first] for c in ("x", "t_x", "T")))
+
     sums = np.zeros((weights.shape[0], B))
     low, high = np.empty(order.size), np.empty(order.size)
     block = int(chunk) if chunk else max(1, _CELLS // max(B, 1))
@@ -1970,7 +2045,10 @@ def clv_draws(fit: PurchaseFit, spend: SpendFit, summary: Summary, settings: Clv
         new = np.r_[True, pattern[sl][1:] != pattern[sl][:-1]]
         which = np.cumsum(new) - 1
         at = np.flatnonzero(new) + start
-        pred = pattern_predictions(fit.model, boot.purchase, x[at], t_x[at], T[at], edges=edges, d=d)
+        log_alive = (None if alive_draws is None
+                     else alive_draws.log_alive(np.searchsorted(pattern_rows, pattern[at])))
+        pred = pattern_predictions(fit.model, boot.purchase, x[at], t_x[at], T[at], edges=edges, d=d,
+                                   log_alive=log_alive)
         nn, mm = n[sl][:, None], m[sl][:, None]
         weight = p * nn / (p * nn + q - 1)
         spend_b = (1 - weight) * (p * v / (q - 1)) + weight * mm
@@ -2112,11 +2190,13 @@ def purchases_interval(res: ClvResult, days: int = 365) -> tuple[float, float] |
     weights = np.bincount(f["row"].to_numpy(), minlength=len(hist))[hist.index.to_numpy()]
     x, t_x, T = (hist[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
     draws = np.zeros(res.boot.draws)
+    alive_draws = _ParetoAliveDraws(res.boot.purchase, x, t_x, T) if res.fit.model == "pareto" else None
     block = max(1, _CELLS // max(res.boot.draws, 1))
     for start in range(0, x.size, block):  # blocks of patterns, all draws at once: bounded memory
         sl = slice(start, start + block)
         pred = pattern_predictions(res.fit.model, res.boot.purchase, x[sl], t_x[sl], T[sl],
-                                   times=[res.summary.unit.from_days(days)])
+                                   times=[res.summary.unit.from_days(days)],
+                                   log_alive=None if alive_draws is None else alive_draws.log_alive(np.arange(x.size)[sl]))
         draws += weights[sl] @ pred["at"][0]
     value = float(res.predictions[f"expected_purchases_{days}"].sum())
     lo, hi = interval(draws[np.isfinite(draws)], res.boot.level)
