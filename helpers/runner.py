@@ -198,7 +198,8 @@ HELPER_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(helpers(?:\.\w+)*)[ \t]+import
 
 
 def helper_imports(nb_path: Path) -> set[str]:
-    """The helpers modules a notebook imports (``from helpers import a, b`` -> helpers.a, helpers.b)."""
+    """The helpers modules a notebook imports (``from helpers import a, b`` -> helpers.a, helpers.b;
+    ``from helpers.text import clv as words`` -> helpers.text, helpers.text.clv)."""
     import nbformat
 
     found = set()
@@ -212,10 +213,14 @@ def helper_imports(nb_path: Path) -> set[str]:
         for package, names, plain in HELPER_IMPORT.findall(cell.source):
             if plain:
                 found.add(plain)
-            elif package == "helpers":
-                found.update(f"helpers.{n.split()[0]}" for n in names.split(",") if n.strip())
-            else:
+                continue
+            if package != "helpers":
                 found.add(package)
+            folder = config.PROJECT_ROOT.joinpath(*package.split("."))
+            for name in (n.split()[0] for n in names.split(",") if n.strip()):
+                # a module of the package (not a function): looked up on disk, nothing imported
+                if package == "helpers" or (folder / f"{name}.py").is_file() or (folder / name / "__init__.py").is_file():
+                    found.add(f"{package}.{name}")
     return found
 
 

@@ -624,9 +624,19 @@ def test_jobs_must_be_positive(workspace):
     assert cli.code == 2 and "--jobs" in cli.err
 
 
+def test_helper_imports_name_modules_not_functions(tmp_path):
+    path = tmp_path / "01_x.ipynb"
+    write_notebook(path, [nbformat.v4.new_code_cell(
+        "from helpers import audit, plots\nfrom helpers.report import open_run, say\n"
+        "from helpers.text import clv as clv_words, Text\nimport helpers.summary")])
+    assert runner.helper_imports(path) == {"helpers.audit", "helpers.plots", "helpers.report", "helpers.text",
+                                           "helpers.text.clv", "helpers.summary"}
+
+
 def test_helper_imports_of_the_real_notebooks():
     """The kernel's warm-up imports exactly what the notebooks import from helpers."""
     found = {nb.name: runner.helper_imports(nb) for nb in runner.select_notebooks(config.NOTEBOOKS_DIR)}
-    assert found["01_data_audit.ipynb"] == {"helpers.audit", "helpers.plots", "helpers.report"}
-    assert found["04_clv.ipynb"] == {"helpers.clv", "helpers.clv_plots", "helpers.report"}
+    assert found["01_data_audit.ipynb"] >= {"helpers.audit", "helpers.plots", "helpers.report", "helpers.text.audit"}
+    assert found["04_clv.ipynb"] >= {"helpers.clv", "helpers.clv_plots", "helpers.report", "helpers.text.clv"}
+    assert all(any(name.startswith("helpers.text.") for name in names) for names in found.values())  # words
     assert all(name.startswith("helpers.") for names in found.values() for name in names)
