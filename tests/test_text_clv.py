@@ -229,3 +229,43 @@ def test_truncation_not_checked(fmt):
                       "than three periods of data); the models learn from every customer.",
                 "zh": "无法检查数据是否从客户历史的中途开始（数据不足三个周期）；模型使用全部客户学习。"}
     assert words.truncation(t, fmt) == [expected[fmt.language]]
+
+
+def test_value_against_acquisition_cost():
+    table = pd.DataFrame({"customers": [3, 2], "mean_clv": [30.0, 5.0], "acquisition_cost": [10.0, 10.0],
+                          "clv_to_cac": [3.0, 0.5]}, index=pd.Index(["app", "store"], name="channel"))
+    assert words.cac(table, {"app": 10.0, "store": 10.0}, 12, EN) == [
+        "app: average 12-month customer value USD 30.00 against an acquisition cost of USD 10.00: 3.00 times the cost.",
+        "store: average 12-month customer value USD 5.00 against an acquisition cost of USD 10.00: 0.50 times the "
+        "cost, below 1: acquiring these customers loses money over the horizon."]
+    assert words.cac(table, {"app": 10.0}, 12, ZH)[0] == "app：未来12个月人均客户价值¥30.00，获客成本¥10.00，为成本的3.00倍。"
+    assert words.cac(None, {}, 12, EN)[0].startswith("The brand's settings give no acquisition costs")
+    assert "(ads, tv)" in words.cac(None, {"tv": 1.0, "ads": 2.0}, 12, EN)[0]
+    shown = words.cac_table(table, ZH)
+    assert list(shown.columns) == ["客户数", "人均客户价值", "获客成本", "价值 / 获客成本"]
+    assert shown.loc["store", "价值 / 获客成本"] == "0.50"
+
+
+def test_charts_take_their_words_from_the_catalogue():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from helpers import clv_plots
+
+    frame = pd.DataFrame({"x": [0, 0, 1, 3, 12]})
+    fig = clv_plots.repeat_purchases(frame, ZH, "茶")
+    ax = fig.axes[0]
+    assert ax.get_title() == "茶：每位客户的复购次数" and ax.get_ylabel() == "客户占比"
+    table = pd.DataFrame({"label": ["1", "2+"], "customers": [10, 4], "mean_spend": [50.0, 60.0], "low": [40.0, 45.0],
+                          "high": [60.0, 75.0]})
+    fig = clv_plots.spend_by_frequency(table, 52.0, EN)
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "average spend per repeat purchase (USD)"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1\n(10)", "2+\n(4)"]
+    assert ax.get_legend().get_texts()[0].get_text() == "expected spend of a new customer (USD 52.00)"
+    groups = pd.DataFrame({"customers": [5, 1, 4], "clv": [100.0, 80.0, 20.0], "low": [90.0, 70.0, 10.0],
+                           "high": [110.0, 90.0, 30.0]}, index=["all customers", "value: top 10 %", "stage: churned"])
+    ax = clv_plots.group_intervals(groups, ZH, 0.95, 12).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["价值前10%（1人）", "阶段：流失（4人）"]
+    assert ax.get_title() == "未来12个月客户价值合计，按客户组"
+    matplotlib.pyplot.close("all")

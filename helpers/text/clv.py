@@ -100,6 +100,11 @@ def truncation(t: clv_checks.Truncation, fmt: Formats) -> list[str]:
 # ================================================================ 2. the test on months held back
 
 
+def test_span(res: clv.HoldoutResult, fmt: Formats) -> str:
+    """How long the test period was: 13 weeks / 13周."""
+    return _span(fmt, res.unit, res.holdout)
+
+
 def holdout(res: clv.HoldoutResult, fmt: Formats) -> list[str]:
     """The forecast's test in plain words: what happened in the months held back, how close the
     total came, and whether it beats a naive forecast customer by customer."""
@@ -302,6 +307,33 @@ def value_table(res: clv.ClvResult, fmt: Formats) -> pd.DataFrame:
                  (t("clv.table.per_customer"), f"{fmt.money(pr['clv'].mean())} / {fmt.money(pr['clv'].median())}"),
                  (t("clv.table.past_revenue"), fmt.money(f["amount"].sum()))]
     return pd.DataFrame(rows, columns=[t("clv.table.figure"), t("clv.table.value")]).set_index(t("clv.table.figure"))
+
+
+def cac(table: pd.DataFrame | None, costs: dict, months: int, fmt: Formats) -> list[str]:
+    """The customer value set against the cost of acquiring a customer, per channel
+    (``clv.cac_report``'s table), or why it is not."""
+    if not costs:
+        return [fmt.t("clv.cac.no_costs")]
+    if table is None or table.empty:
+        return [fmt.t("clv.cac.no_channel", channels=_list(fmt, sorted(costs)))]
+    lines = []
+    for channel, r in table.iterrows():
+        key = "clv.cac.below_one" if r.clv_to_cac < 1 else "clv.cac.line"
+        lines.append(fmt.t(key, channel=channel, months=_count(fmt, months), value=fmt.money(r.mean_clv),
+                           cost=fmt.money(r.acquisition_cost), ratio=fmt.number(r.clv_to_cac, 2)))
+    return lines
+
+
+def cac_table(table: pd.DataFrame, fmt: Formats) -> pd.DataFrame:
+    """The value-to-acquisition-cost table with plain headers."""
+    t = fmt.t
+    return pd.DataFrame({
+        t("clv.cac.channel"): table.index,
+        t("clv.table.customers"): [_count(fmt, n) for n in table["customers"]],
+        t("clv.cac.mean_value"): table["mean_clv"].map(fmt.money).to_numpy(),
+        t("clv.cac.cost"): table["acquisition_cost"].map(fmt.money).to_numpy(),
+        t("clv.cac.ratio"): table["clv_to_cac"].map(lambda v: fmt.number(v, 2)).to_numpy(),
+    }).set_index(t("clv.cac.channel"))
 
 
 # ================================================================ 5. how sure
