@@ -752,33 +752,9 @@ def finding_counts(findings: list[Finding]) -> dict[str, int]:
 # ---------------------------------------------------------------- tables for the report
 
 
-def profile_table(profile: pd.DataFrame) -> pd.DataFrame:
-    """The profile as an analyst reads it: one column per source, one row per measure
-    (aggregates only; sources side by side fit a page, measures side by side do not)."""
-    table = profile[["table", "source", "file", "grain", "raw_rows", "raw_columns", "orders", "customers",
-                     "missing_customer_id", "first", "last", "parse_failures", "repaired_money_text",
-                     "excluded_rows", "refund_status_rows", "negative_amount_rows", "zero_amount_rows"]].copy()
-    table.insert(table.columns.get_loc("repaired_money_text") + 1, "ids_normalised",
-                 profile["ids_trimmed"] + profile["ids_as_float"])
-    for col in ("first", "last"):
-        table[col] = pd.to_datetime(table[col]).dt.strftime("%Y-%m-%d")
-    table = table.rename(columns={
-        "grain": "one row is", "raw_rows": "rows", "raw_columns": "columns", "orders": "distinct orders",
-        "customers": "distinct customers", "missing_customer_id": "rows without customer id",
-        "first": "first date", "last": "last date", "parse_failures": "unparseable values",
-        "repaired_money_text": "money as text (repaired)", "ids_normalised": "ids normalised (123.0, spaces)", "excluded_rows": "excluded by rule",
-        "refund_status_rows": "refund status", "negative_amount_rows": "negative amount",
-        "zero_amount_rows": "zero amount",
-    })
-    table.columns.name = None
-    shown = table.set_index(["table", "source"]).T
-    for col in shown.columns:  # counts with thousands separators, blanks for measures that do not apply
-        shown[col] = [f"{v:,.0f}" if isinstance(v, int | float) and not pd.isna(v) else ("" if v is None or (isinstance(v, float) and pd.isna(v)) else v)
-                      for v in shown[col]]
-    return shown
-
-
 def reconciliation_table(clean: CleanResult) -> pd.DataFrame:
+    """The reconciliation with its exact figures (the run's audit_reconciliation.csv; the page
+    shows helpers.text.audit.reconciliation_table)."""
     cols = ["step", "action", "rows_removed", "rows_after", "revenue_change", "revenue_after", "why"]
     steps = clean.steps[cols].copy()
     steps["revenue_change"] = steps["revenue_change"].round(2) + 0.0  # no "-0.00" from float noise
@@ -787,14 +763,6 @@ def reconciliation_table(clean: CleanResult) -> pd.DataFrame:
     return steps.rename(columns={
         "rows_removed": "rows removed", "rows_after": "rows after", "revenue_change": "revenue change",
         "revenue_after": "revenue after"}).set_index("step")
-
-
-def styled_reconciliation(clean: CleanResult):
-    """The reconciliation with money and counts formatted, reasons left-aligned."""
-    table = reconciliation_table(clean)
-    formats = {"rows removed": "{:,.0f}", "rows after": "{:,.0f}", "revenue change": "{:,.2f}", "revenue after": "{:,.2f}"}
-    return table.style.format({k: v for k, v in formats.items() if k in table.columns},
-        na_rep="").set_properties(subset=["why"], **{"text-align": "left"})
 
 
 def fault_examples(data: Dataset, period_end: pd.Timestamp, per_check: int = 20) -> pd.DataFrame:

@@ -132,3 +132,32 @@ def test_tables_and_stored_messages(en, zh):
 def test_unknown_finding_kind_is_an_error(en):
     with pytest.raises(ValueError, match="no words"):
         words.finding(Finding("x", "info", 0, "nonsense"), en)
+
+
+def test_reconciliation_and_profile_tables_in_words(tiny_params, zh, en):
+    from helpers import audit, config, sources
+
+    data = sources.load(config.load_params(tiny_params))
+    end = config.period_end("2024-02", "month")
+    clean = audit.clean_orders(data, end)
+    table = words.reconciliation_table(clean, data, end, zh).data
+    assert table.index.name == "步骤" and list(table.columns) == ["操作", "剔除行数", "剩余行数", "金额变化", "剩余金额", "原因"]
+    assert table.loc["shop原始数据", "原因"] == "从orders.csv读取的记录"
+    assert table.loc["晚于本期截止日", "原因"] == "日期晚于2024年2月29日：每次运行只使用截至本期末的数据"
+    assert table.loc["完全重复", "剔除行数"] == "1" and table.loc["完全重复", "操作"] == "剔除"
+    assert table.loc["扣除退款", "金额变化"] == "\u2212¥40.00"  # a real minus sign, money in the run's currency
+    english = words.reconciliation_table(clean, data, end, en).data
+    assert english.loc["conflicting duplicates", "why"] == "same order id with different content: the earliest version kept"
+    assert english.loc["conflicting duplicates", "rows removed"] == ""  # nothing removed: blank, not 0
+    profile = words.profile_table(audit.profile_sources(data), zh)
+    assert profile.columns.names == ["表", "数据源"] and profile.columns[0] == ("订单", "shop")
+    assert profile.loc["每行代表"].iloc[0] == "一行记录" and profile.loc["无法解析的值"].iloc[0] == "1"
+    assert profile.loc["最早日期"].iloc[0].startswith("2024年")
+
+
+def test_step_names(zh, en):
+    assert words.step_name("raw invoice_lines", en) == "raw invoice_lines"
+    assert words.step_name("invoice_lines: postage", zh) == "invoice_lines：postage"  # the brand's own rule name
+    assert words.step_name("invoice_lines: lines to orders", zh) == "invoice_lines：明细汇总为订单"
+    assert words.step_name("shop: unreadable rows", zh) == "shop：无法读取的行"
+    assert words.step_name("zero-amount orders", zh) == "零金额订单"

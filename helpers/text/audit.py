@@ -209,3 +209,134 @@ def verdict(status: str, summary: dict, found: list[Finding], fmt: Formats) -> s
     return t("audit.verdict.money", **common, revenue_raw=fmt.money(summary["revenue_raw"]),
              revenue_clean=fmt.money(summary["revenue_clean"]),
              kept=fmt.share(share(summary["revenue_clean"], summary["revenue_raw"])))
+
+
+# ---------------------------------------------------------------- tables a stakeholder reads
+
+PROFILE_ROWS = {  # profile column -> its row label (helpers.audit.profile_sources)
+    "file": "audit.profile.file", "grain": "audit.profile.grain", "raw_rows": "audit.profile.raw_rows",
+    "raw_columns": "audit.profile.raw_columns", "orders": "audit.profile.orders",
+    "customers": "audit.profile.customers", "missing_customer_id": "audit.profile.missing_customer_id",
+    "first": "audit.profile.first", "last": "audit.profile.last", "parse_failures": "audit.profile.parse_failures",
+    "repaired_money_text": "audit.profile.repaired_money_text", "ids_normalised": "audit.profile.ids_normalised",
+    "excluded_rows": "audit.profile.excluded_rows", "refund_status_rows": "audit.profile.refund_status_rows",
+    "negative_amount_rows": "audit.profile.negative_amount_rows", "zero_amount_rows": "audit.profile.zero_amount_rows",
+}
+KIND_KEYS = {"orders": "audit.profile.kind.orders", "customers": "audit.profile.kind.customers",
+             "interactions": "audit.profile.kind.interactions", "campaigns": "audit.profile.kind.campaigns"}
+STEP_KEYS = {"all order sources": "audit.step.union", "outliers": "audit.step.outliers",
+             "net of refunds": "audit.step.net_of_refunds"}
+ACTION_KEYS = {"start": "audit.action.start", "drop": "audit.action.drop", "aggregate": "audit.action.aggregate",
+               "union": "audit.action.union", "flag": "audit.action.flag", "subtract": "audit.action.subtract"}
+# Why each fixed rule removes rows (helpers.audit.clean_orders); values filled in reconciliation_table.
+WHY_KEYS = {"unparseable values": "audit.why.unparseable_values", "implausible dates": "audit.why.implausible_dates",
+            "after period end": "audit.why.after_period_end", "exact duplicates": "audit.why.exact_duplicates",
+            "guest orders": "audit.why.guest_orders", "cancelled orders": "audit.why.cancelled_orders",
+            "zero-amount orders": "audit.why.zero_amount_orders", "all order sources": "audit.why.union",
+            "net of refunds": "audit.why.net_of_refunds"}
+CONFLICT_WHY_KEYS = {"keep_first": "audit.why.conflicting_keep_first", "drop_all": "audit.why.conflicting_drop_all"}
+REFUND_WHY_KEYS = {"net": "audit.why.refunds_net", "ignore": "audit.why.refunds_ignore"}
+RECONCILIATION_COLUMNS = {"action": "audit.reconciliation.action", "rows_removed": "audit.reconciliation.rows_removed",
+                          "rows_after": "audit.reconciliation.rows_after",
+                          "revenue_change": "audit.reconciliation.revenue_change",
+                          "revenue_after": "audit.reconciliation.revenue_after", "why": "audit.reconciliation.why"}
+UNREADABLE_SUFFIX, LINES_SUFFIX, RAW_PREFIX = ": unreadable rows", ": lines to orders", "raw "
+
+
+def profile_table(profile: pd.DataFrame, fmt: Formats) -> pd.DataFrame:
+    """The sources side by side (one column each), one row per measure, counts and dates written
+    for the language; blank where a measure does not apply."""
+    t = fmt.t
+    table = profile.assign(ids_normalised=profile["ids_trimmed"] + profile["ids_as_float"])
+    columns = pd.MultiIndex.from_arrays(
+        [[t(KIND_KEYS[k]) if k in KIND_KEYS else k for k in table["table"]], list(table["source"])],
+        names=[t("audit.profile.table"), t("audit.profile.source")])
+    rows = {}
+    for column, key in PROFILE_ROWS.items():
+        cells = []
+        for rec in table.to_dict("records"):
+            value = rec[column]
+            if column == "grain":
+                value = t("audit.profile.grain_lines" if value == "invoice lines" else "audit.profile.grain_rows")
+            elif column in ("first", "last"):
+                value = fmt.date(pd.Timestamp(value).to_pydatetime()) if pd.notna(value) else ""
+            elif column != "file":
+                value = "" if value is None or pd.isna(value) else fmt.count(value)
+            cells.append(value)
+        rows[t(key)] = cells
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+
+
+def step_name(step: str, fmt: Formats) -> str:
+    """A reconciliation step as a reader names it (the rules in the language; a brand's own
+    exclude rules as the brand named them)."""
+    t = fmt.t
+    if step in RULE_KEYS:
+        return t(RULE_KEYS[step])
+    if step in STEP_KEYS:
+        return t(STEP_KEYS[step])
+    if step.startswith(RAW_PREFIX):
+        return t("audit.step.raw", source=step.removeprefix(RAW_PREFIX))
+    if step.endswith(UNREADABLE_SUFFIX):
+        return t("audit.step.unreadable", source=step.removesuffix(UNREADABLE_SUFFIX))
+    if step.endswith(LINES_SUFFIX):
+        return t("audit.step.lines_to_orders", source=step.removesuffix(LINES_SUFFIX))
+    source, _, rule = step.partition(": ")
+    return t("audit.step.excluded", source=source, rule=rule) if rule else step
+
+
+def _why(step: dict, data, period_end, clean, fmt: Formats) -> str:
+    """Why a step removes (or keeps) rows, from the params it applied."""
+    from helpers import config
+
+    t, name, rules = fmt.t, step["step"], data.params.cleaning
+    sources = {src.spec.name: src for src in data.sources.get("orders", [])}
+    if name in ("implausible dates", "after period end"):
+        return t(WHY_KEYS[name], earliest=fmt.date(rules.earliest_order_date), today=fmt.date(config.run_date()),
+                 period_end=fmt.date(period_end))
+    if name in WHY_KEYS:
+        return t(WHY_KEYS[name])
+    if name == "conflicting duplicates":
+        return t(CONFLICT_WHY_KEYS.get(rules.conflicting_duplicates, "audit.why.conflicting_drop_all"))
+    if name == "refunds":
+        return t(REFUND_WHY_KEYS.get(rules.refunds, "audit.why.refunds_ignore"))
+    if name == "outliers":
+        threshold = fmt.money(clean.outlier_threshold)
+        if step["action"] == "flag":
+            return t("audit.why.outliers_flagged", n=fmt.count(clean.counts.get("outliers_flagged", 0)),
+                     threshold=threshold)
+        return t("audit.why.outliers_dropped", threshold=threshold)
+    if name.startswith(RAW_PREFIX) and name.removeprefix(RAW_PREFIX) in sources:
+        src = sources[name.removeprefix(RAW_PREFIX)]
+        file, skipped = src.location.rsplit("/", 1)[-1], int((src.unreadable or {}).get("rows", 0))
+        if skipped:
+            key = "audit.why.raw_unreadable_lines" if src.spec.line_items else "audit.why.raw_unreadable_rows"
+            return t(key, file=file, n=fmt.count(skipped))
+        return t("audit.why.raw_lines" if src.spec.line_items else "audit.why.raw_rows", file=file)
+    if name.endswith(UNREADABLE_SUFFIX):
+        return t("audit.why.unreadable")
+    if name.endswith(LINES_SUFFIX):
+        return t("audit.why.lines_to_orders")
+    return step["why"]  # a brand's exclude rule: its reason, as the brand wrote it
+
+
+def reconciliation_table(clean, data, period_end, fmt: Formats):
+    """The reconciliation a stakeholder reads: each step in words, counts and money for the
+    language, reasons left-aligned (the exact figures are in the run's audit_reconciliation.csv)."""
+    t = fmt.t
+    rows = []
+    for step in clean.steps.to_dict("records"):
+        row = {"step": step_name(step["step"], fmt), "action": t(ACTION_KEYS.get(step["action"], "audit.action.drop")),
+               "rows_removed": fmt.count(step["rows_removed"]) if step["rows_removed"] else "",
+               "rows_after": fmt.count(step["rows_after"])}
+        if clean.has_amount:
+            change = step["revenue_change"]
+            moved = step["action"] not in ("start", "union") and abs(change) >= 0.005  # a start has no change
+            row["revenue_change"] = fmt.money(change, plus=True) if moved else ""
+            row["revenue_after"] = fmt.money(step["revenue_after"])
+        row["why"] = _why(step, data, period_end, clean, fmt)
+        rows.append(row)
+    frame = pd.DataFrame(rows).set_index("step")
+    frame.index.name = t("audit.reconciliation.step")
+    frame = frame.rename(columns={k: t(v) for k, v in RECONCILIATION_COLUMNS.items()})
+    return frame.style.set_properties(subset=[t("audit.reconciliation.why")], **{"text-align": "left"})
