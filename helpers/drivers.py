@@ -731,19 +731,6 @@ def unadjusted(data: DriverData) -> pd.DataFrame:
     return out.reindex(out["gap"].abs().sort_values(ascending=False).index).reset_index(drop=True)
 
 
-def unadjusted_findings(raw: pd.DataFrame, horizon: int, k: int = 3) -> list[str]:
-    if raw.empty:
-        return ["No factor is measured for this brand, so there are no curves by factor."]
-    top = raw.dropna(subset=["gap"]).head(k)
-    if top.empty:
-        return [f"Nobody has been followed for {horizon} days yet, so the factors cannot be compared at {horizon} days."]
-    return ["Before any adjustment, the largest gaps in the " + f"{horizon}-day second-purchase share: " + "; ".join(
-        f"{r.label} {_pct(r.with_)} against {_pct(r.without)} ({100 * r.gap:+.1f} points)"
-        for r in top.rename(columns={"with": "with_"}).itertuples()) + ".",
-        "Raw gaps mix factors that travel together (one problem often brings another, and touches go to some "
-        "kinds of customers more than others): section 4 separates them."]
-
-
 # ================================================================ the model
 # A Cox model of the time from the first to the second order over the first N days only (the
 # effect asked for is about those N days; hazards far beyond N must not shape it).
@@ -1446,70 +1433,7 @@ def holm(p: np.ndarray) -> np.ndarray:
     return out
 
 
-# ================================================================ tables and findings for the notebook
-
-
-def _pct(x, digits: int = 1) -> str:
-    return "n/a" if x is None or x != x else f"{100 * float(x):.{digits}f} %"
-
-
-def _pts(x, digits: int = 1) -> str:
-    return "n/a" if x is None or x != x else f"{100 * abs(float(x)):.{digits}f} percentage points"
-
-
-def _range(lo, hi, digits: int = 1, signed: bool = False) -> str:
-    if lo != lo or hi != hi:
-        return "no interval"
-    fmt = f"{{:+.{digits}f}}" if signed else f"{{:.{digits}f}}"
-    return f"{fmt.format(100 * lo)} to {fmt.format(100 * hi)}"
-
-
-def _days(x) -> str:
-    return "n/a" if x != x else f"{x:.0f} days"
-
-
-def funnel_display(steps: pd.DataFrame, horizon: int) -> pd.DataFrame:
-    """The funnel as a stakeholder table (aggregates only)."""
-    return pd.DataFrame({
-        "step": steps["step"],
-        "customers at the step": steps["reached"].map("{:,}".format),
-        "made the next order (so far)": steps["converted"].map("{:,}".format),
-        "share so far": steps["conversion"].map(_pct),
-        f"within {horizon} days (censored estimate)": [
-            f"{_pct(c)} ({_range(lo, hi)})" for c, lo, hi in
-            zip(steps["conversion_n"], steps["conversion_n_low"], steps["conversion_n_high"], strict=True)],
-        "median days to the next order (those who made it)": steps["median_days"].map(_days),
-    }).set_index("step")
-
-
-def funnel_findings(steps: pd.DataFrame, by_cohort: pd.DataFrame, horizon: int) -> list[str]:
-    worst = biggest_dropoff(steps)
-    if worst is None:
-        return ["No customer has an order in this period: there is no funnel to read."]
-    if worst["conversion_n"] != worst["conversion_n"]:
-        return [f"**The biggest drop-off so far is {worst['step']}:** of the {worst['reached']:,} customers who reached "
-                f"it, {_pct(worst['conversion'])} have made the next order. Nobody has been followed for {horizon} "
-                f"days after the step yet, so the {horizon}-day conversion cannot be estimated: run a later period "
-                "for a fair comparison."]
-    out = [f"**The biggest drop-off is {worst['step']}:** of the {worst['reached']:,} customers who reached it, "
-           f"{_pct(worst['conversion_n'])} ({_range(worst['conversion_n_low'], worst['conversion_n_high'])} %) "
-           f"make the next order within {horizon} days — {_pct(worst['lost_n'])} do not."]
-    others = steps[(steps["key"] != worst["key"]) & steps["conversion_n"].notna()]
-    if len(others):
-        out.append("The later steps keep more customers: " + "; ".join(
-            f"{r.step} {_pct(r.conversion_n)} within {horizon} days" for r in others.itertuples()) + ".")
-    first = steps.iloc[0]
-    if first["median_days"] == first["median_days"]:
-        out.append(f"Those who do buy a second time take a median of {_days(first['median_days'])} to do it; "
-                   f"later orders follow faster ({', '.join(f'{r.step}: {_days(r.median_days)}' for r in steps.iloc[1:].itertuples())}).")
-    c = by_cohort[(by_cohort["key"] == worst["key"]) & by_cohort["conversion_n"].notna()]
-    if len(c) >= 2:
-        lo, hi = c.loc[c["conversion_n"].idxmin()], c.loc[c["conversion_n"].idxmax()]
-        recent = by_cohort[(by_cohort["key"] == worst["key"]) & by_cohort["conversion_n"].isna()]
-        out.append(f"Across {len(c)} acquisition cohorts the {worst['step']} conversion within {horizon} days ranges "
-                   f"from {_pct(lo['conversion_n'])} ({lo['cohort']}) to {_pct(hi['conversion_n'])} ({hi['cohort']})"
-                   + (f"; {len(recent)} recent cohort(s) have not been followed for {horizon} days yet." if len(recent) else "."))
-    return out
+# ================================================================ what the notebook reports and records (its words: helpers.text.drivers)
 
 
 def second_purchase_summary(data: DriverData, alpha: float = 0.05) -> dict:
@@ -1522,105 +1446,6 @@ def second_purchase_summary(data: DriverData, alpha: float = 0.05) -> dict:
             "naive_share": naive_share(f["duration"], f["event"], data.horizon),
             "followed_less_than_n": recent, "km": km,
             "ever": float(f["event"].mean()) if len(f) else np.nan}
-
-
-def censoring_findings(summary: dict, horizon: int) -> list[str]:
-    if summary["within_n"] != summary["within_n"]:
-        return [f"No customer has been followed for {horizon} days after the first order yet, so the {horizon}-day "
-                f"second-purchase share cannot be estimated; so far {_pct(summary['ever'])} of the "
-                f"{summary['customers']:,} customers have bought a second time."]
-    out = [f"**Within {horizon} days of their first order, {_pct(summary['within_n'])} "
-           f"({_range(*summary['ci'])} %) of customers buy a second time** (Kaplan–Meier: customers who have "
-           f"not had {horizon} days yet count as still waiting, not as lost)."]
-    gap = summary["within_n"] - summary["naive_share"]
-    if summary["followed_less_than_n"]:
-        out.append(f"The naive share — second purchases within {horizon} days over all {summary['customers']:,} "
-                   f"customers — says {_pct(summary['naive_share'])}: it counts the "
-                   f"{summary['followed_less_than_n']:,} customers whose first order is less than {horizon} days old as lost, "
-                   f"and so understates the rate by {_pts(gap)}.")
-    else:
-        out.append(f"Every customer has been followed for at least {horizon} days, so here the naive share "
-                   f"({_pct(summary['naive_share'])}) and the censored estimate agree.")
-    return out
-
-
-def measurement_table(data: DriverData, cfg: Drivers) -> pd.DataFrame:
-    """Per family: what the brand's data lets us measure, what it does not, and factors measured
-    but not estimable (too few customers, no variation)."""
-    rows = []
-    for fam, words in FAMILIES.items():
-        labels = [CATEGORICAL[v][1] if v in CATEGORICAL else binary_label(v, cfg) for v in data.measured[fam]]
-        skipped = data.skipped[data.skipped["family"] == fam]
-        rows.append({
-            "family": words,
-            "measured": ", ".join(labels) if labels else "not measured",
-            "missing from this brand's data": data.not_measured.get(fam, "").removeprefix("no data on ") or "—",
-            "notes": "; ".join(f"{r.factor}: {r.reason}" for r in skipped.itertuples()) or "—",
-        })
-    return pd.DataFrame(rows).set_index("family")
-
-
-EVENT_WORDS = {"ticket": "a service ticket", "satisfaction": "a satisfaction score",
-               "coupon_issued": "a second-order coupon issue", "coupon_reminder": "a coupon reminder",
-               "refund": "a refund"}
-
-
-EVENT_PLURAL = {"ticket": "service tickets", "satisfaction": "satisfaction scores",
-                "coupon_issued": "second-order coupon issues", "coupon_reminder": "coupon reminders",
-                "refund": "refunds"}
-
-
-def timing_findings(data: DriverData) -> list[str]:
-    """How the model avoids immortal-time bias, in numbers."""
-    if data.window <= 0:
-        return ["Every factor measured here is known at the first order itself, so no factor waits on later events."]
-    f = data.frame
-    kinds = [EVENT_PLURAL[k] for k in EVENT_KINDS if k in set(data.dependence["event"])]
-    listed = ", ".join(kinds[:-1]) + (" and " if len(kinds) > 1 else "") + kinds[-1] if kinds else "Later events"
-    out = [f"{listed[0].upper() + listed[1:]} happen after the first order, so each is read over a fixed window "
-           f"after it (the longest is {data.window:g} days) and only customers followed for the whole window enter "
-           f"the model: the {int((~f['eligible']).sum()):,} customers whose first order is more recent are left out, "
-           f"so nobody counts as unexposed just because the event was not due yet."]
-    for r in data.dependence.itertuples():
-        head = (f"{EVENT_WORDS.get(r.event, r.event).capitalize()}: of the {r.early_repeat_buyers:,} customers who "
-                f"bought again inside the window, {r.observed_after:,} had one after their repeat purchase "
-                f"({r.expected_after:.0f} expected if the repeat purchase made no difference)")
-        if r.expected_after < 5:
-            out.append(head + " — too few to check; it is treated as independent of the repeat purchase.")
-        elif r.dependent and r.observed_after < r.expected_after:
-            out.append(head + f". A repeat purchase stops it, so comparing customers from the first order would "
-                       f"flatter those without it; its effect is estimated among customers still waiting at day "
-                       f"{data.window:g} (a landmark).")
-        elif r.dependent:
-            out.append(head + f". It often comes with or after the repeat purchase (it may be about the second "
-                       f"order), so its effect is estimated among customers still waiting at day {data.window:g} "
-                       f"(a landmark).")
-        else:
-            out.append(head + ". It happens whatever the customer does next, so it is compared from the first "
-                       "order on.")
-    return out
-
-
-def effects_display(effects: Effects) -> pd.DataFrame:
-    """The ranked effects table for stakeholders."""
-    t = effects.table
-    return pd.DataFrame({
-        "rank": t["rank"],
-        "family": t["family"].map(FAMILIES),
-        "factor": t["label"],
-        "customers with it": [f"{n:,} ({_pct(s, 0)})" for n, s in zip(t["n"], t["share"], strict=True)],
-        f"{effects.horizon}-day second purchase: with / without": [
-            f"{_pct(a)} / {_pct(b)}" for a, b in zip(t["p_if_1"], t["p_if_0"], strict=True)],
-        "effect (points)": [f"{100 * e:+.1f}" for e in t["effect"]],
-        f"{effects.interval_label} interval": [_range(lo, hi, signed=True)
-                                               for lo, hi in zip(t["ci_low"], t["ci_high"], strict=True)],
-        "clear (interval excludes zero)": t["significant"].map({True: "yes", False: "no"}),
-        "evidence: interval's end nearest zero (points)": [f"{100 * e:.1f}" if e > 0 else "0 (includes zero)"
-                                                           for e in t["evidence"]],
-        "hazard ratio": t["hazard_ratio"],
-        "unadjusted gap (points)": [f"{100 * g:+.1f}" if g == g else "n/a" for g in t["raw_gap"]],
-        "compared from": t["design"],
-    }).set_index("rank")
 
 
 def levers(effects: Effects) -> pd.DataFrame:
@@ -1638,108 +1463,6 @@ def top_levers(effects: Effects | None, k: int = 3) -> list[str]:
     if effects is None:
         return []
     return levers(effects)["factor"].head(k).tolist()
-
-
-def effects_findings(effects: Effects | None, data: DriverData) -> list[str]:
-    """Which levers matter most, in plain words, from the numbers."""
-    h = data.horizon
-    if effects is None and data.factors and data.followed_n and not (
-            data.eligible["event"] & (data.eligible["duration"] <= h)).any():
-        return [f"No customer of the model bought a second time within {h} days of the first order, so no "
-                "factor's effect on it can be estimated: there is no repeat purchase to compare."]
-    if effects is None and data.factors:
-        return [f"Too early to estimate the effects: only {data.followed_n:,} customers have been followed for "
-                f"{h} days after their first order (the model needs at least a few dozen). Run a later period, or "
-                "shorten drivers.horizon_days in the params."]
-    if effects is None:
-        missing = ", ".join(FAMILIES[f] for f in data.not_measured)
-        return [f"No factor can be estimated for this brand (not measured: {missing}). "
-                "Only the funnel and the timing above can be read."]
-    t = effects.table
-    k = len(t)
-    out = []
-
-    def describe(r) -> str:
-        direction = "less" if r.effect < 0 else "more"
-        among = ("" if r.design == "first order"
-                 else f" among customers who had not bought again by day {data.window:g}")
-        return (f"customers with *{r.label}* are {_pts(r.effect)} {direction} likely to buy again within {h} days "
-                f"({_pct(r.p_if_1)} against {_pct(r.p_if_0)}{among}; {effects.interval_label} interval "
-                f"{_range(r.ci_low, r.ci_high, signed=True)} points)")
-
-    def cap(text: str) -> str:
-        return text[0].upper() + text[1:]
-
-    def reach(r) -> str:
-        at_least = f"about {_pts(r.at_stake)} (at least {_pts(r.at_stake_low)} at the end of the interval nearest zero)"
-        if r.action == "fix":
-            return (f"it concerns {_pct(r.share, 0)} of customers, so fixing it for them could raise the {h}-day "
-                    f"second-purchase rate of all customers by {at_least}")
-        if r.action == "extend":
-            return (f"{_pct(1 - r.share, 0)} of customers do not have it, so extending it to them could raise the "
-                    f"{h}-day second-purchase rate of all customers by {at_least}")
-        return (f"it concerns {_pct(r.share, 0)} of customers; without it their {h}-day second-purchase rate would "
-                f"be {at_least} higher across all customers")
-
-    def together(r) -> str:
-        if not r.travels_with:
-            return ""
-        return (f" It almost only occurs together with *{r.travels_with}*; both are in the one model, so this "
-                "compares customers who differ in it alone.")
-
-    clear = levers(effects)
-    if len(clear):
-        top = clear.iloc[0]
-        out.append(f"**The lever that matters most: {top.label}.** {cap(describe(top))}. {cap(reach(top))} "
-                   f"— if the link is causal.{together(top)}")
-        for r in clear.iloc[1:].itertuples():
-            out.append(f"Also clear: {describe(r)}; {reach(r)}.{together(r)}")
-        if len(clear) > 1:
-            out.append("Levers are ranked by what is at stake at the interval's end nearest zero, not by the point "
-                       "estimate: a large effect measured loosely ranks below a smaller one measured tightly.")
-    else:
-        out.append(f"No factor the brand can act on shows an effect we can tell apart from chance once we allow for "
-                   f"the {k} factors tested.")
-    markers = t[t["lever"] & t["action"].isna() & t["significant"]]
-    for r in markers.itertuples():
-        out.append(f"A marker, not a lever: {describe(r)}. A problem that goes with more repurchase usually "
-                   "marks engaged customers rather than helping them come back.")
-    unclear = t[t["action"].notna() & (t["evidence"] == 0)]
-    if len(unclear):
-        listed = "; ".join(f"*{r.label}* ({_range(r.ci_low, r.ci_high, signed=True)} points)"
-                           for r in unclear.itertuples())
-        out.append(f"For {len(unclear)} factor{'s' if len(unclear) > 1 else ''} the brand could act on we cannot tell "
-                   f"whether {'they raise or lower' if len(unclear) > 1 else 'it raises or lowers'} the chance: "
-                   f"{listed} — each interval includes zero, so none is ranked as a lever, however large "
-                   f"its point estimate (intervals {effects.interval_label}: they hold for all {k} factors at "
-                   "once).")
-    segments = t[~t["lever"] & (t["family"] != "customer") & t["significant"]]
-    for r in segments.itertuples():
-        out.append(f"Where to aim: {describe(r)}.")
-    who = t[(t["family"] == "customer") & t["significant"]]
-    if (t["family"] == "customer").any():
-        out.append("Who the customer is: " + ("; ".join(describe(r) for r in who.itertuples()) + " (where to aim, not a lever)."
-                                              if len(who) else "no customer attribute changes the chance clearly."))
-    for r in t[t["banded"]].itertuples():
-        hrs = [float(v) for v in r.hazard_ratio.split(" → ")]
-        logs = np.abs(np.log(hrs))
-        fades = logs[0] > logs[-1]
-        shape = "strongest in the first days, then fades" if fades else "weak at first, then grows"
-        sentence = (f"The hazard ratio of *{r.label}* is not constant over time (the proportional-hazards test "
-                    f"rejects a constant ratio, Holm-adjusted p {r.ph_p_adjusted:.2g}): "
-                    f"it is {shape} (hazard ratio {r.hazard_ratio} over {r.bands.replace(' | ', ', ')}); "
-                    f"the {h}-day figure above allows for that.")
-        if fades:
-            sentence += (" A fading ratio need not mean the effect wears off: the most eager customers buy first, so "
-                         "those still waiting later are the less eager in both groups, and that selection alone "
-                         "pulls a ratio towards 1 (frailty).")
-        out.append(sentence)
-    if len(t) and not t["banded"].any():
-        out.append("For no factor does the proportional-hazards test reject a constant hazard ratio, so each has one.")
-    if data.not_measured:
-        out.append("Not measured for this brand (no data), so not ruled out: "
-                   + "; ".join(f"{FAMILIES[f]} ({why})" for f, why in data.not_measured.items()) + ".")
-    return out
 
 
 def drivers_metrics(steps: pd.DataFrame, summary: dict, data: DriverData, effects: Effects | None) -> dict:
@@ -1795,15 +1518,6 @@ def customer_export(data: DriverData) -> pd.DataFrame:
     cols += [c for c in (*CATEGORICAL, *BINARY) if c in f.columns]
     return f[cols].rename(columns={"ts_1": "first_order_ts", "ts_2": "second_order_ts",
                                    "duration": "days_to_second_or_censored", "event": "bought_again"})
-
-
-def recorded_sentence(section: dict) -> str:
-    missing = section["not_measured"]
-    families = ("every driver family measured" if not missing
-                else f"not measured: {', '.join(FAMILIES[f] for f in missing)}")
-    return (f"Recorded in metrics.json: the conversion of {len(section['funnel'])} funnel steps, "
-            f"{len(section['effects'])} factor effects ({sum(e['significant'] for e in section['effects'].values())} "
-            f"clear after allowing for all factors), {families}.")
 
 
 def no_amount_note(params) -> str:

@@ -22,6 +22,11 @@ import yaml
 from helpers import config, demo, drivers
 from helpers.config import Drivers
 from helpers.report import open_run
+from helpers.text import Text
+from helpers.text import drivers as words
+from helpers.text.formats import Formats
+
+EN = Formats(Text("en"))  # the findings' words, checked here on simulated brands (tests/test_text_drivers.py: by hand)
 
 PLANTED = ("slow_delivery", "unresolved_complaint", "first_order_coupon", "no_second_coupon_reminder")
 END = pd.Timestamp("2025-06-30 23:59:59")
@@ -151,7 +156,7 @@ def test_censored_estimate_is_right_where_the_naive_share_is_biased():
     assert s["naive_share"] < s["ci"][0]
     step = drivers.funnel(jf, 90).iloc[0]
     assert step["conversion_n_low"] <= truth <= step["conversion_n_high"]
-    text = " ".join(drivers.censoring_findings(s, 90))
+    text = " ".join(words.censoring_findings(s, 90, EN))
     assert "understates" in text and f"{100 * s['naive_share']:.1f} %" in text
 
 
@@ -393,12 +398,12 @@ def test_factors_are_ranked_by_evidence_and_unclear_ones_are_never_levers():
     eff2 = dataclasses.replace(eff, table=fake)
     assert "online_first_order" not in drivers.top_levers(eff2, k=10)
     assert fake.set_index("factor").loc["online_first_order", "rank"] > fake["significant"].sum()
-    text = " ".join(drivers.effects_findings(eff2, data))
-    assert "we cannot tell" in text and "*first order online (vs in store)* (-1.0 to +90.0 points)" in text
+    text = " ".join(words.effects_findings(eff2, data, EN))
+    assert "we cannot tell" in text and "*first order online (not in a store)* (−1.0 pp to +90.0 pp)" in text
     row = t.set_index("factor").loc["slow_delivery"]
     assert "first order online" in row["travels_with"]
     assert t.set_index("factor").loc["first_order_coupon", "travels_with"] != ""  # coupons only online too
-    assert "both are in the one model" in " ".join(drivers.effects_findings(eff, data))
+    assert "both are in the one model" in " ".join(words.effects_findings(eff, data, EN))
 
 
 def test_time_bands_only_where_proportional_hazards_is_rejected():
@@ -414,8 +419,8 @@ def test_time_bands_only_where_proportional_hazards_is_rejected():
     assert set(t.index[t["banded"]]) == set(t.index[~t["ph_holds"]]) == {"no_second_coupon_reminder"}
     hrs = [float(v) for v in t.loc["no_second_coupon_reminder", "hazard_ratio"].split(" → ")]
     assert abs(np.log(hrs[0])) > abs(np.log(hrs[-1]))  # fades
-    text = " ".join(drivers.effects_findings(eff, data))
-    assert "selection" in text and "frailty" in text
+    text = " ".join(words.effects_findings(eff, data, EN))
+    assert "selection" in text and "the most eager customers buy first" in text
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
@@ -429,7 +434,7 @@ def test_no_effect_planted_no_factor_flagged(seed):
     assert len(eff.table) >= 6
     assert not eff.table["significant"].any()
     assert drivers.top_levers(eff) == []
-    assert "No factor the brand can act on" in drivers.effects_findings(eff, data)[0]
+    assert "No factor the brand can act on" in words.effects_findings(eff, data, EN)[0]
 
 
 def test_holm_matches_statsmodels():
@@ -475,7 +480,7 @@ def test_a_reminder_stopped_by_the_repeat_purchase_is_detected_and_handled():
     assert row["ci_low"] <= 0 <= row["ci_high"] and not row["significant"]
     others = eff.table[eff.table["factor"] != "no_second_coupon_reminder"]
     assert others["design"].eq("first order").all()
-    assert any("A repeat purchase stops it" in s for s in drivers.timing_findings(data))
+    assert any("A repeat purchase stops it" in s for s in words.timing_findings(data, EN))
 
 
 # ================================================================ what is measured
@@ -490,9 +495,9 @@ def test_orders_only_brand_lists_every_family_as_not_measured():
     assert set(data.not_measured) == set(drivers.FAMILIES)
     assert data.factors == [] and data.window == 0
     assert drivers.estimate_effects(data, cfg()) is None
-    text = drivers.effects_findings(None, data)[0]
+    text = words.effects_findings(None, data, EN)[0]
     assert "No factor can be estimated" in text and "service response" in text
-    table = drivers.measurement_table(data, cfg())
+    table = words.measurement_table(data, cfg(), EN)
     assert (table["measured"] == "not measured").all()
 
 
@@ -559,8 +564,8 @@ def test_demo_planted_driver_effects_are_recovered(demo_drivers):
 def test_demo_names_the_missing_reminder_as_the_top_lever(demo_drivers):
     eff, data = demo_drivers["effects"], demo_drivers["data"]
     assert drivers.top_levers(eff)[0] == "no_second_coupon_reminder"
-    first = drivers.effects_findings(eff, data)[0]
-    assert first.startswith("**The lever that matters most: no reminder for the second-order coupon.**")
+    first = words.effects_findings(eff, data, EN)[0]
+    assert first.startswith("**The lever that matters most: Never reminded of the second-order coupon.**")
 
 
 def test_demo_attributes_without_effect_are_not_flagged(demo_drivers):
@@ -650,7 +655,7 @@ def test_a_brand_where_nobody_bought_twice():
     data = drivers.assemble(jf, events, customers, avail, cfg())
     assert not data.frame["event"].any() and data.followed_n > 0
     assert drivers.estimate_effects(data, cfg()) is None
-    assert drivers.effects_findings(None, data)[0].startswith("No customer of the model bought a second time")
+    assert words.effects_findings(None, data, EN)[0].startswith("No customer of the model bought a second time")
     steps = drivers.funnel(data.frame, 90)
     assert steps.loc[0, ["conversion_n", "conversion_n_low", "conversion_n_high"]].tolist() == [0.0, 0.0, 0.0]
     plt.close(drivers_plots.funnel(steps, 90, Formats(Text("en")), "nobody came back"))
@@ -662,11 +667,11 @@ def test_too_early_to_estimate_effects_is_said_not_extrapolated():
     data = build(simulate(n=800, seed=14, span_days=60))
     assert data.factors and data.followed_n == 0
     assert drivers.estimate_effects(data, cfg()) is None
-    assert drivers.effects_findings(None, data)[0].startswith("Too early to estimate")
+    assert words.effects_findings(None, data, EN)[0].startswith("Too early to estimate")
     s = drivers.second_purchase_summary(data)
-    assert np.isnan(s["within_n"]) and "cannot be estimated" in drivers.censoring_findings(s, 90)[0]
+    assert np.isnan(s["within_n"]) and "cannot be estimated" in words.censoring_findings(s, 90, EN)[0]
     steps = drivers.funnel(data.frame, 90)
-    assert "biggest drop-off so far" in drivers.funnel_findings(steps, drivers.funnel_by_cohort(data.frame, 90, "M"), 90)[0]
+    assert "biggest drop-off so far" in words.funnel_findings(steps, drivers.funnel_by_cohort(data.frame, 90, "M"), 90, EN)[0]
 
 
 def test_one_decision_rule_for_the_sentence_the_table_and_the_chart():
@@ -696,21 +701,22 @@ def test_one_decision_rule_for_the_sentence_the_table_and_the_chart():
     assert row["ci_high_marginal"] < 0 and row["p_adjusted"] > 0.05  # the old rules disagreed here
     assert row["ci_low"] < row["ci_low_marginal"] and row["ci_high"] > row["ci_high_marginal"]  # wider
 
-    shown = drivers.effects_display(eff).set_index("factor")
-    label = f"{eff.interval_label} interval"
-    assert eff.interval_label == f"95 % simultaneous ({100 * (1 - 0.05 / k):.1f} % each, {k} factors)"
+    shown = words.effects_table(eff, EN).set_index("factor")
+    level = words.interval_level(EN, eff.alpha, k)
+    assert eff.interval_label == f"95 % simultaneous ({100 * (1 - 0.05 / k):.1f} % each, {k} factors)" == level
     for r in eff.table.itertuples():
-        assert shown.loc[r.label, label] == drivers._range(r.ci_low, r.ci_high, signed=True)
-        assert shown.loc[r.label, "clear (interval excludes zero)"] == ("yes" if r.significant else "no")
+        name = words.row_name(EN, r)
+        assert shown.loc[name, f"{level} interval"] == words.effect_interval(EN, r.ci_low, r.ci_high)
+        assert shown.loc[name, "clear (interval excludes zero)"] == ("yes" if r.significant else "no")
 
-    text = " ".join(drivers.effects_findings(eff, data))
+    text = " ".join(words.effects_findings(eff, data, EN))
     assert "Probably matters" not in text
     for r in eff.table.itertuples():
-        quoted = f"{eff.interval_label} interval {drivers._range(r.ci_low, r.ci_high, signed=True)} points"
+        quoted = f"{level} interval {words.effect_interval(EN, r.ci_low, r.ci_high)}"
         if r.significant and r.action is not None:
             assert quoted in text and r.factor in drivers.top_levers(eff, k=k)
         if not r.significant and r.action is not None:
-            assert f"*{r.label}* ({drivers._range(r.ci_low, r.ci_high, signed=True)} points)" in text
+            assert f"*{words.inline(EN, words.row_name(EN, r))}* ({words.effect_interval(EN, r.ci_low, r.ci_high)})" in text
 
     fig = drivers_plots.effects_forest(eff, Formats(Text("zh")))
     ax = fig.axes[0]

@@ -191,7 +191,7 @@ def test_effects_findings_name_the_lever_and_what_cannot_be_told():
         "customers, so fixing it for them could raise the second-purchase rate within 90 days of all customers by "
         "about 3.2 pp (at least 1.6 pp at the end of the interval nearest zero) — if the link is causal.")
     assert en[1] == (
-        "For 1 factor the brand could act on we cannot tell whether it raises or lowers the chance: *First order "
+        "For 1 factor the brand could act on we cannot tell whether it raises or lowers the chance: *first order "
         f"delivered slowly (≥ 5 days)* ({MINUS}11.0 pp to +1.0 pp) — its interval includes zero, so it is not ranked "
         "as a lever, however large its point estimate (intervals 95 % simultaneous (98.3 % each, 3 factors): they "
         "hold for all 3 factors at once).")
@@ -216,7 +216,7 @@ def test_effects_findings_with_no_clear_lever_two_unclear_factors_and_a_landmark
     assert en[0] == ("No factor the brand can act on shows an effect we can tell apart from chance once we allow for "
                      "the 2 factors tested.")
     assert en[1].startswith("For 2 factors the brand could act on we cannot tell whether they raise or lower the "
-                            f"chance: *First order delivered slowly (≥ 5 days)* ({MINUS}11.0 pp to +1.0 pp); *First "
+                            f"chance: *first order delivered slowly (≥ 5 days)* ({MINUS}11.0 pp to +1.0 pp); *first "
                             f"order online (not in a store)* ({MINUS}2.0 pp to +10.0 pp) — each interval includes zero")
     zh = words.effects_findings(eff, driver_data(not_measured={}), ZH)
     assert zh[0] == "考虑到共检验了2个因素，品牌可以采取行动的因素中，没有一个的影响能与随机波动区分开。"

@@ -21,8 +21,8 @@ from helpers.drivers import (
     FAMILIES,
     DriverData,
     Effects,
-    binary_label,
     biggest_dropoff,
+    binary_label,
     levers,
 )
 from helpers.text.formats import Formats
@@ -463,7 +463,8 @@ def effects_findings(effects: Effects | None, data: DriverData, fmt: Formats) ->
     unclear = tab[tab["action"].notna() & (tab["evidence"] == 0)]
     if len(unclear):
         listed = t("fmt.detail_sep").join(
-            t("drivers.effects.unclear_item", factor=row_name(fmt, r), range=effect_interval(fmt, r.ci_low, r.ci_high))
+            t("drivers.effects.unclear_item", factor=inline(fmt, row_name(fmt, r)),
+              range=effect_interval(fmt, r.ci_low, r.ci_high))
             for r in unclear.itertuples())
         key = "drivers.effects.unclear.one" if len(unclear) == 1 else "drivers.effects.unclear.other"
         out.append(t(key, n=count(fmt, len(unclear)), listed=listed, k=count(fmt, k), level=level))
