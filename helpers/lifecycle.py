@@ -546,12 +546,6 @@ def category_gap_quantiles(orders: ir.Table, top: int = 8) -> pd.DataFrame:
     return out.order_by([ibis.desc("gaps"), "category"]).limit(top).execute()
 
 
-def gap_table(steps: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"purchase": steps["label"], "gaps": steps["gaps"], "customers": steps["customers"],
-                         "25 % within (days)": steps["q25"].round(0), "median (days)": steps["median"].round(0),
-                         "75 % within (days)": steps["q75"].round(0)}).set_index("purchase")
-
-
 # ---------------------------------------------------------------- the analysis of one run
 
 
@@ -1207,60 +1201,25 @@ def biggest_flows(transitions: pd.DataFrame, period: str, n: int = 3) -> pd.Data
     return part.sort_values("n", ascending=False).head(n)[["from_stage", "stage", "n"]]
 
 
-# ---------------------------------------------------------------- tables for the report
+# ---------------------------------------------------------------- table figures
 
 
-def stage_table(a: LifecycleAnalysis) -> pd.DataFrame:
-    """Customers per stage at each period end shown, with the share at the run's period end."""
-    table = a.stage_counts.T.copy()
-    table.columns.name = "period end"
-    total = table[a.period].sum()
-    table[f"share at {a.period}"] = (table[a.period] / total).map(lambda x: f"{100 * x:.1f} %") if total else "—"
-    return table
+# the moves that matter, by name: customers entering, going quiet, coming back
+FLOWS = {"first_purchase": [(NONE, "new")],
+         "went_dormant": [(s, "dormant") for s in ("active", "new", "returning")],
+         "dormant_churned": [("dormant", "churned")],
+         "dormant_returning": [("dormant", "returning")],
+         "churned_returning": [("churned", "returning")]}
 
 
-def flow_table(a: LifecycleAnalysis) -> pd.DataFrame:
-    """The moves that matter, per period end: customers entering, going quiet, coming back."""
+def flow_counts(a: LifecycleAnalysis) -> pd.DataFrame:
+    """Customers making each move of :data:`FLOWS` (rows) into each period end (columns)."""
     t = a.transitions
-    flows = {"first purchase (new)": [(NONE, "new")],
-             "active/new/returning → dormant": [(s, "dormant") for s in ("active", "new", "returning")],
-             "dormant → churned": [("dormant", "churned")],
-             "dormant → returning": [("dormant", "returning")],
-             "churned → returning": [("churned", "returning")]}
     rows = {}
-    for name, pairs in flows.items():
+    for name, pairs in FLOWS.items():
         mask = pd.Series(False, index=t.index)
         for a_, b_ in pairs:
             mask |= (t["from_stage"] == a_) & (t["stage"] == b_)
         rows[name] = t[mask].groupby("period")["n"].sum()
     periods = list(dict.fromkeys(t["period"]))
-    table = pd.DataFrame(rows).reindex(periods).fillna(0).astype("int64").T
-    table.columns.name = "period end"
-    return table
-
-
-def rate_table(a: LifecycleAnalysis) -> pd.DataFrame:
-    """The trend of both period rates, with counts and 95 % intervals, as text."""
-    t = a.trend
-
-    def fmt(rate, lo, hi):
-        return "—" if pd.isna(rate) else f"{100 * rate:.1f} % ({100 * lo:.1f}–{100 * hi:.1f})"
-
-    return pd.DataFrame({
-        "buyers": t["buyers"].to_numpy(),
-        "within-period repurchase (95 % CI)": [fmt(*x) for x in zip(t["within_period"], t["within_period_lo"], t["within_period_hi"], strict=True)],
-        "previous period's buyers": t["base"].to_numpy(),
-        "retention (95 % CI)": [fmt(*x) for x in zip(t["retention"], t["retention_lo"], t["retention_hi"], strict=True)],
-    }, index=pd.Index(t["period"], name="period"))
-
-
-def second_purchase_table(a: LifecycleAnalysis) -> pd.DataFrame:
-    sp = a.second_purchase
-    rows = []
-    for r in sp.itertuples():
-        span = "—" if not r.cohorts else (r.first_cohort if r.cohorts == 1 else f"{r.first_cohort} to {r.last_cohort}")
-        rows.append({"within": f"{r.days} days", "cohorts": span, "new customers": r.customers,
-                     "came back": r.second,
-                     "rate (95 % CI)": "—" if not r.customers else f"{100 * r.rate:.1f} % ({100 * r.rate_lo:.1f}–{100 * r.rate_hi:.1f})",
-                     "all history": "—" if not r.customers_all else f"{100 * r.rate_all:.1f} % of {r.customers_all:,}"})
-    return pd.DataFrame(rows).set_index("within")
+    return pd.DataFrame(rows).reindex(periods).fillna(0).astype("int64").T

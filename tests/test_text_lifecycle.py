@@ -185,3 +185,24 @@ def test_every_stage_segment_and_part_has_a_name(language):
     names += [words.bridge_part(f, k, x) for k in lifecycle.BRIDGE_KINDS for x in lifecycle.BRIDGE_FACTORS]
     names += [words.gap_step(f, j) for j in range(1, lifecycle.GAP_STEPS + 1)]
     assert all(names) and len(set(names[:6])) == 6
+
+
+def test_stakeholder_tables_have_named_headers_and_formatted_figures():
+    counts = pd.DataFrame({"new": [30, 40], "returning": [5, 3], "active": [100, 90], "dormant": [60, 60],
+                           "churned": [2000, 2300]}, index=["2024-05", "2024-06"])
+    a = SimpleNamespace(stage_counts=counts, period="2024-06")
+    en, zh = words.stage_table(a, EN), words.stage_table(a, ZH)
+    assert list(en.index) == ["new", "returning", "active", "dormant", "churned"] and en.index.name == "stage"
+    assert list(zh.index) == ["新客", "回流", "活跃", "沉睡", "流失"] and zh.index.name == "阶段"
+    assert en.at["churned", "2024-06"] == "2,300" and en.at["churned", "share at the end of June 2024"] == "92.3 %"
+    assert zh.at["流失", "2024年6月末占比"] == "92.3%"
+    steps = pd.DataFrame({"step": [1, 5], "gaps": [1200, 90], "customers": [1200, 50], "q25": [20.0, 8.0],
+                          "median": [45.0, 18.0], "q75": [90.0, 30.0]})
+    assert list(words.gap_table(steps, ZH).index) == ["第1次 → 第2次", "第5次及以后 → 下一次"]
+    assert words.gap_table(steps, EN).loc["1st → 2nd", "median (days)"] == "45"
+    seg = words.segment_table(SEGMENTS.assign(purchase_days=[5.5, 2.0, 1.0], recency_days=[10.0, 200.0, 400.0]), ZH)
+    assert list(seg.index) == ["重要价值客户", "流失风险客户", "已流失客户"]
+    assert seg.at["重要价值客户", "收入（净额）"] == "¥5.0万" and seg.at["已流失客户", "客户占比"] == "60.0%"
+    no_money = SEGMENTS.assign(revenue=math.nan, revenue_share=math.nan, average_order_value=math.nan,
+                               purchase_days=1.0, recency_days=3.0)
+    assert set(words.segment_table(no_money, EN)["revenue (net)"]) == {"—"}

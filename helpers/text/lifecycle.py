@@ -497,3 +497,99 @@ def summary_findings(a: LifecycleAnalysis, segments: pd.DataFrame, fmt: Formats)
         out.append(second_purchase_findings(a, fmt)[len(a.second_purchase) - 1])
     out += segment_findings(segments, fmt)[:1]
     return out
+
+
+# ---------------------------------------------------------------- tables shown to stakeholders
+# Headers and row names from the catalogue, figures written by fmt (text, as the page shows them).
+
+FLOW_KEYS = {"first_purchase": "lifecycle.table.flows.first_purchase", "went_dormant": "lifecycle.table.flows.went_dormant",
+             "dormant_churned": "lifecycle.table.flows.dormant_churned",
+             "dormant_returning": "lifecycle.table.flows.dormant_returning",
+             "churned_returning": "lifecycle.table.flows.churned_returning"}
+
+
+def _counts_frame(fmt: Formats, frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.apply(lambda col: col.map(fmt.count))
+
+
+def stage_table(a: LifecycleAnalysis, fmt: Formats) -> pd.DataFrame:
+    """Customers per stage at each period end shown, with the share at the run's period end."""
+    counts = a.stage_counts.T
+    total = counts[a.period].sum()
+    table = _counts_frame(fmt, counts)
+    table[fmt.t("lifecycle.table.share_at", period=fmt.period(a.period))] = [
+        _share(fmt, n, total) for n in counts[a.period]]
+    table.index = pd.Index([stage_name(fmt, s) for s in counts.index], name=fmt.t("lifecycle.table.stage"))
+    table.columns.name = fmt.t("lifecycle.table.period_end")
+    return table
+
+
+def flow_table(a: LifecycleAnalysis, fmt: Formats) -> pd.DataFrame:
+    """The moves that matter, per period end: customers entering, going quiet, coming back."""
+    counts = lifecycle.flow_counts(a)
+    table = _counts_frame(fmt, counts)
+    table.index = pd.Index([fmt.t(FLOW_KEYS[f], **{s: stage_name(fmt, s) for s in STAGES}) for f in counts.index],
+                           name=fmt.t("lifecycle.table.move"))
+    table.columns.name = fmt.t("lifecycle.table.period_end")
+    return table
+
+
+def _rate_ci(fmt: Formats, rate, lo, hi) -> str:
+    if pd.isna(rate):
+        return fmt.t("fmt.not_available")
+    return fmt.t("lifecycle.table.rate_ci", rate=fmt.share(rate), lo=fmt.share(lo), hi=fmt.share(hi))
+
+
+def rate_table(a: LifecycleAnalysis, fmt: Formats) -> pd.DataFrame:
+    """The trend of both period rates, with counts and 95 % intervals."""
+    t, tr = fmt.t, a.trend
+    return pd.DataFrame({
+        t("lifecycle.table.rates.buyers"): [fmt.count(n) for n in tr["buyers"]],
+        t("lifecycle.table.rates.within_period"): [_rate_ci(fmt, *x) for x in zip(
+            tr["within_period"], tr["within_period_lo"], tr["within_period_hi"], strict=True)],
+        t("lifecycle.table.rates.base"): [fmt.count(n) for n in tr["base"]],
+        t("lifecycle.table.rates.retention"): [_rate_ci(fmt, *x) for x in zip(
+            tr["retention"], tr["retention_lo"], tr["retention_hi"], strict=True)],
+    }, index=pd.Index(tr["period"], name=t("lifecycle.table.period")))
+
+
+def second_purchase_table(a: LifecycleAnalysis, fmt: Formats) -> pd.DataFrame:
+    t, na = fmt.t, fmt.t("fmt.not_available")
+    rows = []
+    for r in a.second_purchase.itertuples():
+        span = na if not r.cohorts else (fmt.period(r.first_cohort) if r.cohorts == 1
+                                         else fmt.range(fmt.period(r.first_cohort), fmt.period(r.last_cohort)))
+        rows.append({t("lifecycle.table.second.within"): fmt.days(r.days), t("lifecycle.table.second.cohorts"): span,
+                     t("lifecycle.table.second.customers"): fmt.count(r.customers),
+                     t("lifecycle.table.second.came_back"): fmt.count(r.second),
+                     t("lifecycle.table.second.rate"): na if not r.customers else _rate_ci(fmt, r.rate, r.rate_lo, r.rate_hi),
+                     t("lifecycle.table.second.all_history"): na if not r.customers_all else t(
+                         "lifecycle.table.second.all_history_value", rate=fmt.share(r.rate_all), n=fmt.count(r.customers_all))})
+    return pd.DataFrame(rows).set_index(t("lifecycle.table.second.within"))
+
+
+def gap_table(steps: pd.DataFrame, fmt: Formats) -> pd.DataFrame:
+    t = fmt.t
+    return pd.DataFrame({
+        t("lifecycle.table.gaps.gaps"): [fmt.count(n) for n in steps["gaps"]],
+        t("lifecycle.table.gaps.customers"): [fmt.count(n) for n in steps["customers"]],
+        t("lifecycle.table.gaps.q25"): [fmt.number(x) for x in steps["q25"]],
+        t("lifecycle.table.gaps.median"): [fmt.number(x) for x in steps["median"]],
+        t("lifecycle.table.gaps.q75"): [fmt.number(x) for x in steps["q75"]],
+    }, index=pd.Index([gap_step(fmt, int(j)) for j in steps["step"]], name=t("lifecycle.table.gaps.step")))
+
+
+def segment_table(table: pd.DataFrame, fmt: Formats) -> pd.DataFrame:
+    """:func:`helpers.rfm.segment_table` as the page shows it: named segments, formatted figures
+    (revenue columns '—' when the orders carry no amounts), and what each segment means."""
+    t = fmt.t
+    return pd.DataFrame({
+        t("rfm.table.customers"): [fmt.count(n) for n in table["customers"]],
+        t("rfm.table.customer_share"): [fmt.share(x) for x in table["customer_share"]],
+        t("rfm.table.revenue"): [fmt.money(x) for x in table["revenue"]],
+        t("rfm.table.revenue_share"): [fmt.share(x) for x in table["revenue_share"]],
+        t("rfm.table.average_order_value"): [fmt.money(x) for x in table["average_order_value"]],
+        t("rfm.table.purchase_days"): [fmt.number(x, 2) for x in table["purchase_days"]],
+        t("rfm.table.recency_days"): [fmt.number(x) for x in table["recency_days"]],
+        t("rfm.table.definition"): [segment_definition(fmt, s) for s in table.index],
+    }, index=pd.Index([segment_name(fmt, s) for s in table.index], name=t("rfm.table.segment")))
