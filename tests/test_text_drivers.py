@@ -92,7 +92,7 @@ def test_funnel_findings_name_the_biggest_drop_off_in_both_languages():
         "Those who do buy a second time take a median of 41 days to do it; later orders follow faster "
         "(2nd → 3rd: 30 days, 3rd → 4th+: —).",  # the last step's median is missing
         "Across 2 acquisition cohorts the 1st → 2nd conversion within 90 days ranges from 25.0 % (January 2025) "
-        "to 31.0 % (February 2025); 1 recent cohort(s) have not been followed for 90 days yet."]
+        "to 31.0 % (February 2025); 1 recent cohort has not been followed for 90 days yet."]
     zh = words.funnel_findings(steps_frame(), cohorts_frame(), 90, ZH)
     assert zh[0] == ("**流失最多的环节是首单 → 第2单**：到达该环节的2,000位客户中，28.0%（95%区间：26.0%至30.0%）"
                      "会在90天内下下一单，72.0%不会。")
@@ -165,7 +165,7 @@ def test_timing_findings_explain_the_window_and_the_landmark():
     en = words.timing_findings(data, EN)
     assert en[0] == ("Service tickets and coupon reminders happen after the first order, so each is read over a fixed "
                      "window after it (the longest is 14 days) and only customers followed for the whole window enter "
-                     "the model: the 1 customers whose first order is more recent are left out, so nobody counts as "
+                     "the model: the 1 customer whose first order is more recent is left out, so nobody counts as "
                      "unexposed just because the event was not due yet.")
     assert en[1] == ("A coupon reminder: of the 120 customers who bought again inside the window, 0 had one after their "
                      "repeat purchase (31 expected if the repeat purchase made no difference). A repeat purchase stops "

@@ -261,7 +261,8 @@ def funnel_findings(steps: pd.DataFrame, by_cohort: pd.DataFrame, horizon: int, 
         out.append(fmt.t("drivers.funnel.cohorts", n=count(fmt, len(c)), step=step, days=n,
                          low=fmt.share(lo["conversion_n"]), low_cohort=fmt.period(lo["cohort"]),
                          high=fmt.share(hi["conversion_n"]), high_cohort=fmt.period(hi["cohort"]))
-                   + (fmt.t("drivers.funnel.cohorts_recent", n=count(fmt, len(recent)), days=n) if len(recent)
+                   + (fmt.t("drivers.funnel.cohorts_recent.one" if len(recent) == 1 else "drivers.funnel.cohorts_recent.other",
+                            n=count(fmt, len(recent)), days=n) if len(recent)
                       else fmt.t("drivers.funnel.cohorts_end")))
     return out
 
@@ -347,8 +348,9 @@ def timing_findings(data: DriverData, fmt: Formats) -> list[str]:
     listed = joined(fmt, kinds) if kinds else fmt.t("drivers.timing.later_events")
     window = fmt.days(data.window)
     day = fmt.number(data.window)
-    out = [fmt.t("drivers.timing.window", events=_cap(listed), window=window,
-                 left_out=count(fmt, int((~f["eligible"]).sum())))]
+    left_out = int((~f["eligible"]).sum())
+    out = [fmt.t("drivers.timing.window.one" if left_out == 1 else "drivers.timing.window.other", events=_cap(listed),
+                 window=window, left_out=count(fmt, left_out))]
     for r in data.dependence.itertuples():
         head = fmt.t("drivers.timing.head", event=_cap(fmt.t(EVENT_KEYS[r.event])) if r.event in EVENT_KEYS else r.event,
                      buyers=count(fmt, r.early_repeat_buyers), observed=count(fmt, r.observed_after),
