@@ -12,7 +12,15 @@ import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
 from helpers.text.formats import Formats
-from helpers.text.tiers import action_name, as_given, count, stage_name, tier_name, times
+from helpers.text.tiers import (
+    action_name,
+    as_given,
+    channel_name,
+    count,
+    stage_name,
+    tier_name,
+    times,
+)
 from helpers.tiers import CONTACT_ACTIONS, STAGES, TIERS
 
 TIER_COLORS = {"high": "#1b5e20", "potential": "#f9a825", "general": "#1565c0", "low": "#9e9e9e"}
@@ -114,7 +122,7 @@ def budget_split(cmp: pd.DataFrame, fmt: Formats, budget: float, cells: pd.DataF
         bottom = np.zeros(len(tiers))
         for i, ch in enumerate(by.columns):
             ax.bar(x + w / 2, by[ch].to_numpy(float), w, bottom=bottom, color=CHANNEL_SHADES[i % len(CHANNEL_SHADES)],
-                   label=fmt.t("tiers.chart.optimized_channel", channel=ch) if ch else fmt.t("tiers.chart.optimized"))
+                   label=fmt.t("tiers.chart.optimized_channel", channel=channel_name(fmt, ch)) if ch else fmt.t("tiers.chart.optimized"))
             bottom += by[ch].to_numpy(float)
     ax.set_xticks(x, [tier_name(fmt, t) for t in tiers])
     ax.set_ylabel(fmt.t("tiers.chart.spend_axis", currency=fmt.currency_label()))

@@ -376,7 +376,7 @@ def test_budget_split_stacks_channels():
     # sms bars sit on the email ones: bottoms 300, 250, 100, 50; heights 200, 0, 100, 0
     assert [b.get_y() for b in sms] == [300.0, 250.0, 100.0, 50.0]
     assert [b.get_height() for b in sms] == [200.0, 0.0, 100.0, 0.0]
-    assert [t.get_text() for t in spend.get_legend().get_texts()][-2:] == ["data-driven: email", "data-driven: sms"]
+    assert [t.get_text() for t in spend.get_legend().get_texts()][-2:] == ["data-driven: email", "data-driven: SMS"]
 
 
 def test_sensitivity_lines_and_stack():

@@ -168,19 +168,19 @@ def test_response_sentences_measured_assumed_and_why_a_file_was_not_used():
                           {"tier": "high", "stage": "*", "action": "vip_service", "channel": "phone", "offer_value": 0}])
     r = measured_response(cfg)
     assert words.response_sentence(r, EN) == (
-        "The response of **sms** contacts is **measured**: the adjusted (for differences between the groups) effect of "
-        "campaign spring (group treatment) as notebook 06 measured it in May 2024 (repurchase within 21 days, contacted "
+        "The response of **SMS** contacts is **measured**: the effect of campaign spring (group treatment) as notebook "
+        "06 measured it in May 2024, adjusted for differences between the groups (repurchase within 21 days, contacted "
         "vs control group; measured for this tier). Its range is the 95 % interval notebook 06 reported. Channels no "
-        "campaign has measured (phone, sms) keep the **assumed** response (range ±50 %); an effect is never carried to a "
+        "campaign has measured (phone, SMS) keep the **assumed** response (range ±50 %); an effect is never carried to a "
         "channel it was not measured on.")
     assert words.response_sentence(r, ZH).startswith(
-        "**sms**渠道触达的响应是**实测**的：06号报告在2024年5月测得活动spring（组别treatment）的经调整（校正了两组客户之间的差异）的效果"
+        "**短信**渠道触达的响应是**实测**的：06号报告在2024年5月测得活动spring（组别treatment）经组间差异调整的效果"
         "（21天内复购，触达组对比对照组；按本分层实测）。")
     unread = tiers.assumed_response(cfg, 30, "unreadable", period="2024-05", error="bad JSON")
     assert words.response_sentence(unread, EN).endswith(
         "A campaign response file of May 2024 was found but could not be read (bad JSON), so assumptions are used.")
     other = tiers.assumed_response(cfg, 30, "unused_channel", campaign="spring", period="2024-05", channel="email")
-    assert words.response_sentence(other, ZH).endswith("2024年5月的活动spring测量的是email渠道，而本计划的任何分层都不使用该渠道：因此使用假设值。")
+    assert words.response_sentence(other, ZH).endswith("2024年5月的活动spring测量的是邮件渠道，而本计划的任何分层都不使用该渠道：因此使用假设值。")
     assert words.response_sentence(tiers.assumed_response(cfg, 30), EN).startswith("The response is **assumed**, not measured")
 
 
@@ -234,16 +234,16 @@ def test_split_findings_and_the_split_table_write_the_response_in_points():
     en = words.split_findings(splits, econ, sens, cfg, EN, response, cells)
     assert en[0].startswith("The rule of thumb (80 % / 15 % / 4 % / 1 %) of a CNY 150 budget")
     assert re.search(r"ROI [\d,]+ %\.$", en[0])  # a per cent, not a ratio
-    assert any(s.startswith("Where the money goes: High value by sms CNY ") for s in en)
+    assert any(s.startswith("Where the money goes: High value by SMS CNY ") for s in en)
     assert en[-2].startswith("Sensitivity: with every response at 0.25× the assumption, the data-driven split expects")
     zh = words.split_findings(splits, econ, sens, cfg, ZH, response, cells)
     assert zh[-2].startswith("敏感性：若所有响应都是假设值的0.25倍，数据驱动分配预计带来¥")
     table = words.split_table(cells, econ, EN)
-    assert table.loc[("High value", "sms"), "Extra chance to buy per contact"] == "+4.0 pp"  # a rate's change: points
-    assert table.loc[("High value", "sms"), "Range of that chance"] == "+2.0 pp to +6.0 pp"
+    assert table.loc[("High value", "SMS"), "Extra chance to buy per contact"] == "+4.0 pp"  # a rate's change: points
+    assert table.loc[("High value", "SMS"), "Range of that chance"] == "+2.0 pp to +6.0 pp"
     assert table.loc[("Total", ""), "Response"] == "—"
     zh_table = words.split_table(cells, econ, ZH)
-    assert zh_table.loc[("高价值", "sms"), "每次触达提升的购买概率"] == "+4.0个百分点"
+    assert zh_table.loc[("高价值", "短信"), "每次触达提升的购买概率"] == "+4.0个百分点"
     assert not any("-0" in v or f"{MINUS}0 " in v or v.startswith(f"{MINUS}¥0") for v in zh_table.to_numpy().ravel())
 
 
@@ -290,7 +290,7 @@ def test_action_findings_and_tables(funded):
     assert sup.loc["已退订", "客户数"] == "1" and sup.loc["可触达", "客户占比"] == "98.0%"
     actions = words.action_table(plan, EN)
     assert list(actions.index) == ["Routine offer"] and actions.loc["Routine offer", "Suppressed"] == "4"
-    assert words.playbook_table(cfg, ZH).loc["高价值", "新客"] == "常规优惠 · sms · 5 off（¥5.00）"
+    assert words.playbook_table(cfg, ZH).loc["高价值", "新客"] == "常规优惠 · 短信 · 5 off（¥5.00）"
 
 
 def test_conclusions_in_both_languages(funded):
@@ -305,4 +305,4 @@ def test_conclusions_in_both_languages(funded):
     assert en[4].startswith("- **Caveat.** The response is an assumption")
     zh = words.conclusions(summary, conc, splits, measured_response(cfg), plan, cfg, ZH, NEXT_LABEL)
     assert zh[0].startswith("- **集中度。** 10.0%的客户（高价值层）占预测价值的")
-    assert zh[-1].startswith("- **响应的来源。** sms渠道触达：活动spring（组别treatment），由06号报告在2024年5月测得")
+    assert zh[-1].startswith("- **响应的来源。** 短信渠道触达：活动spring（组别treatment），由06号报告在2024年5月测得（经组间差异调整）；")

@@ -22,6 +22,9 @@ TIER_KEYS = {"high": "tier.high", "potential": "tier.potential", "general": "tie
 ACTION_KEYS = {"vip_service": "action.vip_service", "growth_offer": "action.growth_offer",
                "routine_offer": "action.routine_offer", "automated_winback": "action.automated_winback",
                "no_contact": "tiers.no_contact"}
+# the workbook's default channels (params tiers.cost_per_contact); a brand's own channel keeps its name
+CHANNEL_KEYS = {"sms": "tiers.channel.sms", "phone": "tiers.channel.phone", "app_push": "tiers.channel.app_push",
+                "email": "tiers.channel.email"}
 STAGE_KEYS = {"new": "tiers.stage.new", "active": "tiers.stage.active", "returning": "tiers.stage.returning",
               "dormant": "tiers.stage.dormant", "churned": "tiers.stage.churned"}
 SOURCE_KEYS = {"measured": "tiers.source.measured", "assumed": "tiers.source.assumed"}
@@ -59,8 +62,16 @@ def stage_name(fmt: Formats, stage: str) -> str:
     return fmt.t(STAGE_KEYS[stage]) if stage in STAGE_KEYS else str(stage)
 
 
+def channel_name(fmt: Formats, channel: str) -> str:
+    return fmt.t(CHANNEL_KEYS[channel]) if channel in CHANNEL_KEYS else str(channel)
+
+
+def channel_names(fmt: Formats, channels) -> str:
+    return fmt.t("fmt.list_sep").join(channel_name(fmt, ch) for ch in channels)
+
+
 def cell_name(fmt: Formats, tier: str, channel: str) -> str:
-    return fmt.t("tiers.cell", tier=tier_name(fmt, tier), channel=channel)
+    return fmt.t("tiers.cell", tier=tier_name(fmt, tier), channel=channel_name(fmt, channel))
 
 
 def as_given(fmt: Formats, x: float) -> str:
@@ -263,8 +274,8 @@ def response_sentence(response: tiers.Response, fmt: Formats) -> str:
         return _sentences(fmt, fmt.t("tiers.response.assumed", band=band), fallback)
     bases = [_basis(response, b, fmt) for b in response.measured_bases()]
     assumed = response.assumed_channels()
-    rest = fmt.t("tiers.response.rest", channels=fmt.t("fmt.list_sep").join(assumed), band=band) if assumed else ""
-    text = fmt.t("tiers.response.measured", channel=response.channel, estimate=_estimate(response, fmt),
+    rest = fmt.t("tiers.response.rest", channels=channel_names(fmt, assumed), band=band) if assumed else ""
+    text = fmt.t("tiers.response.measured", channel=channel_name(fmt, response.channel), estimate=_estimate(response, fmt),
                  campaign=response.campaign_id, arm=response.arm, period=fmt.period(response.period),
                  window=fmt.days(response.window_days), bases=fmt.t("fmt.detail_sep").join(bases))
     return _sentences(fmt, text, rest, fallback)
@@ -285,6 +296,8 @@ def _fallback_values(response: tiers.Response, fmt: Formats) -> dict:
     v = dict(response.fallback_values)
     if "period" in v:
         v["period"] = fmt.period(v["period"])
+    if "channel" in v:
+        v["channel"] = channel_name(fmt, v["channel"])
     return v
 
 
@@ -431,9 +444,10 @@ def conclusions(summary: pd.DataFrame, conc: dict, cmp: pd.DataFrame, response: 
     else:
         assumed = response.assumed_channels()
         out.append("- " + _sentences(fmt, fmt.t(
-            "tiers.conclusions.source", channel=response.channel, campaign=response.campaign_id, arm=response.arm,
+            "tiers.conclusions.source", channel=channel_name(fmt, response.channel), campaign=response.campaign_id, arm=response.arm,
             period=fmt.period(response.period), estimate=_estimate(response, fmt)),
-            fmt.t("tiers.conclusions.source_assumed", channels=capitalised(joined(fmt, assumed))) if assumed else ""))
+            fmt.t("tiers.conclusions.source_assumed", channels=capitalised(joined(
+                fmt, [channel_name(fmt, ch) for ch in assumed]))) if assumed else ""))
     return out
 
 
@@ -515,7 +529,7 @@ def split_table(cells: pd.DataFrame, econ: pd.DataFrame, fmt: Formats) -> pd.Dat
         fmt.t("tiers.col.optimized_spend"): [fmt.money(v) for v in rows["optimized_spend"]],
         fmt.t("tiers.col.optimized_profit"): profit(rows, "optimized"),
     })
-    table.index = pd.MultiIndex.from_tuples([(tier_name(fmt, t), ch) for t, ch in e.index],
+    table.index = pd.MultiIndex.from_tuples([(tier_name(fmt, t), channel_name(fmt, ch)) for t, ch in e.index],
                                             names=[fmt.t("tiers.col.tier"), fmt.t("tiers.col.channel")])
     tot = rows.sum(numeric_only=True).to_frame().T
     total = dict.fromkeys(table.columns, dash) | {
@@ -536,11 +550,11 @@ def playbook_table(cfg: Tiers, fmt: Formats) -> pd.DataFrame:
         if r.action == "no_contact":
             return action
         if r.offer_value:
-            return fmt.t("tiers.col.playbook_offer_value", action=action, channel=r.channel, offer=r.offer,
-                         value=fmt.money(r.offer_value))
+            return fmt.t("tiers.col.playbook_offer_value", action=action, channel=channel_name(fmt, r.channel),
+                         offer=r.offer, value=fmt.money(r.offer_value))
         if r.offer:
-            return fmt.t("tiers.col.playbook_offer", action=action, channel=r.channel, offer=r.offer)
-        return fmt.t("tiers.col.playbook_cell", action=action, channel=r.channel)
+            return fmt.t("tiers.col.playbook_offer", action=action, channel=channel_name(fmt, r.channel), offer=r.offer)
+        return fmt.t("tiers.col.playbook_cell", action=action, channel=channel_name(fmt, r.channel))
 
     table = pb.assign(cell=pb.apply(cell, axis=1)).pivot(index="tier", columns="stage", values="cell").reindex(
         index=list(tiers.TIERS), columns=list(tiers.STAGES))
@@ -571,7 +585,7 @@ def action_table(plan: pd.DataFrame, fmt: Formats) -> pd.DataFrame:
             continue
         spent = float(c["budget"].sum())
         rows.append({fmt.t("tiers.col.action"): action_name(fmt, action),
-                     fmt.t("tiers.col.channel"): fmt.t("fmt.list_sep").join(sorted(set(w["channel"]))),
+                     fmt.t("tiers.col.channel"): channel_names(fmt, sorted(set(w["channel"]))),
                      fmt.t("tiers.col.tiers"): fmt.t("fmt.list_sep").join(
                          tier_name(fmt, t) for t in tiers.TIERS if (w["tier"] == t).any()),
                      fmt.t("tiers.col.playbook_customers"): count(fmt, len(w)),
