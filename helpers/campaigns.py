@@ -1034,26 +1034,6 @@ def balance_table(study: Study) -> pd.DataFrame:
     return out
 
 
-def balance_display(bal: pd.DataFrame, currency: str) -> pd.DataFrame:
-    """The balance table as a stakeholder reads it."""
-    if bal.empty:
-        return bal
-    share = bal["column"].str.startswith(("segment=", "no_earlier"))
-    money = bal["column"].eq("pre_revenue")
-
-    def value(x, s_, m_):
-        return _f_pct(x) if s_ else (f"{_f_num(x, 1)} {currency}" if m_ else _f_num(x, 2))
-
-    return pd.DataFrame({
-        "campaign": bal["campaign_id"], "arm": bal["arm"], "before the contact": bal["characteristic"],
-        "contacted": [value(x, s_, m_) for x, s_, m_ in zip(bal["treatment"], share, money, strict=True)],
-        "control": [value(x, s_, m_) for x, s_, m_ in zip(bal["control"], share, money, strict=True)],
-        "standardised difference": [_f_num(x, 2, True) for x in bal["smd"]],
-        "p": [f"{p:.3g}" if _finite(p) else "" for p in bal["p"]],
-        "balance": np.where(bal["imbalanced"], f"differs (|SMD| > {SMD_FLAG:g})", "balanced"),
-    }).set_index(["campaign", "arm", "before the contact"])
-
-
 def arm_outcomes(study: Study) -> pd.DataFrame:
     """Per campaign read and arm: customers and outcomes per customer in the window."""
     rows = []
@@ -1165,79 +1145,11 @@ def lift_table(study: Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _f_pct(x, digits: int = 1) -> str:
-    return f"{100 * x:.{digits}f} %" if _finite(x) else ""
-
-
-def _unsigned_zero(x: float, digits: int) -> float:
-    """0.0 for a value that rounds to zero at ``digits`` (so it never prints as -0 or +0)."""
-    return 0.0 if round(float(x), digits) == 0 else float(x)
-
-
-def _f_num(x, digits: int = 1, sign: bool = False) -> str:
-    if not _finite(x):
-        return ""
-    x = _unsigned_zero(x, digits)
-    return f"{x:+,.{digits}f}" if sign and x != 0 else f"{x:,.{digits}f}"
-
-
-def _f_ci(lo, hi, scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
-    if not (_finite(lo) and _finite(hi)):
-        return ""
-    return f"{_f_num(lo * scale, digits, True)} to {_f_num(hi * scale, digits, True)}{unit}"
-
-
 def _finite(x) -> bool:
     try:
         return math.isfinite(float(x))
     except (TypeError, ValueError):
         return False
-
-
-def arms_display(arms_out: pd.DataFrame, currency: str, window_days: int) -> pd.DataFrame:
-    """Outcomes per arm, as a stakeholder reads them."""
-    if arms_out.empty:
-        return arms_out
-    a = arms_out
-    return pd.DataFrame({
-        "campaign": a["campaign_id"], "arm": a["arm"], "customers": [f"{n:,}" for n in a["n"]],
-        f"bought within {window_days} days": [_f_pct(x) for x in a["repurchase_rate"]],
-        "95 % CI": [_f_ci(lo, hi, 100, 1, " %").replace("+", "") for lo, hi in zip(a["repurchase_lo"], a["repurchase_hi"], strict=True)],
-        "orders / customer": [_f_num(x, 3) for x in a["orders_per_customer"]],
-        f"revenue / customer ({currency})": [_f_num(x, 2) for x in a["revenue_per_customer"]],
-        f"profit / customer ({currency})": [_f_num(x, 2) for x in a["profit_per_customer"]],
-        f"pre-period revenue / customer ({currency})": [_f_num(x, 2) for x in a["pre_revenue_per_customer"]],
-        f"contact cost / customer ({currency})": [_f_num(x, 2) for x in a["cost_per_customer"]],
-    }).set_index(["campaign", "arm"])
-
-
-def lift_display(lifts: pd.DataFrame, currency: str) -> pd.DataFrame:
-    """The lift table as a stakeholder reads it (withheld where the split check failed)."""
-    if lifts.empty:
-        return lifts
-    L = lifts
-    withheld = ~L["srm_ok"].astype(bool)
-
-    def col(values):
-        return ["withheld (split check failed)" if w else v for w, v in zip(withheld, values, strict=True)]
-
-    return pd.DataFrame({
-        "campaign": L["campaign_id"], "arm": L["arm"],
-        "treated / control": [f"{a:,} / {b:,}" for a, b in zip(L["n_treatment"], L["n_control"], strict=True)],
-        "repurchase lift (adjusted)": col([f"{_f_num(100 * x, 1, True)} pp" for x in L["repurchase_adj"]]),
-        "adjusted 95 % CI": col([_f_ci(lo, hi, 100, 1, " pp") for lo, hi in zip(L["repurchase_adj_lo"], L["repurchase_adj_hi"], strict=True)]),
-        "raw difference": col([f"{_f_num(100 * x, 1, True)} pp" for x in L["repurchase_pp"]]),
-        "raw 95 % CI": col([_f_ci(lo, hi, 100, 1, " pp") for lo, hi in zip(L["repurchase_lo"], L["repurchase_hi"], strict=True)]),
-        "raw relative": col([_f_num(100 * x, 0, True) + " %" if _finite(x) else "" for x in L["repurchase_rel"]]),
-        "raw relative 95 % CI": col([_f_ci(lo, hi, 100, 0, " %") for lo, hi in zip(L["repurchase_rel_lo"], L["repurchase_rel_hi"], strict=True)]),
-        f"raw revenue / customer ({currency})": col([_f_num(x, 2, True) for x in L["revenue_pc"]]),
-        "raw revenue 95 % CI": col([_f_ci(lo, hi, 1, 2) for lo, hi in zip(L["revenue_lo"], L["revenue_hi"], strict=True)]),
-        f"CUPED revenue / customer ({currency})": col([_f_num(x, 2, True) for x in L["revenue_cuped"]]),
-        "CUPED 95 % CI": col([_f_ci(lo, hi, 1, 2) for lo, hi in zip(L["revenue_cuped_lo"], L["revenue_cuped_hi"], strict=True)]),
-        "CUPED variance removed": col([_f_pct(x) for x in L["cuped_variance_reduction"]]),
-        f"adjusted revenue / customer ({currency})": col([_f_num(x, 2, True) for x in L["revenue_adj"]]),
-        "adjusted revenue 95 % CI": col([_f_ci(lo, hi, 1, 2) for lo, hi in zip(L["revenue_adj_lo"], L["revenue_adj_hi"], strict=True)]),
-    }).set_index(["campaign", "arm"])
 
 
 def economics(study: Study, lifts: pd.DataFrame) -> pd.DataFrame:
@@ -1318,31 +1230,6 @@ def costs_counted(study: Study) -> str:
     return "the contact cost only (the orders record no discount, so the offer's cost cannot be counted)"
 
 
-def economics_display(econ: pd.DataFrame, currency: str) -> pd.DataFrame:
-    if econ.empty:
-        return econ
-    e = econ
-
-    def pair(name, digits=0):
-        return [_f_ci(lo, hi, 1, digits) for lo, hi in zip(e[f"{name}_lo"], e[f"{name}_hi"], strict=True)]
-
-    return pd.DataFrame({
-        "campaign": e["campaign_id"], "arm": e["arm"], "contacted": [f"{n:,}" for n in e["n_treatment"]],
-        "extra buyers": [_f_num(x, 0, True) for x in e["incremental_buyers"]], "extra buyers 95 % CI": pair("incremental_buyers"),
-        "extra orders": [_f_num(x, 0, True) for x in e["incremental_orders"]], "extra orders 95 % CI": pair("incremental_orders"),
-        f"extra revenue ({currency})": [_f_num(x, 0, True) for x in e["incremental_revenue"]],
-        "revenue 95 % CI": pair("incremental_revenue"),
-        f"extra profit ({currency})": [_f_num(x, 0, True) for x in e["incremental_profit"]],
-        "profit 95 % CI": pair("incremental_profit"),
-        f"contact cost ({currency})": [_f_num(x, 0) if _finite(x) else "unknown" for x in e["cost"]],
-        f"offer cost ({currency})": [_f_num(x, 0) if _finite(x) else "not recorded" for x in e["offer_cost"]],
-        f"net profit ({currency})": [_f_num(x, 0, True) if _finite(x) else "contact cost unknown" for x in e["net_profit"]],
-        "net profit 95 % CI": pair("net_profit"),
-        "ROI": [_f_num(x, 2, True) if _finite(x) else f"— ({note})" for x, note in zip(e["roi"], e["roi_note"], strict=True)],
-        "ROI 95 % CI": pair("roi", 2),
-    }).set_index(["campaign", "arm"])
-
-
 # ---------------------------------------------------------------- for whom
 
 
@@ -1408,30 +1295,6 @@ def dimension_tests(sub: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     out["differ"] = out["p_holm"] < alpha
     out.loc[~out["differ"], ["best", "worst"]] = None
     return out
-
-
-def subgroup_display(sub: pd.DataFrame, currency: str) -> pd.DataFrame:
-    if sub.empty:
-        return sub
-    g = sub.reindex(columns=[*sub.columns, *[c for c in ("repurchase_pp", "repurchase_lo", "repurchase_hi", "rate_control",
-                                                          "repurchase_adj", "repurchase_adj_lo", "repurchase_adj_hi",
-                                                          "revenue_adj", "revenue_adj_lo", "revenue_adj_hi",
-                                                          "profit_after_offer_adj", "cost_pc")
-                                             if c not in sub.columns]])
-    small = g["repurchase_pp"].isna()
-    return pd.DataFrame({
-        "by": g["dimension"], "group": g["group"],
-        "treated / control": [f"{a:,} / {b:,}" for a, b in zip(g["n_treatment"], g["n_control"], strict=True)],
-        "control bought": [_f_pct(x) for x in g["rate_control"]],
-        "repurchase lift (adjusted)": ["too few customers" if s_ else f"{_f_num(100 * x, 1, True)} pp" for s_, x in zip(small, g["repurchase_adj"], strict=True)],
-        "95 % CI": [_f_ci(lo, hi, 100, 1, " pp") for lo, hi in zip(g["repurchase_adj_lo"], g["repurchase_adj_hi"], strict=True)],
-        "raw difference": ["" if s_ else f"{_f_num(100 * x, 1, True)} pp" for s_, x in zip(small, g["repurchase_pp"], strict=True)],
-        "Holm-adjusted p (all groups)": [f"{p:.3f}" if _finite(p) else "" for p in g["p_holm"]],
-        f"revenue lift / customer ({currency}, adjusted)": [_f_num(x, 1, True) for x in g["revenue_adj"]],
-        "revenue 95 % CI": [_f_ci(lo, hi, 1, 1) for lo, hi in zip(g["revenue_adj_lo"], g["revenue_adj_hi"], strict=True)],
-        f"net profit / contact ({currency})": [_f_num(x - c, 2, True) if _finite(x) and _finite(c) else ""
-                                               for x, c in zip(g["profit_after_offer_adj"], g["cost_pc"], strict=True)],
-    }).set_index(["by", "group"])
 
 
 def subgroups(study: Study, lifts: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
@@ -1534,18 +1397,6 @@ def fatigue(study: Study, campaign_id: str, arm: str | None = None) -> pd.DataFr
             row.update(lift=est["estimate"], lift_lo=est["lo"], lift_hi=est["hi"], lift_se=est["se"])
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def fatigue_display(table: pd.DataFrame, window_days: int) -> pd.DataFrame:
-    t = table.reindex(columns=[*table.columns, *[c for c in ("lift", "lift_lo", "lift_hi") if c not in table.columns]])
-    return pd.DataFrame({
-        "earlier contacts": t["contacts_before"],
-        "contacted (all arms) / control": [f"{a:,} / {b:,}" for a, b in zip(t["n_treatment"], t["n_control"], strict=True)],
-        f"contacted bought within {window_days} days": [_f_pct(x) for x in t["rate_treatment"]],
-        "control bought": [_f_pct(x) for x in t["rate_control"]],
-        "lift": [f"{_f_num(100 * x, 1, True)} pp" if _finite(x) else "" for x in t["lift"]],
-        "95 % CI": [_f_ci(lo, hi, 100, 1, " pp") for lo, hi in zip(t["lift_lo"], t["lift_hi"], strict=True)],
-    }).set_index("earlier contacts")
 
 
 def fatigue_tables(study: Study) -> dict[str, pd.DataFrame]:

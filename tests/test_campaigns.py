@@ -693,10 +693,10 @@ def test_a_campaign_without_a_cost_column_runs_and_says_its_cost_is_unknown(tmp_
     text = " ".join(words.economics(study, EN, out["econ"]))
     assert "Its contact cost is unknown" in text and "the campaign file has no cost" in text
     assert "no channel is recorded for its contacts" in text
-    shown = cp.economics_display(out["econ"], "CNY").iloc[0]
-    assert shown["contact cost (CNY)"] == "unknown" and shown["ROI"] == "— (contact cost unknown)"
-    arms = cp.arms_display(out["arms"], "CNY", WINDOW)
-    assert arms.loc[("test_camp", "treatment"), "contact cost / customer (CNY)"] == ""  # unknown, not 0.00
+    shown = words.economics_table(EN, out["econ"]).iloc[0]
+    assert shown["Contact cost"] == "unknown" and shown["Return on spend"] == "not read: contact cost unknown"
+    arms = words.arms_table(EN, out["arms"], WINDOW)
+    assert arms.loc[("test_camp", "treatment"), "Contact cost per customer"] == ""  # unknown, not 0.00
     findings = words.findings(study, EN, out["lifts"], out["econ"], {}, {})
     assert "cannot be told: its contact cost is unknown" in findings and "cheaper contact" not in findings
     assert out["metrics"]["test_camp"]["lift"]["treatment"]["roi_note"] == "contact cost unknown"
@@ -775,8 +775,8 @@ def test_campaign_ids_in_natural_order_and_no_none_or_nan_in_words(tmp_path):
     assert table["Offer"].tolist() == ["not recorded"] * 3 and table["Channel"].tolist() == ["not recorded"] * 3
     said = " ".join([*words.overview(study, EN), *words.split(study, EN), *words.lift(study, EN, out["lifts"]),
                      *words.economics(study, EN, out["econ"]), words.findings(study, EN, out["lifts"], out["econ"], {}, {}),
-                     table.to_string(), cp.economics_display(out["econ"], "CNY").to_string(),
-                     cp.lift_display(out["lifts"], "CNY").to_string()])
+                     table.to_string(), words.economics_table(EN, out["econ"]).to_string(),
+                     words.lift_table(EN, out["lifts"]).to_string()])
     for bad in ("None", "nan", "NaN", "-0 ", "+0 ", "-0.0 ", "+0.0 ", "\u22120 ", "\u22120.0 "):
         assert bad not in said, bad
     assert cp.natural_order(["b10", "b2", "a", "3", "20"]) == ["3", "20", "a", "b2", "b10"]
@@ -791,7 +791,6 @@ def test_a_roi_on_a_spend_too_small_for_its_noise_is_not_read():
     assert cp.roi_note(0.4, -0.2, 0.2) == "spend too small to read"  # under half a unit of money
     assert cp.roi_note(0.0, -10.0, 10.0) == "no cost recorded"
     assert cp.roi_note(math.nan, -10.0, 10.0, cost_unknown=True) == "contact cost unknown"
-    assert cp._f_ci(-0.4, 0.3, 1, 0) == "0 to 0" and cp._f_num(-0.004, 2, True) == "0.00"
 
 
 def test_observational_section_never_points_at_a_lift_that_was_not_measured():

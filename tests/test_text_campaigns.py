@@ -183,3 +183,30 @@ def test_figures_never_read_minus_zero_and_labels_never_none():
     assert words.group(ZH, "dormant") == "沉睡" and words.group(EN, "low") == "Low value" and words.group(ZH, "vip") == "vip"
     assert words.customers(EN, 1) == "1 customer" and words.customers(EN, 0) == "0 customers"
     assert words.p_value(EN, 0.0004) == "p < 0.001" and words.p_value(ZH, 0.0421) == "p = 0.042"
+
+
+def test_stakeholder_tables_in_both_languages():
+    lifts = pd.concat([lift_row(n_treatment=1872, n_control=458),
+                       lift_row(arm="email", srm_ok=False, n_treatment=900, n_control=458)], ignore_index=True)
+    en = words.lift_table(EN, lifts)
+    assert list(en.columns) == ["Contacted / control", "Repurchase lift (adjusted)", "95 % interval", "Raw difference",
+                                "Raw difference, 95 % interval", "Revenue lift per customer (adjusted)",
+                                "Revenue lift, 95 % interval"]
+    assert en.loc[("c1", "sms")].tolist()[:3] == ["1,872 / 458", "+3.5 pp", "+1.4 pp to +5.5 pp"]
+    assert en.loc[("c1", "email"), "Repurchase lift (adjusted)"] == "withheld (split check failed)"
+    zh = words.lift_table(ZH, lifts, money=False)  # no amounts: no revenue column, never a 0
+    assert list(zh.columns) == ["被触达 / 对照组", "复购率提升（调整后）", "95%区间", "原始差异", "原始差异的95%区间"]
+    assert zh.loc[("c1", "sms"), "95%区间"] == "+1.4个百分点至+5.5个百分点"
+    sub = pd.DataFrame([{"dimension": "stage", "group": "dormant", "n_treatment": 289, "n_control": 71, "rate_control": 0.04,
+                         "repurchase_pp": 0.07, "repurchase_adj": 0.07, "repurchase_adj_lo": -0.001, "repurchase_adj_hi": 0.14,
+                         "p_holm": 0.3, "revenue_adj": 5.0, "profit_after_offer_adj": 1.5, "cost_pc": 1.5},
+                        {"dimension": "stage", "group": "new", "n_treatment": 12, "n_control": 3}])
+    zh = words.subgroup_table(ZH, sub)
+    assert zh.index.tolist() == [("生命周期阶段", "沉睡"), ("生命周期阶段", "新客户")]
+    assert zh.loc[("生命周期阶段", "新客户"), "复购率提升（调整后）"] == "客户太少"
+    assert zh.loc[("生命周期阶段", "沉睡"), "每次触达的净利润"] == "¥0"  # 1.5 - 1.5: no sign, no minus zero
+    matched = pd.DataFrame({"treated": [120.0, 2.5, 310.0], "matched": [118.0, 2.4, 300.0],
+                            "all non-contacted": [200.0, 1.1, 150.0]},
+                           index=["days since last purchase", "orders before", "spend before (CNY)"])
+    assert words.matched_table(ZH, matched).loc["此前的消费金额", "匹配的相似客户"] == "¥300"
+    assert words.matched_table(EN, matched).loc["Orders before", "Contacted"] == "2.5"

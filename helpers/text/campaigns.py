@@ -660,3 +660,217 @@ def targeting(fmt: Formats, sub: pd.DataFrame) -> str:
             t("campaigns.targeting.group_only", group=group(fmt, g.group), by=dimension(fmt, g.dimension))
             for g in aim["loses"].itertuples())))
     return out
+
+
+# ---------------------------------------------------------------- tables the stakeholder page shows
+# Headers and category words from the catalogue, figures through Formats. ``money`` False (the
+# orders carry no amount): the revenue, profit and return columns are left out, never shown as 0.
+# The estimates with their technical detail (test statistics, CUPED, relative lifts) are in the
+# analyst view's cells, not here.
+
+SPLIT_CHECKS = {True: "campaigns.table.as_designed", False: "campaigns.table.mismatch"}
+ROLES = {"control": "campaigns.table.role_control", "treatment": "campaigns.table.role_treatment"}
+# Rows of an observational comparison's balance (cp.observational), in its order.
+MATCHED_ROWS = ("campaigns.table.days_since_purchase", "campaigns.table.orders_before", "campaigns.table.spend_before")
+
+
+def _pair(fmt: Formats, a, b) -> str:
+    return f"{fmt.count(_f(a))} / {fmt.count(_f(b))}"
+
+
+def _blank(x: str) -> str:
+    """'' for a figure that is not there (the table cell stays empty rather than showing a dash)."""
+    return "" if x == "—" else x
+
+
+def split_table(fmt: Formats, split: pd.DataFrame) -> pd.DataFrame:
+    """Customers per group against the designed split (cp.split_table), with the check's verdict."""
+    if split.empty:
+        return split
+    t = fmt.t
+    s = split.reset_index()
+    ok = [None if v == "not checked" else v == "as designed" for v in s["split check"]]
+    return pd.DataFrame({
+        t("campaigns.col.campaign"): s["campaign"], t("campaigns.col.group"): s["arm"],
+        t("campaigns.col.role"): [t(ROLES[r]) if r in ROLES else str(r) for r in s["role"]],
+        t("campaigns.col.customers"): [fmt.count(_f(n)) for n in s["customers"]],
+        t("campaigns.col.observed_share"): [fmt.share(_f(x)) for x in s["observed share"]],
+        t("campaigns.col.designed_share"): [_blank(fmt.share(_f(x))) for x in s["designed share"]],
+        t("campaigns.col.split_check"): [t(SPLIT_CHECKS[v]) if v is not None else t("campaigns.table.not_checked")
+                                         for v in ok],
+    }).set_index([t("campaigns.col.campaign"), t("campaigns.col.group")])
+
+
+def balance_table(fmt: Formats, bal: pd.DataFrame, money: bool = True) -> pd.DataFrame:
+    """Were the groups alike before the contact (cp.balance_table), in plain words."""
+    if bal.empty:
+        return bal
+    t = fmt.t
+    b = bal if money else bal[bal["column"] != "pre_revenue"]
+    return pd.DataFrame({
+        t("campaigns.col.campaign"): b["campaign_id"], t("campaigns.col.group"): b["arm"],
+        t("campaigns.col.before_contact"): [_characteristic(fmt, c) for c in b["column"]],
+        t("campaigns.col.contacted"): [balance_value(fmt, c, x) for c, x in zip(b["column"], b["treatment"], strict=True)],
+        t("campaigns.col.control"): [balance_value(fmt, c, x) for c, x in zip(b["column"], b["control"], strict=True)],
+        t("campaigns.col.difference_sd"): [fmt.number(_f(x), 2, plus=True) for x in b["smd"]],
+        t("campaigns.col.balance"): [t("campaigns.table.differs", limit=fmt.number(cp.SMD_FLAG, 1)) if x
+                                     else t("campaigns.table.balanced") for x in b["imbalanced"]],
+    }).set_index([t("campaigns.col.campaign"), t("campaigns.col.group"), t("campaigns.col.before_contact")])
+
+
+def arms_table(fmt: Formats, arms: pd.DataFrame, window_days: int, money: bool = True) -> pd.DataFrame:
+    """Outcomes per group in the window (cp.arm_outcomes)."""
+    if arms.empty:
+        return arms
+    t = fmt.t
+    cols = {
+        t("campaigns.col.campaign"): arms["campaign_id"], t("campaigns.col.group"): arms["arm"],
+        t("campaigns.col.customers"): [fmt.count(_f(n)) for n in arms["n"]],
+        t("campaigns.col.bought_within", window=fmt.days(window_days)): [fmt.share(_f(x)) for x in arms["repurchase_rate"]],
+        t("campaigns.col.interval", level=fmt.share(cp.LEVEL, 0)): [
+            _blank(fmt.range(fmt.share(_f(lo)), fmt.share(_f(hi))) if _finite(lo) and _finite(hi) else "—")
+            for lo, hi in zip(arms["repurchase_lo"], arms["repurchase_hi"], strict=True)],
+        t("campaigns.col.orders_per_customer"): [fmt.number(_f(x), 3) for x in arms["orders_per_customer"]],
+    }
+    if money:
+        cols.update({
+            t("campaigns.col.revenue_per_customer"): [fmt.money(_f(x)) for x in arms["revenue_per_customer"]],
+            t("campaigns.col.profit_per_customer"): [fmt.money(_f(x)) for x in arms["profit_per_customer"]],
+            t("campaigns.col.pre_revenue_per_customer"): [fmt.money(_f(x)) for x in arms["pre_revenue_per_customer"]],
+        })
+    # an unknown contact cost stays empty, never 0
+    cols[t("campaigns.col.cost_per_customer")] = [_blank(fmt.money(_f(x))) for x in arms["cost_per_customer"]]
+    return pd.DataFrame(cols).set_index([t("campaigns.col.campaign"), t("campaigns.col.group")])
+
+
+def lift_table(fmt: Formats, lifts: pd.DataFrame, money: bool = True) -> pd.DataFrame:
+    """The lift of each group over the control group (cp.lift_table); withheld where the split
+    check failed."""
+    if lifts.empty:
+        return lifts
+    t = fmt.t
+    withheld = ~lifts["srm_ok"].astype(bool)
+    level = fmt.share(cp.LEVEL, 0)
+
+    def col(values):
+        return [t("campaigns.table.withheld") if w else v for w, v in zip(withheld, values, strict=True)]
+
+    def ranges(lo, hi, word):
+        return col([_blank(fmt.range(word(_f(a)), word(_f(b)))) if _finite(a) and _finite(b) else ""
+                    for a, b in zip(lifts[lo], lifts[hi], strict=True)])
+
+    def signed_money(x):
+        return fmt.money(x, plus=True)
+
+    cols = {
+        t("campaigns.col.campaign"): lifts["campaign_id"], t("campaigns.col.group"): lifts["arm"],
+        t("campaigns.col.treated_control"): [_pair(fmt, a, b) for a, b in zip(lifts["n_treatment"], lifts["n_control"], strict=True)],
+        t("campaigns.col.lift_adjusted"): col([pp(fmt, x) for x in lifts["repurchase_adj"]]),
+        t("campaigns.col.interval", level=level): ranges("repurchase_adj_lo", "repurchase_adj_hi", fmt.pp),
+        t("campaigns.col.raw_difference"): col([pp(fmt, x) for x in lifts["repurchase_pp"]]),
+        t("campaigns.col.raw_interval", level=level): ranges("repurchase_lo", "repurchase_hi", fmt.pp),
+    }
+    if money:
+        cols[t("campaigns.col.revenue_lift_adjusted")] = col([fmt.money(_f(x), plus=True) for x in lifts["revenue_adj"]])
+        cols[t("campaigns.col.revenue_interval", level=level)] = ranges("revenue_adj_lo", "revenue_adj_hi", signed_money)
+    return pd.DataFrame(cols).set_index([t("campaigns.col.campaign"), t("campaigns.col.group")])
+
+
+def economics_table(fmt: Formats, econ: pd.DataFrame) -> pd.DataFrame:
+    """What each group earned and cost (cp.economics): extra buyers, orders, revenue and profit,
+    the costs, the net profit and the return on spend (a per cent), with their intervals."""
+    if econ.empty:
+        return econ
+    t = fmt.t
+    e = econ
+
+    def ranges(name, word):
+        return [_blank(fmt.range(word(lo), word(hi))) if _finite(lo) and _finite(hi) else ""
+                for lo, hi in zip(e[f"{name}_lo"], e[f"{name}_hi"], strict=True)]
+
+    def signed_count(x):
+        return count(fmt, x, True)
+
+    def signed_money(x):
+        return fmt.money(_f(x), plus=True)
+
+    level = fmt.share(cp.LEVEL, 0)
+    return pd.DataFrame({
+        t("campaigns.col.campaign"): e["campaign_id"], t("campaigns.col.group"): e["arm"],
+        t("campaigns.col.contacted_customers"): [fmt.count(_f(n)) for n in e["n_treatment"]],
+        t("campaigns.col.extra_buyers"): [count(fmt, x) for x in e["incremental_buyers"]],
+        t("campaigns.col.extra_buyers_interval", level=level): ranges("incremental_buyers", signed_count),
+        t("campaigns.col.extra_orders"): [count(fmt, x) for x in e["incremental_orders"]],
+        t("campaigns.col.extra_revenue"): [fmt.money(_f(x)) for x in e["incremental_revenue"]],
+        t("campaigns.col.extra_profit"): [fmt.money(_f(x)) for x in e["incremental_profit"]],
+        t("campaigns.col.extra_profit_interval", level=level): ranges("incremental_profit", signed_money),
+        t("campaigns.col.contact_cost"): [fmt.money(_f(x)) if _finite(x) else t("campaigns.table.unknown") for x in e["cost"]],
+        t("campaigns.col.offer_cost"): [fmt.money(_f(x)) if _finite(x) else t("campaigns.missing") for x in e["offer_cost"]],
+        t("campaigns.col.net_profit"): [fmt.money(_f(x), plus=True) if _finite(x) else t("campaigns.roi_note.cost_unknown")
+                                        for x in e["net_profit"]],
+        t("campaigns.col.net_profit_interval", level=level): ranges("net_profit", signed_money),
+        t("campaigns.col.roi"): [roi(fmt, x) if _finite(x) else t("campaigns.table.not_read", why=roi_note(fmt, note))
+                                 for x, note in zip(e["roi"], e["roi_note"], strict=True)],
+        t("campaigns.col.roi_interval", level=level): ranges("roi", fmt.roi),
+    }).set_index([t("campaigns.col.campaign"), t("campaigns.col.group")])
+
+
+def subgroup_table(fmt: Formats, sub: pd.DataFrame, money: bool = True) -> pd.DataFrame:
+    """The lift within each group fixed before the contact (cp.subgroup_tables)."""
+    if sub.empty:
+        return sub
+    t = fmt.t
+    g = sub.reindex(columns=[*sub.columns, *[c for c in ("repurchase_pp", "rate_control", "repurchase_adj",
+                                                          "repurchase_adj_lo", "repurchase_adj_hi", "revenue_adj",
+                                                          "profit_after_offer_adj", "cost_pc")
+                                             if c not in sub.columns]])
+    small = g["repurchase_adj"].isna()
+    level = fmt.share(cp.LEVEL, 0)
+    cols = {
+        t("campaigns.col.by"): [dimension(fmt, d) for d in g["dimension"]],
+        t("campaigns.col.subgroup"): [group(fmt, x) for x in g["group"]],
+        t("campaigns.col.treated_control"): [_pair(fmt, a, b) for a, b in zip(g["n_treatment"], g["n_control"], strict=True)],
+        t("campaigns.col.control_bought"): [_blank(fmt.share(_f(x))) for x in g["rate_control"]],
+        t("campaigns.col.lift_adjusted"): [t("campaigns.table.too_few") if s_ else pp(fmt, x)
+                                           for s_, x in zip(small, g["repurchase_adj"], strict=True)],
+        t("campaigns.col.interval", level=level): [
+            fmt.range(fmt.pp(_f(lo)), fmt.pp(_f(hi))) if _finite(lo) and _finite(hi) else ""
+            for lo, hi in zip(g["repurchase_adj_lo"], g["repurchase_adj_hi"], strict=True)],
+        t("campaigns.col.clear"): ["" if s_ else t("campaigns.table.yes" if p < 0.05 else "campaigns.table.no")
+                                   for s_, p in zip(small, g["p_holm"], strict=True)],
+    }
+    if money:
+        cols[t("campaigns.col.revenue_lift_adjusted")] = [_blank(fmt.money(_f(x), plus=True)) for x in g["revenue_adj"]]
+        cols[t("campaigns.col.net_per_contact")] = [fmt.money(_f(x - c), plus=True) if _finite(x) and _finite(c) else ""
+                                                    for x, c in zip(g["profit_after_offer_adj"], g["cost_pc"], strict=True)]
+    return pd.DataFrame(cols).set_index([t("campaigns.col.by"), t("campaigns.col.subgroup")])
+
+
+def fatigue_table(fmt: Formats, table: pd.DataFrame, window_days: int) -> pd.DataFrame:
+    """Repurchase and lift by the number of earlier contacts (cp.fatigue)."""
+    t = fmt.t
+    f = table.reindex(columns=[*table.columns, *[c for c in ("lift", "lift_lo", "lift_hi") if c not in table.columns]])
+    return pd.DataFrame({
+        t("campaigns.col.earlier_contacts"): f["contacts_before"],
+        t("campaigns.col.contacted_control"): [_pair(fmt, a, b) for a, b in zip(f["n_treatment"], f["n_control"], strict=True)],
+        t("campaigns.col.contacted_bought", window=fmt.days(window_days)): [_blank(fmt.share(_f(x))) for x in f["rate_treatment"]],
+        t("campaigns.col.control_bought"): [_blank(fmt.share(_f(x))) for x in f["rate_control"]],
+        t("campaigns.col.lift"): [pp(fmt, x) if _finite(x) else "" for x in f["lift"]],
+        t("campaigns.col.interval", level=fmt.share(cp.LEVEL, 0)): [
+            fmt.range(fmt.pp(_f(lo)), fmt.pp(_f(hi))) if _finite(lo) and _finite(hi) else ""
+            for lo, hi in zip(f["lift_lo"], f["lift_hi"], strict=True)],
+    }).set_index(t("campaigns.col.earlier_contacts"))
+
+
+def matched_table(fmt: Formats, balance: pd.DataFrame) -> pd.DataFrame:
+    """Contacted customers, their matched look-alikes and every non-contacted customer before the
+    contact (cp.observational's balance: days since the last purchase, orders, spend)."""
+    t = fmt.t
+    rows = [t(key) for key in MATCHED_ROWS]
+    out = pd.DataFrame({
+        t("campaigns.col.contacted"): balance["treated"].to_numpy(dtype=float),
+        t("campaigns.col.matched"): balance["matched"].to_numpy(dtype=float),
+        t("campaigns.col.not_contacted"): balance["all non-contacted"].to_numpy(dtype=float),
+    }, index=rows[:len(balance)])
+    return out.apply(lambda column: [fmt.money(x) if name == rows[2] else fmt.number(x, 1)
+                                     for name, x in zip(out.index, column, strict=True)])
