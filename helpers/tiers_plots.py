@@ -41,6 +41,12 @@ def share_axis(fmt: Formats):
     return FuncFormatter(lambda v, _: fmt.share(v / 100, 0))
 
 
+def multiple_label(fmt: Formats, v: float) -> str:
+    """A tick of a log axis of multiples: 0.25×, 0.5×, 1×, 2×, 4× labelled, the ticks between them
+    (0.75, 1.5, 3) left blank so that the labels do not run into each other."""
+    return times(fmt, v) if v > 0 and float(np.log2(v)).is_integer() else ""
+
+
 def legend_below(ax, fmt: Formats, ncol: int, offset: float = -0.16, **kw):
     """The legend under the axes (outside them): it never covers a bar or a line."""
     ax.legend(fontsize=8, ncol=ncol, loc="upper center", bbox_to_anchor=(0.5, offset), frameon=False, **kw)
@@ -163,7 +169,7 @@ def sensitivity(sens: pd.DataFrame, fmt: Formats, response_kind: str):
                 ax.plot(total.index, total[split], marker="o", color=SPLIT_COLORS[split], label=fmt.t(SPLIT_KEYS[split]))
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xscale("log")
-        ax.set_xticks(total.index, [times(fmt, v) if ax is axes[0] else as_given(fmt, v)
+        ax.set_xticks(total.index, [multiple_label(fmt, v) if ax is axes[0] else as_given(fmt, v)
                                     for v in total.index])
         ax.minorticks_off()
         ax.set_xlabel(xlabel)
@@ -178,7 +184,7 @@ def sensitivity(sens: pd.DataFrame, fmt: Formats, response_kind: str):
     ax.stackplot(spend.index, *(spend[t] for t in TIERS), labels=[tier_name(fmt, t) for t in TIERS],
                  colors=[TIER_COLORS[t] for t in TIERS], alpha=0.85)
     ax.set_xscale("log")
-    ax.set_xticks(spend.index, [times(fmt, v) for v in spend.index])
+    ax.set_xticks(spend.index, [multiple_label(fmt, v) for v in spend.index])
     ax.minorticks_off()
     ax.axvline(1, color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel(multiple)

@@ -409,6 +409,12 @@ def test_sensitivity_lines_and_stack():
     assert len(stack.collections) == 4  # one band per tier
 
 
+def test_sensitivity_labels_only_the_doublings_of_its_log_axis():
+    # 0.5, 0.75 and 1 sit close on a log axis: the ticks between doublings stay unlabelled
+    assert [tiers_plots.multiple_label(EUR, v) for v in (0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4)] == \
+        ["0.25×", "0.5×", "", "1×", "", "2×", "", "4×"]
+
+
 def test_sensitivity_assumed_response_label():
     rows = [{"parameter": p, "value": v, "split": "data-driven", "tier": t, "profit": 1.0, "spend": 1.0}
             for p in ("response", "saturation") for v in (0.5, 1.0) for t in TIERS]
