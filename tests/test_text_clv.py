@@ -118,7 +118,8 @@ def test_spend_sentences_with_and_without_refunds_and_a_material_correlation():
     assert material.startswith("- **Warning:** The correlation of repeat purchases and average spend is " + MINUS + "0.41")
     assert "is overstated" in material
     assert words.spend(_spend(fit=False), EN, params) == [
-        "The spend model could not be fitted (too few repeat buyers); the customer value cannot be computed in money."]
+        "The spend model could not be fitted (the analyst view says why); the customer value cannot be computed in money."]
+    assert words.spend_detail(_spend(fit=False), EN) == ["Spend model not fitted: too few repeat buyers"]
     assert words.spend_detail(_spend(), EN) == ["Spend model on 1,200 repeat buyers: p = 6.25, q = 3.74, gamma = 15.44."]
 
 

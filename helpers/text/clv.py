@@ -209,7 +209,7 @@ def spend(res: clv.SpendResult, fmt: Formats, params) -> list[str]:
         return [clv.no_amount_note(params)]
     said_extreme = extreme(res.excluded, fmt)
     if res.fit is None:
-        return [fmt.t("clv.spend.no_fit", why=res.skipped), *([said_extreme] if said_extreme else [])]
+        return [fmt.t("clv.spend.no_fit"), *([said_extreme] if said_extreme else [])]
     f = res.fit
     lines = [fmt.t("clv.spend.average", spend=fmt.money(f.population_mean), customers=_count(fmt, f.customers))]
     correlation = fmt.t("clv.spend.correlation", pearson=fmt.number(f.pearson, 2, plus=True),
@@ -232,8 +232,8 @@ def spend(res: clv.SpendResult, fmt: Formats, params) -> list[str]:
 
 
 def spend_detail(res: clv.SpendResult, fmt: Formats) -> list[str]:
-    if res.fit is None:
-        return []
+    if res.fit is None:  # the fitting module's reason, technical (model name, counts)
+        return [fmt.t("clv.spend.no_fit_why", why=res.skipped)] if res.money and res.skipped else []
     p, q, gamma = res.fit.values
     lines = [fmt.t("clv.spend.parameters", customers=_count(fmt, res.fit.customers), p=fmt.number(p, 2),
                    q=fmt.number(q, 2), gamma=fmt.number(gamma, 2))]
