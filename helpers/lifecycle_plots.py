@@ -27,6 +27,11 @@ def _counts(fmt: Formats) -> FuncFormatter:
     return FuncFormatter(lambda x, _pos=None: fmt.count(x))
 
 
+def _count(fmt: Formats, n) -> str:
+    """A count read from a frame (a NumPy scalar) written as the language writes counts."""
+    return fmt.count(n.item() if isinstance(n, np.generic) else n)
+
+
 def _empty(ax, fmt: Formats, key: str) -> None:
     ax.text(0.5, 0.5, fmt.t(key), ha="center", va="center", transform=ax.transAxes)
 
@@ -78,7 +83,7 @@ def stage_history(counts: pd.DataFrame, fmt: Formats):
         ax.bar(x, values, bottom=bottom, color=STAGE_COLORS[stage], label=words.stage_name(fmt, stage), width=0.7)
         for xi, v, b in zip(x, values, bottom, strict=True):
             if v and v / max(1, counts.sum(axis=1).max()) > 0.04:
-                ax.text(xi, b + v / 2, fmt.count(v), ha="center", va="center", fontsize=8)
+                ax.text(xi, b + v / 2, _count(fmt, v), ha="center", va="center", fontsize=8)
         bottom += values
     ax.set_xticks(x, counts.index)
     ax.set_xlabel(fmt.t("lifecycle.chart.period_end"))
@@ -111,7 +116,7 @@ def transition_heatmap(matrix: pd.DataFrame, fmt: Formats, period: str):
             n = int(m.iat[i, j])
             if n:
                 dark = share.iat[i, j] > 0.55
-                ax.text(j, i, f"{fmt.count(n)}\n{fmt.share(share.iat[i, j], 0)}", ha="center", va="center", fontsize=8,
+                ax.text(j, i, f"{_count(fmt, n)}\n{fmt.share(share.iat[i, j], 0)}", ha="center", va="center", fontsize=8,
                         color="white" if dark else "black")
     ax.set_yticks(range(len(m)), [words.stage_name(fmt, s) for s in m.index])
     ax.set_xticks(range(m.shape[1]), [words.stage_name(fmt, s) for s in m.columns])
@@ -151,7 +156,7 @@ def flows(counts: pd.DataFrame, transitions: pd.DataFrame, fmt: Formats):
                 ax.add_patch(Rectangle((i - width / 2, y - n), width, n, facecolor=STAGE_COLORS[stage],
                                        edgecolor="white"))
                 if n / total > 0.035:
-                    ax.text(i, y - n / 2, fmt.count(n), ha="center", va="center", fontsize=7, rotation=90)
+                    ax.text(i, y - n / 2, _count(fmt, n), ha="center", va="center", fontsize=7, rotation=90)
             y -= n + gap
     for i in range(len(labels) - 1):
         part = transitions[(transitions["period"] == labels[i + 1]) & (transitions["from_stage"] != NONE)]
@@ -252,7 +257,7 @@ def split_rates(splits: pd.DataFrame, fmt: Formats):
             ax.plot(100 * part["rate_period"].astype(float), y, "o", color="#d1495b", markersize=4,
                     label=fmt.t("lifecycle.chart.split.this_period"))
         sizes = part["customers"] if "customers" in part else part["n_window"]
-        ax.set_yticks(y, [f"{words.group_name(fmt, g)} ({fmt.count(n)})" for g, n in zip(part["group"], sizes, strict=True)],
+        ax.set_yticks(y, [f"{words.group_name(fmt, g)} ({_count(fmt, n)})" for g, n in zip(part["group"], sizes, strict=True)],
                       fontsize=8)
         ax.set_title(fmt.t("lifecycle.chart.split.panel", metric=words.metric_name(fmt, metric),
                            split=words.split_name(fmt, split)), fontsize=9)
@@ -287,7 +292,7 @@ def cohort_heatmap(matrix: pd.DataFrame, kind: str, fmt: Formats):
                 if not np.isnan(v):
                     ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=6.5,
                             color="white" if v > 0.6 * vmax else "black")
-    ax.set_yticks(range(grid.shape[0]), [f"{c} ({fmt.count(sizes[c])})" for c in grid.index], fontsize=7)
+    ax.set_yticks(range(grid.shape[0]), [f"{c} ({_count(fmt, sizes[c])})" for c in grid.index], fontsize=7)
     step = max(1, grid.shape[1] // 24)
     ax.set_xticks(range(0, grid.shape[1], step), grid.columns[::step])
     ax.set_xlabel(fmt.t("lifecycle.chart.cohorts.x", kind=words.kind_name(fmt, kind)))
@@ -339,8 +344,8 @@ def rfm_segments(table: pd.DataFrame, fmt: Formats):
         ax.barh(y - 0.2, 100 * t["revenue_share"], height=0.38, color="#2a6f97", label=fmt.t("lifecycle.chart.rfm.revenue"))
     right = 100 * max(t["customer_share"].max(), t["revenue_share"].max() if money else 0)
     for yi, (c, aov) in enumerate(zip(t["customers"], t["average_order_value"], strict=True)):
-        text = (fmt.t("lifecycle.chart.rfm.label_money", n=fmt.count(c), money=fmt.money(aov)) if pd.notna(aov)
-                else fmt.t("lifecycle.chart.rfm.label", n=fmt.count(c)))
+        text = (fmt.t("lifecycle.chart.rfm.label_money", n=_count(fmt, c), money=fmt.money(aov)) if pd.notna(aov)
+                else fmt.t("lifecycle.chart.rfm.label", n=_count(fmt, c)))
         ax.text(right * 1.02, yi, text, va="center", fontsize=8)
     ax.set_yticks(y, [words.segment_name(fmt, s) for s in t.index])
     ax.set_xlim(0, right * 1.55)
@@ -411,7 +416,7 @@ def purchase_gaps(steps: pd.DataFrame, categories: pd.DataFrame, fmt: Formats):
         y = np.arange(len(f))
         ax.barh(y, f["q75"] - f["q25"], left=f["q25"], height=0.5, color="#9bb7d4", label=t("lifecycle.chart.gaps_by.middle"))
         ax.plot(f["median"], y, "o", color="#2a6f97", label=t("lifecycle.chart.gaps_by.median"))
-        ax.set_yticks(y, [f"{k} ({fmt.count(n)})" for k, n in zip(f[key], f["gaps"], strict=True)], fontsize=8)
+        ax.set_yticks(y, [f"{k} ({_count(fmt, n)})" for k, n in zip(f[key], f["gaps"], strict=True)], fontsize=8)
         ax.set_xlabel(t("lifecycle.chart.gaps_by.x"))
         ax.set_xlim(left=0)
         ax.set_title(name, fontsize=10)

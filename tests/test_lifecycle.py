@@ -433,6 +433,8 @@ def test_a_brand_where_nobody_bought_twice_draws_every_chart(tmp_path):
         titles = [fig._suptitle.get_text() if fig._suptitle else fig.axes[0].get_title() or fig.axes[0].get_title(loc="left")
                   for fig in figs]
         assert all(titles) and (language == "en" or all(any("\u4e00" <= ch <= "\u9fff" for ch in x) for x in titles))
+        counts = [x.get_text() for fig in figs[2:5] for x in fig.axes[0].texts]  # stages, moves, flows
+        assert counts and "—" not in counts  # counts read from frames (NumPy scalars) are written, not "not available"
         for fig in figs:
             plt.close(fig)
     assert a.purchase_gaps.empty and not lifecycle.later_gaps_all_shorter(a.purchase_gaps)
