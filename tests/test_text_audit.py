@@ -87,7 +87,7 @@ def test_readiness_with_its_reasons_and_without(en, zh):
              "reasons": ["few_repeat", "short_history"], "min_repeat_customers": 200, "min_history_days": 180}
     assert words.readiness(short, en) == (
         "Readiness for lifecycle and customer-value models: not ready. 2 customers, 1 (50.0 %) bought on two or "
-        "more days, 1 day of history (only 1 customers bought on two or more days, 200 needed; only 1 day of "
+        "more days, 1 day of history (only 1 customer bought on two or more days, 200 needed; only 1 day of "
         "history, 180 days needed).")
     assert words.readiness(short, zh) == (
         "生命周期与客户价值模型的数据准备度：未就绪。共2位客户，其中1位（50.0%）在两天或以上有购买，历史数据1天"
@@ -161,3 +161,22 @@ def test_step_names(zh, en):
     assert words.step_name("invoice_lines: lines to orders", zh) == "invoice_lines：明细汇总为订单"
     assert words.step_name("shop: unreadable rows", zh) == "shop：无法读取的行"
     assert words.step_name("zero-amount orders", zh) == "零金额订单"
+
+
+def test_a_brand_without_amounts_says_so_and_shows_no_money(tmp_path, en, zh):
+    from helpers import audit, config, sources
+    from helpers.report import NO_AMOUNT
+    from tests.badinputs.base import new_brand, write_all, write_frame
+
+    brand = new_brand(tmp_path)
+    write_frame(brand.orders.drop(columns=["amount"]), tmp_path / "orders.csv")
+    del brand.params["sources"]["orders"][0]["columns"]["amount"]
+    data = sources.load(config.load_params(write_all(brand)))
+    end = config.period_end("2024-12", "month")
+    clean = audit.clean_orders(data, end)
+    said = words.findings(audit.cleaning_findings(clean), en)
+    assert any(NO_AMOUNT in s for s in said)  # the words every notebook uses for such a brand
+    assert not any("EUR" in s or "nan" in s for s in said)
+    table = words.reconciliation_table(clean, data, end, zh).data
+    assert list(table.columns) == ["操作", "剔除行数", "剩余行数", "原因"]  # no revenue columns, not zeros
+    assert words.findings(audit.cleaning_findings(clean), zh)[-1].startswith("该品牌的订单没有金额")

@@ -156,8 +156,9 @@ def readiness(ready: dict, fmt: Formats) -> str:
     t = fmt.t
     reasons = []
     if "few_repeat" in ready["reasons"]:
-        reasons.append(t("audit.readiness.few_repeat", repeat=fmt.count(ready["repeat_customers"]),
-                         need=fmt.count(ready["min_repeat_customers"])))
+        keys = ("audit.readiness.few_repeat.one", "audit.readiness.few_repeat.other")
+        reasons.append(t(keys[0] if ready["repeat_customers"] == 1 else keys[1],
+                         repeat=fmt.count(ready["repeat_customers"]), need=fmt.count(ready["min_repeat_customers"])))
     if "short_history" in ready["reasons"]:
         reasons.append(t("audit.readiness.short_history", history=_plural(fmt, DAY_KEYS, ready["history_days"]),
                          need=_plural(fmt, DAY_KEYS, ready["min_history_days"])))
