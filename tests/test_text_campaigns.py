@@ -139,9 +139,9 @@ def test_economics_roi_as_a_per_cent_with_a_negative_bound(params, monkeypatch):
                           "roi_note": ""}])
     basis, line = words.economics(s, EN, econ)
     assert basis.startswith("Profit is revenue at the business margin of 35 % (the orders carry no cost or margin);")
-    assert line == ("c1 / sms: about 65 extra buyers (+27 to +103 (95 % interval)), 103 extra orders (+21 to +186 (95 % "
-                    "interval)), CNY 23.8k extra revenue and CNY 8,976 extra profit before the offer's discount (+CNY 3,844 "
-                    "to +CNY 14.1k (95 % interval)). Against a contact cost of CNY 93.60 (no cost is recorded in the "
+    assert line == ("c1 / sms: about 65 extra buyers, +27 to +103 (95 % interval); 103 extra orders, +21 to +186 (95 % "
+                    "interval); CNY 23.8k extra revenue; and CNY 8,976 extra profit before the offer's discount, +CNY 3,844 "
+                    "to +CNY 14.1k (95 % interval). Against a contact cost of CNY 93.60 (no cost is recorded in the "
                     "campaign file, so it is the brand's cost per contact of its channel: sms CNY 0.05 per contact), the "
                     "net profit is +CNY 85.30, \u2212CNY 7.50 to +CNY 179 (95 % interval); return on spend 91 %, \u22128 % "
                     "to 191 % (95 % interval): **we cannot tell whether it paid for itself**; settling it would take "
