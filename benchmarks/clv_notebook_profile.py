@@ -4,10 +4,14 @@
     workbook run --params data/bench/synthetic_275482_seed11/params.yaml --only 01,04 --run-id prof
     python benchmarks/clv_notebook_profile.py --params data/bench/synthetic_275482_seed11/params.yaml \\
         --run-dir $WORKBOOK_OUTPUTS/synthetic_275482/2025-06/prof [--cprofile /tmp/nb04.prof]
+    git show HEAD~3:helpers/clv.py > /tmp/clv_before.py   # then, same run folder:
+    python benchmarks/clv_notebook_profile.py ... --before /tmp/clv_before.py
 
 Prints each step's seconds and the peak resident memory above the memory in use when it
 started (VmHWM, reset through /proc/self/clear_refs), and the process's peak. The plots and
-the sentences are left out (not the helpers' numeric cost).
+the sentences are left out (not the helpers' numeric cost). With ``--before``: an older
+helpers/clv.py stands in for helpers.clv (clv_checks then uses it too); each version in its own
+process, one after the other, compares like with like on a shared machine.
 """
 
 from __future__ import annotations
@@ -28,8 +32,19 @@ def main() -> None:
     ap.add_argument("--run-dir", required=True)
     ap.add_argument("--period", default="latest")
     ap.add_argument("--cprofile", default="")
+    ap.add_argument("--before", default="", help="an older helpers/clv.py to run instead")
     args = ap.parse_args()
     _fixed_mmap_threshold()
+    if args.before:
+        import importlib.util
+
+        import helpers
+
+        spec = importlib.util.spec_from_file_location("helpers.clv", args.before)
+        old = importlib.util.module_from_spec(spec)
+        sys.modules["helpers.clv"] = old
+        helpers.clv = old
+        spec.loader.exec_module(old)
     from helpers import clv
     from helpers.report import open_run
 

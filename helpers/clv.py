@@ -1142,15 +1142,23 @@ class GammaGamma:
     def __init__(self, penalizer_coef: float = 0.0):
         self.penalizer_coef = penalizer_coef
 
-    def _objective(self, u, n, log_m, s, logn):
+    def _objective(self, u, n, log_m, s, logn, n_values=None, n_code=None):
+        """Mean negative log-likelihood (+ penalty) and its gradient in log-parameters. With the
+        distinct repeat counts ``n_values`` (``n = n_values[n_code]``) the gamma functions of p n
+        are taken once per distinct count (the same numbers: the buyers share a few counts)."""
         with np.errstate(all="ignore"):
             p, q, v = np.exp(u)
             pn = p * n
             log_sv = np.log(s + v)
-            ll = (gammaln(pn + q) - gammaln(pn) - gammaln(q) + q * np.log(v) + (pn - 1) * log_m + pn * logn
+            if n_code is None:
+                gl_pnq, gl_pn, psi, psi_pn = gammaln(pn + q), gammaln(pn), digamma(pn + q), digamma(pn)
+            else:
+                pv = p * n_values
+                gl_pnq, gl_pn, psi, psi_pn = (f[n_code] for f in (gammaln(pv + q), gammaln(pv), digamma(pv + q),
+                                                                    digamma(pv)))
+            ll = (gl_pnq - gl_pn - gammaln(q) + q * np.log(v) + (pn - 1) * log_m + pn * logn
                   - (pn + q) * log_sv)
-            psi = digamma(pn + q)
-            g_p = n * (psi - digamma(pn) + log_m + logn - log_sv)
+            g_p = n * (psi - psi_pn + log_m + logn - log_sv)
             g_q = psi - digamma(q) + np.log(v) - log_sv
             g_v = q / v - (pn + q) / (s + v)
             k = n.size
@@ -1190,7 +1198,8 @@ class GammaGamma:
     def fit(self, frequency, monetary_value):
         n = np.asarray(frequency, dtype=float)
         m = np.asarray(monetary_value, dtype=float)
-        args = (n, np.log(m), n * m, np.log(n))
+        n_values, n_code = np.unique(n, return_inverse=True)
+        args = (n, np.log(m), n * m, np.log(n), n_values, n_code.reshape(-1))
         scale = float(np.mean(m))
         runs = []
         for start in SPEND_STARTS:
@@ -1951,10 +1960,22 @@ class Bootstrap:
     purchase: np.ndarray  # (draws, k) purchase-model parameters
     spend: np.ndarray  # (draws, 3) Gamma-Gamma p, q, v
     level: float = 0.95
+    # Pareto/NBD: P(alive)'s table under the purchase draws, kept for the next step on the same
+    # patterns (clv_draws, then purchases_interval)
+    alive_table: _ParetoAliveDraws | None = field(default=None, repr=False, compare=False)
 
     @property
     def draws(self) -> int:
         return self.purchase.shape[0]
+
+    def pareto_alive(self, x, t_x, T) -> _ParetoAliveDraws:
+        """:class:`_ParetoAliveDraws` of these patterns under the purchase draws (built once)."""
+        x, t_x, T = (np.asarray(v, dtype=float).ravel() for v in (x, t_x, T))
+        table = self.alive_table
+        if not (table is not None and all(np.array_equal(a, b, equal_nan=True) for a, b in (
+                (table.draws, self.purchase), (table.x, x), (table.t_x, t_x), (table.T, T)))):
+            table = self.alive_table = _ParetoAliveDraws(self.purchase, x, t_x, T)
+        return table
 
 
 def bootstrap(fit: PurchaseFit, hist: Histogram, spend: SpendFit, spend_rows: pd.DataFrame, draws: int,
@@ -2035,7 +2056,7 @@ def clv_draws(fit: PurchaseFit, spend: SpendFit, summary: Summary, settings: Clv
     alive_draws, pattern_rows = None, None
     if fit.model == "pareto":  # P(alive)'s integrals between the patterns' points: once, not per block
         pattern_rows, row_first = np.unique(rows, return_index=True)
-        alive_draws = _ParetoAliveDraws(boot.purchase, *(f[c].to_numpy()[row_first] for c in ("x", "t_x", "T")))
+        alive_draws = boot.pareto_alive(*(f[c].to_numpy()[row_first] for c in ("x", "t_x", "T")))
 
     sums = np.zeros((weights.shape[0], B))
     low, high = np.empty(order.size), np.empty(order.size)
@@ -2153,7 +2174,8 @@ def latent_variance(fit: PurchaseFit, spend: SpendFit | None, summary: Summary, 
     fit.check(summary.unit, "the CLV's latent variance")
     f = summary.frame
     x, t_x, T = (f[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
-    alive = np.clip(np.nan_to_num(conditional_p_alive(fit.model, fit.values, x, t_x, T)), 0, 1)
+    pattern, first = _codes(x, t_x, T)  # P(alive) once per (x, t_x, T) pattern (Pareto/NBD's is a quadrature)
+    alive = np.clip(np.nan_to_num(conditional_p_alive(fit.model, fit.values, x[first], t_x[first], T[first])), 0, 1)[pattern]
     if days is not None:
         ed, ed2 = _latent_purchase_moments(fit, x, T, np.array([0.0, summary.unit.from_days(days)]),
                                            np.ones(1), samples, seed)
@@ -2190,7 +2212,7 @@ def purchases_interval(res: ClvResult, days: int = 365) -> tuple[float, float] |
     weights = np.bincount(f["row"].to_numpy(), minlength=len(hist))[hist.index.to_numpy()]
     x, t_x, T = (hist[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
     draws = np.zeros(res.boot.draws)
-    alive_draws = _ParetoAliveDraws(res.boot.purchase, x, t_x, T) if res.fit.model == "pareto" else None
+    alive_draws = res.boot.pareto_alive(x, t_x, T) if res.fit.model == "pareto" else None
     block = max(1, _CELLS // max(res.boot.draws, 1))
     for start in range(0, x.size, block):  # blocks of patterns, all draws at once: bounded memory
         sl = slice(start, start + block)
