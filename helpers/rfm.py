@@ -58,7 +58,6 @@ VERY_RECENT_NAMES = frozenset({"champions", "new", "potential loyalists", "promi
 GONE_NAMES = frozenset({"at risk", "can't lose", "hibernating", "lost"})  # say the customer has been gone long
 LIVE_STAGES = frozenset({"new", "returning", "active"})
 SEGMENT_ORDER = [*SEGMENTS, *STAGE_NAMES]
-DEFINITIONS = {**{k: v[2] for k, v in SEGMENTS.items()}, **STAGE_NAMES}
 
 
 def quantile_score(values: pd.Series, bins: int, higher_is_better: bool = True) -> pd.Series:
@@ -141,7 +140,8 @@ def score_cuts(customers: pd.DataFrame) -> pd.DataFrame:
 
 def segment_table(customers: pd.DataFrame) -> pd.DataFrame:
     """Per segment: customers, share of customers, revenue, share of revenue, average order
-    value (revenue / orders), mean purchase days and median recency."""
+    value (revenue / orders), mean purchase days and median recency. (What each segment means, in
+    words, is the catalogue's rfm.definition.*: helpers.text.lifecycle.segment_table.)"""
     c = customers
     total_rev = c["revenue"].sum()
     g = c.groupby("rfm_segment").agg(customers=("customer_id", "size"), revenue=("revenue", "sum"),
@@ -154,10 +154,9 @@ def segment_table(customers: pd.DataFrame) -> pd.DataFrame:
     g["customer_share"] = g["customers"] / max(1, len(c))
     g["revenue_share"] = g["revenue"] / total_rev if total_rev else np.nan
     g["average_order_value"] = g["revenue"] / g["orders"].where(g["orders"] > 0)
-    g["definition"] = [DEFINITIONS[s] for s in g.index]
     g.index.name = "segment"
     return g[["customers", "customer_share", "revenue", "revenue_share", "average_order_value",
-              "purchase_days", "recency_days", "definition"]]
+              "purchase_days", "recency_days"]]
 
 
 WIN_BACK = ("at risk", "can't lose")  # bought often (or for a lot) and have not bought for long
