@@ -201,17 +201,21 @@ class Run:
         return label, path
 
     def describe(self) -> str:
+        """The line each notebook opens with: brand, period with its dates, and which run, in the
+        run's language (helpers.text.common.run_header)."""
+        from helpers.text.common import run_header
+
         if self.interactive:
             where = self.run_dir
             try:
                 where = self.run_dir.relative_to(config.PROJECT_ROOT)
             except ValueError:
                 pass
-            mode = f"interactive scratch folder: {where}"
-        else:  # the runner's staging folder is renamed when the run ends: name the run, not it
-            mode = f"run {self.run_dir.name.removeprefix('.staging-')}"
-        return (f"{self.params.title} · period {self.period} ({self.period_start:%Y-%m-%d} to "
-                f"{self.period_end:%Y-%m-%d}) · {mode}")
+            return run_header(self.fmt, self.params.title, self.period, self.period_start, self.period_end,
+                              folder=str(where))
+        # the runner's staging folder is renamed when the run ends: name the run, not it
+        return run_header(self.fmt, self.params.title, self.period, self.period_start, self.period_end,
+                          run_id=self.run_dir.name.removeprefix(".staging-"))
 
     def provenance(self) -> pd.DataFrame:
         """Versions, commit, params and data fingerprints: how to reproduce this notebook."""

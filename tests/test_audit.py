@@ -180,7 +180,7 @@ def test_run_customer_table_merges_columns(tmp_path, tiny_params):
     assert frame.loc["c2", "stage"] == "dormant" and pd.isna(frame.loc["c1", "stage"])
     with pytest.raises(ValueError, match="duplicated"):
         run.update_customers(pd.DataFrame({"customer_id": ["c1", "c1"], "x": [1, 2]}))
-    assert "period 2024-02 (2024-02-01 to 2024-02-29) · run run" in run.describe()
+    assert "February 2024 (1 February 2024 to 29 February 2024) · run run" in run.describe()
 
 
 def test_previous_output_finds_the_latest_earlier_period(tmp_path, tiny_params, monkeypatch):

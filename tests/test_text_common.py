@@ -68,3 +68,15 @@ def test_assumptions_table_plain_and_with_keys(tmp_path):
     zh = common.assumptions_table(_fmt("zh", params), params).set_index("假设")
     assert zh.loc["毛利率"].tolist() == ["收入的42%", "品牌参数"]
     assert zh.loc["每期挽留预算", "取值"] == "€1,200"
+
+
+def test_run_header_in_both_languages():
+    import pandas as pd
+
+    start, end = pd.Timestamp("2025-06-01"), pd.Timestamp("2025-06-30 23:59:59")
+    en = Formats(Text("en"), "CNY")
+    assert common.run_header(en, "Demo Tea", "2025-06", start, end, run_id="20261204T1") == \
+        "Demo Tea · June 2025 (1 June 2025 to 30 June 2025) · run 20261204T1"
+    assert common.run_header(Formats(Text("zh"), "CNY"), "Demo Tea", "2025Q2", pd.Timestamp("2025-04-01"), end,
+                             folder="outputs/demo/2025Q2/interactive") == \
+        "Demo Tea · 2025年第2季度（2025年4月1日至2025年6月30日）· 交互式临时目录：outputs/demo/2025Q2/interactive"

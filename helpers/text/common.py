@@ -30,6 +30,16 @@ ASSUMPTION_ROWS = (
 )
 
 
+def run_header(fmt: Formats, brand: str, period: str, start, end, run_id: str | None = None,
+               folder: str | None = None) -> str:
+    """'Demo tea · June 2025 (1 June 2025 to 30 June 2025) · run 20261204T...': the line a notebook
+    opens with (``folder`` for an interactive session's scratch folder)."""
+    where = (fmt.t("common.run.interactive", folder=folder) if folder is not None
+             else fmt.t("common.run.run", run_id=run_id))
+    return fmt.t("common.run.header", brand=brand, period=fmt.period(period), start=fmt.date(start),
+                 end=fmt.date(end), where=where)
+
+
 def _tier_name(fmt: Formats, tier: str) -> str:
     key = f"tier.{tier}"  # the summary's tier names (helpers.summary TIER_KEYS)
     return fmt.t(key) if fmt.t.has(key) else tier
