@@ -80,3 +80,12 @@ def test_run_header_in_both_languages():
     assert common.run_header(Formats(Text("zh"), "CNY"), "Demo Tea", "2025Q2", pd.Timestamp("2025-04-01"), end,
                              folder="outputs/demo/2025Q2/interactive") == \
         "Demo Tea · 2025年第2季度（2025年4月1日至2025年6月30日）· 交互式临时目录：outputs/demo/2025Q2/interactive"
+
+
+def test_formats_take_numpy_numbers_from_frames():
+    import numpy as np
+
+    f = Formats(Text("en"), "USD")
+    assert f.count(np.int64(23570)) == "23,570" and f.share(np.float64(0.123)) == "12.3 %"
+    assert f.money(np.float32(53.84)) == "USD 53.84" and f.number(np.int32(-7), plus=True) == "\u22127"
+    assert f.count(np.bool_(True)) == f.count(True) == "—" and f.share(np.float64("nan")) == "—"

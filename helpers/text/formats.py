@@ -24,8 +24,11 @@ magnitudes and currency symbols are here.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from datetime import date, datetime
+
+import numpy as np
 
 from helpers.text import Text
 
@@ -45,7 +48,9 @@ _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 
 
 def is_number(x) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+    """A finite real number, Python's or NumPy's (a count read from a frame is numpy.int64); not
+    a bool, not NaN or infinite."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool | np.bool_) and math.isfinite(x)
 
 
 class Formats:
