@@ -2549,16 +2549,6 @@ class ClvResult:
         return self.predictions["clv" if self.money else "expected_purchases_365"]
 
 
-def no_amount_note(params) -> str:
-    """Notebook 04's sections that need money, said first when the orders carry no amount."""
-    from helpers.report import no_amount_sentence
-
-    return no_amount_sentence(params, "the spend model (section 3), the CLV in money with its intervals, "
-                              "sensitivity and CLV/CAC, and past revenue are",
-                              "the purchase models (BG/NBD, Pareto/NBD) still predict purchases and P(alive) from "
-                              "frequency and recency, and customers are ranked by expected purchases")
-
-
 def no_model_reason(summary: Summary, problems: list[str], min_repeat: int) -> str:
     """Why no purchase model could be fitted, and what the brand needs, in words: either nobody
     bought on two different days (a repeat-purchase model has nothing to learn from), or too few

@@ -1519,11 +1519,3 @@ def customer_export(data: DriverData) -> pd.DataFrame:
     return f[cols].rename(columns={"ts_1": "first_order_ts", "ts_2": "second_order_ts",
                                    "duration": "days_to_second_or_censored", "event": "bought_again"})
 
-
-def no_amount_note(params) -> str:
-    """Notebook 03 needs no money: said first when the orders carry no amount, so the reader knows
-    nothing here was skipped for it."""
-    from helpers.report import no_amount_sentence
-
-    return no_amount_sentence(params, "no section of this notebook is",
-                              "the funnel and the drivers of a second purchase count purchases, not money")

@@ -1035,16 +1035,6 @@ def analyse(run) -> LifecycleAnalysis:
                              customers=run.data.table("customers"), has_amount=run.params.has_amount)
 
 
-def no_amount_note(params: config.Params) -> str:
-    """Notebook 02's sections that need money, said first when the orders carry no amount."""
-    from helpers.report import no_amount_sentence
-
-    return no_amount_sentence(params, "the cumulative revenue per customer of each cohort (section 4), the revenue "
-                              "bridge (section 5) and the M of RFM with each segment's revenue (section 7) are",
-                              "stages, repurchase rates, cohorts and gaps count purchases, and RFM segments rank "
-                              "customers on recency and frequency")
-
-
 # ---------------------------------------------------------------- readings: the numbers behind each finding
 # (worded by helpers.text.lifecycle; the tests and choices are made here, the words there)
 

@@ -446,7 +446,7 @@ def illustrative_sentence(params: Params, fields: tuple[str, ...] | None = None)
 
 # ---------------------------------------------------------------- brands without money
 
-NO_AMOUNT = "This brand's orders carry no amount (no `amount` column mapped in params)"
+NO_AMOUNT = "This brand's orders carry no amount (no amount column mapped in its params)"  # = common.no_amount_reason
 
 
 def no_amount_sentence(params: Params, skipped: str, instead: str = "") -> str:

@@ -1154,16 +1154,7 @@ def plan_columns(plan: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------- brands without money
 # A brand whose orders carry no amount has no CLV in money: customers are ranked by the purchases
 # notebook 04 expects in the next 365 days instead, and the budget split and the contact lists
-# (which value a contact in money) are skipped, said by no_amount_note.
-
-
-def no_amount_note(params: config.Params) -> str:
-    """Notebook 05's sections that need money, said first when the orders carry no amount."""
-    from helpers.report import no_amount_sentence
-
-    return no_amount_sentence(params, "tiers by predicted CLV, the budget split (section 2) and the contact lists "
-                              "with their budget (section 3) are",
-                              "tiers rank customers by expected purchases (next 365 days, notebook 04)")
+# (which value a contact in money) are skipped, said by helpers.text.common.no_amount_note.
 
 
 def purchase_tiers(customers: pd.DataFrame, cfg: Tiers) -> pd.DataFrame:

@@ -39,13 +39,21 @@ def test_illustrative_names_the_defaults_in_both_languages(tmp_path):
 
 def test_no_amount_note_only_without_money(tmp_path):
     with_money = _params(tmp_path)
-    assert common.no_amount(_fmt("en", with_money), with_money, "the spend model") == ""
+    assert common.no_amount_note(_fmt("en", with_money), with_money, "04") == ""
     counts_only = _params(tmp_path, amount=False)
-    assert common.no_amount(_fmt("en", counts_only), counts_only, "the spend model", "purchases are counted") == (
-        "**No money figures.** This brand's orders carry no amount (no amount column mapped in its params): "
-        "the spend model skipped; purchases are counted.")
-    assert common.no_amount(_fmt("zh", counts_only), counts_only, "消费模型") == (
-        "**无金额数据。** 该品牌的订单没有金额（参数中未映射金额列）：已跳过消费模型。")
+    en, zh = _fmt("en", counts_only), _fmt("zh", counts_only)
+    assert common.no_amount_note(en, counts_only, "05") == (
+        "**No money figures.** This brand's orders carry no amount (no amount column mapped in its params): tiers by "
+        "predicted lifetime value, the budget split (section 2) and the contact lists with their budget (section 3) "
+        "are skipped; tiers rank customers by expected purchases in the next 365 days (notebook 04).")
+    assert common.no_amount_note(zh, counts_only, "05") == (
+        "**无金额数据。** 该品牌的订单没有金额（参数中未映射金额列）：已跳过按预测终身价值划分的价值层级、预算分配（第2节）"
+        "以及附预算的触达名单（第3节）；价值层级改按未来365天的预期购买次数（笔记本04）为客户排序。")
+    assert common.no_amount_note(en, counts_only, "03").startswith(
+        "**No money figures.** This brand's orders carry no amount (no amount column mapped in its params): no section")
+    for notebook in ("02", "03", "04", "05", "06"):  # every page names the reason in the same words
+        assert common.no_amount_reason(en) in common.no_amount_note(en, counts_only, notebook)
+        assert common.no_amount_reason(zh) in common.no_amount_note(zh, counts_only, notebook)
 
 
 def test_assumptions_table_plain_and_with_keys(tmp_path):

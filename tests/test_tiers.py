@@ -973,8 +973,13 @@ def test_tier_confidence_counts_intervals_across_a_boundary():
 def test_default_business_assumptions_make_the_plan_illustrative_and_the_lists_drafts(funded_plan, tmp_path):
     assert report.default_assumptions(config.load_params(brand="demo")) == []
     assert report.default_assumptions(config.load_params(brand="cdnow")) == ["tiers.budget", "tiers.cost_per_contact"]
-    assert "Illustrative" in report.illustrative_sentence(config.load_params(brand="cdnow"))
-    assert report.illustrative_sentence(config.load_params(brand="demo")) == ""
+    from helpers.text import Text, common
+    from helpers.text.formats import Formats
+
+    cdnow, demo = config.load_params(brand="cdnow"), config.load_params(brand="demo")
+    assert common.illustrative(Formats(Text("en"), "USD"), cdnow).startswith(
+        "**Illustrative.** The params of CDNOW (real data, 1997-1998) do not set the budget, contact costs:")
+    assert common.illustrative(Formats(Text("zh"), "CNY"), demo) == ""
     plan = funded_plan[1]
     summary = tiers.write_exports(tmp_path / "exports", plan, "CNY", draft=True)
     names = sorted(p.name for p in (tmp_path / "exports").glob("*.csv"))

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import clv, clv_checks
+from helpers.text import common
 from helpers.text.formats import Formats
 
 UNIT_KEYS = {"day": "clv.unit.day", "week": "clv.unit.week"}
@@ -206,7 +207,7 @@ def extreme(excluded: dict | None, fmt: Formats) -> str | None:
 
 def spend(res: clv.SpendResult, fmt: Formats, params) -> list[str]:
     if not res.money:
-        return [clv.no_amount_note(params)]
+        return [common.no_amount_note(fmt, params, "04")]
     said_extreme = extreme(res.excluded, fmt)
     if res.fit is None:
         return [fmt.t("clv.spend.no_fit"), *([said_extreme] if said_extreme else [])]

@@ -55,16 +55,31 @@ def illustrative(fmt: Formats, params: Params, fields: tuple[str, ...] | None = 
     return fmt.t("common.illustrative", brand=params.title, names=names)
 
 
-def no_amount(fmt: Formats, params: Params, skipped: str, instead: str = "") -> str:
-    """The note a page puts first when the brand's orders carry no amount ('' when they do):
-    which of its money sections it skips (``skipped``, already in the page's language) and
-    what it shows instead. Every notebook says it in these words, so a reader (and a test)
-    finds it on every page."""
+# What each notebook skips without money and what it shows instead (catalogue keys); notebook 03
+# needs no money at all and says so.
+NO_AMOUNT_KEYS = {
+    "02": ("common.no_amount_sections.n02.skipped", "common.no_amount_sections.n02.instead"),
+    "04": ("common.no_amount_sections.n04.skipped", "common.no_amount_sections.n04.instead"),
+    "05": ("common.no_amount_sections.n05.skipped", "common.no_amount_sections.n05.instead"),
+    "06": ("common.no_amount_sections.n06.skipped", "common.no_amount_sections.n06.instead"),
+}
+
+
+def no_amount_reason(fmt: Formats) -> str:
+    """Why a brand has no money figures, in the words every page uses (the audit's finding too)."""
+    return fmt.t("common.no_amount_reason")
+
+
+def no_amount_note(fmt: Formats, params: Params, notebook: str) -> str:
+    """The note notebook ``notebook`` ('02' ... '06') puts first when the brand's orders carry no
+    amount ('' when they do): which of its money sections it skips and what it shows instead.
+    Every notebook says it in these words, so a reader (and a test) finds it on every page."""
     if params.has_amount:
         return ""
-    if instead:
-        return fmt.t("common.no_amount_instead", skipped=skipped, instead=instead)
-    return fmt.t("common.no_amount", skipped=skipped)
+    if notebook == "03":
+        return fmt.t("common.no_amount_nothing_skipped", reason=no_amount_reason(fmt))
+    skipped, instead = NO_AMOUNT_KEYS[notebook]
+    return fmt.t("common.no_amount", reason=no_amount_reason(fmt), skipped=fmt.t(skipped), instead=fmt.t(instead))
 
 
 def _value(fmt: Formats, section: str, name: str, value) -> str:
