@@ -586,8 +586,11 @@ class Builder:
     def campaign(self, cid: str, entry: dict) -> dict:
         status = entry.get("status")
         out = {"name": cid, "customers": self.t("campaign.customers", n=self.f.count(num(entry, "customers"))),
-               "facts": [], "verdict": None,
+               "facts": [], "verdict": None, "window": None,
                "tone": "neutral", "href": self.links.href("06", "2")}
+        if entry.get("first_contact") and entry.get("window_end"):  # known for a campaign not read yet too
+            out["window"] = self.t("campaign.window", first=self.f.date(entry.get("first_contact")),
+                                   end=self.f.date(entry.get("window_end")))
         if status != "read":
             out["verdict"] = self.t(CAMPAIGN_STATUS_KEYS.get(status, "campaign.other"))
             return out
@@ -618,8 +621,6 @@ class Builder:
             if roi is not None:
                 out["facts"].append(self.fact(named(self.t("campaign.roi")), self.f.roi(roi), self.links.href("06", "3"),
                                               self.interval(pair(get(lift, "roi_ci")), CAMPAIGN_LEVEL, "roi")))
-        out["window"] = self.t("campaign.window", first=self.f.date(entry.get("first_contact")),
-                               end=self.f.date(entry.get("window_end")))
         return out
 
     def quality(self) -> dict:

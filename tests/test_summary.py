@@ -288,6 +288,18 @@ def test_brand_without_amounts_and_without_a_model(tmp_path, rendered_notebooks)
     assert "No value tiers this run" in text
 
 
+def test_a_campaign_not_read_yet_shows_its_verdict_and_window(tmp_path, rendered_notebooks):
+    metrics = copy.deepcopy(METRICS)
+    metrics["campaigns"] = {"june_push": {"status": "too early to read", "customers": 812,
+                                          "first_contact": "2025-06-20 09:00:00", "window_end": "2025-07-20 09:00:00"},
+                            "no_dates": {"status": "no control group", "customers": 40}}
+    run_dir, manifest = make_run(tmp_path, rendered_notebooks, metrics=metrics)
+    text = visible_text(summary_page(run_dir, manifest))
+    june = text[text.index("june_push"):text.index("no_dates")]
+    assert "812" in june and "20 June 2025" in june and "20 July 2025" in june
+    assert "no_dates" in text and "40" in text[text.index("no_dates"):]
+
+
 def test_summary_of_a_real_demo_run_when_one_is_on_disk(tmp_path):
     """The figures of `make demo`'s June run (WORKBOOK_OUTPUTS=/tmp/demo_out) in Chinese."""
     source = Path("/tmp/demo_out/demo/2025-06/latest")
