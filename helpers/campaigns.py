@@ -1705,15 +1705,6 @@ def outcomes_export(study: Study) -> pd.DataFrame:
 MONEY_WORDS = ("revenue", "profit", "roi")
 
 
-def no_amount_note(params: config.Params) -> str:
-    """Notebook 06's sections that need money, said first when the orders carry no amount."""
-    from helpers.report import no_amount_sentence
-
-    return no_amount_sentence(params, "revenue and profit per customer, their lifts, pre-period revenue and the "
-                              "campaign economics (incremental profit and ROI, section 4) are",
-                              "conversion lift (repurchase and orders per customer) is measured as usual")
-
-
 def without_money(value, has_amount: bool):
     """``value`` (a display frame, or metrics) without its revenue / profit / ROI figures when the
     orders carry no amount (unchanged otherwise): frames lose those columns and pre-period revenue

@@ -239,7 +239,6 @@ def open_run(brand: str = "demo", period: str = "latest", run_dir: str = "", par
     folder = Path(run_dir) if run_dir else config.outputs_dir() / params.brand / label / INTERACTIVE
     folder.mkdir(parents=True, exist_ok=True)
     from helpers import plots
-
     from helpers.text import LANGUAGES
 
     if language and language not in LANGUAGES:
@@ -347,20 +346,7 @@ def _jsonable(value):
     return value
 
 
-# ---------------------------------------------------------------- numbers in sentences
-
-
-def fmt_int(n) -> str:
-    return f"{int(round(float(n))):,}"
-
-
-def fmt_pct(x, digits: int = 1) -> str:
-    return f"{100 * float(x):.{digits}f} %"
-
-
-def fmt_money(x, currency: str = "", digits: int = 0) -> str:
-    text = f"{float(x):,.{digits}f}"
-    return f"{text} {currency}".strip()
+# ---------------------------------------------------------------- findings in a notebook
 
 
 def say(*sentences: str) -> None:
@@ -376,9 +362,8 @@ def say(*sentences: str) -> None:
 
 # The figures a money answer rests on, by params section and field: when a brand's params file
 # does not set one, the workbook's generic default is used and the answer is only illustrative.
-BUSINESS_ASSUMPTIONS = (("business", "margin", "gross margin"),
-                        ("tiers", "budget", "retention budget"),
-                        ("tiers", "cost_per_contact", "cost per contact"))
+# Their names and the table of all assumptions are words: helpers.text.common.
+BUSINESS_ASSUMPTIONS = (("business", "margin"), ("tiers", "budget"), ("tiers", "cost_per_contact"))
 
 
 def default_assumptions(params: Params) -> list[str]:
@@ -386,73 +371,14 @@ def default_assumptions(params: Params) -> list[str]:
     workbook's defaults, as ``section.field`` names: set explicitly in the params file (even to
     the default's value) counts as the brand's own figure."""
     out = []
-    for section, name, _ in BUSINESS_ASSUMPTIONS:
+    for section, name in BUSINESS_ASSUMPTIONS:
         given = section in params.model_fields_set and name in getattr(params, section).model_fields_set
         if not given:
             out.append(f"{section}.{name}")
     return out
 
 
-# Every assumption the money answers rest on, in the order a reader checks them: (section,
-# field, what it is, how its value reads).
-ASSUMPTIONS_SHOWN = (
-    ("business", "currency", "currency", lambda v: v or "unspecified"),
-    ("business", "margin", "gross margin", lambda v: f"{100 * v:.0f} % of revenue"),
-    ("business", "annual_discount_rate", "annual discount rate (CLV)", lambda v: f"{100 * v:.0f} %"),
-    ("business", "cost_to_serve_per_customer_year", "cost to serve a customer per year", lambda v: f"{v:,.2f}"),
-    ("tiers", "budget", "retention budget per period", lambda v: f"{v:,.0f}"),
-    ("tiers", "cost_per_contact", "cost per contact, by channel",
-     lambda v: ", ".join(f"{k} {c:g}" for k, c in v.items())),
-    ("tiers", "assumed_response", "assumed response where none was measured",
-     lambda v: ", ".join(f"{k} {100 * c:.1f} %" for k, c in v.items())),
-)
-
-
-def assumptions_table(params: Params) -> pd.DataFrame:
-    """The business assumptions of this run and where each comes from: the brand's params, or
-    the workbook's generic default (then the money figures that use it are illustrative)."""
-    rows = []
-    for section, name, label, show in ASSUMPTIONS_SHOWN:
-        given = section in params.model_fields_set and name in getattr(params, section).model_fields_set
-        rows.append({"assumption": label, "value": show(getattr(getattr(params, section), name)),
-                     "source": f"params ({section}.{name})" if given else f"workbook default — set {section}.{name}"})
-    return pd.DataFrame(rows, columns=["assumption", "value", "source"])
-
-
-def styled_assumptions(params: Params):
-    """The assumptions table for a page: left-aligned, nothing cut short."""
-    return (assumptions_table(params).style.hide(axis="index")
-            .set_properties(**{"text-align": "left"}))
-
-
 def is_illustrative(params: Params) -> bool:
     """True when any business assumption is a default: money figures are then illustrative and
     customer lists drafts."""
     return bool(default_assumptions(params))
-
-
-def illustrative_sentence(params: Params, fields: tuple[str, ...] | None = None) -> str:
-    """The label a page puts above its money figures when they rest on defaults ('' if none);
-    ``fields`` (``section.field`` names) limits it to the assumptions that page uses."""
-    names = {f"{s}.{n}": label for s, n, label in BUSINESS_ASSUMPTIONS}
-    missing = [m for m in default_assumptions(params) if fields is None or m in fields]
-    if not missing:
-        return ""
-    what = ", ".join(f"{names[m]} (`{m}`)" for m in missing)
-    return (f"**Illustrative.** The params of {params.brand} do not set the {what}: the workbook's generic defaults "
-            "are used, so the money figures on this page show how the method works, not a plan for this brand. Set "
-            "them in the brand's params file to make the plan decision-grade.")
-
-
-# ---------------------------------------------------------------- brands without money
-
-NO_AMOUNT = "This brand's orders carry no amount (no amount column mapped in its params)"  # = common.no_amount_reason
-
-
-def no_amount_sentence(params: Params, skipped: str, instead: str = "") -> str:
-    """The note a page puts first when the brand's orders carry no amount ('' when they do):
-    which of its money sections it skips (``skipped``) and what it shows instead. Every
-    notebook says it in these words, so a reader (and a test) finds it on every page."""
-    if params.has_amount:
-        return ""
-    return f"**No money figures.** {NO_AMOUNT}: {skipped} skipped" + (f"; {instead}" if instead else "") + "."

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import write_params
-
 from helpers import config
-from helpers.text import Text
-from helpers.text import common
+from helpers.text import Text, common
 from helpers.text.formats import Formats
+from tests.conftest import write_params
 
 ORDERS = """
     brand: shop
