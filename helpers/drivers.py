@@ -19,7 +19,10 @@ Three questions, three tools:
   customers (``drivers.bootstrap`` resamples), drawn and refitted on the distinct (factors, day,
   outcome) patterns with their counts — the same resampling in distribution, at a cost per
   resample that grows with the patterns, not the customers (see :func:`_fit_block`), so 200
-  resamples take seconds at 300,000 customers. One decision rule: the intervals are
+  resamples take seconds at 300,000 customers. Each factor's own 95 % interval (metrics.json
+  ``ci_marginal``, for reference) is instead the delta-method one from the model's information
+  (:func:`per_factor_interval`: the percentile bootstrap covered slow delivery's planted effect
+  in 80 of 90 generated demos, this one in 88). One decision rule: the intervals are
   simultaneous over the k factors (each at level 1 - alpha / k, Bonferroni), and an effect is
   *clear* exactly when its interval excludes zero — the table, the chart and the sentences read
   the same interval (the Holm-adjusted Wald p-values are still reported in metrics.json, not
@@ -1128,6 +1131,10 @@ class _Standardiser:
             Xg = np.ascontiguousarray(X[:, g])
             onehot = bool(np.isin(Xg, (0.0, 1.0)).all() and (Xg.sum(1) <= 1).all())
             self.parts.append((g, Xg, onehot))
+        self.kept = np.ones((self.p, 1, self.p))  # [j, 0, l]: 0 where column l is in factor j's group
+        for g in groups:
+            self.kept[np.ix_(g, [0], g)] = 0.0
+        self._maps: dict = {}
 
     def __call__(self, coef: np.ndarray, band_h: np.ndarray, weights: np.ndarray | None = None):
         w = np.ones(len(self.X)) if weights is None else np.asarray(weights, float)
@@ -1144,6 +1151,45 @@ class _Standardiser:
             p0[g] = w @ -np.expm1(-(off @ band_h))
             p1[g] = w @ -np.expm1(-(off @ to_one[:, g]))
         return p1, p0
+
+    def se(self, fit: CoxFit, band_h: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Delta-method standard error of each factor's standardised effect (p1 - p0 of
+        :meth:`__call__`) from the fit's covariance (the inverse information), the baseline hazard
+        held fixed: the gradient of the effect in the free parameters, analytic (d P(buy by N) /
+        d coef[k, l] = S * H_k * risk_k * x_l over the rows, with the factor's group set to 1 or
+        to 0; checked against finite differences in tests/test_drivers.py). Over distinct design
+        rows with their customers as ``weights``: the cost does not grow with the customers."""
+        w = np.ones(len(self.X)) if weights is None else np.asarray(weights, float)
+        w = w / w.sum()
+        coef, X = fit.coef, self.X
+        K, p = coef.shape
+        if fit.cov is None or not len(fit.params):
+            return np.full(p, np.nan)
+        key = (tuple(fit.tv), K)
+        if key not in self._maps:  # d coef[k, l] / d params, and each factor's own group
+            index = _param_index(fit.tv, K)
+            to_param = np.zeros((K * p, len(fit.params)))
+            for j in range(p):
+                to_param[np.arange(K) * p + j, index[j] if fit.tv[j] else np.repeat(index[j], K)] = 1.0
+            self._maps[key] = to_param
+        to_param = self._maps[key]
+        eta = X @ coef.T  # rows x K
+        risk = np.exp(eta)
+        off = np.empty((p, len(X), K))  # per factor: each row's risk with the factor's group at 0
+        for g, Xg, onehot in self.parts:
+            off[g] = risk * (1.0 + Xg @ np.expm1(-coef[:, g]).T) if onehot else np.exp(eta - Xg @ coef[:, g].T)
+        on = off * np.exp(coef.T)[:, None, :]  # the factor at 1 (its group's other levels at 0)
+
+        def slope(r):  # d mean P(buy by N) / d coef[k, l] (factors x K x p), all columns as they are
+            v = (w[None, :] * np.exp(-(r @ band_h)))[:, :, None] * r * band_h
+            return np.matmul(v.transpose(0, 2, 1), X), v.sum(1)
+
+        d1, total = slope(on)
+        d0, _ = slope(off)
+        d1, d0 = d1 * self.kept, d0 * self.kept  # the group's columns are set, not as they are
+        d1[np.arange(p), :, np.arange(p)] = total
+        grad = (d1 - d0).reshape(p, K * p) @ to_param
+        return np.sqrt(np.maximum(((grad @ fit.cov) * grad).sum(1), 0.0))
 
 
 @dataclass
@@ -1173,7 +1219,8 @@ def estimate_effects(data: DriverData, cfg: Drivers, n_boot: int | None = None, 
     must not shape the answer). Effects are standardised (g-computation) to the N-day
     probability, with a bootstrap percentile interval over customers simultaneous over the
     factors (:func:`simultaneous_interval`), 'significant' (clear) exactly when it excludes zero,
-    and, for reference, a Wald p-value and its Holm adjustment.
+    and, for reference, each factor's own 95 % interval (:func:`per_factor_interval`: delta
+    method, the model's information), a Wald p-value and its Holm adjustment.
     Proportional hazards is tested per factor (Schoenfeld residuals, Holm-adjusted); a factor
     where it fails gets a piecewise-constant coefficient over three time bands.
 
@@ -1261,9 +1308,11 @@ def _fit_block(m: pd.DataFrame, factors: list[Factor], horizon: float, cfg: Driv
     pattern counts, so each resample is drawn and refitted on the patterns: the same bootstrap
     in distribution as one over customers (``n_boot`` / ``boot_draws`` are its resamples), at a
     cost per refit that grows with the patterns — bounded by factor combinations x days x 2 —
-    not with the customers. The percentile interval is kept rather than a delta-method one: the
+    not with the customers. The simultaneous intervals are percentiles of these draws (the
     effects are differences of averaged nonlinear predictions and for rare factors their
-    sampling distribution is skewed."""
+    sampling distribution is skewed); each factor's own interval is the delta-method one
+    (:func:`per_factor_interval`, measured against the percentile one there), from the fit's
+    covariance: no cost per resample."""
     duration = m["duration"].to_numpy(float)
     event = m["event"].to_numpy(bool) & (duration <= horizon)
     time = np.minimum(duration, horizon)
@@ -1303,11 +1352,9 @@ def _fit_block(m: pd.DataFrame, factors: list[Factor], horizon: float, cfg: Driv
         bf = _newton(rs, w, tv, cuts, theta0=fit.params, tol=REFIT_TOL, detail=False, info0=info0)
         b1, b0 = std(bf.coef, bf.band_cumhaz(horizon), np.bincount(rs.g, weights=w, minlength=rs.G))
         draws[b] = b1 - b0
-    if n_boot:
-        lo, hi = np.nanquantile(draws, [cfg.alpha / 2, 1 - cfg.alpha / 2], axis=0)
-        se = np.nanstd(draws, axis=0, ddof=1) if n_boot > 1 else np.full(len(factors), np.nan)
-    else:
-        lo = hi = se = np.full(len(factors), np.nan)
+    se = np.nanstd(draws, axis=0, ddof=1) if n_boot > 1 else np.full(len(factors), np.nan)
+    se_model = std.se(fit, fit.band_cumhaz(horizon), np.bincount(rs.g, weights=pat.count, minlength=rs.G))
+    lo, hi = per_factor_interval(effect, se_model, draws, cfg.alpha)
 
     p_value = np.empty(len(factors))
     for j in range(len(factors)):
@@ -1350,6 +1397,39 @@ def _fit_block(m: pd.DataFrame, factors: list[Factor], horizon: float, cfg: Driv
     table["at_stake_low"] = table["evidence"] * np.where(table["effect"] < 0, table["share"], 1 - table["share"])
     boot = pd.DataFrame(draws, columns=[f.name for f in factors])
     return table, fit, dropped, boot, n, n_events
+
+
+def per_factor_interval(effect: np.ndarray, se_model: np.ndarray, draws: np.ndarray,
+                        alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each factor's own (1 - alpha) interval, metrics.json ``ci_marginal``: effect -/+ z x the
+    delta-method standard error from the model's information (:meth:`_Standardiser.se`). A factor
+    without a finite one keeps the bootstrap percentile interval of ``draws``.
+
+    Why not the percentile bootstrap (what it was before), measured over the 90 generated demos
+    of tests/proof (seeds 1-90): its spread moves the wrong way with the error. A draw in which
+    slow delivery's exposed customers happened to buy again less gives a too-harmful estimate AND
+    a resampled world that spreads less around it (correlation of the error with the bootstrap SD
+    +0.46), so the interval is narrowest where it is needed most: it covered slow delivery's
+    planted effect in 80 of 90 demos. The information-based standard error moves the other way
+    for slow delivery and the reminder (-0.73, -0.85: fewer repeat buyers among the exposed, less
+    information) and its size matches the error's spread (error SD / standard error: slow
+    delivery 1.01, coupon 0.97, reminder 0.90, complaint 0.81; bootstrap SD: 1.11, 1.00, 1.11,
+    0.81). Coverage of the four planted effects, 90 demos: 88, 86, 87, 88 (complaint), against
+    the percentile's 80, 85, 80, 87. The baseline hazard is held fixed in the standard error (its
+    variance moves p1 and p0 alike); the measured coverage is with that left out. Also measured
+    and not kept: re-choosing the time bands per resample (81, 85, 82, 87: the band choice is
+    not the missing variance), time bands for every factor (81, 85, 81, 87, at five times the
+    cost). The simultaneous intervals stay percentile bootstrap (:func:`simultaneous_interval`):
+    at 1 - alpha / k each they read the tails of the resamples, which a normal interval would
+    only assume."""
+    draws = np.asarray(draws, float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a factor without finite draws: NaN
+        p_lo, p_hi = np.nanquantile(draws, [alpha / 2, 1 - alpha / 2], axis=0) if len(draws) else (
+            np.full(len(effect), np.nan), np.full(len(effect), np.nan))
+    z = stats.norm.ppf(1 - alpha / 2)
+    ok = np.isfinite(se_model) & (se_model > 0)
+    return np.where(ok, effect - z * se_model, p_lo), np.where(ok, effect + z * se_model, p_hi)
 
 
 def simultaneous_interval(draws: np.ndarray, alpha: float, k: int) -> tuple[np.ndarray, np.ndarray]:
