@@ -13,22 +13,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
+from helpers import plots
 from helpers.clv import MODEL_NAMES
 from helpers.text import clv as clv_words
 from helpers.text.formats import Formats
 
 COLORS = {"bgnbd": "tab:blue", "mbgnbd": "tab:green", "pareto": "tab:purple", "baseline": "tab:gray",
           "actual": "black"}
-
-
-def _count_axis(fmt: Formats) -> FuncFormatter:
-    """Axis numbers as the language writes counts (12,000 / 27.5万)."""
-    return FuncFormatter(lambda x, _pos=None: fmt.count(x))
-
-
-def _percent_axis(fmt: Formats) -> FuncFormatter:
-    """An axis already in per cent (0..100), written as the language writes a share."""
-    return FuncFormatter(lambda x, _pos=None: fmt.share(x / 100, 0))
 
 
 def _group_ticks(table: pd.DataFrame, fmt: Formats) -> list[str]:
@@ -55,7 +46,7 @@ def repeat_purchases(summary_frame: pd.DataFrame, fmt: Formats, brand: str, cap:
         if s > 0:
             text = fmt.share(s, 0) if s >= 0.01 else t("clv.chart.below_one", share=fmt.share(0.01, 0))
             ax.text(i, 100 * s, text, ha="center", va="bottom", fontsize=8)
-    ax.yaxis.set_major_formatter(_percent_axis(fmt))
+    ax.yaxis.set_major_formatter(plots.percent_axis(fmt))
     ax.set_xlabel(t("clv.chart.repeat_axis"))
     ax.set_ylabel(t("clv.chart.customers_share_axis"))
     ax.set_title(t("clv.chart.repeat_title", brand=brand))
@@ -94,7 +85,7 @@ def tracking(frame: pd.DataFrame, chosen: str, cal_end: pd.Timestamp, fmt: Forma
     ax.axvline(cal_end, color="crimson", linestyle="--", linewidth=1.2)
     ax.annotate(t("clv.chart.split"), xy=(cal_end, 0.04), xycoords=("data", "axes fraction"), xytext=(4, 0),
                 textcoords="offset points", fontsize=8, color="crimson")
-    ax.yaxis.set_major_formatter(_count_axis(fmt))
+    ax.yaxis.set_major_formatter(plots.count_axis(fmt))
     ax.set_xlabel(t("clv.chart.week_axis"))
     ax.set_ylabel(t("clv.chart.cumulative_axis"))
     ax.set_title(t("clv.chart.tracking_title"))
@@ -142,8 +133,8 @@ def value_overview(curve: pd.DataFrame, p_alive: pd.Series, repeat: pd.Series, f
                     xytext=(6, -12), textcoords="offset points", fontsize=8)
     ax.set_xlabel(t("clv.chart.ranked_axis"))
     ax.set_ylabel(t("clv.chart.value_share_axis") if money else t("clv.chart.purchase_share_axis"))
-    ax.xaxis.set_major_formatter(_percent_axis(fmt))
-    ax.yaxis.set_major_formatter(_percent_axis(fmt))
+    ax.xaxis.set_major_formatter(plots.percent_axis(fmt))
+    ax.yaxis.set_major_formatter(plots.percent_axis(fmt))
     ax.set_title(t("clv.chart.concentration_title"))
     ax.legend(fontsize=8, loc="lower right")
     ax = axes[1]
@@ -153,7 +144,7 @@ def value_overview(curve: pd.DataFrame, p_alive: pd.Series, repeat: pd.Series, f
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos=None: fmt.share(x, 0)))
     ax.set_xlabel(t("clv.chart.alive_axis"))
     ax.set_ylabel(t("clv.chart.customers_axis"))
-    ax.yaxis.set_major_formatter(_count_axis(fmt))
+    ax.yaxis.set_major_formatter(plots.count_axis(fmt))
     ax.set_title(t("clv.chart.alive_title"))
     ax.legend(fontsize=8, loc="upper center")
     fig.suptitle(t("clv.chart.overview_title", brand=brand, date=fmt.date(date)))
@@ -194,7 +185,7 @@ def acquisitions(periods: pd.DataFrame, window_days: int, fmt: Formats, brand: s
     ax.set_xlabel(t("clv.chart.first_period_warm_up_axis") if burn.any() else t("clv.chart.first_period_axis"))
     ax.set_ylabel(t("clv.chart.new_customers_axis"))
     ax.set_ylim(0, 1.3 * max(int(periods["customers"].max()) if len(periods) else 0, 1))  # room for the legend
-    ax.yaxis.set_major_formatter(_count_axis(fmt))
+    ax.yaxis.set_major_formatter(plots.count_axis(fmt))
     right = ax.twinx()
     right.plot(pos, periods["early_mean"], color="black", marker="o", linewidth=1.5,
                label=t("clv.chart.early_legend", days=fmt.count(window_days)))
@@ -230,7 +221,7 @@ def decile_calibration(by_purchases: pd.DataFrame, by_alive: pd.DataFrame, span:
     ax.plot(pos, 100 * by_alive["returned"], color="black", marker="x", linestyle="--", label=t("clv.chart.actual_bought"))
     ax.set_xticks(pos)
     ax.set_ylim(0, 105)
-    ax.yaxis.set_major_formatter(_percent_axis(fmt))
+    ax.yaxis.set_major_formatter(plots.percent_axis(fmt))
     ax.set_xlabel(t("clv.chart.tenth_alive_axis"))
     ax.set_ylabel(t("clv.chart.customers_share_axis"))
     ax.set_title(t("clv.chart.alive_vs_returned_title"))

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
+from helpers import plots
 from helpers.drivers import (
     CATEGORICAL,
     KM,
@@ -26,15 +27,6 @@ FAMILY_COLORS = {"customer": "#7f7f7f", "product": "#8c564b", "service": "#d6272
                  "channel": "#2ca02c"}
 
 
-def _counts(fmt: Formats) -> FuncFormatter:
-    return FuncFormatter(lambda x, _pos=None: fmt.count(x))
-
-
-def _percents(fmt: Formats) -> FuncFormatter:
-    """Axis ticks 0..100 written as the language writes a share (40 % / 40%)."""
-    return FuncFormatter(lambda x, _pos=None: fmt.share(x / 100, 0))
-
-
 def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 2] + "…"
 
@@ -49,7 +41,7 @@ def funnel(steps: pd.DataFrame, horizon: int, fmt: Formats, brand: str):
     for i, v in enumerate(reached):
         ax.text(i, v, fmt.count(v), ha="center", va="bottom", fontsize=9)
     ax.set_ylabel(t("drivers.chart.customers_so_far"))
-    ax.yaxis.set_major_formatter(_counts(fmt))
+    ax.yaxis.set_major_formatter(plots.count_axis(fmt))
     ax.set_ylim(0, 1.1 * max(max(reached), 1))
     ax.set_title(t("drivers.chart.reaching_title"))
 
@@ -68,7 +60,7 @@ def funnel(steps: pd.DataFrame, horizon: int, fmt: Formats, brand: str):
     bx.set_yticks(y, [words.step_name(fmt, k) for k in steps["key"]])
     bx.invert_yaxis()
     bx.set_xlim(0, 100)
-    bx.xaxis.set_major_formatter(_percents(fmt))
+    bx.xaxis.set_major_formatter(plots.percent_axis(fmt))
     bx.set_xlabel(t("drivers.chart.next_order_axis"))
     bx.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     bx.set_title(t("drivers.chart.conversion_title"))
@@ -94,7 +86,7 @@ def cohort_heatmap(by_cohort: pd.DataFrame, horizon: int, fmt: Formats):
     ax.set_ylabel(t("drivers.chart.cohort_axis"))
     ax.grid(False)
     bar = fig.colorbar(im, ax=ax, label=t("drivers.chart.cohort_scale", days=fmt.days(horizon)))
-    bar.ax.yaxis.set_major_formatter(_percents(fmt))
+    bar.ax.yaxis.set_major_formatter(plots.percent_axis(fmt))
     ax.set_title(t("drivers.chart.cohort_title"))
     fig.tight_layout()
     return fig
@@ -129,7 +121,7 @@ def second_purchase_curve(summary: dict, horizon: int, fmt: Formats):
                label=t("drivers.chart.naive", days=fmt.days(horizon)))
     ax.set_xlabel(t("drivers.chart.days_axis"))
     ax.set_ylabel(t("drivers.chart.second_axis"))
-    ax.yaxis.set_major_formatter(_percents(fmt))
+    ax.yaxis.set_major_formatter(plots.percent_axis(fmt))
     ax.set_xlim(0, upto)
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8, loc="lower right")
@@ -170,7 +162,7 @@ def curves_by_factor(frame: pd.DataFrame, raw: pd.DataFrame, horizon: int, fmt: 
                    t("drivers.chart.without", n=fmt.count(int((~x).sum()))), color="steelblue")
         ax.set_title(_short(name, 40), fontsize=10, color=FAMILY_COLORS.get(row["family"], "black"))
         ax.set_xlim(0, upto)
-        ax.yaxis.set_major_formatter(_percents(fmt))
+        ax.yaxis.set_major_formatter(plots.percent_axis(fmt))
         ax.legend(fontsize=7, loc="upper left")
         ax.set_xlabel(t("drivers.chart.days_axis"))
     for ax in axes[:, 0]:

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import PathPatch, Rectangle
 from matplotlib.path import Path
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import PercentFormatter
 
+from helpers import plots
 from helpers.lifecycle import NONE, STAGES
 from helpers.text import lifecycle as words
 from helpers.text.formats import Formats
@@ -20,16 +21,6 @@ STAGE_COLORS = {"new": "#4c9be8", "returning": "#8e6bd6", "active": "#2a9d5c", "
                 "churned": "#b5b5b5", NONE: "#dddddd"}
 RATE_COLORS = {"within_period": "#2a9d5c", "retention": "#4c72b0"}
 RATE_LEGEND_KEYS = {"within_period": "lifecycle.chart.rates.within_period", "retention": "lifecycle.chart.rates.retention"}
-
-
-def _counts(fmt: Formats) -> FuncFormatter:
-    """Axis numbers written as the language writes counts (12,000 / 275.5万)."""
-    return FuncFormatter(lambda x, _pos=None: fmt.count(x))
-
-
-def _count(fmt: Formats, n) -> str:
-    """A count read from a frame (a NumPy scalar) written as the language writes counts."""
-    return fmt.count(n.item() if isinstance(n, np.generic) else n)
 
 
 def _empty(ax, fmt: Formats, key: str) -> None:
@@ -83,12 +74,12 @@ def stage_history(counts: pd.DataFrame, fmt: Formats):
         ax.bar(x, values, bottom=bottom, color=STAGE_COLORS[stage], label=words.stage_name(fmt, stage), width=0.7)
         for xi, v, b in zip(x, values, bottom, strict=True):
             if v and v / max(1, counts.sum(axis=1).max()) > 0.04:
-                ax.text(xi, b + v / 2, _count(fmt, v), ha="center", va="center", fontsize=8)
+                ax.text(xi, b + v / 2, fmt.count(v), ha="center", va="center", fontsize=8)
         bottom += values
     ax.set_xticks(x, counts.index)
     ax.set_xlabel(fmt.t("lifecycle.chart.period_end"))
     ax.set_ylabel(fmt.t("lifecycle.chart.customers"))
-    ax.yaxis.set_major_formatter(_counts(fmt))
+    ax.yaxis.set_major_formatter(plots.count_axis(fmt))
     handles, labels = ax.get_legend_handles_labels()  # listed top to bottom, as stacked
     ax.legend(handles[::-1], labels[::-1], title=fmt.t("lifecycle.chart.stage"), bbox_to_anchor=(1.01, 1),
               loc="upper left", fontsize=9)
@@ -116,7 +107,7 @@ def transition_heatmap(matrix: pd.DataFrame, fmt: Formats, period: str):
             n = int(m.iat[i, j])
             if n:
                 dark = share.iat[i, j] > 0.55
-                ax.text(j, i, f"{_count(fmt, n)}\n{fmt.share(share.iat[i, j], 0)}", ha="center", va="center", fontsize=8,
+                ax.text(j, i, f"{fmt.count(n)}\n{fmt.share(share.iat[i, j], 0)}", ha="center", va="center", fontsize=8,
                         color="white" if dark else "black")
     ax.set_yticks(range(len(m)), [words.stage_name(fmt, s) for s in m.index])
     ax.set_xticks(range(m.shape[1]), [words.stage_name(fmt, s) for s in m.columns])
@@ -156,7 +147,7 @@ def flows(counts: pd.DataFrame, transitions: pd.DataFrame, fmt: Formats):
                 ax.add_patch(Rectangle((i - width / 2, y - n), width, n, facecolor=STAGE_COLORS[stage],
                                        edgecolor="white"))
                 if n / total > 0.035:
-                    ax.text(i, y - n / 2, _count(fmt, n), ha="center", va="center", fontsize=7, rotation=90)
+                    ax.text(i, y - n / 2, fmt.count(n), ha="center", va="center", fontsize=7, rotation=90)
             y -= n + gap
     for i in range(len(labels) - 1):
         part = transitions[(transitions["period"] == labels[i + 1]) & (transitions["from_stage"] != NONE)]
@@ -257,7 +248,7 @@ def split_rates(splits: pd.DataFrame, fmt: Formats):
             ax.plot(100 * part["rate_period"].astype(float), y, "o", color="#d1495b", markersize=4,
                     label=fmt.t("lifecycle.chart.split.this_period"))
         sizes = part["customers"] if "customers" in part else part["n_window"]
-        ax.set_yticks(y, [f"{words.group_name(fmt, g)} ({_count(fmt, n)})" for g, n in zip(part["group"], sizes, strict=True)],
+        ax.set_yticks(y, [f"{words.group_name(fmt, g)} ({fmt.count(n)})" for g, n in zip(part["group"], sizes, strict=True)],
                       fontsize=8)
         ax.set_title(fmt.t("lifecycle.chart.split.panel", metric=words.metric_name(fmt, metric),
                            split=words.split_name(fmt, split)), fontsize=9)
@@ -292,7 +283,7 @@ def cohort_heatmap(matrix: pd.DataFrame, kind: str, fmt: Formats):
                 if not np.isnan(v):
                     ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=6.5,
                             color="white" if v > 0.6 * vmax else "black")
-    ax.set_yticks(range(grid.shape[0]), [f"{c} ({_count(fmt, sizes[c])})" for c in grid.index], fontsize=7)
+    ax.set_yticks(range(grid.shape[0]), [f"{c} ({fmt.count(sizes[c])})" for c in grid.index], fontsize=7)
     step = max(1, grid.shape[1] // 24)
     ax.set_xticks(range(0, grid.shape[1], step), grid.columns[::step])
     ax.set_xlabel(fmt.t("lifecycle.chart.cohorts.x", kind=words.kind_name(fmt, kind)))
@@ -321,7 +312,7 @@ def ltv_curves(matrix: pd.DataFrame, kind: str, fmt: Formats):
                         xytext=(3, 0), textcoords="offset points", fontsize=8, color=colors[idx])
     ax.set_xlabel(fmt.t("lifecycle.chart.ltv.x", kind=words.kind_name(fmt, kind)))
     ax.set_ylabel(fmt.t("lifecycle.chart.ltv.y", currency=fmt.currency_label()))
-    ax.yaxis.set_major_formatter(_counts(fmt))
+    ax.yaxis.set_major_formatter(plots.count_axis(fmt))
     ax.set_title(fmt.t("lifecycle.chart.ltv.title") + "\n" + fmt.t("lifecycle.chart.ltv.note"))
     fig.tight_layout()
     return fig
@@ -344,8 +335,8 @@ def rfm_segments(table: pd.DataFrame, fmt: Formats):
         ax.barh(y - 0.2, 100 * t["revenue_share"], height=0.38, color="#2a6f97", label=fmt.t("lifecycle.chart.rfm.revenue"))
     right = 100 * max(t["customer_share"].max(), t["revenue_share"].max() if money else 0)
     for yi, (c, aov) in enumerate(zip(t["customers"], t["average_order_value"], strict=True)):
-        text = (fmt.t("lifecycle.chart.rfm.label_money", n=_count(fmt, c), money=fmt.money(aov)) if pd.notna(aov)
-                else fmt.t("lifecycle.chart.rfm.label", n=_count(fmt, c)))
+        text = (fmt.t("lifecycle.chart.rfm.label_money", n=fmt.count(c), money=fmt.money(aov)) if pd.notna(aov)
+                else fmt.t("lifecycle.chart.rfm.label", n=fmt.count(c)))
         ax.text(right * 1.02, yi, text, va="center", fontsize=8)
     ax.set_yticks(y, [words.segment_name(fmt, s) for s in t.index])
     ax.set_xlim(0, right * 1.55)
@@ -389,7 +380,7 @@ def revenue_bridge(bridge: dict, fmt: Formats):
     ax.set_xticks(range(len(labels)), labels, fontsize=8)
     ax.set_xlabel(fmt.t("lifecycle.chart.bridge.x"))
     ax.set_ylabel(fmt.t("lifecycle.chart.bridge.y", currency=fmt.currency_label()))
-    ax.yaxis.set_major_formatter(_counts(fmt))
+    ax.yaxis.set_major_formatter(plots.count_axis(fmt))
     low = min(bridge["revenue_before"], bridge["revenue_after"], level)
     ax.set_ylim(bottom=max(0, low - 0.25 * abs(bridge["change"]) - 0.05 * low) if low > 0 else None)
     ax.set_title(title)
@@ -416,7 +407,7 @@ def purchase_gaps(steps: pd.DataFrame, categories: pd.DataFrame, fmt: Formats):
         y = np.arange(len(f))
         ax.barh(y, f["q75"] - f["q25"], left=f["q25"], height=0.5, color="#9bb7d4", label=t("lifecycle.chart.gaps_by.middle"))
         ax.plot(f["median"], y, "o", color="#2a6f97", label=t("lifecycle.chart.gaps_by.median"))
-        ax.set_yticks(y, [f"{k} ({_count(fmt, n)})" for k, n in zip(f[key], f["gaps"], strict=True)], fontsize=8)
+        ax.set_yticks(y, [f"{k} ({fmt.count(n)})" for k, n in zip(f[key], f["gaps"], strict=True)], fontsize=8)
         ax.set_xlabel(t("lifecycle.chart.gaps_by.x"))
         ax.set_xlim(left=0)
         ax.set_title(name, fontsize=10)

@@ -76,6 +76,11 @@ def count_axis(fmt: Formats) -> FuncFormatter:
     return FuncFormatter(lambda x, _pos=None: fmt.count(x))
 
 
+def percent_axis(fmt: Formats) -> FuncFormatter:
+    """An axis already in per cent (0..100), written as the language writes a share (40 % / 40%)."""
+    return FuncFormatter(lambda x, _pos=None: fmt.share(x / 100, 0))
+
+
 def monthly_volume(monthly: pd.DataFrame, gaps: pd.DataFrame, fmt: Formats, brand: str):
     """Orders and revenue per month and source; months containing a flagged gap are marked."""
     t = fmt.t

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
+from helpers import plots
 from helpers.text.formats import Formats
 from helpers.text.tiers import (
     action_name,
     as_given,
     channel_name,
-    count,
     stage_name,
     tier_name,
     times,
@@ -83,7 +83,7 @@ def value_concentration(frame: pd.DataFrame, summary: pd.DataFrame, fmt: Formats
     ax = axes[1]
     stage_cols = [f"stage: {s}" for s in STAGES if f"stage: {s}" in summary.columns]
     left = np.zeros(len(TIERS))
-    labels = [fmt.t("tiers.chart.tier_customers", tier=tier_name(fmt, t), n=count(fmt, summary.loc[t, "customers"]))
+    labels = [fmt.t("tiers.chart.tier_customers", tier=tier_name(fmt, t), n=fmt.count(summary.loc[t, "customers"]))
               for t in TIERS]
     for col in stage_cols:
         stage = col.removeprefix("stage: ")
@@ -215,7 +215,7 @@ def actions(plan: pd.DataFrame, fmt: Formats, period: str):
         left += np.array(values, dtype=float)
     ax.invert_yaxis()
     ax.set_xlabel(fmt.t("tiers.chart.playbook_customers"))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: count(fmt, v)))
+    ax.xaxis.set_major_formatter(plots.count_axis(fmt))
     legend_below(ax, fmt, ncol=3, offset=-0.22)
     ax.set_title(fmt.t("tiers.chart.who_reached"), fontsize=11)
     ax = axes[1]

@@ -37,11 +37,6 @@ SENSITIVITY_KEYS = {"margin": "clv.sensitivity.margin", "annual discount rate": 
                     "horizon (months)": "clv.sensitivity.horizon"}
 
 
-def _count(fmt: Formats, n) -> str:
-    """A count; numpy's integers (sums of flags) as plain numbers."""
-    return fmt.count(n.item() if isinstance(n, np.generic) else n)
-
-
 def _span(fmt: Formats, unit: clv.TimeUnit, n: float) -> str:
     """A length in the CLV's time unit: 13 weeks / 13周."""
     return fmt.weeks(n) if unit.name == "week" else fmt.days(n)
@@ -64,7 +59,7 @@ def _list(fmt: Formats, items) -> str:
 
 def history(res: clv.HistoryResult, fmt: Formats) -> list[str]:
     f = res.summary.frame
-    customers = _count(fmt, len(f))
+    customers = fmt.count(len(f))
     if not (f["x"] > 0).any():
         return [fmt.t("clv.history.none_twice.one" if len(f) == 1 else "clv.history.none_twice.other",
                       customers=customers)]
@@ -74,28 +69,28 @@ def history(res: clv.HistoryResult, fmt: Formats) -> list[str]:
 
 def history_detail(res: clv.HistoryResult, fmt: Formats) -> list[str]:
     return [fmt.t("clv.history.patterns", unit=fmt.t(UNIT_KEYS[res.summary.unit.name]),
-                  patterns=_count(fmt, len(res.hist.frame)))]
+                  patterns=fmt.count(len(res.hist.frame)))]
 
 
 def truncation(t: clv_checks.Truncation, fmt: Formats) -> list[str]:
     if t.note:
         why = (fmt.t("clv.truncation.why_short") if len(t.periods) < 3 else
-               fmt.t("clv.truncation.why_cohort", customers=_count(fmt, clv_checks.MIN_COHORT), days=_count(fmt, t.window_days)))
+               fmt.t("clv.truncation.why_cohort", customers=fmt.count(clv_checks.MIN_COHORT), days=fmt.count(t.window_days)))
         return [fmt.t("clv.truncation.not_checked", why=why)]
     first = t.periods.iloc[0]
     ratio = (fmt.t("clv.truncation.closed") if not np.isfinite(t.bunching)
              else fmt.t("clv.truncation.ratio", ratio=fmt.number(t.bunching, 1)))
-    facts = fmt.t("clv.truncation.facts", customers=_count(fmt, t.first_customers), period=fmt.period(str(first["period"])),
-                  median=_count(fmt, t.later_median), ratio=ratio, days=_count(fmt, t.window_days),
+    facts = fmt.t("clv.truncation.facts", customers=fmt.count(t.first_customers), period=fmt.period(str(first["period"])),
+                  median=fmt.count(t.later_median), ratio=ratio, days=fmt.count(t.window_days),
                   early=_ratio(fmt, first["early_mean"]), reference=_ratio(fmt, t.reference),
                   early_ratio=_ratio(fmt, t.early_ratio), z=fmt.number(t.early_z, 1))
     if not t.detected:
         return [fmt.t("clv.truncation.not_detected", facts=facts)]
     return [fmt.t("clv.truncation.detected", facts=facts),
             fmt.t("clv.truncation.burn_in", periods=fmt.t("clv.truncation.periods.one" if t.burn_in_periods == 1 else "clv.truncation.periods.other",
-                                 n=_count(fmt, t.burn_in_periods)),
+                                 n=fmt.count(t.burn_in_periods)),
                   last_day=fmt.date(t.burn_in_end - pd.Timedelta(days=1)), first_day=fmt.date(t.burn_in_end),
-                  after=_count(fmt, t.customers_after), before=_count(fmt, t.customers_before))]
+                  after=fmt.count(t.customers_after), before=fmt.count(t.customers_before))]
 
 
 # ================================================================ 2. the test on months held back
@@ -119,10 +114,10 @@ def holdout(res: clv.HoldoutResult, fmt: Formats) -> list[str]:
     c, t = res.choice, res.table
     n = len(res.summary.frame)
     lines = [fmt.t("clv.test.setup", date=fmt.date(res.cal_end), span=_span(fmt, res.unit, res.holdout),
-                   customers=_count(fmt, n), actual=_count(fmt, t["actual"].iloc[0]))]
+                   customers=fmt.count(n), actual=fmt.count(t["actual"].iloc[0]))]
     if res.calibrate_from is not None:
-        lines.append(fmt.t("clv.test.burn_in", fitted=_count(fmt, res.fit_customers), date=_day(fmt, res.calibrate_from),
-                           customers=_count(fmt, n)))
+        lines.append(fmt.t("clv.test.burn_in", fitted=fmt.count(res.fit_customers), date=_day(fmt, res.calibrate_from),
+                           customers=fmt.count(n)))
     error = c["total_error"]
     direction = fmt.t("clv.test.under" if error < 0 else "clv.test.over")
     lines.append(fmt.t("clv.test.total_close" if abs(error) < 0.1 else "clv.test.total_off",
@@ -182,8 +177,8 @@ def calibration(cal: dict, segments: pd.DataFrame | None, fmt: Formats) -> list[
                    tenth=cal["max_return_gap_tenth"])]
     if segments is not None:
         names = {"acquired after the burn-in": "clv.calibration.after", "first seen within the burn-in": "clv.calibration.within"}
-        groups = [fmt.t("clv.calibration.group", group=fmt.t(names[g]), customers=_count(fmt, r.customers),
-                        predicted=_count(fmt, r.predicted), actual=_count(fmt, r.actual),
+        groups = [fmt.t("clv.calibration.group", group=fmt.t(names[g]), customers=fmt.count(r.customers),
+                        predicted=fmt.count(r.predicted), actual=fmt.count(r.actual),
                         error=fmt.share(r.total_error, plus=True)) for g, r in segments.iterrows()]
         lines.append(fmt.t("clv.calibration.groups", groups=fmt.t("fmt.detail_sep").join(groups)))
     return lines
@@ -199,8 +194,8 @@ def extreme(excluded: dict | None, fmt: Formats) -> str | None:
     above = fmt.t("clv.spend.extreme_above", amount=fmt.money(excluded["threshold"])) if excluded.get("threshold") else ""
     rule = fmt.t("clv.spend.extreme_rule", above=above, z=fmt.number(excluded["outlier_z"], 1))
     n, buyers = excluded["orders"], excluded["customers"]
-    customers = fmt.t("clv.spend.customers.one" if buyers == 1 else "clv.spend.customers.other", n=_count(fmt, buyers))
-    head = fmt.t("clv.spend.extreme_head.one" if n == 1 else "clv.spend.extreme_head.other", n=_count(fmt, n),
+    customers = fmt.t("clv.spend.customers.one" if buyers == 1 else "clv.spend.customers.other", n=fmt.count(buyers))
+    head = fmt.t("clv.spend.extreme_head.one" if n == 1 else "clv.spend.extreme_head.other", n=fmt.count(n),
                  customers=customers, revenue=fmt.money(excluded["revenue"]), rule=rule)
     return fmt.t("clv.spend.extreme_left_out" if excluded["left_out"] else "clv.spend.extreme_kept", head=head)
 
@@ -212,7 +207,7 @@ def spend(res: clv.SpendResult, fmt: Formats, params) -> list[str]:
     if res.fit is None:
         return [fmt.t("clv.spend.no_fit"), *([said_extreme] if said_extreme else [])]
     f = res.fit
-    lines = [fmt.t("clv.spend.average", spend=fmt.money(f.population_mean), customers=_count(fmt, f.customers))]
+    lines = [fmt.t("clv.spend.average", spend=fmt.money(f.population_mean), customers=fmt.count(f.customers))]
     correlation = fmt.t("clv.spend.correlation", pearson=fmt.number(f.pearson, 2, plus=True),
                         spearman=fmt.number(f.spearman, 2, plus=True))
     if res.correlation_material:
@@ -236,7 +231,7 @@ def spend_detail(res: clv.SpendResult, fmt: Formats) -> list[str]:
     if res.fit is None:  # the fitting module's reason, technical (model name, counts)
         return [fmt.t("clv.spend.no_fit_why", why=res.skipped)] if res.money and res.skipped else []
     p, q, gamma = res.fit.values
-    lines = [fmt.t("clv.spend.parameters", customers=_count(fmt, res.fit.customers), p=fmt.number(p, 2),
+    lines = [fmt.t("clv.spend.parameters", customers=fmt.count(res.fit.customers), p=fmt.number(p, 2),
                    q=fmt.number(q, 2), gamma=fmt.number(gamma, 2))]
     if res.fit.warning:
         lines.append(fmt.t("clv.choice.note", note=res.fit.warning))
@@ -256,11 +251,11 @@ def no_model(res: clv.ClvResult, fmt: Formats, min_repeat: int) -> str:
 def no_model_reason(res: clv.ClvResult, fmt: Formats, min_repeat: int) -> str:
     f = res.summary.frame
     repeat = int((f["x"] > 0).sum())
-    values = {"customers": _count(fmt, len(f)), "date": fmt.date(res.summary.end), "needed": _count(fmt, min_repeat),
+    values = {"customers": fmt.count(len(f)), "date": fmt.date(res.summary.end), "needed": fmt.count(min_repeat),
               "skipped": fmt.t("clv.no_model.skipped")}
     if repeat == 0:
         return fmt.t("clv.no_model.nobody_twice", **values)
-    return fmt.t("clv.no_model.too_few", repeat=_count(fmt, repeat), **values)
+    return fmt.t("clv.no_model.too_few", repeat=fmt.count(repeat), **values)
 
 
 def values(res: clv.ClvResult, fmt: Formats) -> list[str]:
@@ -268,21 +263,21 @@ def values(res: clv.ClvResult, fmt: Formats) -> list[str]:
     c = clv.concentration(res.value)
     shares = {"top10": fmt.share(c["top_10"], 0), "top1": fmt.share(c["top_1"], 0), "top20": fmt.share(c["top_20"], 0),
               "gini": fmt.number(c["gini"], 2)}
-    lines = [fmt.t("clv.value.purchases", purchases=_count(fmt, pr["expected_purchases_365"].sum()),
-                   customers=_count(fmt, len(pr)), alive=_count(fmt, (pr["p_alive"] >= 0.5).sum()))]
+    lines = [fmt.t("clv.value.purchases", purchases=fmt.count(pr["expected_purchases_365"].sum()),
+                   customers=fmt.count(len(pr)), alive=fmt.count((pr["p_alive"] >= 0.5).sum()))]
     if not res.money:
         lines.append(fmt.t("clv.value.concentrated_purchases", **shares))
     else:
         cost = fmt.t("clv.value.cost", cost=fmt.money(s.cost_to_serve_per_year)) if s.cost_to_serve_per_year else ""
-        lines += [fmt.t("clv.value.clv", months=_count(fmt, s.horizon_months), rate=fmt.share(s.annual_discount_rate, 0),
+        lines += [fmt.t("clv.value.clv", months=fmt.count(s.horizon_months), rate=fmt.share(s.annual_discount_rate, 0),
                         cost=cost, total=fmt.money(pr["clv"].sum()), mean=fmt.money(pr["clv"].mean()),
                         median=fmt.money(pr["clv"].median())),
                   fmt.t("clv.value.concentrated", **shares)]
     if c["negative_share"] > 0:
         lines.append(fmt.t("clv.value.negative", share=fmt.share(c["negative_share"])))
     if res.calibrate_from is not None:
-        lines.append(fmt.t("clv.value.burn_in", fitted=_count(fmt, res.fitted_on.customers), date=_day(fmt, res.calibrate_from),
-                           earlier=_count(fmt, len(pr) - res.fitted_on.customers)))
+        lines.append(fmt.t("clv.value.burn_in", fitted=fmt.count(res.fitted_on.customers), date=_day(fmt, res.calibrate_from),
+                           earlier=fmt.count(len(pr) - res.fitted_on.customers)))
     return lines
 
 
@@ -296,12 +291,12 @@ def values_detail(res: clv.ClvResult, fmt: Formats) -> list[str]:
 def value_table(res: clv.ClvResult, fmt: Formats) -> pd.DataFrame:
     """The key figures of section 4, headed and labelled in the run's language."""
     t, pr, f = fmt.t, res.predictions, res.summary.frame
-    rows = [(t("clv.table.customers"), _count(fmt, len(pr))),
-            *[(t("clv.table.purchases", days=d), _count(fmt, pr[f"expected_purchases_{d}"].sum())) for d in (30, 90, 365)]]
+    rows = [(t("clv.table.customers"), fmt.count(len(pr))),
+            *[(t("clv.table.purchases", days=d), fmt.count(pr[f"expected_purchases_{d}"].sum())) for d in (30, 90, 365)]]
     if res.money:
         rows.append((t("clv.table.revenue"), fmt.money((pr["expected_purchases_365"] * pr["expected_spend"]).sum())))
     rows += [(t("clv.table.alive"), fmt.share(pr["p_alive"].mean())),
-             (t("clv.table.next_purchase"), _count(fmt, pr["expected_next_purchase"].notna().sum()))]
+             (t("clv.table.next_purchase"), fmt.count(pr["expected_next_purchase"].notna().sum()))]
     if res.money:  # purchases only: no money row at all (never a 0 shown as a figure)
         rows += [(t("clv.table.spend"), fmt.money(pr["expected_spend"].mean())),
                  (t("clv.total", months=res.settings.horizon_months), fmt.money(pr["clv"].sum())),
@@ -320,7 +315,7 @@ def cac(table: pd.DataFrame | None, costs: dict, months: int, fmt: Formats) -> l
     lines = []
     for channel, r in table.iterrows():
         key = "clv.cac.below_one" if r.clv_to_cac < 1 else "clv.cac.line"
-        lines.append(fmt.t(key, channel=channel, months=_count(fmt, months), value=fmt.money(r.mean_clv),
+        lines.append(fmt.t(key, channel=channel, months=fmt.count(months), value=fmt.money(r.mean_clv),
                            cost=fmt.money(r.acquisition_cost), ratio=fmt.number(r.clv_to_cac, 2)))
     return lines
 
@@ -330,7 +325,7 @@ def cac_table(table: pd.DataFrame, fmt: Formats) -> pd.DataFrame:
     t = fmt.t
     return pd.DataFrame({
         t("clv.cac.channel"): table.index,
-        t("clv.table.customers"): [_count(fmt, n) for n in table["customers"]],
+        t("clv.table.customers"): [fmt.count(n) for n in table["customers"]],
         t("clv.cac.mean_value"): table["mean_clv"].map(fmt.money).to_numpy(),
         t("clv.cac.cost"): table["acquisition_cost"].map(fmt.money).to_numpy(),
         t("clv.cac.ratio"): table["clv_to_cac"].map(lambda v: fmt.number(v, 2)).to_numpy(),
@@ -360,7 +355,7 @@ def interval_table(table: pd.DataFrame, fmt: Formats, level: float):
     t = fmt.t
     shown = pd.DataFrame({
         t("clv.table.group"): [group_label(g, fmt) for g in table.index],
-        t("clv.table.customers"): [_count(fmt, n) for n in table["customers"]],
+        t("clv.table.customers"): [fmt.count(n) for n in table["customers"]],
         t("clv.table.interval_value"): table["clv"].map(fmt.money),
         t("clv.table.low", level=fmt.share(level, 0)): table["low"].map(fmt.money),
         t("clv.table.high"): table["high"].map(fmt.money),
@@ -379,8 +374,8 @@ def bootstrap_note(res: clv.ClvResult, fmt: Formats, draws: int, seed: int) -> s
     if res.boot is None:
         return fmt.t("clv.intervals.none_no_draws")
     bad = int((~np.isfinite(res.boot.purchase).all(axis=1) | ~np.isfinite(res.boot.spend).all(axis=1)).sum())
-    values = {"draws": _count(fmt, draws), "seed": seed, "level": fmt.share(res.boot.level, 0)}
-    return fmt.t("clv.intervals.bad_draws", bad=_count(fmt, bad), **values) if bad else fmt.t("clv.intervals.draws", **values)
+    values = {"draws": fmt.count(draws), "seed": seed, "level": fmt.share(res.boot.level, 0)}
+    return fmt.t("clv.intervals.bad_draws", bad=fmt.count(bad), **values) if bad else fmt.t("clv.intervals.draws", **values)
 
 
 def intervals(res: clv.ClvResult, fmt: Formats) -> list[str]:
@@ -403,7 +398,7 @@ def intervals(res: clv.ClvResult, fmt: Formats) -> list[str]:
     if res.forecast_error is not None:
         lines.append(fmt.t("clv.intervals.with_test", sources=fmt.t("clv.intervals.three" if latent else "clv.intervals.two"),
                            half=fmt.share(pwidth / 2, 1), latent=f"{latent} " if latent else "",
-                           error=fmt.share(res.forecast_error), months=_count(fmt, res.settings.horizon_months)))
+                           error=fmt.share(res.forecast_error), months=fmt.count(res.settings.horizon_months)))
     else:
         lines.append(fmt.t("clv.intervals.without_test", half=fmt.share(pwidth / 2, 1),
                            latent=fmt.t("clv.intervals.latent_and", latent=latent) if latent else ""))
@@ -429,7 +424,7 @@ def sensitivity(table: pd.DataFrame, fmt: Formats) -> list[str]:
 def _setting(name: str, fmt: Formats):
     """How a varied assumption's value reads: 12 months, 60 %, 7.5 %."""
     if name.startswith("horizon"):
-        return lambda v: fmt.t("clv.sensitivity.months", n=_count(fmt, int(v)))
+        return lambda v: fmt.t("clv.sensitivity.months", n=fmt.count(int(v)))
     return lambda v: fmt.share(v, 0 if float(v * 100).is_integer() else 1)
 
 
@@ -486,14 +481,14 @@ def findings(hold: clv.HoldoutResult, res: clv.ClvResult, lost: pd.DataFrame, fm
     conc = clv.concentration(res.value)
     if res.money:
         lines.append(fmt.t("clv.findings.value", share=fmt.share(conc["top_10"], 0),
-                           months=_count(fmt, res.settings.horizon_months)))
+                           months=fmt.count(res.settings.horizon_months)))
     else:
         lines.append(fmt.t("clv.findings.purchases", share=fmt.share(conc["top_10"], 0)))
     if len(lost) and not res.money:
-        lines.append(fmt.t("clv.findings.lost_frequent", customers=_count(fmt, len(lost)),
-                           median=fmt.share(lost["p_alive"].median(), 0), purchases=_count(fmt, lost["past_purchases"].sum())))
+        lines.append(fmt.t("clv.findings.lost_frequent", customers=fmt.count(len(lost)),
+                           median=fmt.share(lost["p_alive"].median(), 0), purchases=fmt.count(lost["past_purchases"].sum())))
     elif len(lost):
-        lines.append(fmt.t("clv.findings.lost_valuable", customers=_count(fmt, len(lost)),
+        lines.append(fmt.t("clv.findings.lost_valuable", customers=fmt.count(len(lost)),
                            median=fmt.share(lost["p_alive"].median(), 0), revenue=fmt.money(lost["past_revenue"].sum())))
     elif res.fit.warning and "almost no dropout" in res.fit.warning:
         lines.append(fmt.t("clv.findings.lost_unknown"))

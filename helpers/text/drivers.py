@@ -96,11 +96,6 @@ def _missing(x) -> bool:
     return x is None or (isinstance(x, float) and x != x)
 
 
-def count(fmt: Formats, n) -> str:
-    """A count from a frame (numpy integers included): 23,570."""
-    return fmt.count(n.item() if isinstance(n, np.generic) else n)
-
-
 def points(fmt: Formats, x) -> str:
     """The size of a change of a rate, without its sign: '3.2 pp' (the words say the direction)."""
     return _na(fmt) if _missing(x) else fmt.t("fmt.pp", value=fmt.number(abs(100 * float(x)), 1))
@@ -184,7 +179,7 @@ def skip_reason(fmt: Formats, reason: str) -> str:
     for pattern, key, names in SKIP_REASONS:
         m = pattern.match(str(reason))
         if m:
-            return fmt.t(key, **{name: count(fmt, int(v.replace(",", ""))) for name, v in zip(names, m.groups(),
+            return fmt.t(key, **{name: fmt.count(int(v.replace(",", ""))) for name, v in zip(names, m.groups(),
                                                                                             strict=True)})
     return str(reason)
 
@@ -204,7 +199,7 @@ def interval_level(fmt: Formats, alpha: float, k: int) -> str:
     """'95 % simultaneous (99.4 % each, 8 factors)' (helpers.drivers.interval_level, in words)."""
     each = 1 - alpha / max(int(k), 1)
     return fmt.t("drivers.interval_level", level=fmt.share(1 - alpha, 0),
-                 each=fmt.share(each, 1 if each < 0.9995 else 2), k=count(fmt, k))
+                 each=fmt.share(each, 1 if each < 0.9995 else 2), k=fmt.count(k))
 
 
 def effect_interval(fmt: Formats, lo, hi) -> str:
@@ -237,9 +232,9 @@ def funnel_findings(steps: pd.DataFrame, by_cohort: pd.DataFrame, horizon: int, 
     n = fmt.days(horizon)
     step = step_name(fmt, worst["key"])
     if worst["conversion_n"] != worst["conversion_n"]:
-        return [fmt.t("drivers.funnel.worst_early", step=step, reached=count(fmt, worst["reached"]),
+        return [fmt.t("drivers.funnel.worst_early", step=step, reached=fmt.count(worst["reached"]),
                       share=fmt.share(worst["conversion"]), days=n)]
-    out = [fmt.t("drivers.funnel.worst", step=step, reached=count(fmt, worst["reached"]),
+    out = [fmt.t("drivers.funnel.worst", step=step, reached=fmt.count(worst["reached"]),
                  share=fmt.share(worst["conversion_n"]), level=fmt.share(0.95, 0),
                  range=fmt.range(fmt.share(worst["conversion_n_low"]), fmt.share(worst["conversion_n_high"])),
                  lost=fmt.share(worst["lost_n"]), days=n)]
@@ -258,11 +253,11 @@ def funnel_findings(steps: pd.DataFrame, by_cohort: pd.DataFrame, horizon: int, 
     if len(c) >= 2:
         lo, hi = c.loc[c["conversion_n"].idxmin()], c.loc[c["conversion_n"].idxmax()]
         recent = by_cohort[(by_cohort["key"] == worst["key"]) & by_cohort["conversion_n"].isna()]
-        out.append(fmt.t("drivers.funnel.cohorts", n=count(fmt, len(c)), step=step, days=n,
+        out.append(fmt.t("drivers.funnel.cohorts", n=fmt.count(len(c)), step=step, days=n,
                          low=fmt.share(lo["conversion_n"]), low_cohort=fmt.period(lo["cohort"]),
                          high=fmt.share(hi["conversion_n"]), high_cohort=fmt.period(hi["cohort"]))
                    + (fmt.t("drivers.funnel.cohorts_recent.one" if len(recent) == 1 else "drivers.funnel.cohorts_recent.other",
-                            n=count(fmt, len(recent)), days=n) if len(recent)
+                            n=fmt.count(len(recent)), days=n) if len(recent)
                       else fmt.t("drivers.funnel.cohorts_end")))
     return out
 
@@ -272,8 +267,8 @@ def funnel_table(steps: pd.DataFrame, horizon: int, fmt: Formats) -> pd.DataFram
     t = fmt.t
     return pd.DataFrame({
         t("drivers.table.step"): [step_name(fmt, k) for k in steps["key"]],
-        t("drivers.table.at_step"): [count(fmt, n) for n in steps["reached"]],
-        t("drivers.table.converted"): [count(fmt, n) for n in steps["converted"]],
+        t("drivers.table.at_step"): [fmt.count(n) for n in steps["reached"]],
+        t("drivers.table.converted"): [fmt.count(n) for n in steps["converted"]],
         t("drivers.table.share_so_far"): steps["conversion"].map(fmt.share),
         t("drivers.table.within_days", days=fmt.days(horizon)): [
             _na(fmt) if c != c else t("drivers.table.share_with_range", share=fmt.share(c),
@@ -291,12 +286,12 @@ def censoring_findings(summary: dict, horizon: int, fmt: Formats) -> list[str]:
     n = fmt.days(horizon)
     if summary["within_n"] != summary["within_n"]:
         return [fmt.t("drivers.censoring.none", days=n, ever=fmt.share(summary["ever"]),
-                      customers=count(fmt, summary["customers"]))]
+                      customers=fmt.count(summary["customers"]))]
     out = [fmt.t("drivers.censoring.share", days=n, share=fmt.share(summary["within_n"]), level=fmt.share(0.95, 0),
                  range=fmt.range(fmt.share(summary["ci"][0]), fmt.share(summary["ci"][1])))]
     if summary["followed_less_than_n"]:
-        out.append(fmt.t("drivers.censoring.naive", days=n, customers=count(fmt, summary["customers"]),
-                         naive=fmt.share(summary["naive_share"]), recent=count(fmt, summary["followed_less_than_n"]),
+        out.append(fmt.t("drivers.censoring.naive", days=n, customers=fmt.count(summary["customers"]),
+                         naive=fmt.share(summary["naive_share"]), recent=fmt.count(summary["followed_less_than_n"]),
                          gap=points(fmt, summary["within_n"] - summary["naive_share"])))
     else:
         out.append(fmt.t("drivers.censoring.all_followed", days=n, naive=fmt.share(summary["naive_share"])))
@@ -350,10 +345,10 @@ def timing_findings(data: DriverData, fmt: Formats) -> list[str]:
     day = fmt.number(data.window)
     left_out = int((~f["eligible"]).sum())
     out = [fmt.t("drivers.timing.window.one" if left_out == 1 else "drivers.timing.window.other", events=_cap(listed),
-                 window=window, left_out=count(fmt, left_out))]
+                 window=window, left_out=fmt.count(left_out))]
     for r in data.dependence.itertuples():
         head = fmt.t("drivers.timing.head", event=_cap(fmt.t(EVENT_KEYS[r.event])) if r.event in EVENT_KEYS else r.event,
-                     buyers=count(fmt, r.early_repeat_buyers), observed=count(fmt, r.observed_after),
+                     buyers=fmt.count(r.early_repeat_buyers), observed=fmt.count(r.observed_after),
                      expected=fmt.number(r.expected_after))
         if r.expected_after < 5:
             out.append(fmt.t("drivers.timing.too_few", head=head))
@@ -377,7 +372,7 @@ def effects_table(effects: Effects, fmt: Formats) -> pd.DataFrame:
         t("drivers.table.rank"): tab["rank"],
         t("drivers.table.family"): [family_name(fmt, f) for f in tab["family"]],
         t("drivers.table.factor"): [row_name(fmt, r) for r in tab.itertuples()],
-        t("drivers.table.customers_with"): [t("drivers.table.count_share", n=count(fmt, n), share=fmt.share(s, 0))
+        t("drivers.table.customers_with"): [t("drivers.table.count_share", n=fmt.count(n), share=fmt.share(s, 0))
                                             for n, s in zip(tab["n"], tab["share"], strict=True)],
         t("drivers.table.with_without", days=fmt.days(effects.horizon)): [
             t("drivers.table.pair", a=fmt.share(a), b=fmt.share(b)) for a, b in zip(tab["p_if_1"], tab["p_if_0"],
@@ -414,7 +409,7 @@ def effects_findings(effects: Effects | None, data: DriverData, fmt: Formats) ->
             data.eligible["event"] & (data.eligible["duration"] <= h)).any():
         return [t("drivers.effects.nobody_bought", days=n)]
     if effects is None and data.factors:
-        return [t("drivers.effects.too_early", n=count(fmt, data.followed_n), days=n)]
+        return [t("drivers.effects.too_early", n=fmt.count(data.followed_n), days=n)]
     if effects is None:
         return [t("drivers.effects.no_factor",
                   families=t("fmt.list_sep").join(family_name(fmt, f) for f in data.not_measured))]
@@ -458,7 +453,7 @@ def effects_findings(effects: Effects | None, data: DriverData, fmt: Formats) ->
         if len(clear) > 1:
             out.append(t("drivers.effects.ranked"))
     else:
-        out.append(t("drivers.effects.no_lever", k=count(fmt, k)))
+        out.append(t("drivers.effects.no_lever", k=fmt.count(k)))
     markers = tab[tab["lever"] & tab["action"].isna() & tab["significant"]]
     for r in markers.itertuples():
         out.append(t("drivers.effects.marker", describe=describe(r)))
@@ -469,7 +464,7 @@ def effects_findings(effects: Effects | None, data: DriverData, fmt: Formats) ->
               range=effect_interval(fmt, r.ci_low, r.ci_high))
             for r in unclear.itertuples())
         key = "drivers.effects.unclear.one" if len(unclear) == 1 else "drivers.effects.unclear.other"
-        out.append(t(key, n=count(fmt, len(unclear)), listed=listed, k=count(fmt, k), level=level))
+        out.append(t(key, n=fmt.count(len(unclear)), listed=listed, k=fmt.count(k), level=level))
     segments = tab[~tab["lever"] & (tab["family"] != "customer") & tab["significant"]]
     for r in segments.itertuples():
         out.append(t("drivers.effects.aim", describe=describe(r)))
@@ -505,5 +500,5 @@ def recorded_sentence(section: dict, fmt: Formats) -> str:
                 else fmt.t("drivers.recorded.not_measured",
                            families=fmt.t("fmt.list_sep").join(family_name(fmt, f) for f in missing)))
     clear = sum(bool(e["significant"]) for e in section["effects"].values())
-    return fmt.t("drivers.recorded.sentence", steps=count(fmt, len(section["funnel"])),
-                 effects=count(fmt, len(section["effects"])), clear=count(fmt, clear), families=families)
+    return fmt.t("drivers.recorded.sentence", steps=fmt.count(len(section["funnel"])),
+                 effects=fmt.count(len(section["effects"])), clear=fmt.count(clear), families=families)

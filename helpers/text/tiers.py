@@ -96,11 +96,6 @@ def capitalised(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def count(fmt: Formats, n) -> str:
-    """A count from pandas or numpy (an int64 is not a Python int: Formats would not read it)."""
-    return fmt.count(float(n)) if isinstance(n, np.integer | np.floating) else fmt.count(n)
-
-
 def money_range(fmt: Formats, lo, hi) -> str:
     return fmt.range(fmt.money(lo), fmt.money(hi))
 
@@ -139,7 +134,7 @@ def reliability_sentence(clv_metrics: dict | None, fmt: Formats) -> str:
             fmt.t("tiers.reliability.unreliable_no_reason")
     else:
         lead = fmt.t("tiers.reliability.caution", reason=reason) if reason else fmt.t("tiers.reliability.caution_no_reason")
-    more = fmt.t("tiers.reliability.more.one" if n == 2 else "tiers.reliability.more.other", n=count(fmt, n - 1)) \
+    more = fmt.t("tiers.reliability.more.one" if n == 2 else "tiers.reliability.more.other", n=fmt.count(n - 1)) \
         if n > 1 else ""
     # not opening with bold: say() then shows it as its own bullet under the illustrative label
     return _sentences(fmt, lead, more, fmt.t("tiers.reliability.inherit"))
@@ -190,7 +185,7 @@ def rule_sentence(frame: pd.DataFrame, cfg: Tiers, margin: float, fmt: Formats) 
     text = fmt.t("tiers.rule.text", cut=cut, ratio=times(fmt, cfg.potential_ratio), typical=fmt.money(cuts["typical_order"]),
                  margin=fmt.share(margin, 0))
     missing = fmt.t("tiers.rule.missing.one" if cuts["missing"] == 1 else "tiers.rule.missing.other",
-                    n=count(fmt, cuts["missing"])) if cuts["missing"] else ""
+                    n=fmt.count(cuts["missing"])) if cuts["missing"] else ""
     return _sentences(fmt, text, missing)
 
 
@@ -204,13 +199,13 @@ def tier_findings(summary: pd.DataFrame, conc: dict, fmt: Formats) -> list[str]:
     high, pot, low = summary.loc["high"], summary.loc["potential"], summary.loc["low"]
     out = [fmt.t("tiers.findings.concentration", p10=fmt.share(0.10, 0), top10=fmt.share(conc["top_10_share"]),
                  p20=fmt.share(0.20, 0), top20=fmt.share(conc["top_20_share"])),
-           fmt.t("tiers.findings.high", n=count(fmt, high.customers), share=fmt.share(high.customer_share),
+           fmt.t("tiers.findings.high", n=fmt.count(high.customers), share=fmt.share(high.customer_share),
                  clv_share=fmt.share(high.clv_share), clv=fmt.money(high.clv),
                  bound=money_range(fmt, high.clv_low, high.clv_high), revenue_share=fmt.share(high.revenue_share),
                  alive=fmt.share(high.p_alive, 0))]
     if pot.customers:
         stage = tiers.top_stage(summary, "potential")
-        out.append(fmt.t("tiers.findings.potential", n=count(fmt, pot.customers), clv_share=fmt.share(pot.clv_share),
+        out.append(fmt.t("tiers.findings.potential", n=fmt.count(pot.customers), clv_share=fmt.share(pot.clv_share),
                          revenue_share=fmt.share(pot.revenue_share),
                          stage=stage_name(fmt, stage[0]) if stage else fmt.t("fmt.not_available"),
                          stage_share=fmt.share(stage[1]) if stage else fmt.t("fmt.not_available")))
@@ -218,7 +213,7 @@ def tier_findings(summary: pd.DataFrame, conc: dict, fmt: Formats) -> list[str]:
         middle = summary.attrs.get("middle_band_max_upside", float("nan"))
         out.append(fmt.t("tiers.findings.no_potential_max", ratio=times(fmt, middle)) if is_number(middle)
                    else fmt.t("tiers.findings.no_potential"))
-    out.append(fmt.t("tiers.findings.low", n=count(fmt, low.customers), clv_share=fmt.share(low.clv_share),
+    out.append(fmt.t("tiers.findings.low", n=fmt.count(low.customers), clv_share=fmt.share(low.clv_share),
                      churned=fmt.share(low.get("stage: churned", 0.0))))
     return out
 
@@ -228,9 +223,9 @@ def confidence_sentence(conf: pd.DataFrame, fmt: Formats) -> str:
     tot = conf.loc["total"]
     if not tot.customers:
         return ""
-    parts = [fmt.t("tiers.confidence.part", tier=tier_name(fmt, t), uncertain=count(fmt, conf.loc[t, "uncertain"]),
-                   customers=count(fmt, conf.loc[t, "customers"])) for t in tiers.TIERS if conf.loc[t, "customers"]]
-    return fmt.t("tiers.confidence.text", n=count(fmt, tot.uncertain), share=fmt.share(tot.share),
+    parts = [fmt.t("tiers.confidence.part", tier=tier_name(fmt, t), uncertain=fmt.count(conf.loc[t, "uncertain"]),
+                   customers=fmt.count(conf.loc[t, "customers"])) for t in tiers.TIERS if conf.loc[t, "customers"]]
+    return fmt.t("tiers.confidence.text", n=fmt.count(tot.uncertain), share=fmt.share(tot.share),
                  high_cut=fmt.money(conf.attrs["high_cut"]), low_cut=fmt.money(conf.attrs["low_cut"]),
                  parts=fmt.t("fmt.detail_sep").join(parts))
 
@@ -241,19 +236,19 @@ def purchase_tier_findings(summary: pd.DataFrame, cfg: Tiers, fmt: Formats) -> l
     rule = fmt.t("tiers.purchase.rule", high_share=fmt.share(cfg.high_share, 0), low_share=fmt.share(cfg.low_share, 0),
                  ratio=times(fmt, cfg.potential_ratio))
     out = [_sentences(fmt, rule, fmt.t("tiers.purchase.absolute") if cfg.method == "absolute" else ""),
-           fmt.t("tiers.purchase.high", n=count(fmt, high.customers), share=fmt.share(high.customer_share),
-                 expected_share=fmt.share(high.expected_share), purchases=count(fmt, high.expected_purchases),
+           fmt.t("tiers.purchase.high", n=fmt.count(high.customers), share=fmt.share(high.customer_share),
+                 expected_share=fmt.share(high.expected_share), purchases=fmt.count(high.expected_purchases),
                  alive=fmt.share(high.p_alive, 0))]
     if pot.customers:
-        out.append(fmt.t("tiers.purchase.potential", n=count(fmt, pot.customers), share=fmt.share(pot.expected_share)))
+        out.append(fmt.t("tiers.purchase.potential", n=fmt.count(pot.customers), share=fmt.share(pot.expected_share)))
     return out
 
 
 def stage_findings(summary: pd.DataFrame, fmt: Formats) -> list[str]:
     """The customers by lifecycle stage (no purchase model: no tiers)."""
-    parts = [fmt.t("tiers.no_model.stage_part", n=count(fmt, r.customers), stage=stage_name(fmt, str(stage)),
+    parts = [fmt.t("tiers.no_model.stage_part", n=fmt.count(r.customers), stage=stage_name(fmt, str(stage)),
                    share=fmt.share(r.customer_share)) for stage, r in summary.iterrows()]
-    return [fmt.t("tiers.no_model.stages", total=count(fmt, summary["customers"].sum()),
+    return [fmt.t("tiers.no_model.stages", total=fmt.count(summary["customers"].sum()),
                   parts=fmt.t("fmt.list_sep").join(parts))]
 
 
@@ -389,25 +384,25 @@ def history_sentence(have: dict, cfg: Tiers, fmt: Formats) -> str:
 def action_findings(plan: pd.DataFrame, exports: pd.DataFrame, cfg: Tiers, fmt: Formats, next_label: str) -> list[str]:
     facts = tiers.action_facts(plan, exports)
     period = fmt.period(next_label)
-    out = [fmt.t("tiers.actions.lists", period=period, customers=count(fmt, facts["customers"]),
-                 contacts=count(fmt, facts["contacts"]), budget=fmt.money(facts["budget"]),
+    out = [fmt.t("tiers.actions.lists", period=period, customers=fmt.count(facts["customers"]),
+                 contacts=fmt.count(facts["contacts"]), budget=fmt.money(facts["budget"]),
                  split=fmt.t(SPLIT_NAME_KEYS[cfg.export_split]), cap=fmt.days(cfg.frequency_cap_days))]
     for action in tiers.CONTACT_ACTIONS:
         row = exports[exports["action"] == action]
         if len(row) and row["customers"].iloc[0]:
             r = row.iloc[0]
-            out.append(fmt.t("tiers.actions.action", action=action_name(fmt, action), customers=count(fmt, r.customers),
-                             contacts=count(fmt, r.contacts), budget=fmt.money(r.budget), file=r.file))
+            out.append(fmt.t("tiers.actions.action", action=action_name(fmt, action), customers=fmt.count(r.customers),
+                             contacts=fmt.count(r.contacts), budget=fmt.money(r.budget), file=r.file))
     if facts["suppressed"]:
-        parts = [fmt.t("tiers.actions.suppressed_part", n=count(fmt, n), reason=fmt.t(SUPPRESSION_KEYS[k]))
+        parts = [fmt.t("tiers.actions.suppressed_part", n=fmt.count(n), reason=fmt.t(SUPPRESSION_KEYS[k]))
                  for k, n in facts["suppressed"].items()]
         out.append(fmt.t("tiers.actions.suppressed", parts=fmt.t("fmt.list_sep").join(parts),
-                         n=count(fmt, facts["suppressed_wanted"]), share=fmt.share(facts["suppressed_wanted_share"]),
+                         n=fmt.count(facts["suppressed_wanted"]), share=fmt.share(facts["suppressed_wanted_share"]),
                          file=exports["file"].iloc[-1]))
     if facts["draft"]:
         out.append(fmt.t("tiers.actions.drafts", pattern=f"exports/{tiers.DRAFT_PREFIX}*.csv"))
     if facts["unfunded"]:
-        out.append(fmt.t("tiers.actions.unfunded", n=count(fmt, facts["unfunded"]), period=period))
+        out.append(fmt.t("tiers.actions.unfunded", n=fmt.count(facts["unfunded"]), period=period))
     return out
 
 
@@ -433,12 +428,12 @@ def conclusions(summary: pd.DataFrame, conc: dict, cmp: pd.DataFrame, response: 
         rule_profit=fmt.money(tot.rule_profit), rule_range=money_range(fmt, tot.rule_profit_lo, tot.rule_profit_hi),
         rule=rule, change=change, high=fmt.money(cmp.loc["high", "optimized_spend"]), high_share=fmt.share(high_share)))
     reached = tiers.reached_by_action(plan)
-    parts = [fmt.t("tiers.conclusions.action_part", action=action_name(fmt, a), customers=count(fmt, r["customers"]),
+    parts = [fmt.t("tiers.conclusions.action_part", action=action_name(fmt, a), customers=fmt.count(r["customers"]),
                    money=fmt.money(r["budget"])) for a, r in reached.items()]
     out.append("- " + fmt.t("tiers.conclusions.actions", period=fmt.period(next_label),
                             parts=fmt.t("fmt.detail_sep").join(parts) if parts else fmt.t("tiers.conclusions.nobody"),
                             spent=fmt.money(sum(r["budget"] for r in reached.values())), budget=fmt.money(cfg.budget),
-                            suppressed=count(fmt, (plan["suppressed"] != "").sum())))
+                            suppressed=fmt.count((plan["suppressed"] != "").sum())))
     if response.kind == "assumed":
         out.append("- " + fmt.t("tiers.conclusions.caveat"))
     else:
@@ -468,7 +463,7 @@ def tier_table(summary: pd.DataFrame, fmt: Formats) -> pd.DataFrame:
     range: wider than the total's own interval), shares, the chance still active, stage mix."""
     s = summary
     out = pd.DataFrame({
-        fmt.t("tiers.col.customers"): [count(fmt, v) for v in s["customers"]],
+        fmt.t("tiers.col.customers"): [fmt.count(v) for v in s["customers"]],
         fmt.t("tiers.col.customer_share"): [fmt.share(v) for v in s["customer_share"]],
         fmt.t("tiers.col.clv"): [fmt.money(v) for v in s["clv"]],
         fmt.t("tiers.col.clv_bound"): [money_range(fmt, lo, hi) for lo, hi in zip(s["clv_low"], s["clv_high"], strict=True)],
@@ -484,11 +479,11 @@ def tier_table(summary: pd.DataFrame, fmt: Formats) -> pd.DataFrame:
 def purchase_tier_table(summary: pd.DataFrame, fmt: Formats) -> pd.DataFrame:
     s = summary
     return pd.DataFrame({
-        fmt.t("tiers.col.customers"): [count(fmt, v) for v in s["customers"]],
+        fmt.t("tiers.col.customers"): [fmt.count(v) for v in s["customers"]],
         fmt.t("tiers.col.customer_share"): [fmt.share(v) for v in s["customer_share"]],
         fmt.t("tiers.col.expected_purchases"): [fmt.number(v, 1) for v in s["expected_purchases"]],
         fmt.t("tiers.col.expected_share"): [fmt.share(v) for v in s["expected_share"]],
-        fmt.t("tiers.col.past_purchase_days"): [count(fmt, v) for v in s["past_purchase_days"]],
+        fmt.t("tiers.col.past_purchase_days"): [fmt.count(v) for v in s["past_purchase_days"]],
         fmt.t("tiers.col.alive"): [fmt.share(v, 0) for v in s["p_alive"]],
         **{name: [fmt.share(v) for v in s[c]] for c, name in _stage_columns(fmt, s).items()},
     }, index=_tier_index(fmt, s.index))
@@ -496,9 +491,9 @@ def purchase_tier_table(summary: pd.DataFrame, fmt: Formats) -> pd.DataFrame:
 
 def stage_table(summary: pd.DataFrame, fmt: Formats, has_amount: bool) -> pd.DataFrame:
     s = summary
-    cols = {fmt.t("tiers.col.customers"): [count(fmt, v) for v in s["customers"]],
+    cols = {fmt.t("tiers.col.customers"): [fmt.count(v) for v in s["customers"]],
             fmt.t("tiers.col.customer_share"): [fmt.share(v) for v in s["customer_share"]],
-            fmt.t("tiers.col.past_orders"): [count(fmt, v) for v in s["past_orders"]]}
+            fmt.t("tiers.col.past_orders"): [fmt.count(v) for v in s["past_orders"]]}
     if has_amount:
         cols[fmt.t("tiers.col.revenue")] = [fmt.money(v) for v in s["past_revenue"]]
         cols[fmt.t("tiers.col.revenue_share")] = [fmt.share(v) for v in s["revenue_share"]]
@@ -518,7 +513,7 @@ def split_table(cells: pd.DataFrame, econ: pd.DataFrame, fmt: Formats) -> pd.Dat
 
     table = pd.DataFrame({
         fmt.t("tiers.col.response_from"): [fmt.t(SOURCE_KEYS.get(v, "tiers.source.assumed")) for v in e["source"]],
-        fmt.t("tiers.col.contactable"): [count(fmt, v) for v in e["contactable"]],
+        fmt.t("tiers.col.contactable"): [fmt.count(v) for v in e["contactable"]],
         fmt.t("tiers.col.cost"): [fmt.money(v) for v in e["cost_per_contact"]],
         fmt.t("tiers.col.value"): [fmt.money(v) for v in e["value"]],
         fmt.t("tiers.col.response"): [fmt.pp(v) for v in e["response"]],
@@ -566,8 +561,8 @@ def playbook_table(cfg: Tiers, fmt: Formats) -> pd.DataFrame:
 def suppression_table(plan: pd.DataFrame, fmt: Formats) -> pd.DataFrame:
     s = tiers.suppression_table(plan)
     return pd.DataFrame({
-        fmt.t("tiers.col.customers"): [count(fmt, v) for v in s["customers"]],
-        fmt.t("tiers.col.playbook_contacts"): [count(fmt, v) for v in s["playbook_contacts"]],
+        fmt.t("tiers.col.customers"): [fmt.count(v) for v in s["customers"]],
+        fmt.t("tiers.col.playbook_contacts"): [fmt.count(v) for v in s["playbook_contacts"]],
         fmt.t("tiers.col.customer_share"): [fmt.share(v) for v in s["customer_share"]],
     }, index=pd.Index([fmt.t(SUPPRESSION_KEYS[k]) for k in s.index], name=fmt.t("tiers.col.reason")))
 
@@ -588,10 +583,10 @@ def action_table(plan: pd.DataFrame, fmt: Formats) -> pd.DataFrame:
                      fmt.t("tiers.col.channel"): channel_names(fmt, sorted(set(w["channel"]))),
                      fmt.t("tiers.col.tiers"): fmt.t("fmt.list_sep").join(
                          tier_name(fmt, t) for t in tiers.TIERS if (w["tier"] == t).any()),
-                     fmt.t("tiers.col.playbook_customers"): count(fmt, len(w)),
-                     fmt.t("tiers.col.suppressed"): count(fmt, int((w["suppressed"] != "").sum())),
-                     fmt.t("tiers.col.reached"): count(fmt, len(c)),
-                     fmt.t("tiers.col.contacts"): count(fmt, int(c["contacts"].sum())),
+                     fmt.t("tiers.col.playbook_customers"): fmt.count(len(w)),
+                     fmt.t("tiers.col.suppressed"): fmt.count(int((w["suppressed"] != "").sum())),
+                     fmt.t("tiers.col.reached"): fmt.count(len(c)),
+                     fmt.t("tiers.col.contacts"): fmt.count(int(c["contacts"].sum())),
                      fmt.t("tiers.col.budget"): fmt.money(spent),
                      fmt.t("tiers.col.per_customer"): fmt.money(spent / len(c)) if len(c) else fmt.t("fmt.not_available")})
     if not rows:
