@@ -565,6 +565,26 @@ class Params(_Strict):
         return any("amount" in s.columns or "amount" in s.constants for s in self.sources.orders)
 
 
+# ---------------------------------------------------------------- business assumptions
+
+# The figures a money answer rests on, by params section and field: when a brand's params file
+# does not set one, the workbook's generic default is used and the answer is only illustrative.
+# Their names and the table of all assumptions are words: helpers.text.common.
+BUSINESS_ASSUMPTIONS = (("business", "margin"), ("tiers", "budget"), ("tiers", "cost_per_contact"))
+
+
+def default_assumptions(params: Params) -> list[str]:
+    """The business assumptions (BUSINESS_ASSUMPTIONS) the brand's params leave at the
+    workbook's defaults, as ``section.field`` names: set explicitly in the params file (even to
+    the default's value) counts as the brand's own figure."""
+    out = []
+    for section, name in BUSINESS_ASSUMPTIONS:
+        given = section in params.model_fields_set and name in getattr(params, section).model_fields_set
+        if not given:
+            out.append(f"{section}.{name}")
+    return out
+
+
 # ---------------------------------------------------------------- loading and errors
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

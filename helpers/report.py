@@ -356,29 +356,3 @@ def say(*sentences: str) -> None:
     text = "\n".join(f"- {s}" if not s.startswith(("- ", "#", "**")) else s for s in sentences if s)
     if text:  # nothing to say (e.g. a note that does not apply): no empty output
         display(Markdown(text))
-
-
-# ---------------------------------------------------------------- business assumptions
-
-# The figures a money answer rests on, by params section and field: when a brand's params file
-# does not set one, the workbook's generic default is used and the answer is only illustrative.
-# Their names and the table of all assumptions are words: helpers.text.common.
-BUSINESS_ASSUMPTIONS = (("business", "margin"), ("tiers", "budget"), ("tiers", "cost_per_contact"))
-
-
-def default_assumptions(params: Params) -> list[str]:
-    """The business assumptions (BUSINESS_ASSUMPTIONS) the brand's params leave at the
-    workbook's defaults, as ``section.field`` names: set explicitly in the params file (even to
-    the default's value) counts as the brand's own figure."""
-    out = []
-    for section, name in BUSINESS_ASSUMPTIONS:
-        given = section in params.model_fields_set and name in getattr(params, section).model_fields_set
-        if not given:
-            out.append(f"{section}.{name}")
-    return out
-
-
-def is_illustrative(params: Params) -> bool:
-    """True when any business assumption is a default: money figures are then illustrative and
-    customer lists drafts."""
-    return bool(default_assumptions(params))

@@ -33,7 +33,7 @@ Definitions (the notebook prints them next to the numbers):
   priority order (predicted CLV, highest first; the higher-response channel takes the top of the
   list): first one contact each, then second contacts, and so on; one channel per customer.
 * **Illustrative.** A brand whose params leave the margin, budget or contact costs at the
-  workbook's defaults (:func:`helpers.report.default_assumptions`) gets its page labelled
+  workbook's defaults (:func:`helpers.config.default_assumptions`) gets its page labelled
   illustrative and its lists named ``draft_<action>.csv``.
 """
 
@@ -1013,7 +1013,7 @@ DRAFT_PREFIX = "draft_"
 def write_exports(folder: Path, plan: pd.DataFrame, currency: str, draft: bool = False) -> pd.DataFrame:
     """exports/<action>.csv for every contact action (header only when nobody is on it) and
     exports/do_not_contact.csv (suppressed customers and why); ``draft`` (a plan on default
-    business assumptions, :func:`helpers.report.is_illustrative`) names them
+    business assumptions, :func:`helpers.config.default_assumptions`) names them
     ``draft_<action>.csv`` so nobody imports them as a plan. Earlier CSVs in the folder are
     removed first, so the folder always matches this plan. Returns one row per file."""
     folder = Path(folder)

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from helpers import budget, config, report, sources, tiers
+from helpers import budget, config, sources, tiers
 from helpers.config import Tiers
 from helpers.report import open_run
 from tests.conftest import write_params
@@ -971,8 +971,8 @@ def test_tier_confidence_counts_intervals_across_a_boundary():
 
 
 def test_default_business_assumptions_make_the_plan_illustrative_and_the_lists_drafts(funded_plan, tmp_path):
-    assert report.default_assumptions(config.load_params(brand="demo")) == []
-    assert report.default_assumptions(config.load_params(brand="cdnow")) == ["tiers.budget", "tiers.cost_per_contact"]
+    assert config.default_assumptions(config.load_params(brand="demo")) == []
+    assert config.default_assumptions(config.load_params(brand="cdnow")) == ["tiers.budget", "tiers.cost_per_contact"]
     from helpers.text import Text, common
     from helpers.text.formats import Formats
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from helpers.config import Params
-from helpers.report import default_assumptions
+from helpers.config import Params, default_assumptions
 from helpers.text.formats import Formats
 
 # Catalogue key of each business assumption's name, by (params section, field): the
