@@ -122,3 +122,27 @@ def test_gamma_gamma_objective_per_distinct_count(cdnow):
         assert rowwise[0] == shared[0] and np.array_equal(rowwise[1], shared[1])
     fit = clv.fit_spend(data)
     assert fit.params["p"] == pytest.approx(6.25, rel=0.01) and fit.params["q"] == pytest.approx(3.74, rel=0.01)
+
+
+def test_loglik_in_blocks_of_patterns(cdnow, monkeypatch):
+    """PurchaseFit.loglik_of evaluates Pareto/NBD's quadrature in blocks of patterns (bounded
+    memory at any number of patterns): the same number as all patterns at once."""
+    _, h, fit = cdnow
+    whole = float(np.sum(h.n * clv._ll_pareto(fit.values, h.x, h.t_x, h.T)))
+    monkeypatch.setattr(clv, "_CELLS", 16 * 100)  # blocks of 100 patterns
+    assert fit.loglik_of(h) == whole == pytest.approx(-9594.98, abs=0.01)  # the published CDNOW Pareto/NBD fit
+
+
+def test_pareto_alive_and_no_purchase_in_blocks(cdnow, monkeypatch):
+    """ParetoNBD's P(alive) and P(no purchase) take the quadrature in blocks of patterns: the
+    same numbers as all at once."""
+    _, h, fit = cdnow
+    alive, none = fit.p_alive(h.x, h.t_x, h.T), fit.p_no_purchase(39.0, h.x, h.t_x, h.T)
+    monkeypatch.setattr(clv, "_PARETO_CELLS", 100)
+    assert np.array_equal(fit.p_alive(h.x, h.t_x, h.T), alive)
+    assert np.array_equal(fit.p_no_purchase(39.0, h.x, h.t_x, h.T), none)
+    r, alpha, s, beta = fit.values
+    k = r + h.x
+    assert np.array_equal(clv._log_power_integral_blocks(alpha, k, beta, s + 1.0, h.t_x, h.T),
+                          clv.log_power_integral(alpha, k, beta, s + 1.0, h.t_x, h.T))
+    assert float(alive @ h.n) == pytest.approx(1051.88, abs=0.01)  # expected alive customers at the fit
