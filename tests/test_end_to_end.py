@@ -8,6 +8,7 @@ run's BG/NBD is also compared with lifetimes' own summary and fitter on the same
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import subprocess
@@ -113,6 +114,43 @@ def test_stakeholder_html_has_no_code_and_no_customer_ids(demo_run):
     # the analyst render keeps the code
     analyst = (demo_run / "html" / "01_data_audit.analyst.html").read_text(encoding="utf-8")
     assert "open_run" in analyst and 'hl-ipython3' in analyst
+
+
+# What a stakeholder page never shows (issue 14): model names and symbols, params keys, a zero
+# with a minus sign, an unfilled value. The analyst pages keep the technical detail.
+MODEL_WORDS = ("P(alive)", "t_x", "BG/NBD", "Pareto/NBD", "Gamma-Gamma", "holdout", "nan ", "None")
+PARAMS_KEY = re.compile(r"\b(?:clv|tiers|business|cleaning|readiness|drivers|campaigns|lifecycle|report)\.[a-z_]{2,}")
+MINUS_ZERO = re.compile(r"[\u2212-]0(?:\.0+)?(?![\d.,])")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _visible_text(page: Path) -> str:
+    text = re.sub(r"<style.*?</style>|<script.*?</script>|<img[^>]*>", " ", page.read_text(encoding="utf-8"),
+                  flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", text))
+
+
+def _headings(page: Path) -> list[str]:
+    return [re.sub(r"<[^>]+>", "", h) for h in re.findall(r"<h[12][^>]*>(.*?)</h[12]>",
+                                                          page.read_text(encoding="utf-8"), flags=re.S)]
+
+
+@pytest.mark.parametrize("brand", ["demo", "cdnow"])
+def test_stakeholder_pages_speak_plainly_in_the_brands_language(brand, demo_run, cdnow_run):
+    run = {"demo": demo_run, "cdnow": cdnow_run}[brand]
+    pages = [p for p in _stakeholder_html(run) if p.name[:2].isdigit()]
+    assert len(pages) == 6
+    for page in pages:
+        text = _visible_text(page)
+        assert not [w for w in MODEL_WORDS if w in text], (page.name, [w for w in MODEL_WORDS if w in text])
+        assert not PARAMS_KEY.search(text), (page.name, PARAMS_KEY.findall(text))
+        assert not MINUS_ZERO.search(text), (page.name, text[max(0, MINUS_ZERO.search(text).start() - 60):][:120])
+        headings = _headings(page)
+        assert headings, page.name
+        if brand == "demo":  # a Chinese tea brand: params report.language zh
+            assert all(CJK.search(h) for h in headings), (page.name, [h for h in headings if not CJK.search(h)])
+        else:
+            assert not any(CJK.search(h) for h in headings), page.name
 
 
 def test_second_run_leaves_the_first_untouched(demo_run, outputs):
