@@ -295,7 +295,7 @@ NOTEBOOK_CASES: tuple[Case, ...] = (
          stage="notebooks", said_in_notebooks=("Not split by channel", "no data on order channel")),
     Case("no_customers_source", "no CRM export at all (no customers source in the params)", "repair",
          _no_source("customers"), stage="notebooks",
-         said_in_notebooks=("no customers table in this brand's params: the sections that need it are skipped",)),
+         said_in_notebooks=("no customers table: the sections that need it are skipped",)),
     Case("no_campaigns_source", "no campaign export at all (no campaigns source in the params)", "repair",
          _no_source("campaigns"), stage="notebooks",
          said_in_notebooks=("has no campaigns table, so there is no campaign to review",)),
@@ -303,11 +303,11 @@ NOTEBOOK_CASES: tuple[Case, ...] = (
          "flagged", _campaign(contact_ts="2024-12-21 10:00:00"), stage="notebooks",
          said_in_notebooks=("is too early to read", "no campaign without a control group is read this period")),
     Case("short_history", "50 days of orders (readiness: not ready)", "flagged", _short_history, stage="notebooks",
-         said_in_notebooks=("readiness for lifecycle and CLV models: not ready", "finds the data not ready for CLV models",
+         said_in_notebooks=("Readiness for lifecycle and customer-value models: not ready", "finds the data not ready for CLV models",
                             "too short to test the forecast", "cannot be checked against a past year")),
     Case("campaign_without_control", "a campaign with a treatment group only (no control)", "flagged",
          _campaign(group="treatment"), stage="notebooks",
-         said_in_notebooks=("Observational, not a causal lift", "notebook 06 cannot measure a lift")),
+         said_in_notebooks=("Observational, not a causal lift", "notebook 06 cannot measure its effect")),
 )
 
 
